@@ -1,0 +1,432 @@
+"""The public functions: init, shutdown, get, put, wait, remote, and cluster state.
+
+A thin facade: each call checks its arguments the way Ray does and hands the
+work to this process's CoreWorker. ``init()`` with no address starts an
+embedded node process for this driver and stops it at ``shutdown()``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import select
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+import psutil
+
+from . import ids
+from .config import CONFIG
+from .exceptions import RaySystemError
+from .object_ref import ObjectRef
+from .protocol import framing
+from .protocol.messages import GetClusterInfo, ShutdownNode
+from .remote_function import make_remote
+from .runtime.core_worker import CoreWorker
+from .runtime.worker_main import DRIVER_JOB_ID
+
+logger = logging.getLogger("minray")
+
+
+class _State:
+    """What this process knows about the cluster it is connected to."""
+
+    def __init__(self) -> None:
+        self.worker: CoreWorker | None = None
+        self.node_process: subprocess.Popen | None = None
+        self.session_dir: str | None = None
+        self.namespace: str = ""
+        self.env_vars: dict = {}
+        self.lock = threading.RLock()
+
+
+_state = _State()
+
+
+def attach_worker(worker: CoreWorker) -> None:
+    """Used by worker processes: make the API talk to this CoreWorker."""
+    _state.worker = worker
+    _state.session_dir = worker.session_dir
+
+
+def is_initialized() -> bool:
+    """True after ``init()`` (or inside a task), until ``shutdown()``."""
+    return _state.worker is not None
+
+
+class RayContext(dict):
+    """What ``init()`` returns; also a context manager that calls ``shutdown()``."""
+
+    def __enter__(self) -> RayContext:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        shutdown()
+
+    @property
+    def address_info(self) -> dict:
+        return dict(self)
+
+
+def init(address: str | None = None, *, num_cpus: float | None = None,
+         num_gpus: float | None = None, resources: dict | None = None,
+         object_store_memory: int | None = None, namespace: str | None = None,
+         runtime_env: dict | None = None, ignore_reinit_error: bool = False,
+         include_dashboard: bool | None = None, dashboard_port: int | None = None,
+         log_to_driver: bool = True, local_mode: bool = False,
+         logging_level: int = logging.INFO, **kwargs: Any) -> RayContext:
+    """Start minray on this machine (a node process plus workers) and connect to it."""
+    with _state.lock:
+        if kwargs:
+            raise TypeError(f"init() got unexpected keyword arguments {sorted(kwargs)}")
+        if _state.worker is not None:
+            if ignore_reinit_error:
+                logger.info("Calling minray.init() again after it has already been called.")
+                return _context()
+            raise RuntimeError(
+                "Maybe you called minray.init twice by accident? This error can be suppressed "
+                "by passing in 'ignore_reinit_error=True' or by calling 'minray.shutdown()' "
+                "prior to 'minray.init()'."
+            )
+        if address not in (None, "local"):
+            raise ConnectionError(
+                f"minray.init(address={address!r}): connecting to an existing cluster is not "
+                "supported by this minray version yet; call minray.init() without an address "
+                "to start a local cluster."
+            )
+        if local_mode:
+            raise ValueError("local_mode is deprecated in Ray and not supported by minray; "
+                             "run without it (tasks then run in worker processes).")
+        _setup_logging(logging_level)
+        node_resources = _node_resources(num_cpus, num_gpus, resources)
+        store_bytes = _object_store_bytes(object_store_memory)
+        node_resources["object_store_memory"] = float(store_bytes)
+        _state.namespace = namespace or str(uuid.uuid4())
+        from .options import _check_runtime_env
+
+        _check_runtime_env(runtime_env)
+        _state.env_vars = dict((runtime_env or {}).get("env_vars") or {})
+        _start_local_cluster(node_resources, store_bytes)
+        logger.info("Started a local minray instance (%s).", _state.session_dir)
+        return _context()
+
+
+def _setup_logging(level: int) -> None:
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("(minray) %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(level)
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"init({name}=...) must be a number, got {value!r}")
+    if value < 0:
+        raise ValueError(f"init({name}=...) cannot be negative, got {value}")
+    return float(value)
+
+
+def _detect_gpus() -> int:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([g for g in visible.split(",") if g.strip() and g.strip() != "-1"])
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return 0
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+
+
+def _node_resources(num_cpus, num_gpus, resources) -> dict:
+    out: dict[str, float] = {}
+    out["CPU"] = _number("num_cpus", num_cpus) if num_cpus is not None else float(
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    gpus = _number("num_gpus", num_gpus) if num_gpus is not None else float(_detect_gpus())
+    if gpus:
+        out["GPU"] = gpus
+    out["memory"] = float(psutil.virtual_memory().available * 0.7)
+    for name, amount in (resources or {}).items():
+        if name in ("CPU", "GPU"):
+            raise ValueError("Use the 'num_cpus' and 'num_gpus' arguments of init() instead of "
+                             "'CPU' and 'GPU' in resources.")
+        out[name] = _number(f"resources[{name!r}]", amount)
+    out["node:127.0.0.1"] = 1.0
+    out["node:__internal_head__"] = 1.0
+    return out
+
+
+def _object_store_bytes(requested: int | None) -> int:
+    if requested is not None:
+        value = _number("object_store_memory", requested)
+        if value < 1024 * 1024:
+            raise ValueError("object_store_memory must be at least 1 MiB "
+                             f"(got {int(value)} bytes).")
+        return int(value)
+    total = psutil.virtual_memory().total * CONFIG.object_store_fraction
+    try:
+        shm_size = shutil.disk_usage("/dev/shm").total * 0.9
+        total = min(total, shm_size)
+    except OSError:
+        pass
+    return int(total)
+
+
+def _start_local_cluster(node_resources: dict, store_bytes: int) -> None:
+    os.makedirs(CONFIG.session_root, mode=0o1777, exist_ok=True)
+    session_dir = os.path.join(
+        CONFIG.session_root,
+        f"session-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{os.urandom(3).hex()}",
+    )
+    os.mkdir(session_dir, 0o700)
+    os.mkdir(os.path.join(session_dir, "logs"), 0o700)
+    os.mkdir(os.path.join(session_dir, "sockets"), 0o700)
+    token = framing.new_token()
+    fd = os.open(os.path.join(session_dir, "token"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, token)
+    os.close(fd)
+    settings = {
+        "session_dir": session_dir,
+        "node_id": ids.random_unique_id().hex(),
+        "resources": node_resources,
+        "object_store_memory": store_bytes,
+        "embedded": True,
+        "parent_pid": os.getpid(),
+    }
+    read_end, write_end = os.pipe()
+    log = open(os.path.join(session_dir, "logs", "node.log"), "ab")
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "minray.node.daemon", "--settings", json.dumps(settings),
+             "--ready-fd", str(write_end)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(write_end,),
+            start_new_session=True,
+        )
+    finally:
+        os.close(write_end)
+        log.close()
+    try:
+        _wait_ready(read_end, process, session_dir)
+    except BaseException:
+        process.kill()
+        process.wait()
+        shutil.rmtree(session_dir, ignore_errors=True)
+        raise
+    finally:
+        os.close(read_end)
+    node_address = f"unix:{os.path.join(session_dir, 'node.sock')}"
+    worker = CoreWorker(mode="driver", node_address=node_address, session_dir=session_dir,
+                        token=token, job_id=DRIVER_JOB_ID)
+    try:
+        worker.start()
+    except BaseException:
+        process.kill()
+        process.wait()
+        shutil.rmtree(session_dir, ignore_errors=True)
+        raise
+    _state.worker = worker
+    _state.node_process = process
+    _state.session_dir = session_dir
+
+
+def _wait_ready(read_end: int, process: subprocess.Popen, session_dir: str) -> None:
+    deadline = time.monotonic() + CONFIG.node_start_timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([read_end], [], [], 0.1)
+        if ready and os.read(read_end, 64).startswith(b"READY"):
+            return
+        if process.poll() is not None:
+            break
+    try:
+        with open(os.path.join(session_dir, "logs", "node.log")) as f:
+            log = f.read()[-3000:]
+    except OSError:
+        log = ""
+    raise RaySystemError(f"the minray node process did not start. Its log:\n{log}")
+
+
+def _context() -> RayContext:
+    session_dir = _state.session_dir or ""
+    worker = _state.worker
+    return RayContext(
+        node_ip_address="127.0.0.1",
+        session_dir=session_dir,
+        address=worker.node_address if worker else "",
+        node_id=worker.node_id.hex() if worker else "",
+        webui_url=None,
+    )
+
+
+def shutdown() -> None:
+    """Stop the local cluster: workers, the node process, every shared-memory segment."""
+    with _state.lock:
+        worker, process = _state.worker, _state.node_process
+        if worker is None or worker.mode != "driver":
+            return
+        _state.worker = None
+        try:
+            if process is not None and process.poll() is None:
+                try:
+                    worker.call_node(ShutdownNode(), 5)
+                except Exception:
+                    pass
+        finally:
+            worker.stop()
+        if process is not None:
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if _state.session_dir:
+            shutil.rmtree(_state.session_dir, ignore_errors=True)
+        _state.node_process = None
+        _state.session_dir = None
+
+
+atexit.register(shutdown)
+
+
+def _auto_init() -> CoreWorker:
+    worker = _state.worker
+    if worker is None:
+        init()
+        worker = _state.worker
+    return worker
+
+
+# --- objects ------------------------------------------------------------------------------
+
+
+def put(value: Any) -> ObjectRef:
+    """Store ``value`` in the object store; returns an ObjectRef to it."""
+    if isinstance(value, ObjectRef):
+        raise TypeError(
+            "Calling 'put' on an ObjectRef is not allowed. If you really want to do this, you "
+            "can wrap the ObjectRef in a list and call 'put' on it."
+        )
+    return _auto_init().put(value)
+
+
+def get(object_refs, *, timeout: float | None = None):
+    """The value of an ObjectRef, or the values of a list of them (blocking)."""
+    if isinstance(object_refs, ObjectRef):
+        return _auto_init().get([object_refs], timeout)[0]
+    if not isinstance(object_refs, list):
+        raise ValueError(
+            f"Invalid type of object refs, {type(object_refs)}, is given. 'object_refs' must "
+            "either be an ObjectRef or a list of ObjectRefs."
+        )
+    for value in object_refs:
+        if not isinstance(value, ObjectRef):
+            raise TypeError(
+                f"Attempting to call `get` on the value {value!r}, which is not an "
+                "minray.ObjectRef."
+            )
+    if not object_refs:
+        return []
+    return _auto_init().get(object_refs, timeout)
+
+
+def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None,
+         fetch_local: bool = True) -> tuple[list, list]:
+    """Wait until ``num_returns`` of the refs are ready; returns ``(ready, not_ready)``."""
+    if isinstance(object_refs, ObjectRef):
+        raise TypeError("wait() expected a list of minray.ObjectRef, got a single "
+                        "minray.ObjectRef")
+    if not isinstance(object_refs, list):
+        raise TypeError(f"wait() expected a list of minray.ObjectRef, got {type(object_refs)}")
+    if timeout is not None and timeout < 0:
+        raise ValueError(f"The 'timeout' argument must be nonnegative. Received {timeout}")
+    for value in object_refs:
+        if not isinstance(value, ObjectRef):
+            raise TypeError("wait() expected a list of minray.ObjectRef, got list containing "
+                            f"{type(value)}")
+    if not object_refs:
+        return [], []
+    if len(set(object_refs)) != len(object_refs):
+        raise ValueError("Wait requires a list of unique object refs.")
+    if num_returns <= 0:
+        raise ValueError(f"Invalid number of objects to return {num_returns}.")
+    if num_returns > len(object_refs):
+        raise ValueError("num_returns cannot be greater than the number of objects provided to "
+                         f"minray.wait ({num_returns} > {len(object_refs)}).")
+    return _auto_init().wait(object_refs, int(num_returns), timeout)
+
+
+# --- tasks ---------------------------------------------------------------------------------
+
+
+def remote(*args, **kwargs):
+    """Make a function a remote task: ``@minray.remote`` or ``@minray.remote(num_cpus=2)``."""
+    if len(args) == 1 and not kwargs and callable(args[0]):
+        return make_remote(args[0], {})
+    if args:
+        raise TypeError(
+            "The @minray.remote decorator must be applied either with no arguments and no "
+            "parentheses, for example '@minray.remote', or it must be applied using some of "
+            "the arguments in the list ['num_cpus', 'num_gpus', 'resources', 'num_returns', "
+            "'max_retries', 'retry_exceptions', 'name', ...], for example "
+            "'@minray.remote(num_returns=2, resources={\"CustomResource\": 1})'."
+        )
+    from .options import validate_task_options
+
+    validate_task_options(kwargs)
+    return lambda target: make_remote(target, kwargs)
+
+
+# --- cluster state -------------------------------------------------------------------------
+
+
+def _cluster_nodes() -> list[dict]:
+    worker = _state.worker
+    if worker is None:
+        raise RaySystemError("Minray has not been started yet. Trying to use state API before "
+                             "minray.init() has been called.")
+    return worker.call_node(GetClusterInfo(), 10).nodes
+
+
+def nodes() -> list[dict]:
+    """One dict per node of the cluster (Ray's keys)."""
+    out = []
+    for node in _cluster_nodes():
+        info = {k: v for k, v in node.items() if k not in ("AvailableResources",)}
+        info["alive"] = info["Alive"]
+        out.append(info)
+    return out
+
+
+def cluster_resources() -> dict[str, float]:
+    """Total resources of all live nodes."""
+    total: dict[str, float] = {}
+    for node in _cluster_nodes():
+        for name, amount in node["Resources"].items():
+            total[name] = total.get(name, 0.0) + amount
+    return total
+
+
+def available_resources() -> dict[str, float]:
+    """Free resources right now; a fully used resource is left out, as in Ray."""
+    total: dict[str, float] = {}
+    for node in _cluster_nodes():
+        for name, amount in node["AvailableResources"].items():
+            total[name] = total.get(name, 0.0) + amount
+    return {k: v for k, v in total.items() if v > 0}
+
+
+def get_gpu_ids() -> list[int]:
+    """GPU ids assigned to the current task (empty in the driver)."""
+    worker = _auto_init()
+    task = worker.current_task
+    return list(task.gpu_ids) if task is not None else []

@@ -1,0 +1,52 @@
+"""Settings: one frozen dataclass; environment overrides are read here and nowhere else.
+
+Every tunable of the runtime lives in :class:`Config`. ``Config.from_env()``
+applies ``MINRAY_<FIELD>`` environment variables (upper-case field names).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    #: values whose pickle is at most this many bytes travel inline in messages
+    max_inline_bytes: int = 100 * 1024
+    #: largest frame a connection accepts before closing it
+    max_frame_bytes: int = 256 * 1024 * 1024
+    #: default share of system memory given to the object store
+    object_store_fraction: float = 0.3
+    #: root of session directories
+    session_root: str = "/tmp/minray"
+    #: seconds an idle worker beyond the CPU count lingers before it is stopped
+    idle_worker_timeout_s: float = 10.0
+    #: how often the node reads worker log files (seconds)
+    log_poll_interval_s: float = 0.05
+    #: seconds the driver waits for the node process to come up
+    node_start_timeout_s: float = 30.0
+    #: default number of retries for tasks whose worker died
+    default_max_retries: int = 3
+    #: seconds between a pending infeasible task and the warning about it
+    infeasible_warning_delay_s: float = 0.0
+
+    @classmethod
+    def from_env(cls) -> Config:
+        overrides = {}
+        for field in dataclasses.fields(cls):
+            raw = os.environ.get(f"MINRAY_{field.name.upper()}")
+            if raw is None:
+                continue
+            kind = type(field.default)
+            try:
+                overrides[field.name] = kind(raw)
+            except ValueError as e:
+                raise ValueError(
+                    f"environment variable MINRAY_{field.name.upper()}={raw!r} "
+                    f"is not a valid {kind.__name__}"
+                ) from e
+        return cls(**overrides)
+
+
+CONFIG = Config.from_env()

@@ -1,0 +1,1 @@
+"""The node process: worker pool, lease scheduler, object store, log forwarding."""

@@ -1,0 +1,455 @@
+"""The node process: one per machine; grants worker leases and guards shared memory.
+
+It owns the worker pool (workers forked from a zygote), the lease scheduler
+(runtime/scheduler.py), the accounting of shared-memory segments
+(object_store/accounting.py) and the forwarding of worker output to drivers.
+It never runs user code and never unpickles anything.
+
+Lifecycle: ``minray.init()`` starts it with ``python -m minray.node.daemon``
+(*embedded*); it exits when that driver calls ``shutdown()`` or dies, after
+stopping its workers and unlinking every segment it knows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import itertools
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+
+from .. import _loop, ids
+from ..config import CONFIG
+from ..exceptions import ObjectStoreFullError
+from ..object_store import shm
+from ..object_store.accounting import StoreAccounting
+from ..protocol.connection import Connection, serve
+from ..protocol.messages import (
+    ClusterInfo,
+    CreateObject,
+    ErrorReply,
+    LeaseGranted,
+    LogLines,
+    ObjectCreated,
+    Ok,
+    RegisterClient,
+    RegisterReply,
+    RequestLease,
+    ResourcesInfeasible,
+)
+from ..runtime.scheduler import Allocation, LeaseScheduler
+from .log_monitor import LogMonitor
+from .worker_pool import ZygoteClient, start_zygote
+
+logger = logging.getLogger("minray.node")
+
+
+@dataclass(eq=False)
+class WorkerRecord:
+    worker_id: bytes
+    pid: int | None = None
+    address: str | None = None
+    conn: Connection | None = None
+    lease: LeaseRecord | None = None
+    idle_since: float = 0.0
+
+
+@dataclass(eq=False)
+class LeaseRecord:
+    lease_id: int
+    alloc: Allocation
+    owner: Connection
+    reply: asyncio.Future
+    worker: WorkerRecord | None = None
+    blocked: int = 0
+
+
+@dataclass
+class NodeSettings:
+    session_dir: str
+    node_id: bytes
+    resources: dict
+    object_store_memory: int
+    embedded: bool
+    parent_pid: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        return f"unix:{os.path.join(self.session_dir, 'node.sock')}"
+
+    def worker_log(self, worker_id: bytes, suffix: str) -> str:
+        return os.path.join(self.session_dir, "logs", f"worker-{worker_id.hex()[:12]}.{suffix}")
+
+
+class NodeDaemon:
+    def __init__(self, settings: NodeSettings, token: bytes, zygote: ZygoteClient):
+        self.settings = settings
+        self.token = token
+        self.zygote = zygote
+        self.scheduler = LeaseScheduler(settings.resources)
+        self.store = StoreAccounting(settings.object_store_memory)
+        self.logs = LogMonitor()
+        self.session_tag = os.path.basename(settings.session_dir)[-6:]
+        self.workers: dict[bytes, WorkerRecord] = {}
+        self.idle: list[WorkerRecord] = []
+        self.leases: dict[int, LeaseRecord] = {}
+        self.waiting: collections.deque[LeaseRecord] = collections.deque()
+        self.drivers: set[Connection] = set()
+        self.starting = 0
+        self._requests: dict[tuple, asyncio.Future] = {}
+        self._lease_ids = itertools.count(1)
+        self._stopped = asyncio.Event()
+        self._stopping = False
+        self._server = None
+
+    @property
+    def num_cpus(self) -> int:
+        return max(1, int(self.settings.resources.get("CPU", 1)))
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def run(self, ready_fd: int | None) -> None:
+        await self.zygote.start()
+        self._server = await serve(self.settings.address, self, self.token,
+                                   CONFIG.max_frame_bytes, on_connect=self._accepted)
+        for _ in range(self.num_cpus):
+            self._start_worker()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(self.shutdown()))
+        loop.create_task(self._poll_logs())
+        loop.create_task(self._housekeeping())
+        if ready_fd is not None:
+            os.write(ready_fd, b"READY\n")
+            os.close(ready_fd)
+        await self._stopped.wait()
+
+    async def shutdown(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()
+        pids = [w.pid for w in self.workers.values() if w.pid]
+        for pid in pids:
+            _kill(pid)
+        self.zygote.close()
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            await asyncio.sleep(0.01)
+        _wait_child(self.zygote.pid, deadline)
+        self._flush_logs(final=True)
+        for info in self.store.all_segments():
+            shm.unlink(info.segment)
+        if self.settings.embedded:
+            shutil.rmtree(self.settings.session_dir, ignore_errors=True)
+        self._stopped.set()
+
+    async def _housekeeping(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(0.5)
+            if self.settings.embedded and not _alive(self.settings.parent_pid):
+                logger.warning("the driver (pid %d) is gone; shutting down",
+                               self.settings.parent_pid)
+                await self.shutdown()
+                return
+            self._trim_idle_workers()
+
+    def _trim_idle_workers(self) -> None:
+        now = time.monotonic()
+        excess = len(self.workers) - self.num_cpus
+        for worker in list(self.idle):
+            if excess <= 0:
+                break
+            if now - worker.idle_since > CONFIG.idle_worker_timeout_s:
+                self.idle.remove(worker)
+                excess -= 1
+                worker.conn.close()  # the worker exits when its node connection closes
+
+    # --- connections ----------------------------------------------------------------------
+
+    def _accepted(self, conn: Connection) -> None:
+        conn.close_callbacks.append(self._client_closed)
+
+    def handle_RegisterClient(self, conn: Connection, msg: RegisterClient) -> RegisterReply:
+        conn.info["address"] = msg.address
+        if msg.kind == "worker":
+            worker = self.workers.get(msg.worker_id)
+            if worker is None:
+                raise ValueError("unknown worker id: workers are started by the node")
+            conn.info["worker"] = worker
+            worker.conn, worker.address = conn, msg.address
+            worker.pid = worker.pid or msg.pid
+            self.starting -= 1
+            self._worker_ready(worker)
+        else:
+            self.drivers.add(conn)
+        return RegisterReply(self.settings.node_id, self.scheduler.total_resources(),
+                             self.settings.session_dir)
+
+    def _client_closed(self, conn: Connection) -> None:
+        if self._stopping:
+            return
+        address = conn.info.get("address")
+        for info in self.store.owner_gone(address) if address else ():
+            shm.unlink(info.segment)
+        for key in [k for k in self._requests if k[0] is conn]:
+            self.scheduler.cancel(key)
+            self._requests.pop(key)
+        for lease in [lease for lease in self.leases.values() if lease.owner is conn]:
+            self._end_lease(lease, kill_worker=True)  # its owner is gone: stop its work
+        worker = conn.info.get("worker")
+        if worker is not None:
+            self._worker_gone(worker)
+        if conn in self.drivers:
+            self.drivers.discard(conn)
+            if self.settings.embedded and not self.drivers:
+                asyncio.get_running_loop().create_task(self.shutdown())
+                return
+        self._schedule()
+
+    # --- workers --------------------------------------------------------------------------
+
+    def _start_worker(self) -> None:
+        worker = WorkerRecord(ids.random_unique_id())
+        self.workers[worker.worker_id] = worker
+        self.starting += 1
+        fut = self.zygote.fork(worker.worker_id)
+        fut.add_done_callback(lambda f: self._forked(worker, f))
+
+    def _forked(self, worker: WorkerRecord, fut: asyncio.Future) -> None:
+        if fut.exception() is not None:
+            self.workers.pop(worker.worker_id, None)
+            self.starting -= 1
+            return
+        worker.pid = fut.result()
+        for suffix, is_err in (("out", False), ("err", True)):
+            self.logs.add(self.settings.worker_log(worker.worker_id, suffix), worker.pid, is_err)
+
+    def _worker_ready(self, worker: WorkerRecord) -> None:
+        while self.waiting:
+            lease = self.waiting.popleft()
+            if lease.owner.closed:
+                self.scheduler.release(lease.alloc)
+                continue
+            self._grant(lease, worker)
+            return
+        worker.idle_since = time.monotonic()
+        self.idle.append(worker)
+
+    def _worker_gone(self, worker: WorkerRecord) -> None:
+        self.workers.pop(worker.worker_id, None)
+        if worker in self.idle:
+            self.idle.remove(worker)
+        if worker.lease is not None:
+            self._end_lease(worker.lease, kill_worker=False)
+        self._flush_logs(final=True, worker=worker)
+
+    # --- leases ---------------------------------------------------------------------------
+
+    def handle_RequestLease(self, conn: Connection, msg: RequestLease) -> asyncio.Future:
+        missing = self.scheduler.missing(msg.resources)
+        if missing:
+            conn.send(ResourcesInfeasible(msg.request_id, msg.task_name, msg.resources,
+                                          self.scheduler.total_resources()))
+        key = (conn, msg.request_id)
+        fut = asyncio.get_running_loop().create_future()
+        self._requests[key] = fut
+        self.scheduler.submit(key, msg.resources)
+        self._schedule()
+        return fut
+
+    def handle_CancelLeaseRequest(self, conn: Connection, msg) -> None:
+        key = (conn, msg.request_id)
+        if self.scheduler.cancel(key):
+            self._requests.pop(key).set_result(ErrorReply("Cancelled", "lease request cancelled"))
+
+    def handle_ReturnLease(self, conn: Connection, msg) -> None:
+        lease = self.leases.get(msg.lease_id)
+        if lease is not None and lease.owner is conn:
+            self._end_lease(lease, kill_worker=msg.worker_failed)
+            self._schedule()
+
+    def handle_WorkerBlocked(self, conn: Connection, msg) -> None:
+        worker = conn.info.get("worker")
+        lease = worker.lease if worker is not None else None
+        if lease is None:
+            return
+        if msg.blocked:
+            lease.blocked += 1
+            if lease.blocked == 1:
+                self.scheduler.block(lease.alloc)
+                self._schedule()
+        elif lease.blocked > 0:
+            lease.blocked -= 1
+            if lease.blocked == 0:
+                self.scheduler.unblock(lease.alloc)
+
+    def _schedule(self) -> None:
+        for key, alloc in self.scheduler.schedule():
+            reply = self._requests.pop(key)
+            owner = key[0]
+            if owner.closed or reply.done():
+                self.scheduler.release(alloc)
+                continue
+            lease = LeaseRecord(next(self._lease_ids), alloc, owner, reply)
+            if self.idle:
+                self._grant(lease, self.idle.pop())
+            else:
+                self.waiting.append(lease)
+                if self.starting < len(self.waiting):
+                    self._start_worker()
+
+    def _grant(self, lease: LeaseRecord, worker: WorkerRecord) -> None:
+        lease.worker = worker
+        worker.lease = lease
+        self.leases[lease.lease_id] = lease
+        lease.reply.set_result(LeaseGranted(lease.lease_id, worker.worker_id, worker.address,
+                                            lease.alloc.gpu_id_list()))
+
+    def _end_lease(self, lease: LeaseRecord, kill_worker: bool) -> None:
+        self.leases.pop(lease.lease_id, None)
+        if lease.blocked:
+            self.scheduler.unblock(lease.alloc)
+        self.scheduler.release(lease.alloc)
+        worker = lease.worker
+        if worker is None or worker.lease is not lease:
+            return
+        worker.lease = None
+        if kill_worker and worker.conn is not None:
+            worker.conn.close()
+        elif worker.worker_id in self.workers:
+            self._worker_ready(worker)
+
+    # --- objects --------------------------------------------------------------------------
+
+    def handle_CreateObject(self, conn: Connection, msg: CreateObject):
+        segment = shm.segment_name(self.session_tag, msg.object_id)
+        try:
+            self.store.reserve(msg.object_id, segment, msg.size, msg.owner)
+        except ObjectStoreFullError as e:
+            return ErrorReply("ObjectStoreFullError", str(e))
+        return ObjectCreated(segment)
+
+    def handle_FreeObjects(self, conn: Connection, msg) -> None:
+        for object_id in msg.object_ids:
+            info = self.store.free(object_id)
+            if info is not None:
+                shm.unlink(info.segment)
+
+    # --- cluster state ----------------------------------------------------------------------
+
+    def handle_GetClusterInfo(self, conn: Connection, msg) -> ClusterInfo:
+        return ClusterInfo([self.node_info()])
+
+    def node_info(self) -> dict:
+        s = self.settings
+        return {
+            "NodeID": s.node_id.hex(),
+            "Alive": True,
+            "NodeManagerAddress": "127.0.0.1",
+            "NodeManagerHostname": socket.gethostname(),
+            "NodeManagerPort": 0,
+            "ObjectManagerPort": 0,
+            "ObjectStoreSocketName": s.session_dir,
+            "RayletSocketName": s.address,
+            "MetricsExportPort": 0,
+            "NodeName": "127.0.0.1",
+            "Resources": self.scheduler.total_resources(),
+            "AvailableResources": self.scheduler.available_resources(),
+            "ObjectStoreUsedBytes": self.store.used,
+            "Workers": len(self.workers),
+        }
+
+    def handle_ShutdownNode(self, conn: Connection, msg) -> Ok:
+        asyncio.get_running_loop().create_task(self.shutdown())
+        return Ok()
+
+    # --- output -----------------------------------------------------------------------------
+
+    async def _poll_logs(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(CONFIG.log_poll_interval_s)
+            self._flush_logs()
+
+    def _flush_logs(self, final: bool = False, worker: WorkerRecord | None = None) -> None:
+        if worker is not None:
+            lines = []
+            for suffix in ("out", "err"):
+                lines += self.logs.remove(self.settings.worker_log(worker.worker_id, suffix))
+        else:
+            lines = self.logs.poll()
+        if lines:
+            for driver in self.drivers:
+                driver.send(LogLines(lines))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is as good as dead
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_child(pid: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return
+        time.sleep(0.005)
+    _kill(pid)
+    os.waitpid(pid, 0)
+
+
+def _worker_entry_factory(settings: NodeSettings, token: bytes):
+    def entry(worker_id: bytes) -> None:
+        from ..runtime.worker_main import run_worker
+
+        run_worker(settings, token, worker_id)
+
+    return entry
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m minray.node.daemon")
+    parser.add_argument("--settings", required=True, help="JSON of NodeSettings")
+    parser.add_argument("--ready-fd", type=int, default=None)
+    args = parser.parse_args(argv)
+    raw = json.loads(args.settings)
+    raw["node_id"] = bytes.fromhex(raw["node_id"])
+    settings = NodeSettings(**raw)
+    with open(os.path.join(settings.session_dir, "token"), "rb") as f:
+        token = f.read()
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s node: %(message)s", stream=sys.stderr)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # fork the zygote first, while this process has no threads and no event loop
+    zygote_pid, zygote_sock = start_zygote(_worker_entry_factory(settings, token))
+    daemon = NodeDaemon(settings, token, ZygoteClient(zygote_pid, zygote_sock))
+    _loop.run(daemon.run(args.ready_fd))
+
+
+if __name__ == "__main__":
+    main()

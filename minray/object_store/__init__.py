@@ -1,0 +1,1 @@
+"""Shared-memory object store: segment layout, segments, and the node's accounting."""

@@ -1,0 +1,54 @@
+"""POSIX shared-memory segments, one per large object.
+
+We call ``shm_open`` directly instead of using ``multiprocessing.shared_memory``:
+Python's resource tracker would otherwise unlink or warn about segments at
+process exit, but here the node's object manager owns every segment's lifetime.
+Names stay under 31 characters (the macOS limit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+
+import _posixshmem
+
+PREFIX = "/minray_"
+
+
+def segment_name(session_tag: str, object_id: bytes) -> str:
+    return PREFIX + session_tag[:6] + hashlib.blake2b(object_id, digest_size=8).hexdigest()
+
+
+def create(name: str, size: int) -> mmap.mmap:
+    """Create a segment of ``size`` bytes and map it writable."""
+    fd = _posixshmem.shm_open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
+    try:
+        os.ftruncate(fd, size)
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+        return mmap.mmap(fd, size, flags=flags)
+    except BaseException:
+        _posixshmem.shm_unlink(name)
+        raise
+    finally:
+        os.close(fd)
+
+
+def open_readonly(name: str) -> mmap.mmap:
+    """Map an existing segment read-only (buffers exported from it are read-only)."""
+    fd = _posixshmem.shm_open(name, os.O_RDONLY, mode=0o600)
+    try:
+        size = os.fstat(fd).st_size
+        return mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+    finally:
+        os.close(fd)
+
+
+def unlink(name: str) -> bool:
+    """Remove a segment's name; mappings stay valid until unmapped. False if already gone."""
+    try:
+        _posixshmem.shm_unlink(name)
+        return True
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,190 @@
+"""Checking ``@remote(...)`` and ``.options(...)`` arguments, with errors that say what to do.
+
+Names and rules follow Ray's; an unknown or wrongly typed option fails at
+decoration or ``.options()`` time, never later on a worker.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from typing import Any
+
+_NUMBER = (int, float)
+
+#: options minray implements for tasks, and their defaults
+TASK_DEFAULTS: dict[str, Any] = {
+    "num_cpus": 1,
+    "num_gpus": 0,
+    "resources": None,
+    "memory": None,
+    "object_store_memory": None,
+    "num_returns": 1,
+    "max_retries": 3,
+    "retry_exceptions": False,
+    "name": None,
+    "scheduling_strategy": None,
+    "runtime_env": None,
+    "accelerator_type": None,
+}
+
+#: Ray task options that minray does not implement yet: refused with a clear message
+UNSUPPORTED_TASK_OPTIONS = {
+    "placement_group", "placement_group_bundle_index", "placement_group_capture_child_tasks",
+    "label_selector", "fallback_strategy", "enable_task_events", "_labels", "max_calls",
+    "_generator_backpressure_num_objects", "_num_objects_per_yield",
+}
+
+
+def _check_quantity(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
+        raise TypeError(f"The type of keyword '{key}' must be (<class 'int'>, <class 'float'>), "
+                        f"but received type {type(value)}")
+    if value < 0:
+        raise ValueError(f"The quantity of resource {key} cannot be negative, got {value}.")
+
+
+def _check_resources(value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise TypeError(f"The type of keyword 'resources' must be dict, but received {type(value)}")
+    for name, amount in value.items():
+        if not isinstance(name, str):
+            raise TypeError(f"resource names must be strings, got {name!r}")
+        if name in ("CPU", "GPU"):
+            raise ValueError("Use the 'num_cpus' and 'num_gpus' keyword instead of 'CPU' and "
+                             f"'GPU' in 'resources' keyword (got resources={value!r}).")
+        _check_quantity(f"resources[{name!r}]", amount)
+
+
+def _check_num_returns(value: Any) -> None:
+    if value in ("streaming", "dynamic"):
+        raise ValueError(f"num_returns={value!r} (generator tasks) is not supported by minray "
+                         "yet; return a list and use num_returns=<int> instead.")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"The type of keyword 'num_returns' must be int, but received {type(value)}")
+    if value < 0:
+        raise ValueError(f"num_returns must be a non-negative integer, got {value}.")
+
+
+def _check_max_retries(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"The type of keyword 'max_retries' must be int, but received {type(value)}")
+    if value < -1:
+        raise ValueError(f"max_retries must be -1 (retry forever), 0 or positive, got {value}.")
+
+
+def _check_retry_exceptions(value: Any) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, (list, tuple)) and all(
+        isinstance(e, type) and issubclass(e, BaseException) for e in value
+    ):
+        return
+    raise TypeError("retry_exceptions must be a bool or a list/tuple of exception classes, "
+                    f"got {value!r}.")
+
+
+def _check_runtime_env(value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise TypeError(f"runtime_env must be a dict, got {type(value)}")
+    unknown = set(value) - {"env_vars"}
+    if unknown:
+        raise ValueError(f"minray's runtime_env supports only 'env_vars'; got {sorted(unknown)}.")
+    env = value.get("env_vars") or {}
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+    ):
+        raise TypeError("runtime_env['env_vars'] must be a dict of str to str.")
+
+
+def _check_scheduling_strategy(value: Any) -> None:
+    if value not in (None, "DEFAULT", "SPREAD"):
+        raise ValueError(f"scheduling_strategy {value!r} is not supported by minray yet; "
+                         "use 'DEFAULT' or 'SPREAD'.")
+
+
+def _check_name(value: Any) -> None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"The type of keyword 'name' must be str, but received {type(value)}")
+
+
+_CHECKS = {
+    "num_cpus": _check_quantity,
+    "num_gpus": _check_quantity,
+    "memory": lambda v: v is None or _check_quantity("memory", v),
+    "object_store_memory": lambda v: v is None or _check_quantity("object_store_memory", v),
+    "resources": _check_resources,
+    "num_returns": _check_num_returns,
+    "max_retries": _check_max_retries,
+    "retry_exceptions": _check_retry_exceptions,
+    "runtime_env": _check_runtime_env,
+    "scheduling_strategy": _check_scheduling_strategy,
+    "name": _check_name,
+    "accelerator_type": lambda v: None,
+}
+
+
+def validate_task_options(options: dict) -> dict:
+    """Check task options; return them (unchanged) or raise ValueError/TypeError."""
+    for key, value in options.items():
+        if key in UNSUPPORTED_TASK_OPTIONS:
+            raise ValueError(f"The option {key!r} is a Ray option minray does not support yet.")
+        check = _CHECKS.get(key)
+        if check is None:
+            raise ValueError(f"Invalid option keyword {key} for remote functions. "
+                             f"Valid ones are {sorted(TASK_DEFAULTS)}.")
+        if key in ("num_cpus", "num_gpus"):
+            check(key, value)
+        else:
+            check(value)
+    return options
+
+
+def check_num_returns_zero(function, num_returns: int) -> None:
+    """num_returns=0 on a function that returns a value would silently drop it."""
+    if num_returns == 0 and returns_value(function):
+        raise ValueError(
+            f"{function.__qualname__} returns a value but has num_returns=0, so the value "
+            "would be lost. Use num_returns=1 (the default), or remove the return statement."
+        )
+
+
+def returns_value(function) -> bool:
+    """Whether the function's own body has a ``return <expr>`` (best effort, via its source)."""
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError):
+        return False
+    top = tree.body[0] if tree.body else None
+    if not isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    stack = list(top.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Return) and node.value is not None:
+            if not (isinstance(node.value, ast.Constant) and node.value.value is None):
+                return True
+        stack.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def task_resources(options: dict) -> dict:
+    """The resource shape a task asks the scheduler for."""
+    shape = {"CPU": float(options.get("num_cpus", 1))}
+    gpus = options.get("num_gpus") or 0
+    if gpus:
+        shape["GPU"] = float(gpus)
+    if options.get("memory"):
+        shape["memory"] = float(options["memory"])
+    for name, amount in (options.get("resources") or {}).items():
+        if amount:
+            shape[name] = float(amount)
+    return {k: v for k, v in shape.items() if v > 0}

@@ -1,0 +1,1 @@
+"""Wire protocol: messages (one file), frames and authentication, connections."""

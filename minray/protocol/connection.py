@@ -1,0 +1,280 @@
+"""Connections: authenticated, multiplexed message streams over asyncio transports.
+
+One :class:`Connection` per pair of processes. It authenticates first (see
+framing.py), then decodes frames into messages and dispatches each to the
+handler's ``handle_<MessageName>(conn, msg)`` method. A handler answering a
+request returns the reply message (or an awaitable of it). Writes queued during
+one loop tick leave in one ``writelines`` call.
+
+A malformed frame or a failed handshake closes only that connection, with a
+logged reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from . import framing
+from .framing import ProtocolError
+from .messages import MESSAGE_CLASSES, ErrorReply, Message
+
+logger = logging.getLogger(__name__)
+
+
+class ConnectionLost(ConnectionError):
+    """The peer went away before answering."""
+
+
+class RemoteError(Exception):
+    """A request was answered with ErrorReply."""
+
+    def __init__(self, error: str, message: str):
+        super().__init__(message)
+        self.error = error
+
+
+_dispatch_tables: dict[type, dict[int, Callable]] = {}
+
+
+def _dispatch_table(handler_cls: type) -> dict[int, Callable]:
+    table = _dispatch_tables.get(handler_cls)
+    if table is None:
+        table = {}
+        for code, msg_cls in MESSAGE_CLASSES.items():
+            method = getattr(handler_cls, f"handle_{msg_cls.__name__}", None)
+            if method is not None:
+                table[code] = method
+        _dispatch_tables[handler_cls] = table
+    return table
+
+
+class Connection(asyncio.Protocol):
+    """One end of an authenticated connection; see the module docstring."""
+
+    def __init__(self, handler: Any, token: bytes, *, server: bool, max_frame: int):
+        self.handler = handler
+        self.token = token
+        self.server = server
+        self.max_frame = max_frame
+        self._table = _dispatch_table(type(handler))
+        self._decoder = framing.FrameDecoder(framing.HANDSHAKE_MAX)
+        self._nonce = framing.new_nonce()
+        self._authed = False
+        self._transport: asyncio.Transport | None = None
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
+        self._pending: dict[int, asyncio.Future] = {}
+        self._ids = itertools.count(1)
+        self.loop = asyncio.get_event_loop()
+        self.ready: asyncio.Future = self.loop.create_future()
+        self.closed = False
+        self.close_reason = ""
+        self.close_callbacks: list[Callable[[Connection], None]] = []
+        #: free-form per-connection state for the handler (e.g. who registered)
+        self.info: dict[str, Any] = {}
+
+    # --- asyncio.Protocol ---------------------------------------------------------
+
+    def connection_made(self, transport) -> None:
+        self._transport = transport
+        if self.server:
+            transport.write(framing.frame(framing.server_hello(self._nonce)))
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            bodies = self._decoder.feed(data)
+            for body in bodies:
+                if self.closed:
+                    return
+                if self._authed:
+                    msg, request_id = framing.decode(body)
+                    self._dispatch(msg, request_id)
+                else:
+                    self._handshake(body)
+        except ProtocolError as e:
+            self.abort(f"protocol error: {e}")
+
+    def connection_lost(self, exc) -> None:
+        self._closed(self.close_reason or f"peer closed the connection ({exc or 'EOF'})")
+
+    # --- handshake ------------------------------------------------------------------
+
+    def _handshake(self, body: bytes) -> None:
+        if self.server:
+            proof = framing.server_check(self.token, self._nonce, body)
+            self._transport.write(framing.frame(proof))
+            self._became_authed()
+        elif "hello" not in self.info:
+            self.info["hello"] = True
+            answer = framing.client_answer(self.token, body, self._nonce)
+            self._transport.write(framing.frame(answer))
+        else:
+            framing.client_check(self.token, self._nonce, body)
+            self._became_authed()
+
+    def _became_authed(self) -> None:
+        self._authed = True
+        self._decoder.max_size = self.max_frame
+        if not self.ready.done():
+            self.ready.set_result(self)
+
+    # --- dispatch ---------------------------------------------------------------------
+
+    def _dispatch(self, msg: Message, request_id: int) -> None:
+        if request_id < 0:
+            fut = self._pending.pop(-request_id, None)
+            if fut is None or fut.done():
+                return
+            if type(msg) is ErrorReply:
+                fut.set_exception(RemoteError(msg.error, msg.message))
+            else:
+                fut.set_result(msg)
+            return
+        method = self._table.get(msg.type)
+        if method is None:
+            raise ProtocolError(f"{type(msg).__name__} is not accepted here")
+        try:
+            result = method(self.handler, self, msg)
+        except Exception as e:
+            self._handler_failed(msg, request_id, e)
+            return
+        if isinstance(result, asyncio.Future):
+            if request_id > 0:
+                result.add_done_callback(lambda fut: self._reply_with(msg, request_id, fut))
+        elif inspect.isawaitable(result):
+            self.loop.create_task(self._finish(msg, request_id, result))
+        elif request_id > 0:
+            self.send(result, -request_id)
+
+    def _reply_with(self, msg: Message, request_id: int, fut: asyncio.Future) -> None:
+        if fut.cancelled():
+            self.send(ErrorReply("Cancelled", "the request was cancelled"), -request_id)
+        elif fut.exception() is not None:
+            self._handler_failed(msg, request_id, fut.exception())
+        else:
+            self.send(fut.result(), -request_id)
+
+    async def _finish(self, msg: Message, request_id: int, awaitable) -> None:
+        try:
+            result = await awaitable
+        except Exception as e:
+            self._handler_failed(msg, request_id, e)
+            return
+        if request_id > 0:
+            self.send(result, -request_id)
+
+    def _handler_failed(self, msg: Message, request_id: int, e: Exception) -> None:
+        if request_id > 0:
+            self.send(ErrorReply(type(e).__name__, str(e)), -request_id)
+        if not isinstance(e, (LookupError, ValueError)) or request_id <= 0:
+            logger.error("handling %s failed", type(msg).__name__, exc_info=e)
+
+    # --- sending ----------------------------------------------------------------------
+
+    def send(self, msg: Message, request_id: int = 0) -> None:
+        if self.closed:
+            return
+        self._out.append(framing.encode(msg, request_id))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def request(self, msg: Message) -> asyncio.Future:
+        """Send ``msg`` and return a future of the reply message."""
+        fut = self.loop.create_future()
+        if self.closed:
+            fut.set_exception(ConnectionLost(self.close_reason))
+            return fut
+        request_id = next(self._ids)
+        self._pending[request_id] = fut
+        self.send(msg, request_id)
+        return fut
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._out and not self.closed:
+            out, self._out = self._out, []
+            self._transport.writelines(out)
+
+    # --- closing ------------------------------------------------------------------------
+
+    def abort(self, reason: str) -> None:
+        """Close because of a protocol violation; logs the reason."""
+        logger.warning("closing connection: %s", reason)
+        self.close_reason = reason
+        if self._transport is not None:
+            self._transport.abort()
+        self._closed(reason)
+
+    def close(self) -> None:
+        if self._transport is not None and not self.closed:
+            self._flush()
+            self._transport.close()
+        self._closed("closed locally")
+
+    def _closed(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionLost(reason))
+            self.ready.exception()  # mark retrieved
+        pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(ConnectionLost(reason))
+        for callback in self.close_callbacks:
+            try:
+                callback(self)
+            except Exception:
+                logger.exception("connection close callback failed")
+
+
+def parse_address(address: str) -> tuple[str, Any]:
+    """``unix:/path`` -> ("unix", path); ``tcp:host:port`` -> ("tcp", (host, port))."""
+    scheme, _, rest = address.partition(":")
+    if scheme == "unix" and rest:
+        return "unix", rest
+    if scheme == "tcp":
+        host, _, port = rest.rpartition(":")
+        if host and port.isdigit():
+            return "tcp", (host, int(port))
+    raise ValueError(f"bad address {address!r}: expected 'unix:/path' or 'tcp:host:port'")
+
+
+async def connect(address: str, handler: Any, token: bytes, max_frame: int) -> Connection:
+    """Open an authenticated connection to ``address``."""
+    loop = asyncio.get_running_loop()
+    scheme, where = parse_address(address)
+
+    def factory():
+        return Connection(handler, token, server=False, max_frame=max_frame)
+
+    if scheme == "unix":
+        _, conn = await loop.create_unix_connection(factory, where)
+    else:
+        _, conn = await loop.create_connection(factory, *where)
+    return await conn.ready
+
+
+async def serve(address: str, handler: Any, token: bytes, max_frame: int,
+                on_connect: Callable[[Connection], None] | None = None):
+    """Listen at ``address``; returns the asyncio Server."""
+    loop = asyncio.get_running_loop()
+    scheme, where = parse_address(address)
+
+    def factory():
+        conn = Connection(handler, token, server=True, max_frame=max_frame)
+        if on_connect is not None:
+            on_connect(conn)
+        return conn
+
+    if scheme == "unix":
+        return await loop.create_unix_server(factory, where)
+    return await loop.create_server(factory, *where)

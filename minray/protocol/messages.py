@@ -1,0 +1,261 @@
+"""Every message minray sends between processes, in one place.
+
+A message is a small record; on the wire it is the msgpack array
+``[type, request_id, field1, field2, ...]`` in field order. ``request_id`` is
+positive on a request that expects a reply, the negated id on that reply, and
+0 on a one-way notification. User data inside messages is always opaque
+``bytes`` (cloudpickle), never decoded by the protocol layer.
+
+Shapes that recur in fields:
+
+* ref list: ``[[object_id, owner_address], ...]`` — ObjectRefs carried inside a
+  pickled value, so the receiver can count them (see runtime/refcount.py).
+* return entry: ``[kind, payload, refs]`` with kind one of :class:`ValueKind`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+
+class MsgType(enum.IntEnum):
+    REGISTER_CLIENT = 1
+    REGISTER_REPLY = 2
+    REQUEST_LEASE = 3
+    LEASE_GRANTED = 4
+    CANCEL_LEASE_REQUEST = 5
+    RETURN_LEASE = 6
+    RESOURCES_INFEASIBLE = 7
+    WORKER_BLOCKED = 8
+    CREATE_OBJECT = 9
+    OBJECT_CREATED = 10
+    FREE_OBJECTS = 11
+    GET_CLUSTER_INFO = 12
+    CLUSTER_INFO = 13
+    LOG_LINES = 14
+    ERROR_REPLY = 16
+    OK = 17
+    PUSH_TASK = 18
+    TASK_REPLY = 19
+    GET_OBJECT = 20
+    OBJECT_REPLY = 21
+    RELEASE_GRANTS = 22
+    SHUTDOWN_NODE = 23
+
+
+class ValueKind(enum.IntEnum):
+    INLINE = 0  #: payload is the pickled value (bytes)
+    SHARED = 1  #: payload is [segment_name, size, node_id]
+    ERROR = 2  #: payload is a pickled exception to raise at get()
+
+
+class Message:
+    """Base of all messages; subclasses are dataclasses with a ``type``."""
+
+    type: ClassVar[MsgType]
+    __slots__ = ()
+
+
+MESSAGE_CLASSES: dict[int, type[Message]] = {}
+FIELD_COUNTS: dict[int, int] = {}
+
+
+def message(cls):
+    cls = dataclass(slots=True)(cls)
+    MESSAGE_CLASSES[cls.type] = cls
+    FIELD_COUNTS[cls.type] = len(fields(cls))
+    return cls
+
+
+# --- client <-> node ------------------------------------------------------
+
+
+@message
+class RegisterClient(Message):
+    """First message on a connection to the node: who is calling."""
+
+    type = MsgType.REGISTER_CLIENT
+    kind: str  #: "driver" or "worker"
+    worker_id: bytes
+    address: str  #: where this process listens for other CoreWorkers
+    pid: int
+    job_id: bytes
+
+
+@message
+class RegisterReply(Message):
+    type = MsgType.REGISTER_REPLY
+    node_id: bytes
+    resources: dict  #: the node's total resources
+    session_dir: str
+
+
+@message
+class RequestLease(Message):
+    """Ask the node for a worker with these resources; answered by LeaseGranted."""
+
+    type = MsgType.REQUEST_LEASE
+    request_id: int
+    resources: dict
+    task_name: str  #: for the infeasible-task warning
+
+
+@message
+class LeaseGranted(Message):
+    type = MsgType.LEASE_GRANTED
+    lease_id: int
+    worker_id: bytes
+    worker_address: str
+    gpu_ids: list
+
+
+@message
+class CancelLeaseRequest(Message):
+    type = MsgType.CANCEL_LEASE_REQUEST
+    request_id: int
+
+
+@message
+class ReturnLease(Message):
+    type = MsgType.RETURN_LEASE
+    lease_id: int
+    worker_failed: bool  #: the owner saw the worker misbehave: do not reuse it
+
+
+@message
+class ResourcesInfeasible(Message):
+    """Node -> owner: no node has the resources a lease request asks for."""
+
+    type = MsgType.RESOURCES_INFEASIBLE
+    request_id: int
+    task_name: str
+    resources: dict
+    available: dict  #: the node's total resources, for the message
+
+
+@message
+class WorkerBlocked(Message):
+    """Worker -> node: the task blocked in get/wait (give its CPU back) or resumed."""
+
+    type = MsgType.WORKER_BLOCKED
+    blocked: bool
+
+
+@message
+class CreateObject(Message):
+    """Reserve room for a shared-memory object; answered by ObjectCreated."""
+
+    type = MsgType.CREATE_OBJECT
+    object_id: bytes
+    size: int
+    owner: str  #: address of the owner; its exit frees the segment
+
+
+@message
+class ObjectCreated(Message):
+    type = MsgType.OBJECT_CREATED
+    segment: str
+
+
+@message
+class FreeObjects(Message):
+    """Owner -> node: unlink these objects' segments."""
+
+    type = MsgType.FREE_OBJECTS
+    object_ids: list
+
+
+@message
+class GetClusterInfo(Message):
+    type = MsgType.GET_CLUSTER_INFO
+
+
+@message
+class ClusterInfo(Message):
+    type = MsgType.CLUSTER_INFO
+    nodes: list  #: one dict per node (see node/daemon.py, node_info)
+
+
+@message
+class LogLines(Message):
+    """Node -> driver: output lines of workers, ``[[pid, name, is_stderr, text], ...]``."""
+
+    type = MsgType.LOG_LINES
+    lines: list
+
+
+@message
+class ShutdownNode(Message):
+    type = MsgType.SHUTDOWN_NODE
+
+
+@message
+class ErrorReply(Message):
+    """Generic failure reply: ``error`` names an exception class in minray.exceptions."""
+
+    type = MsgType.ERROR_REPLY
+    error: str
+    message: str
+
+
+@message
+class Ok(Message):
+    type = MsgType.OK
+
+
+# --- CoreWorker <-> CoreWorker ------------------------------------------------
+
+
+@message
+class PushTask(Message):
+    """Owner -> leased worker: run this task; answered by TaskReply."""
+
+    type = MsgType.PUSH_TASK
+    task_id: bytes
+    job_id: bytes
+    name: str
+    function_id: bytes
+    function_blob: Any  #: the pickled function the first time this connection uses it, else None
+    args_blob: bytes  #: pickled (args, kwargs); top-level refs replaced by placeholders
+    resolved_args: list  #: [[placeholder_index, kind, payload], ...] values of those refs
+    arg_refs: list  #: ref list of the refs nested inside args_blob
+    num_returns: int
+    caller: str  #: address of the owner (where the worker reports released refs)
+    gpu_ids: list
+    env_vars: Any  #: dict of environment variables for this task, or None
+
+
+@message
+class TaskReply(Message):
+    type = MsgType.TASK_REPLY
+    task_id: bytes
+    returns: list  #: one return entry per return value
+    app_error: bool  #: the task raised (entries hold the error)
+
+
+@message
+class GetObject(Message):
+    """Reader -> owner: the value of an object, once it is ready."""
+
+    type = MsgType.GET_OBJECT
+    object_id: bytes
+    reader: str  #: address of the reader, which becomes a borrower of nested refs
+
+
+@message
+class ObjectReply(Message):
+    type = MsgType.OBJECT_REPLY
+    kind: int
+    payload: Any
+    refs: list
+
+
+@message
+class ReleaseGrants(Message):
+    """Borrower -> grantor: drop these counts of borrowed refs, ``[[object_id, n], ...]``."""
+
+    type = MsgType.RELEASE_GRANTS
+    sender: str
+    items: list

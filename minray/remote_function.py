@@ -1,0 +1,122 @@
+"""``@minray.remote`` on a function: RemoteFunction, ``.options()`` and ``.remote()``."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from . import options as opts
+from . import serialization
+
+
+class RemoteFunction:
+    """A function that runs as a task: call ``f.remote(...)`` to get an ObjectRef."""
+
+    def __init__(self, function, task_options: dict):
+        if inspect.iscoroutinefunction(function):
+            raise ValueError(
+                f"'async def' functions cannot be minray tasks ({function.__qualname__}). Make it "
+                "a regular function that calls asyncio.run(...), or use an async actor method."
+            )
+        opts.validate_task_options(task_options)
+        self._function = function
+        self._options = {**opts.TASK_DEFAULTS, **task_options}
+        opts.check_num_returns_zero(function, self._options["num_returns"])
+        self._signature = inspect.signature(function)
+        self._blob: bytes | None = None
+        self._function_id = b""
+        self.__name__ = getattr(function, "__name__", "remote_function")
+        self.__qualname__ = getattr(function, "__qualname__", self.__name__)
+        self.__doc__ = function.__doc__
+        self.__module__ = getattr(function, "__module__", None)
+
+    def __call__(self, *args, **kwargs):
+        name = f"{self.__module__}.{self.__qualname__}"
+        raise TypeError(
+            f"Remote functions cannot be called directly. Instead of running '{name}()', "
+            f"try '{name}.remote()'."
+        )
+
+    def remote(self, *args, **kwargs):
+        """Run the function as a task; returns an ObjectRef (a list for num_returns > 1)."""
+        return self._remote(args, kwargs, self._options)
+
+    def options(self, **task_options) -> _BoundOptions:
+        """Override options for some calls: ``f.options(num_cpus=2).remote(x)``."""
+        opts.validate_task_options(task_options)
+        merged = {**self._options, **task_options}
+        opts.check_num_returns_zero(self._function, merged["num_returns"])
+        return _BoundOptions(self, merged)
+
+    def _export(self) -> tuple[bytes, bytes]:
+        if self._blob is None:
+            try:
+                self._blob = serialization.dumps(self._function)
+            except Exception as e:
+                raise TypeError(
+                    f"Could not serialize the function {self.__qualname__}: "
+                    + serialization.describe_unpicklable(self._function, "the function")
+                ) from e
+            self._function_id = serialization.function_id(self._blob)
+        return self._function_id, self._blob
+
+    def _remote(self, args: tuple, kwargs: dict, options: dict):
+        from .api import _auto_init
+        from .runtime.task_builder import submit_task
+
+        try:
+            self._signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{self.__qualname__}.remote(): {e}") from None
+        worker = _auto_init()
+        function_id, blob = self._export()
+        num_returns = options["num_returns"]
+        refs = submit_task(
+            worker,
+            name=options["name"] or self.__name__,
+            function_id=function_id,
+            function_blob=blob,
+            args=args,
+            kwargs=kwargs,
+            num_returns=num_returns,
+            resources=opts.task_resources(options),
+            max_retries=options["max_retries"],
+            retry_exceptions=options["retry_exceptions"],
+            env_vars=_env_vars(worker, options),
+        )
+        if num_returns == 1:
+            return refs[0]
+        if num_returns == 0:
+            return None
+        return refs
+
+
+class _BoundOptions:
+    """What ``f.options(...)`` returns: call ``.remote(...)`` on it."""
+
+    def __init__(self, function: RemoteFunction, options: dict):
+        self._function = function
+        self._options = options
+
+    def remote(self, *args, **kwargs):
+        return self._function._remote(args, kwargs, self._options)
+
+
+def _env_vars(worker, options: dict) -> dict | None:
+    from .api import _state
+
+    base = dict(_state.env_vars)
+    task_env = (options.get("runtime_env") or {}).get("env_vars") or {}
+    base.update(task_env)
+    return base or None
+
+
+def make_remote(target: Any, options: dict):
+    if inspect.isclass(target):
+        raise NotImplementedError(
+            f"@minray.remote on a class ({target.__qualname__}) makes an actor; actors are not "
+            "part of this minray version yet. Use remote functions for now."
+        )
+    if not callable(target):
+        raise TypeError(f"@minray.remote needs a function, got {target!r}")
+    return RemoteFunction(target, options)

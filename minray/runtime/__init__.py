@@ -1,0 +1,1 @@
+"""The runtime inside every process that runs user code (driver and workers)."""

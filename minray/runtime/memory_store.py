@@ -1,0 +1,62 @@
+"""The owner's table of object values (loop thread writes; any thread may read).
+
+Small values are kept here inline; large ones as the location of their
+shared-memory segment; failures as the error to raise at ``get``. Waiters are
+asyncio futures resolved when the value arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, NamedTuple
+
+
+
+class StoredValue(NamedTuple):
+    kind: int  #: a protocol.messages.ValueKind
+    payload: Any  #: INLINE: [pickle, *buffers]; SHARED: [segment, size, node_id]; ERROR: bytes
+    refs: list  #: refs nested in the value, [[object_id, owner], ...]
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._values: dict[bytes, StoredValue] = {}
+        self._waiters: dict[bytes, list[asyncio.Future]] = {}
+
+    def get(self, object_id: bytes) -> StoredValue | None:
+        return self._values.get(object_id)
+
+    def __contains__(self, object_id: bytes) -> bool:
+        return object_id in self._values
+
+    def put(self, object_id: bytes, value: StoredValue) -> None:
+        self._values[object_id] = value
+        for fut in self._waiters.pop(object_id, ()):
+            if not fut.done():
+                fut.set_result(value)
+
+    def wait(self, object_id: bytes) -> asyncio.Future:
+        """A future of the value (already done if the value is here)."""
+        fut = asyncio.get_running_loop().create_future()
+        value = self._values.get(object_id)
+        if value is not None:
+            fut.set_result(value)
+        else:
+            self._waiters.setdefault(object_id, []).append(fut)
+        return fut
+
+    def put_new(self, object_id: bytes, value: StoredValue) -> None:
+        """Store a value nobody can be waiting for yet (safe from any thread)."""
+        self._values[object_id] = value
+
+    def delete(self, object_id: bytes) -> StoredValue | None:
+        return self._values.pop(object_id, None)
+
+    def fail_waiters(self, object_id: bytes, value: StoredValue) -> None:
+        """Resolve waiters with ``value`` without storing it (e.g. the object was freed)."""
+        for fut in self._waiters.pop(object_id, ()):
+            if not fut.done():
+                fut.set_result(value)
+
+    def __len__(self) -> int:
+        return len(self._values)

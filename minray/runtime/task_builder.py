@@ -1,0 +1,89 @@
+"""Turning ``f.remote(*args, **kwargs)`` into a TaskSpec on the caller's thread.
+
+Arguments are pickled at call time (later changes to them do not leak into the
+task). Top-level ObjectRefs become placeholders the owner resolves to values;
+refs nested deeper travel as refs. An argument too large to travel inline is
+put into the object store first, as Ray does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .. import ids, serialization
+from ..object_ref import ObjectRef
+from .task_spec import ArgPlaceholder, TaskSpec
+
+if TYPE_CHECKING:
+    from .core_worker import CoreWorker
+
+
+def submit_task(worker: CoreWorker, *, name: str, function_id: bytes, function_blob: bytes,
+                args: tuple, kwargs: dict, num_returns: int, resources: dict,
+                max_retries: int, retry_exceptions: Any, env_vars: dict | None) -> list:
+    """Build the task, hand it to the submitter and return its result refs."""
+    placeholders: list = []
+    args_blob, nested = _pickle_arguments(worker, name, list(args), dict(kwargs), placeholders)
+    task_id = ids.new_task_id(worker.job_id)
+    return_ids = [ids.object_id_for(task_id, i + 1) for i in range(num_returns)]
+    with worker._lock:
+        for object_id in return_ids:
+            worker.refs.add_owned(object_id)
+        worker.refs.add_submitted([[oid, owner] for _, oid, owner in placeholders] + nested)
+    refs = [ObjectRef(object_id, worker.address) for object_id in return_ids]
+    if isinstance(retry_exceptions, list):
+        retry_exceptions = tuple(retry_exceptions)
+    worker.submitter.submit(TaskSpec(
+        task_id=task_id, name=name, function_id=function_id, function_blob=function_blob,
+        args_blob=args_blob, placeholders=placeholders, nested_refs=nested,
+        num_returns=num_returns, return_ids=return_ids, resources=resources,
+        max_retries=max_retries, retry_exceptions=retry_exceptions, env_vars=env_vars,
+    ))
+    return refs
+
+
+def _pickle_arguments(worker: CoreWorker, name: str, args: list, kwargs: dict,
+                      placeholders: list) -> tuple[bytes, list]:
+    def swap(value):
+        if isinstance(value, ObjectRef):
+            placeholders.append((len(placeholders), value._id, value._owner))
+            return ArgPlaceholder(len(placeholders) - 1)
+        return value
+
+    args = [swap(a) for a in args]
+    kwargs = {k: swap(v) for k, v in kwargs.items()}
+    s = _serialize_arguments(name, args, kwargs)
+    if s.size > worker.config.max_inline_bytes:
+        # keep refs to the put values alive until the placeholders count them
+        keep = []
+        threshold = worker.config.max_inline_bytes // 4
+        for i, value in enumerate(args):
+            if type(value) is not ArgPlaceholder and _size(value) > threshold:
+                keep.append(worker.put(value))
+                args[i] = swap(keep[-1])
+        for key, value in kwargs.items():
+            if type(value) is not ArgPlaceholder and _size(value) > threshold:
+                keep.append(worker.put(value))
+                kwargs[key] = swap(keep[-1])
+        s = _serialize_arguments(name, args, kwargs)
+    return s.pickled, s.refs
+
+
+def _size(value: Any) -> int:
+    return serialization.serialize(value).size
+
+
+def _serialize_arguments(name: str, args: list, kwargs: dict) -> serialization.Serialized:
+    try:
+        return serialization.serialize((args, kwargs), out_of_band=False)
+    except Exception as e:
+        labelled = [(f"argument {i}", a) for i, a in enumerate(args)]
+        labelled += [(f"argument {k!r}", v) for k, v in kwargs.items()]
+        for label, value in labelled:
+            try:
+                serialization.serialize(value)
+            except Exception:
+                detail = serialization.describe_unpicklable(value, label)
+                raise TypeError(f"Could not serialize the arguments of task {name}: "
+                                f"{detail}") from e
+        raise TypeError(f"Could not serialize the arguments of task {name}: {e}") from e

@@ -1,0 +1,211 @@
+"""The worker's side of a task: take pushed tasks, run them on the main thread, reply.
+
+The loop thread queues each PushTask; the main thread runs it: load the
+function (cached by id), rebuild the arguments (top-level refs arrive as
+values), call it, and turn the result into return entries — inline when small,
+a shared-memory segment owned by the caller when large. An exception becomes a
+RayTaskError carrying the remote traceback, minus minray's own frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import queue
+import sys
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from .. import serialization
+from ..exceptions import RayError, RayTaskError, TaskCancelledError
+from ..object_store import shm
+from ..protocol.messages import PushTask, TaskReply, ValueKind
+from .core_worker import TaskContext
+from .task_spec import ArgPlaceholder
+
+if TYPE_CHECKING:
+    from .core_worker import CoreWorker
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: a line a worker writes to its log files when it starts a task with a new name
+LOG_MARKER = "\x1e"
+
+
+class TaskExecutor:
+    def __init__(self, worker: CoreWorker):
+        self.worker = worker
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self._functions: dict[bytes, Any] = {}
+        self._log_name = ""
+
+    # --- loop thread --------------------------------------------------------------------------
+
+    def on_push(self, conn, msg: PushTask) -> asyncio.Future:
+        conn.info.setdefault("peer", msg.caller)
+        self.worker._take_grants(msg.arg_refs, msg.caller)
+        fut = self.worker.loop.create_future()
+        self._tasks.put((msg, fut))
+        return fut
+
+    def stop(self) -> None:
+        self._tasks.put(None)
+
+    # --- main thread --------------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        loop = self.worker.loop
+        while True:
+            item = self._tasks.get()
+            if item is None:
+                return
+            msg, fut = item
+            reply = self.execute(msg)
+            loop.call_soon_threadsafe(_resolve, fut, reply)
+
+    def execute(self, msg: PushTask) -> TaskReply:
+        worker = self.worker
+        worker.current_task = TaskContext(msg.task_id, msg.name, msg.gpu_ids, msg.job_id)
+        self._mark_log(msg.name)
+        saved_env = _apply_env(msg.env_vars, msg.gpu_ids)
+        try:
+            function = self._function(msg.function_id, msg.function_blob)
+            args, kwargs = self._arguments(msg)
+            result = function(*args, **kwargs)
+            del args, kwargs
+            returns, app_error = self._returns(msg, result), False
+        except SystemExit:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)  # as in Ray: the worker exits and the task counts as crashed
+        except KeyboardInterrupt:
+            returns, app_error = self._error_entries(msg, TaskCancelledError(msg.task_id.hex())), True
+        except BaseException as e:  # noqa: B036 - everything a task raises goes to its caller
+            returns, app_error = self._error_entries(msg, task_error(msg.name, e)), True
+        finally:
+            _restore_env(saved_env)
+            worker.current_task = None
+            worker.release_holds(msg.arg_refs)
+        return TaskReply(msg.task_id, returns, app_error)
+
+    def _mark_log(self, name: str) -> None:
+        if name != self._log_name:
+            self._log_name = name
+            for stream in (sys.stdout, sys.stderr):
+                stream.write(f"{LOG_MARKER}{name}\n")
+                stream.flush()
+
+    def _function(self, function_id: bytes, blob: bytes | None):
+        function = self._functions.get(function_id)
+        if function is None:
+            if blob is None:
+                raise RayError("the function of this task was never sent to this worker")
+            function = self._functions[function_id] = pickle.loads(blob)
+        return function
+
+    def _arguments(self, msg: PushTask) -> tuple[list, dict]:
+        args, kwargs = pickle.loads(msg.args_blob)
+        if not msg.resolved_args:
+            return args, kwargs
+        values = {}
+        for index, kind, payload in msg.resolved_args:
+            values[index] = _load_value(kind, payload)
+        args = [values[a.index] if type(a) is ArgPlaceholder else a for a in args]
+        kwargs = {k: values[v.index] if type(v) is ArgPlaceholder else v
+                  for k, v in kwargs.items()}
+        return args, kwargs
+
+    def _returns(self, msg: PushTask, result: Any) -> list:
+        n = msg.num_returns
+        if n == 0:
+            return []
+        if n == 1:
+            values = [result]
+        else:
+            try:
+                values = list(result)
+            except TypeError as e:
+                raise TypeError(f"Task {msg.name} has num_returns={n} but returned "
+                                f"{type(result).__name__}, which is not a sequence") from e
+            if len(values) != n:
+                raise ValueError(f"Task returned {len(values)} objects, but num_returns={n}.")
+        entries = []
+        for i, value in enumerate(values):
+            entries.append(self._return_entry(msg, i, value))
+        return entries
+
+    def _return_entry(self, msg: PushTask, index: int, value: Any) -> list:
+        try:
+            s = serialization.serialize(value)
+        except Exception as e:
+            raise TypeError(
+                f"Could not serialize the return value of task {msg.name}: "
+                + serialization.describe_unpicklable(value, "the return value")
+            ) from e
+        object_id = msg.task_id + (index + 1).to_bytes(4, "little")
+        stored = self.worker.store_serialized(object_id, s, msg.caller)
+        self.worker.grant(s.refs, msg.caller)
+        return [stored.kind, stored.payload, stored.refs]
+
+    def _error_entries(self, msg: PushTask, error: BaseException) -> list:
+        payload = _pickle_error(error)
+        return [[ValueKind.ERROR, payload, []] for _ in range(max(msg.num_returns, 1))]
+
+
+def _resolve(fut: asyncio.Future, reply: TaskReply) -> None:
+    if not fut.done():
+        fut.set_result(reply)
+
+
+def _load_value(kind: int, payload: Any) -> Any:
+    if kind == ValueKind.INLINE:
+        return serialization.from_inline(payload)
+    return serialization.read_segment(shm.open_readonly(payload[0]))
+
+
+def _apply_env(env_vars: dict | None, gpu_ids: list) -> dict:
+    changes = dict(env_vars or {})
+    if gpu_ids:
+        changes["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
+    saved = {}
+    for key, value in changes.items():
+        saved[key] = os.environ.get(key)
+        os.environ[key] = str(value)
+    return saved
+
+
+def _restore_env(saved: dict) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def task_error(name: str, error: BaseException) -> RayTaskError:
+    """Wrap what a task raised, with its traceback minus minray's own frames."""
+    te = traceback.TracebackException.from_exception(error)
+    te.stack = traceback.StackSummary.from_list(
+        [f for f in te.stack if not f.filename.startswith(_PACKAGE_DIR)]
+    )
+    lines = list(te.format())
+    if lines and lines[0].startswith("Traceback"):
+        lines = lines[1:]
+    cause = error.cause if isinstance(error, RayTaskError) else error
+    return RayTaskError(name, "".join(lines).rstrip(), cause, pid=os.getpid(), ip="127.0.0.1")
+
+
+def _pickle_error(error: BaseException) -> bytes:
+    try:
+        return serialization.dumps(error)
+    except Exception as e:
+        if isinstance(error, RayTaskError):
+            cause = error.cause
+            error.cause = RayError(
+                f"Exception {type(cause).__module__}.{type(cause).__qualname__} isn't "
+                f"serializable: {type(e).__name__}: {e}\n{error.traceback_str}"
+            )
+            print(f"minray: the exception of task {error.function_name} could not be "
+                  f"pickled ({e}); its caller gets a RayTaskError instead.", file=sys.stderr)
+            return serialization.dumps(error)
+        return serialization.dumps(RayError(f"{type(error).__name__}: {error}"))

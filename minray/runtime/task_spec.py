@@ -1,0 +1,51 @@
+"""What the owner knows about one task it submitted, from submit to result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ArgPlaceholder:
+    """Stands in the pickled arguments for a top-level ObjectRef; the worker swaps in its value."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def __reduce__(self):
+        return ArgPlaceholder, (self.index,)
+
+
+@dataclass(slots=True)
+class TaskSpec:
+    task_id: bytes
+    name: str
+    function_id: bytes
+    function_blob: bytes
+    args_blob: bytes
+    #: top-level ref arguments: [(placeholder index, object_id, owner), ...]
+    placeholders: list
+    #: refs nested inside the pickled arguments, [[object_id, owner], ...]
+    nested_refs: list
+    num_returns: int
+    return_ids: list
+    resources: dict
+    max_retries: int
+    retry_exceptions: Any  #: False, True, or a tuple of exception classes
+    env_vars: Any
+    #: [[index, kind, payload], ...] once the placeholders' values are known
+    resolved: list = field(default_factory=list)
+    #: refs nested in resolved values (granted to the worker with nested_refs)
+    resolved_refs: list = field(default_factory=list)
+    #: values fetched from other owners whose holds are released at the end
+    fetched: list = field(default_factory=list)
+    attempts: int = 0
+
+    @property
+    def scheduling_key(self) -> tuple:
+        return tuple(sorted(self.resources.items()))
+
+    def argument_ref_ids(self) -> list:
+        return [oid for _, oid, _ in self.placeholders] + [oid for oid, _ in self.nested_refs]

@@ -1,0 +1,274 @@
+"""The owner's side of a task: resolve its arguments, lease a worker, push, collect.
+
+Everything here runs on the loop thread. Tasks with the same resource shape
+share a queue (a *scheduling key*). For each queue the submitter keeps up to
+:data:`MAX_LEASE_REQUESTS` lease requests at the node; a granted lease runs one
+task after another while the queue has work and goes back to the node when it
+runs dry. A worker that dies mid-task fails the push; the task is retried up to
+``max_retries`` times, then its results become ``WorkerCrashedError``.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import pickle
+from functools import partial
+from typing import TYPE_CHECKING
+
+from ..exceptions import RayError, RayTaskError, WorkerCrashedError
+from ..protocol.connection import Connection, ConnectionLost, RemoteError
+from ..protocol.messages import (
+    CancelLeaseRequest,
+    PushTask,
+    RequestLease,
+    ReturnLease,
+    ValueKind,
+)
+from .task_spec import TaskSpec
+
+if TYPE_CHECKING:
+    from .core_worker import CoreWorker
+
+logger = logging.getLogger("minray")
+
+MAX_LEASE_REQUESTS = 16
+
+
+class _Lease:
+    __slots__ = ("lease_id", "worker_address", "conn", "gpu_ids")
+
+    def __init__(self, lease_id: int, worker_address: str, conn: Connection, gpu_ids: list):
+        self.lease_id = lease_id
+        self.worker_address = worker_address
+        self.conn = conn
+        self.gpu_ids = gpu_ids
+
+
+class _Queue:
+    """Tasks of one resource shape, and the leases serving them."""
+
+    __slots__ = ("resources", "tasks", "idle", "requests")
+
+    def __init__(self, resources: dict):
+        self.resources = resources
+        self.tasks: collections.deque[TaskSpec] = collections.deque()
+        self.idle: list[_Lease] = []
+        self.requests: set[int] = set()
+
+
+class TaskSubmitter:
+    def __init__(self, worker: CoreWorker):
+        self.worker = worker
+        self._queues: dict[tuple, _Queue] = {}
+        self._request_ids = itertools.count(1)
+        self._inbox: collections.deque = collections.deque()
+        self._inbox_scheduled = False
+        self._in_flight: dict[bytes, TaskSpec] = {}
+
+    # --- entry (any thread) ----------------------------------------------------------------
+
+    def submit(self, spec: TaskSpec) -> None:
+        self._inbox.append(spec)
+        if not self._inbox_scheduled:
+            self._inbox_scheduled = True
+            self.worker.loop.call_soon_threadsafe(self._drain_inbox)
+
+    def _drain_inbox(self) -> None:
+        self._inbox_scheduled = False
+        while self._inbox:
+            self._resolve(self._inbox.popleft())
+
+    # --- arguments ---------------------------------------------------------------------------
+
+    def _resolve(self, spec: TaskSpec) -> None:
+        self._in_flight[spec.task_id] = spec
+        waiting = []
+        for index, object_id, owner in spec.placeholders:
+            value = self.worker.local_value(object_id, owner)
+            if value is None:
+                waiting.append((index, object_id, owner))
+            else:
+                spec.resolved.append([index, value.kind, value.payload])
+                spec.resolved_refs.extend(value.refs)
+                if value.kind == ValueKind.ERROR:
+                    self._fail_dependency(spec, value.payload)
+                    return
+        if not waiting:
+            self._enqueue(spec)
+            return
+        self.worker.loop.create_task(self._resolve_remote(spec, waiting))
+
+    async def _resolve_remote(self, spec: TaskSpec, waiting: list) -> None:
+        failed = None
+        for index, object_id, owner in waiting:
+            value = await self.worker.fetch(object_id, owner)
+            if owner != self.worker.address:
+                spec.fetched.append(value)
+            spec.resolved.append([index, value.kind, value.payload])
+            spec.resolved_refs.extend(value.refs)
+            if value.kind == ValueKind.ERROR and failed is None:
+                failed = value.payload
+        if failed is not None:
+            self._fail_dependency(spec, failed)
+        else:
+            self._enqueue(spec)
+
+    def _fail_dependency(self, spec: TaskSpec, error_payload: bytes) -> None:
+        error = pickle.loads(error_payload)
+        if isinstance(error, RayTaskError):
+            error = RayTaskError(
+                spec.name,
+                "At least one of the input arguments for this task could not be computed:\n"
+                + str(error),
+                error.cause,
+                pid=error.pid,
+                ip=error.ip,
+            )
+        self._fail(spec, error)
+
+    # --- queues and leases ---------------------------------------------------------------------
+
+    def _enqueue(self, spec: TaskSpec) -> None:
+        key = spec.scheduling_key
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = _Queue(spec.resources)
+        queue.tasks.append(spec)
+        self._pump(queue)
+
+    def _pump(self, queue: _Queue) -> None:
+        while queue.tasks and queue.idle:
+            self._push(queue, queue.idle.pop(), queue.tasks.popleft())
+        wanted = len(queue.tasks) - len(queue.requests)
+        while wanted > 0 and len(queue.requests) < MAX_LEASE_REQUESTS:
+            self._request_lease(queue)
+            wanted -= 1
+        if not queue.tasks and queue.requests:
+            for request_id in queue.requests:
+                self.worker.node.send(CancelLeaseRequest(request_id))
+
+    def _request_lease(self, queue: _Queue) -> None:
+        request_id = next(self._request_ids)
+        queue.requests.add(request_id)
+        name = queue.tasks[0].name if queue.tasks else ""
+        fut = self.worker.node.request(RequestLease(request_id, queue.resources, name))
+        fut.add_done_callback(partial(self._on_lease_reply, queue, request_id))
+
+    def _on_lease_reply(self, queue: _Queue, request_id: int, fut) -> None:
+        queue.requests.discard(request_id)
+        if fut.cancelled() or fut.exception() is not None:
+            return  # cancelled by us, or the node is gone (handled by fail_all)
+        grant = fut.result()
+        conn = self.worker.cached_peer(grant.worker_address)
+        if conn is not None:
+            self._use_lease(queue, _Lease(grant.lease_id, grant.worker_address, conn,
+                                          grant.gpu_ids))
+        else:
+            self.worker.loop.create_task(self._connect_lease(queue, grant))
+
+    async def _connect_lease(self, queue: _Queue, grant) -> None:
+        try:
+            conn = await self.worker.peer(grant.worker_address)
+        except OSError:
+            self.worker.node.send(ReturnLease(grant.lease_id, True))
+            self._pump(queue)
+            return
+        self._use_lease(queue, _Lease(grant.lease_id, grant.worker_address, conn, grant.gpu_ids))
+
+    def _use_lease(self, queue: _Queue, lease: _Lease) -> None:
+        if queue.tasks:
+            self._push(queue, lease, queue.tasks.popleft())
+        else:
+            self.worker.node.send(ReturnLease(lease.lease_id, False))
+        self._pump(queue)
+
+    # --- running ------------------------------------------------------------------------------
+
+    def _push(self, queue: _Queue, lease: _Lease, spec: TaskSpec) -> None:
+        refs = spec.nested_refs + spec.resolved_refs
+        self.worker.grant(refs, lease.worker_address)
+        known = lease.conn.info.setdefault("functions", set())
+        blob = None
+        if spec.function_id not in known:
+            known.add(spec.function_id)
+            blob = spec.function_blob
+        msg = PushTask(
+            spec.task_id, self.worker.job_id, spec.name, spec.function_id, blob, spec.args_blob,
+            spec.resolved, refs, spec.num_returns, self.worker.address, lease.gpu_ids,
+            spec.env_vars,
+        )
+        fut = lease.conn.request(msg)
+        fut.add_done_callback(partial(self._on_reply, queue, lease, spec))
+
+    def _on_reply(self, queue: _Queue, lease: _Lease, spec: TaskSpec, fut) -> None:
+        error = fut.exception()
+        if error is not None:
+            if not isinstance(error, (ConnectionLost, RemoteError)):
+                raise error
+            # the worker died: the node reclaims the lease when it sees the worker go
+            self._retry_or_fail(queue, spec, WorkerCrashedError(), "its worker died")
+            self._pump(queue)
+            return
+        reply = fut.result()
+        if reply.app_error and self._retryable(spec, reply.returns):
+            self._retry_or_fail(queue, spec, None, "it raised an exception")
+        else:
+            self.worker.store_returns(spec.return_ids, reply.returns, lease.worker_address)
+            self._finish(spec)
+        if queue.tasks:
+            self._push(queue, lease, queue.tasks.popleft())
+        else:
+            self.worker.node.send(ReturnLease(lease.lease_id, False))
+        self._pump(queue)
+
+    def _retryable(self, spec: TaskSpec, entries: list) -> bool:
+        if not spec.retry_exceptions or not self._retries_left(spec):
+            return False
+        if spec.retry_exceptions is True:
+            return True
+        try:
+            cause = pickle.loads(entries[0][1]).cause
+        except Exception:
+            return False
+        return isinstance(cause, spec.retry_exceptions)
+
+    def _retries_left(self, spec: TaskSpec) -> bool:
+        return spec.max_retries == -1 or spec.attempts < spec.max_retries
+
+    def _retry_or_fail(self, queue: _Queue, spec: TaskSpec, error, why: str) -> None:
+        if self._retries_left(spec):
+            spec.attempts += 1
+            left = "infinite" if spec.max_retries == -1 else spec.max_retries - spec.attempts
+            logger.warning("Task %s failed because %s; retrying (%s retries left).",
+                           spec.name, why, left)
+            queue.tasks.appendleft(spec)
+        else:
+            self._fail(spec, error)
+
+    # --- finishing ------------------------------------------------------------------------------
+
+    def _fail(self, spec: TaskSpec, error: BaseException) -> None:
+        try:
+            payload = pickle.dumps(error)
+        except Exception:
+            payload = pickle.dumps(RayError(f"{type(error).__name__}: {error}"))
+        entries = [[ValueKind.ERROR, payload, []]] * spec.num_returns
+        self.worker.store_returns(spec.return_ids, entries, self.worker.address)
+        self._finish(spec)
+
+    def _finish(self, spec: TaskSpec) -> None:
+        self._in_flight.pop(spec.task_id, None)
+        self.worker.update_refs(self.worker.refs.remove_submitted, spec.argument_ref_ids())
+        for value in spec.fetched:
+            self.worker.release_holds(value.refs)
+        spec.fetched = []
+
+    def fail_all(self, error: BaseException) -> None:
+        """The node is gone: fail every task not finished yet."""
+        for spec in list(self._in_flight.values()):
+            self._fail(spec, error)
+        for queue in self._queues.values():
+            queue.tasks.clear()
+            queue.idle.clear()

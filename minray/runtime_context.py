@@ -1,0 +1,54 @@
+"""``minray.get_runtime_context()``: ids of the job, node, worker and task running now."""
+
+from __future__ import annotations
+
+import logging
+
+from . import api
+
+logger = logging.getLogger("minray")
+
+
+class RuntimeContext:
+    """A view of the current process's place in the cluster."""
+
+    def __init__(self, worker):
+        self._worker = worker
+
+    def get_job_id(self) -> str:
+        return self._worker.job_id.hex()
+
+    def get_node_id(self) -> str:
+        return self._worker.node_id.hex()
+
+    def get_worker_id(self) -> str:
+        return self._worker.worker_id.hex()
+
+    def get_task_id(self) -> str | None:
+        task = self._worker.current_task
+        if task is None:
+            logger.warning("This method is only available when the process is a worker. "
+                           "Current mode: %s", self._worker.mode)
+            return None
+        return task.task_id.hex()
+
+    def get_task_name(self) -> str | None:
+        task = self._worker.current_task
+        return task.name if task is not None else None
+
+    def get_actor_id(self) -> str | None:
+        return None
+
+    @property
+    def namespace(self) -> str:
+        return api._state.namespace
+
+    def get_assigned_resources(self) -> dict:
+        task = self._worker.current_task
+        if task is None:
+            raise AssertionError("get_assigned_resources() is only available in a task.")
+        return {"GPU": float(len(task.gpu_ids))} if task.gpu_ids else {}
+
+
+def get_runtime_context() -> RuntimeContext:
+    return RuntimeContext(api._auto_init())
