@@ -145,7 +145,7 @@ class NodeDaemon:
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline and any(_alive(p) for p in pids):
             await asyncio.sleep(0.01)
-        _wait_child(self.zygote.pid, deadline)
+        await _wait_child(self.zygote.pid, deadline)
         self._flush_logs(final=True)
         for info in self.store.all_segments():
             shm.unlink(info.segment)
@@ -413,12 +413,12 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _wait_child(pid: int, deadline: float) -> None:
+async def _wait_child(pid: int, deadline: float) -> None:
     while time.monotonic() < deadline:
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done:
             return
-        time.sleep(0.005)
+        await asyncio.sleep(0.005)
     _kill(pid)
     os.waitpid(pid, 0)
 

@@ -515,6 +515,8 @@ class CoreWorker:
         enough = asyncio.Event()
 
         def on_done(i, task):
+            if task.cancelled():
+                return
             self._release_if_remote(task.result(), pairs[i][1])
             done.append(i)
             if len(done) >= need:

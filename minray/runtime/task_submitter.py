@@ -203,6 +203,8 @@ class TaskSubmitter:
         fut.add_done_callback(partial(self._on_reply, queue, lease, spec))
 
     def _on_reply(self, queue: _Queue, lease: _Lease, spec: TaskSpec, fut) -> None:
+        if not self.worker.alive:
+            return  # shutting down: the cluster stops its workers, no retries
         error = fut.exception()
         if error is not None:
             if not isinstance(error, (ConnectionLost, RemoteError)):
