@@ -121,7 +121,6 @@ class CoreWorker:
         self.loop.run_forever()
 
     async def _start_async(self) -> None:
-        os.makedirs(os.path.dirname(self.socket_path), exist_ok=True)
         self._server = await serve(self.address, self, self.token, self.config.max_frame_bytes,
                                    on_connect=self._accepted)
         self.node = await connect(self.node_address, self, self.token,

@@ -1,0 +1,202 @@
+"""Objects: put/get, zero-copy shared memory, reference counting, wait, asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import pickle
+import time
+
+import pytest
+
+import minray
+from minray import api
+from tests.conftest import session_segments
+
+np = pytest.importorskip("numpy")
+
+
+@minray.remote
+def sleep_then(seconds, value=None):
+    time.sleep(seconds)
+    return value if value is not None else seconds
+
+
+def test_put_then_get_returns_an_equal_copy(cluster):
+    value = {"a": [1, 2, 3], "b": "text"}
+    ref = minray.put(value)
+    value["a"].append(4)
+    assert minray.get(ref) == {"a": [1, 2, 3], "b": "text"}
+
+
+def test_object_refs_are_hashable_picklable_and_print_their_hex(cluster):
+    ref = minray.put(1)
+    assert len(ref.hex()) == 56
+    assert repr(ref) == f"ObjectRef({ref.hex()})"
+    assert {ref: 1}[minray.ObjectRef(ref.binary())] == 1
+    clone = pickle.loads(pickle.dumps(ref))
+    assert clone == ref and hash(clone) == hash(ref)
+    assert minray.get(clone) == 1
+
+
+def test_a_large_array_is_read_zero_copy_and_read_only(cluster):
+    array = np.arange(5_000_000, dtype=np.float64)
+    ref = minray.put(array)
+    got = minray.get(ref)
+    assert not got.flags.writeable
+    assert np.array_equal(got, array)
+    with pytest.raises(ValueError, match="read-only"):
+        got[0] = 1
+    assert len(session_segments(api._state.session_dir)) == 1
+
+
+@pytest.mark.timeout(120)
+def test_get_of_a_big_array_takes_about_as_long_as_a_small_one(cluster):
+    big = minray.put(np.ones(2**27 // 2))  # 512 MiB
+    small = minray.put(np.ones(128))
+    minray.get(big), minray.get(small)
+
+    def best_of(ref):
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            minray.get(ref)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    assert best_of(big) < 0.05, "get of 512 MiB should map, not copy"
+    assert best_of(big) < best_of(small) + 0.02
+
+
+def _segments_now():
+    return len(session_segments(api._state.session_dir))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("cluster", [{"object_store_memory": 400 * 2**20}], indirect=True)
+def test_dropping_refs_frees_shared_memory_so_a_put_loop_stays_bounded(cluster):
+    peak = 0
+    for i in range(40):
+        ref = minray.put(np.full(50 * 2**20 // 8, i, dtype=np.float64))  # 50 MiB
+        assert minray.get(ref)[0] == i
+        del ref
+        peak = max(peak, _segments_now())
+    assert peak <= 3
+    deadline = time.time() + 5
+    while _segments_now() and time.time() < deadline:
+        time.sleep(0.05)
+    assert _segments_now() == 0
+
+
+def test_task_results_in_shared_memory_are_freed_with_their_refs(cluster):
+    @minray.remote
+    def big():
+        return np.ones(1_000_000)
+
+    ref = big.remote()
+    assert minray.get(ref).sum() == 1_000_000
+    assert _segments_now() == 1
+    del ref
+    gc.collect()
+    deadline = time.time() + 5
+    while _segments_now() and time.time() < deadline:
+        time.sleep(0.05)
+    assert _segments_now() == 0
+
+
+def test_a_ref_held_by_a_pending_task_keeps_its_object_alive(cluster):
+    @minray.remote
+    def total(array):
+        return float(array.sum())
+
+    ref = minray.put(np.ones(500_000))
+    result = total.remote(ref)
+    del ref
+    gc.collect()
+    assert minray.get(result) == 500_000.0
+
+
+def test_a_nested_ref_stays_alive_while_a_task_borrows_it(cluster):
+    @minray.remote
+    def hold(items):
+        time.sleep(0.5)
+        return float(minray.get(items[0]).sum())
+
+    inner = minray.put(np.ones(400_000))
+    result = hold.remote([inner])
+    del inner
+    gc.collect()
+    assert minray.get(result) == 400_000.0
+
+
+def test_wait_returns_ready_refs_first_in_input_order(cluster):
+    refs = [sleep_then.remote(2), sleep_then.remote(0.01), sleep_then.remote(0.02)]
+    ready, not_ready = minray.wait(refs, num_returns=2, timeout=10)
+    assert ready == [refs[1], refs[2]]
+    assert not_ready == [refs[0]]
+
+
+def test_wait_with_a_timeout_returns_what_is_ready_at_the_deadline(cluster):
+    refs = [sleep_then.remote(3), sleep_then.remote(0.01)]
+    start = time.perf_counter()
+    ready, not_ready = minray.wait(refs, num_returns=2, timeout=1.0)
+    elapsed = time.perf_counter() - start
+    assert ready == [refs[1]] and not_ready == [refs[0]]
+    assert 0.9 < elapsed < 2.5
+
+
+def test_wait_with_zero_timeout_polls(cluster):
+    slow = sleep_then.remote(3)
+    done = minray.put(1)
+    start = time.perf_counter()
+    assert minray.wait([slow, done], num_returns=1, timeout=0) == ([done], [slow])
+    assert minray.wait([slow], num_returns=1, timeout=0) == ([], [slow])
+    assert time.perf_counter() - start < 0.5
+
+
+def test_wait_counts_failed_tasks_as_ready(cluster):
+    @minray.remote
+    def fails():
+        raise ValueError("x")
+
+    ref = fails.remote()
+    assert minray.wait([ref], timeout=10) == ([ref], [])
+
+
+def test_get_with_a_timeout_raises_get_timeout_error(cluster):
+    ref = sleep_then.remote(3)
+    start = time.perf_counter()
+    with pytest.raises(minray.exceptions.GetTimeoutError) as info:
+        minray.get(ref, timeout=0.3)
+    assert isinstance(info.value, TimeoutError)
+    assert time.perf_counter() - start < 1.5
+    with pytest.raises(minray.exceptions.GetTimeoutError):
+        minray.get(ref, timeout=0)
+
+
+def test_refs_are_awaitable_in_a_user_event_loop(cluster):
+    async def main():
+        one = await sleep_then.remote(0.05, 1)
+        many = await asyncio.gather(*[sleep_then.remote(0.01, i) for i in range(1, 6)])
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(sleep_then.remote(3), 0.2)
+        return one, many
+
+    assert asyncio.run(main()) == (1, [1, 2, 3, 4, 5])
+
+
+def test_future_gives_a_concurrent_future(cluster):
+    future = sleep_then.remote(0.05, 7).future()
+    assert future.result(timeout=10) == 7
+
+
+def test_awaiting_a_failed_task_raises_its_error(cluster):
+    @minray.remote
+    def fails():
+        raise KeyError("k")
+
+    async def main():
+        with pytest.raises(KeyError):
+            await fails.remote()
+
+    asyncio.run(main())

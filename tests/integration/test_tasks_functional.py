@@ -1,0 +1,169 @@
+"""Tasks: results, argument passing, nesting, num_returns, options."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import minray
+
+
+@minray.remote
+def double(x):
+    return 2 * x
+
+
+@minray.remote
+def describe(*args, **kwargs):
+    return [type(a).__name__ for a in args], {k: type(v).__name__ for k, v in kwargs.items()}
+
+
+def test_a_task_returns_its_value_through_get(cluster):
+    assert minray.get(double.remote(21)) == 42
+
+
+def test_many_tasks_return_values_in_submission_order(cluster):
+    assert minray.get([double.remote(i) for i in range(50)]) == [2 * i for i in range(50)]
+
+
+def test_a_chain_of_dependent_tasks_receives_values_not_refs(cluster):
+    ref = double.remote(1)
+    for _ in range(5):
+        ref = double.remote(ref)
+    assert minray.get(ref) == 64
+
+
+def test_top_level_refs_arrive_as_values_and_nested_refs_stay_refs(cluster):
+    value = minray.put(5)
+    types, kw = minray.get(describe.remote(value, [value], key=value, nested={"a": value}))
+    assert types == ["int", "list"]
+    assert kw == {"key": "int", "nested": "dict"}
+
+    @minray.remote
+    def read_nested(items):
+        return minray.get(items[0]) + 1
+
+    assert minray.get(read_nested.remote([value])) == 6
+
+
+def test_a_ref_returned_from_a_task_comes_back_as_a_ref(cluster):
+    @minray.remote
+    def make_ref():
+        return [minray.put("inner")]
+
+    (inner,) = minray.get(make_ref.remote())
+    assert isinstance(inner, minray.ObjectRef)
+    assert minray.get(inner) == "inner"
+
+
+def test_keyword_only_arguments_work(cluster):
+    @minray.remote
+    def kwonly(a, *, b=1):
+        return a + b
+
+    assert minray.get(kwonly.remote(1, b=10)) == 11
+
+
+def test_num_returns_gives_one_ref_per_value(cluster):
+    @minray.remote(num_returns=3)
+    def three():
+        return 1, 2, 3
+
+    refs = three.remote()
+    assert len(refs) == 3
+    assert minray.get(refs) == [1, 2, 3]
+
+
+def test_num_returns_zero_returns_none_and_still_runs(cluster, tmp_path):
+    marker = tmp_path / "ran"
+
+    @minray.remote(num_returns=0)
+    def side_effect(path):
+        open(path, "w").close()
+
+    assert side_effect.remote(str(marker)) is None
+    deadline = time.time() + 10
+    while not marker.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert marker.exists()
+
+
+def test_a_wrong_number_of_returned_values_fails_every_ref(cluster):
+    @minray.remote(num_returns=2)
+    def three():
+        return 1, 2, 3
+
+    for ref in three.remote():
+        with pytest.raises(ValueError, match="num_returns=2"):
+            minray.get(ref)
+
+
+def test_options_override_num_returns_and_name(cluster):
+    refs = double.options(num_returns=1, name="renamed").remote(4)
+    assert minray.get(refs) == 8
+
+
+def test_tasks_can_submit_tasks_and_wait_inside(cluster):
+    @minray.remote
+    def parent():
+        refs = [double.remote(i) for i in range(4)]
+        ready, _ = minray.wait(refs, num_returns=4)
+        return sum(minray.get(ready))
+
+    assert minray.get(parent.remote()) == 12
+
+
+@pytest.mark.timeout(180)
+def test_recursive_fib_completes_on_one_cpu_because_blocked_workers_lend_it(cluster_1cpu):
+    @minray.remote
+    def fib(n):
+        if n < 2:
+            return n
+        return sum(minray.get([fib.remote(n - 1), fib.remote(n - 2)]))
+
+    assert minray.get(fib.remote(12)) == 144
+
+
+def test_arguments_are_snapshotted_at_call_time(cluster):
+    @minray.remote
+    def length(items):
+        return len(items)
+
+    items = [1, 2, 3]
+    ref = length.remote(items)
+    items.append(4)
+    assert minray.get(ref) == 3
+
+
+def test_a_large_argument_goes_through_shared_memory(cluster):
+    np = pytest.importorskip("numpy")
+
+    @minray.remote
+    def total(array):
+        return float(array.sum()), array.flags.writeable
+
+    array = np.ones(1_000_000)
+    assert minray.get(total.remote(array)) == (1_000_000.0, False)
+
+
+def test_runtime_env_vars_reach_the_task(cluster):
+    @minray.remote(runtime_env={"env_vars": {"MINRAY_TEST_VAR": "yes"}})
+    def read_env():
+        import os
+
+        return os.environ.get("MINRAY_TEST_VAR")
+
+    assert minray.get(read_env.remote()) == "yes"
+
+
+def test_runtime_context_inside_a_task_names_the_task(cluster):
+    @minray.remote
+    def context():
+        ctx = minray.get_runtime_context()
+        return ctx.get_task_id(), ctx.get_job_id(), ctx.get_node_id()
+
+    task_id, job_id, node_id = minray.get(context.remote())
+    assert len(task_id) == 48
+    assert job_id == "01000000"
+    assert len(node_id) == 56
