@@ -113,7 +113,11 @@ def init(address: str | None = None, *, num_cpus: float | None = None,
 
         _check_runtime_env(runtime_env)
         _state.env_vars = dict((runtime_env or {}).get("env_vars") or {})
+        if include_dashboard or dashboard_port is not None:
+            logger.warning("minray has no dashboard yet; include_dashboard/dashboard_port "
+                           "are ignored.")
         _start_local_cluster(node_resources, store_bytes)
+        _state.worker.log_to_driver = bool(log_to_driver)
         logger.info("Started a local minray instance (%s).", _state.session_dir)
         return _context()
 

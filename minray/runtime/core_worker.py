@@ -99,6 +99,9 @@ class CoreWorker:
         self._peer_conns: dict[str, Connection] = {}
         self._dialing: dict[str, asyncio.Future] = {}
         self._on_node_lost = None
+        #: print workers' output lines (init's log_to_driver)
+        self.log_to_driver = True
+        self._infeasible_warned: set = set()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -592,6 +595,8 @@ class CoreWorker:
         return self.executor.on_push(conn, msg)
 
     def handle_LogLines(self, conn: Connection, msg) -> None:
+        if not self.log_to_driver:
+            return
         out, err = sys.stdout, sys.stderr
         for pid, name, is_err, text in msg.lines:
             stream = err if is_err else out
@@ -601,6 +606,10 @@ class CoreWorker:
 
     def handle_ResourcesInfeasible(self, conn: Connection, msg) -> None:
         need = {k: float(v) for k, v in msg.resources.items()}
+        key = (msg.task_name, tuple(sorted(need.items())))
+        if key in self._infeasible_warned:
+            return
+        self._infeasible_warned.add(key)
         logger.warning(
             "Task %r cannot be scheduled: it needs %s, but no node in the cluster has that "
             "(the cluster has %s). It stays pending until a node with these resources joins. "

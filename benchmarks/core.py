@@ -1,0 +1,123 @@
+"""Core figures of minray on this machine (not a test: these machines are noisy).
+
+    python benchmarks/core.py [--quick]
+
+Prints: init() until the first result, no-op task round trip (p50/p99), the
+throughput of 10,000 async no-op tasks, put/get of a 1 GiB numpy array, idle
+memory of all minray processes, and shutdown() time. Each figure comes from a
+fresh driver process so start-up state does not leak between rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import textwrap
+
+ROWS = {
+    "init_to_first_result_s": """
+        import time
+        start = time.perf_counter()
+        import minray
+        minray.init(num_cpus=2)
+        @minray.remote
+        def noop():
+            return None
+        minray.get(noop.remote())
+        result = time.perf_counter() - start
+        t = time.perf_counter(); minray.shutdown(); extra = {"shutdown_s": time.perf_counter() - t}
+    """,
+    "noop_round_trip_ms": """
+        import time, minray
+        minray.init(num_cpus=2)
+        @minray.remote
+        def noop():
+            return None
+        for _ in range(200):
+            minray.get(noop.remote())
+        samples = []
+        for _ in range(N):
+            t = time.perf_counter(); minray.get(noop.remote()); samples.append(time.perf_counter() - t)
+        samples.sort()
+        result = samples[len(samples) // 2] * 1000
+        extra = {"noop_round_trip_p99_ms": samples[int(len(samples) * 0.99)] * 1000}
+        minray.shutdown()
+    """,
+    "async_noop_tasks_per_s": """
+        import time, minray
+        minray.init(num_cpus=2)
+        @minray.remote
+        def noop():
+            return None
+        minray.get([noop.remote() for _ in range(1000)])
+        t = time.perf_counter()
+        minray.get([noop.remote() for _ in range(N * 10)])
+        result = N * 10 / (time.perf_counter() - t)
+        minray.shutdown()
+    """,
+    "put_1gib_gb_per_s": """
+        import time, numpy as np, minray
+        minray.init(num_cpus=2)
+        array = np.ones(2**27)
+        puts, gets = [], []
+        for _ in range(3):
+            t = time.perf_counter(); ref = minray.put(array); puts.append(time.perf_counter() - t)
+            t = time.perf_counter(); value = minray.get(ref); gets.append(time.perf_counter() - t)
+            del ref, value
+            time.sleep(0.5)
+        result = array.nbytes / min(puts) / 1e9
+        extra = {"get_1gib_ms": min(gets) * 1000}
+        minray.shutdown()
+    """,
+    "idle_rss_mib": """
+        import os, time, psutil, minray
+        from minray import api
+        minray.init(num_cpus=2)
+        @minray.remote
+        def noop():
+            return None
+        minray.get([noop.remote() for _ in range(10)])
+        time.sleep(1)
+        node = psutil.Process(api._state.node_process.pid)
+        procs = [psutil.Process(os.getpid()), node, *node.children(recursive=True)]
+        infos = [p.memory_full_info() for p in procs]
+        result = sum(i.rss for i in infos) / 2**20
+        extra = {"idle_uss_mib": sum(i.uss for i in infos) / 2**20, "processes": len(procs)}
+        minray.shutdown()
+    """,
+}
+
+
+def run_row(name: str, code: str, n: int) -> dict:
+    script = "N = %d\nextra = {}\n%s\nimport json\nprint('RESULT', json.dumps({%r: result, **extra}))" % (
+        n, textwrap.dedent(code), name)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"{name} failed:\n{out.stdout}\n{out.stderr}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    parser.add_argument("--repeat", type=int, default=3, help="fresh runs per row")
+    args = parser.parse_args()
+    n = 200 if args.quick else 1000
+    results: dict[str, list[float]] = {}
+    for name, code in ROWS.items():
+        for _ in range(1 if args.quick else args.repeat):
+            for key, value in run_row(name, code, n).items():
+                results.setdefault(key, []).append(value)
+    print(f"{'row':32} {'median':>10} {'min':>10} {'max':>10}")
+    for key, values in results.items():
+        print(f"{key:32} {statistics.median(values):10.3f} {min(values):10.3f} {max(values):10.3f}")
+
+
+if __name__ == "__main__":
+    main()
