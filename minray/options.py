@@ -64,14 +64,16 @@ def _check_num_returns(value: Any) -> None:
         raise ValueError(f"num_returns={value!r} (generator tasks) is not supported by minray "
                          "yet; return a list and use num_returns=<int> instead.")
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"The type of keyword 'num_returns' must be int, but received {type(value)}")
+        raise TypeError(
+            f"The type of keyword 'num_returns' must be int, but received {type(value)}")
     if value < 0:
         raise ValueError(f"num_returns must be a non-negative integer, got {value}.")
 
 
 def _check_max_retries(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"The type of keyword 'max_retries' must be int, but received {type(value)}")
+        raise TypeError(
+            f"The type of keyword 'max_retries' must be int, but received {type(value)}")
     if value < -1:
         raise ValueError(f"max_retries must be -1 (retry forever), 0 or positive, got {value}.")
 

@@ -8,11 +8,10 @@ Names stay under 31 characters (the macOS limit).
 
 from __future__ import annotations
 
+import _posixshmem
 import hashlib
 import mmap
 import os
-
-import _posixshmem
 
 PREFIX = "/minray_"
 

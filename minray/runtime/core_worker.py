@@ -31,6 +31,7 @@ from ..config import CONFIG, Config
 from ..exceptions import (
     GetTimeoutError,
     ObjectLostError,
+    ObjectStoreFullError,
     OwnerDiedError,
     RaySystemError,
     RayTaskError,
@@ -342,7 +343,15 @@ class CoreWorker:
             reply = self.call_node(CreateObject(object_id, plan.total_size, owner))
         except RemoteError as e:
             raise _remote_error(e) from None
-        mem = shm.create(reply.segment, plan.total_size)
+        try:
+            mem = shm.create(reply.segment, plan.total_size)
+        except OSError as e:
+            self.call_soon(self.node.send, FreeObjects([object_id]))
+            raise ObjectStoreFullError(
+                f"could not allocate {plan.total_size:,} bytes of shared memory for an object "
+                f"({e.strerror or e}); /dev/shm may be smaller than object_store_memory. Free "
+                "objects you no longer need or give the machine more shared memory."
+            ) from None
         try:
             serialization.write_segment(mem, plan, s)
         finally:
@@ -409,7 +418,8 @@ class CoreWorker:
             try:
                 mem = shm.open_readonly(value.payload[0])
             except FileNotFoundError:
-                raise ObjectLostError(object_id.hex(), "Its shared-memory segment is gone.") from None
+                raise ObjectLostError(object_id.hex(),
+                                      "Its shared-memory segment is gone.") from None
             return serialization.read_segment(mem)
         try:
             error = pickle.loads(value.payload)

@@ -11,7 +11,6 @@ import asyncio
 from typing import Any, NamedTuple
 
 
-
 class StoredValue(NamedTuple):
     kind: int  #: a protocol.messages.ValueKind
     payload: Any  #: INLINE: [pickle, *buffers]; SHARED: [segment, size, node_id]; ERROR: bytes

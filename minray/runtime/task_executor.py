@@ -79,7 +79,8 @@ class TaskExecutor:
             sys.stderr.flush()
             os._exit(1)  # as in Ray: the worker exits and the task counts as crashed
         except KeyboardInterrupt:
-            returns, app_error = self._error_entries(msg, TaskCancelledError(msg.task_id.hex())), True
+            cancelled = TaskCancelledError(msg.task_id.hex())
+            returns, app_error = self._error_entries(msg, cancelled), True
         except BaseException as e:  # noqa: B036 - everything a task raises goes to its caller
             returns, app_error = self._error_entries(msg, task_error(msg.name, e)), True
         finally:
