@@ -620,13 +620,14 @@ class CoreWorker:
         if key in self._infeasible_warned:
             return
         self._infeasible_warned.add(key)
+        missing = {k: v for k, v in need.items() if v > msg.available.get(k, 0)}
         logger.warning(
-            "Task %r cannot be scheduled: it needs %s, but no node in the cluster has that "
-            "(the cluster has %s). It stays pending until a node with these resources joins. "
-            "Check its num_cpus/num_gpus/resources options, or start minray with the resources "
-            "it needs (e.g. minray.init(num_gpus=1)). [Ray: No available node types can fulfill "
-            "resource request %s]",
-            msg.task_name, need, msg.available, need)
+            "Task %r cannot be scheduled: no node has %s (it asks for %s; the cluster has %s). "
+            "It stays pending until a node with these resources joins. Check the task's "
+            "num_cpus/num_gpus/resources options, or start minray with the resources it needs "
+            "(e.g. minray.init(num_gpus=1)). [Ray: No available node types can fulfill resource "
+            "request %s]",
+            msg.task_name, missing or need, need, msg.available, need)
 
 
 def _error_value(error: BaseException) -> StoredValue:
