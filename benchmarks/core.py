@@ -22,7 +22,7 @@ ROWS = {
     "init_to_first_result_s": """
         import time
         start = time.perf_counter()
-        import minray
+        import RUNTIME as minray
         minray.init(num_cpus=2)
         @minray.remote
         def noop():
@@ -32,7 +32,8 @@ ROWS = {
         t = time.perf_counter(); minray.shutdown(); extra = {"shutdown_s": time.perf_counter() - t}
     """,
     "noop_round_trip_ms": """
-        import time, minray
+        import time
+        import RUNTIME as minray
         minray.init(num_cpus=2)
         @minray.remote
         def noop():
@@ -41,14 +42,17 @@ ROWS = {
             minray.get(noop.remote())
         samples = []
         for _ in range(N):
-            t = time.perf_counter(); minray.get(noop.remote()); samples.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            minray.get(noop.remote())
+            samples.append(time.perf_counter() - t)
         samples.sort()
         result = samples[len(samples) // 2] * 1000
         extra = {"noop_round_trip_p99_ms": samples[int(len(samples) * 0.99)] * 1000}
         minray.shutdown()
     """,
     "async_noop_tasks_per_s": """
-        import time, minray
+        import time
+        import RUNTIME as minray
         minray.init(num_cpus=2)
         @minray.remote
         def noop():
@@ -60,7 +64,8 @@ ROWS = {
         minray.shutdown()
     """,
     "put_1gib_gb_per_s": """
-        import time, numpy as np, minray
+        import time, numpy as np
+        import RUNTIME as minray
         minray.init(num_cpus=2)
         array = np.ones(2**27)
         puts, gets = [], []
@@ -74,16 +79,16 @@ ROWS = {
         minray.shutdown()
     """,
     "idle_rss_mib": """
-        import os, time, psutil, minray
-        from minray import api
+        import os, time, psutil
+        import RUNTIME as minray
         minray.init(num_cpus=2)
         @minray.remote
         def noop():
             return None
         minray.get([noop.remote() for _ in range(10)])
         time.sleep(1)
-        node = psutil.Process(api._state.node_process.pid)
-        procs = [psutil.Process(os.getpid()), node, *node.children(recursive=True)]
+        me = psutil.Process(os.getpid())
+        procs = [me, *me.children(recursive=True)]
         infos = [p.memory_full_info() for p in procs]
         result = sum(i.rss for i in infos) / 2**20
         extra = {"idle_uss_mib": sum(i.uss for i in infos) / 2**20, "processes": len(procs)}
@@ -92,10 +97,11 @@ ROWS = {
 }
 
 
-def run_row(name: str, code: str, n: int) -> dict:
-    script = "N = %d\nextra = {}\n%s\nimport json\nprint('RESULT', json.dumps({%r: result, **extra}))" % (
-        n, textwrap.dedent(code), name)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+def run_row(name: str, code: str, n: int, runtime: str, python: str) -> dict:
+    body = textwrap.dedent(code).replace("RUNTIME", runtime)
+    script = f"N = {n}\nextra = {{}}\n{body}\nimport json\n"
+    script += f"print('RESULT', json.dumps({{{name!r}: result, **extra}}))"
+    out = subprocess.run([python, "-c", script], capture_output=True, text=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -107,16 +113,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     parser.add_argument("--repeat", type=int, default=3, help="fresh runs per row")
+    parser.add_argument("--ray-python", default=None,
+                        help="a Python with Ray installed: run every row on Ray too, alternating")
     args = parser.parse_args()
     n = 200 if args.quick else 1000
-    results: dict[str, list[float]] = {}
+    runtimes = [("minray", sys.executable)]
+    if args.ray_python:
+        runtimes.append(("ray", args.ray_python))
+    results: dict[tuple[str, str], list[float]] = {}
     for name, code in ROWS.items():
         for _ in range(1 if args.quick else args.repeat):
-            for key, value in run_row(name, code, n).items():
-                results.setdefault(key, []).append(value)
-    print(f"{'row':32} {'median':>10} {'min':>10} {'max':>10}")
-    for key, values in results.items():
-        print(f"{key:32} {statistics.median(values):10.3f} {min(values):10.3f} {max(values):10.3f}")
+            for runtime, python in runtimes:
+                for key, value in run_row(name, code, n, runtime, python).items():
+                    results.setdefault((key, runtime), []).append(value)
+    keys = list(dict.fromkeys(key for key, _ in results))
+    header = f"{'row':28} {'minray':>10}"
+    if args.ray_python:
+        header += f" {'ray':>10} {'minray/ray':>10}"
+    print(header + "   (medians of fresh runs)")
+    for key in keys:
+        mine = statistics.median(results[(key, "minray")])
+        line = f"{key:28} {mine:10.3f}"
+        if args.ray_python and (key, "ray") in results:
+            theirs = statistics.median(results[(key, "ray")])
+            line += f" {theirs:10.3f} {mine / theirs:10.2f}"
+        print(line)
 
 
 if __name__ == "__main__":

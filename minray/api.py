@@ -377,7 +377,7 @@ def remote(*args, **kwargs):
     if len(args) == 1 and not kwargs and callable(args[0]):
         return make_remote(args[0], {})
     if args:
-        raise TypeError(
+        raise AssertionError(
             "The @minray.remote decorator must be applied either with no arguments and no "
             "parentheses, for example '@minray.remote', or it must be applied using some of "
             "the arguments in the list ['num_cpus', 'num_gpus', 'resources', 'num_returns', "
@@ -386,7 +386,7 @@ def remote(*args, **kwargs):
         )
     from .options import validate_task_options
 
-    validate_task_options(kwargs)
+    kwargs = validate_task_options(kwargs)
     return lambda target: make_remote(target, kwargs)
 
 

@@ -131,8 +131,15 @@ _CHECKS = {
 }
 
 
+_NONE_MEANS_DEFAULT = ("num_cpus", "num_gpus", "num_returns", "max_retries", "retry_exceptions")
+
+
 def validate_task_options(options: dict) -> dict:
-    """Check task options; return them (unchanged) or raise ValueError/TypeError."""
+    """Check task options; return them with ``None`` replaced by defaults, or raise."""
+    options = {
+        key: TASK_DEFAULTS[key] if value is None and key in _NONE_MEANS_DEFAULT else value
+        for key, value in options.items()
+    }
     for key, value in options.items():
         if key in UNSUPPORTED_TASK_OPTIONS:
             raise ValueError(f"The option {key!r} is a Ray option minray does not support yet.")

@@ -18,7 +18,7 @@ class RemoteFunction:
                 f"'async def' functions cannot be minray tasks ({function.__qualname__}). Make it "
                 "a regular function that calls asyncio.run(...), or use an async actor method."
             )
-        opts.validate_task_options(task_options)
+        task_options = opts.validate_task_options(task_options)
         self._function = function
         self._options = {**opts.TASK_DEFAULTS, **task_options}
         opts.check_num_returns_zero(function, self._options["num_returns"])
@@ -43,7 +43,7 @@ class RemoteFunction:
 
     def options(self, **task_options) -> _BoundOptions:
         """Override options for some calls: ``f.options(num_cpus=2).remote(x)``."""
-        opts.validate_task_options(task_options)
+        task_options = opts.validate_task_options(task_options)
         merged = {**self._options, **task_options}
         opts.check_num_returns_zero(self._function, merged["num_returns"])
         return _BoundOptions(self, merged)
@@ -118,5 +118,6 @@ def make_remote(target: Any, options: dict):
             "part of this minray version yet. Use remote functions for now."
         )
     if not callable(target):
-        raise TypeError(f"@minray.remote needs a function, got {target!r}")
+        raise AttributeError(f"@minray.remote(...) must decorate a function or class, got "
+                             f"{target!r}")
     return RemoteFunction(target, options)

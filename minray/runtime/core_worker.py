@@ -399,11 +399,26 @@ class CoreWorker:
                 "minray session (was minray restarted?)."))
         try:
             conn = await self.peer(owner)
-            reply = await conn.request(GetObject(object_id, self.address))
-        except (OSError, ConnectionLost):
+        except OSError:
             return _error_value(OwnerDiedError(object_id.hex()))
+        request = conn.request(GetObject(object_id, self.address))
+        try:
+            reply = await asyncio.shield(request)
+        except ConnectionLost:
+            return _error_value(OwnerDiedError(object_id.hex()))
+        except asyncio.CancelledError:
+            # nobody wants the value any more, but the owner counts us as a borrower of the
+            # refs inside it until we say otherwise
+            request.add_done_callback(lambda f: self._drop_reply(f, owner))
+            raise
         self._take_grants(reply.refs, owner)
         return StoredValue(reply.kind, reply.payload, reply.refs)
+
+    def _drop_reply(self, request: asyncio.Future, owner: str) -> None:
+        if not request.cancelled() and request.exception() is None and request.result().refs:
+            refs = request.result().refs
+            self._take_grants(refs, owner)
+            self.release_holds(refs)
 
     def _release_if_remote(self, value: StoredValue, owner: str | None) -> None:
         if owner != self.address and value.refs:
@@ -500,6 +515,8 @@ class CoreWorker:
             await done_event.wait()
         except asyncio.CancelledError:
             done_event.set()
+            for task in tasks:
+                task.cancel()
             for i, value in enumerate(results):
                 if value is not None:
                     self._release_if_remote(value, pairs[i][1])

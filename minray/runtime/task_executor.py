@@ -18,7 +18,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from .. import serialization
-from ..exceptions import RayError, RayTaskError, TaskCancelledError
+from ..exceptions import RayError, RayTaskError, TaskCancelledError, UnserializableException
 from ..object_store import shm
 from ..protocol.messages import PushTask, TaskReply, ValueKind
 from .core_worker import TaskContext
@@ -80,7 +80,8 @@ class TaskExecutor:
             os._exit(1)  # as in Ray: the worker exits and the task counts as crashed
         except KeyboardInterrupt:
             cancelled = TaskCancelledError(msg.task_id.hex())
-            returns, app_error = self._error_entries(msg, cancelled), True
+            returns = self._error_entries(msg, task_error(msg.name, cancelled))
+            app_error = True
         except BaseException as e:  # noqa: B036 - everything a task raises goes to its caller
             returns, app_error = self._error_entries(msg, task_error(msg.name, e)), True
         finally:
@@ -198,7 +199,7 @@ def task_error(name: str, error: BaseException) -> RayTaskError:
 
 def _pickle_error(error: BaseException) -> bytes:
     try:
-        return serialization.dumps(error)
+        payload = serialization.dumps(error)
     except Exception as e:
         if isinstance(error, RayTaskError):
             cause = error.cause
@@ -210,3 +211,11 @@ def _pickle_error(error: BaseException) -> bytes:
                   f"pickled ({e}); its caller gets a RayTaskError instead.", file=sys.stderr)
             return serialization.dumps(error)
         return serialization.dumps(RayError(f"{type(error).__name__}: {error}"))
+    try:  # the caller must be able to rebuild it; say so here, where the text is known
+        pickle.loads(payload)
+    except Exception as e:
+        return serialization.dumps(UnserializableException(
+            "Failed to deserialize exception. Its class cannot be re-created from its pickle "
+            f"({type(e).__name__}: {e}); give it an __init__ whose arguments are in self.args "
+            f"or a __reduce__ method.\nOriginal exception:\n{error}"))
+    return payload

@@ -17,7 +17,12 @@ import pickle
 from functools import partial
 from typing import TYPE_CHECKING
 
-from ..exceptions import RayError, RayTaskError, WorkerCrashedError
+from ..exceptions import (
+    RayError,
+    RayTaskError,
+    UnserializableException,
+    WorkerCrashedError,
+)
 from ..protocol.connection import Connection, ConnectionLost, RemoteError
 from ..protocol.messages import (
     CancelLeaseRequest,
@@ -116,7 +121,12 @@ class TaskSubmitter:
             self._enqueue(spec)
 
     def _fail_dependency(self, spec: TaskSpec, error_payload: bytes) -> None:
-        error = pickle.loads(error_payload)
+        try:
+            error = pickle.loads(error_payload)
+        except Exception as e:
+            error = UnserializableException(
+                f"An argument of task {spec.name} failed with an exception that cannot be "
+                f"re-created here: {type(e).__name__}: {e}")
         if isinstance(error, RayTaskError):
             error = RayTaskError(
                 spec.name,
