@@ -279,6 +279,7 @@ def shutdown() -> None:
         if worker is None or worker.mode != "driver":
             return
         _state.worker = None
+        worker.stopping = True
         try:
             if process is not None and process.poll() is None:
                 try:

@@ -26,10 +26,6 @@ class Config:
     log_poll_interval_s: float = 0.05
     #: seconds the driver waits for the node process to come up
     node_start_timeout_s: float = 30.0
-    #: default number of retries for tasks whose worker died
-    default_max_retries: int = 3
-    #: seconds between a pending infeasible task and the warning about it
-    infeasible_warning_delay_s: float = 0.0
 
     @classmethod
     def from_env(cls) -> Config:

@@ -162,6 +162,18 @@ class NodeDaemon:
                 await self.shutdown()
                 return
             self._trim_idle_workers()
+            self._forget_workers_that_died_starting()
+
+    def _forget_workers_that_died_starting(self) -> None:
+        for worker in list(self.workers.values()):
+            if worker.conn is None and worker.pid is not None and not _alive(worker.pid):
+                logger.warning("worker %d exited before it registered; see its log %s",
+                               worker.pid, self.settings.worker_log(worker.worker_id, "err"))
+                self.workers.pop(worker.worker_id)
+                self.starting -= 1
+                self._flush_logs(final=True, worker=worker)
+                if self.starting < len(self.waiting):
+                    self._start_worker()
 
     def _trim_idle_workers(self) -> None:
         now = time.monotonic()
@@ -333,6 +345,9 @@ class NodeDaemon:
 
     def handle_CreateObject(self, conn: Connection, msg: CreateObject):
         segment = shm.segment_name(self.session_tag, msg.object_id)
+        earlier = self.store.free(msg.object_id)  # left by an earlier attempt of the task
+        if earlier is not None:
+            shm.unlink(earlier.segment)
         try:
             self.store.reserve(msg.object_id, segment, msg.size, msg.owner)
         except ObjectStoreFullError as e:

@@ -28,8 +28,6 @@ class StoreAccounting:
         return len(self._objects)
 
     def reserve(self, object_id: bytes, segment: str, size: int, owner: str) -> None:
-        if object_id in self._objects:
-            raise ValueError(f"object {object_id.hex()} already has a segment")
         if size > self.capacity - self.used:
             raise ObjectStoreFullError(
                 f"cannot store an object of {size:,} bytes: the object store has "

@@ -90,6 +90,8 @@ class CoreWorker:
         self.node_id = b""
         self.node_resources: dict = {}
         self.alive = False
+        #: set by shutdown(): failures from now on are the cluster stopping, not faults
+        self.stopping = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._loop_thread_id = 0
@@ -163,12 +165,19 @@ class CoreWorker:
             self.node.close()
 
     def _node_closed(self, conn: Connection) -> None:
+        # the node that would unlink our shared-memory objects is gone: do it ourselves
+        for object_id in list(self.refs_owned_shared()):
+            shm.unlink(self.store.get(object_id).payload[0])
         if self.mode == "worker":
             os._exit(1)  # the node is gone: nothing left to work for
         self.submitter.fail_all(RaySystemError(
             "the minray node process exited; call minray.shutdown() and minray.init() again"))
         if self._on_node_lost is not None:
             self._on_node_lost()
+
+    def refs_owned_shared(self) -> list:
+        """Ids of the shared-memory objects in this process's memory store."""
+        return [oid for oid, value in self.store.items() if value.kind == ValueKind.SHARED]
 
     # --- threads -----------------------------------------------------------------------
 
@@ -295,10 +304,12 @@ class CoreWorker:
 
     def _take_grants(self, refs: list, grantor: str) -> None:
         """A message brought these refs: count the grant and hold them until read."""
+        actions: list = []
         with self._lock:
             for object_id, owner in refs:
-                self.refs.record_grant(object_id, owner, grantor)
+                actions += self.refs.record_grant(object_id, owner, grantor)
                 self.refs.add_hold(object_id, owner)
+        self._apply_actions(actions)
 
     def release_holds(self, refs: list) -> None:
         if refs:
@@ -364,7 +375,7 @@ class CoreWorker:
         with self._lock:
             for object_id, (kind, payload, refs) in zip(return_ids, entries):
                 for ref_id, owner in refs:
-                    self.refs.record_grant(ref_id, owner, grantor)
+                    actions += self.refs.record_grant(ref_id, owner, grantor)
                 if object_id in self.refs:
                     self.refs.set_contains(object_id, refs)
                     self.store.put(object_id, StoredValue(kind, payload, refs))
@@ -501,6 +512,8 @@ class CoreWorker:
         def on_done(i, task):
             nonlocal remaining
             remaining -= 1
+            if task.cancelled():
+                return
             value = task.result()
             if done_event.is_set():  # nobody will read it: give its refs back
                 self._release_if_remote(value, pairs[i][1])
@@ -564,29 +577,17 @@ class CoreWorker:
         return list(done)
 
     def future_of(self, ref: ObjectRef) -> concurrent.futures.Future:
-        result: concurrent.futures.Future = concurrent.futures.Future()
+        result = _ValueFuture(self, ref)
         value = self.local_value(ref._id, ref._owner)
         if value is not None:
-            self._resolve_future(result, ref, value)
+            result.set_result(value)
         else:
             self.call_soon(self._start_future, ref, result)
         return result
 
-    def _start_future(self, ref: ObjectRef, result: concurrent.futures.Future) -> None:
+    def _start_future(self, ref: ObjectRef, result: _ValueFuture) -> None:
         task = self.loop.create_task(self.fetch(ref._id, ref._owner))
-        # the callback keeps ``ref`` alive until the value is here
-        task.add_done_callback(lambda t: self._resolve_future(result, ref, t.result()))
-
-    def _resolve_future(self, result, ref: ObjectRef, value: StoredValue) -> None:
-        if result.cancelled():
-            self._release_if_remote(value, ref._owner)
-            return
-        try:
-            result.set_result(self.deserialize(ref._id, value))
-        except BaseException as e:
-            result.set_exception(e)
-        finally:
-            self._release_if_remote(value, ref._owner)
+        task.add_done_callback(lambda t: result.deliver(t.result()))
 
     # --- handlers (loop thread) ---------------------------------------------------------------
 
@@ -645,6 +646,54 @@ class CoreWorker:
             "(e.g. minray.init(num_gpus=1)). [Ray: No available node types can fulfill resource "
             "request %s]",
             msg.task_name, missing or need, need, msg.available, need)
+
+
+class _ValueFuture(concurrent.futures.Future):
+    """A Future of an object's value that deserializes it on the thread that asks.
+
+    The loop thread only stores the StoredValue; ``result()``/``exception()``
+    (called by ``await ref`` on the user's event loop, or by user code) turn it
+    into the value, so a large unpickle never stalls the loop thread.
+    """
+
+    def __init__(self, worker: CoreWorker, ref: ObjectRef):
+        super().__init__()
+        self._worker = worker
+        self._ref = ref  # keeps the object alive while someone waits for it
+        self._outcome: tuple | None = None
+        self._outcome_lock = threading.Lock()
+
+    def deliver(self, value: StoredValue) -> None:
+        try:
+            self.set_result(value)
+        except concurrent.futures.InvalidStateError:  # cancelled meanwhile
+            self._worker._release_if_remote(value, self._ref._owner)
+
+    def _materialize(self) -> tuple:
+        with self._outcome_lock:
+            if self._outcome is None:
+                stored = super().result()
+                try:
+                    self._outcome = (True, self._worker.deserialize(self._ref._id, stored))
+                except BaseException as e:  # noqa: B036 - the object's error, for the caller
+                    self._outcome = (False, e)
+                finally:
+                    self._worker._release_if_remote(stored, self._ref._owner)
+            return self._outcome
+
+    def result(self, timeout=None):
+        super().result(timeout)
+        ok, value = self._materialize()
+        if not ok:
+            raise value
+        return value
+
+    def exception(self, timeout=None):
+        error = super().exception(timeout)
+        if error is not None:
+            return error
+        ok, value = self._materialize()
+        return None if ok else value
 
 
 def _error_value(error: BaseException) -> StoredValue:

@@ -57,5 +57,8 @@ class MemoryStore:
             if not fut.done():
                 fut.set_result(value)
 
+    def items(self) -> list:
+        return list(self._values.items())
+
     def __len__(self) -> int:
         return len(self._values)

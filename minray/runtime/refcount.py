@@ -126,18 +126,28 @@ class ReferenceCounter:
         entry.holds -= 1
         return self._collect(object_id, entry)
 
-    def record_grant(self, object_id: bytes, owner: str, grantor: str) -> None:
-        """A process sent us this ref and counts us as its borrower."""
-        entry = self._entry(object_id, owner)
+    def record_grant(self, object_id: bytes, owner: str, grantor: str) -> list:
+        """A process sent us this ref and counts us as its borrower.
+
+        If we already hold the ref through an earlier grant, the new one is handed
+        back at once (a ``Release`` action): keeping it could make two processes
+        hold each other's grants forever.
+        """
+        entry = self._entries.get(object_id)
         if owner == self.address or grantor == self.address:
-            return  # our own object came back to us: nothing to give back
+            self._entry(object_id, owner)
+            return []  # our own object came back to us: nothing to give back
+        if entry is not None and entry.grants:
+            return [Release(grantor, object_id, 1)]
+        entry = self._entry(object_id, owner)
         entry.grants[grantor] = entry.grants.get(grantor, 0) + 1
+        return []
 
     def add_borrower(self, object_id: bytes, borrower: str) -> None:
         """We are sending this ref to ``borrower``; keep it alive until it releases."""
         entry = self._entries.get(object_id)
-        if entry is None or borrower == self.address:
-            return
+        if entry is None or borrower == self.address or borrower == entry.owner:
+            return  # the owner never borrows its own object
         entry.borrowers[borrower] = entry.borrowers.get(borrower, 0) + 1
 
     def remove_borrower(self, object_id: bytes, borrower: str, count: int) -> list:

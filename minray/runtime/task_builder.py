@@ -23,13 +23,16 @@ def submit_task(worker: CoreWorker, *, name: str, function_id: bytes, function_b
                 max_retries: int, retry_exceptions: Any, env_vars: dict | None) -> list:
     """Build the task, hand it to the submitter and return its result refs."""
     placeholders: list = []
-    args_blob, nested = _pickle_arguments(worker, name, list(args), dict(kwargs), placeholders)
+    # ``keep`` holds refs of arguments put into the object store until they are counted
+    args_blob, nested, keep = _pickle_arguments(worker, name, list(args), dict(kwargs),
+                                                placeholders)
     task_id = ids.new_task_id(worker.job_id)
     return_ids = [ids.object_id_for(task_id, i + 1) for i in range(num_returns)]
     with worker._lock:
         for object_id in return_ids:
             worker.refs.add_owned(object_id)
         worker.refs.add_submitted([[oid, owner] for _, oid, owner in placeholders] + nested)
+    del keep
     refs = [ObjectRef(object_id, worker.address) for object_id in return_ids]
     if isinstance(retry_exceptions, list):
         retry_exceptions = tuple(retry_exceptions)
@@ -43,7 +46,7 @@ def submit_task(worker: CoreWorker, *, name: str, function_id: bytes, function_b
 
 
 def _pickle_arguments(worker: CoreWorker, name: str, args: list, kwargs: dict,
-                      placeholders: list) -> tuple[bytes, list]:
+                      placeholders: list) -> tuple[bytes, list, list]:
     def swap(value):
         if isinstance(value, ObjectRef):
             placeholders.append((len(placeholders), value._id, value._owner))
@@ -53,9 +56,8 @@ def _pickle_arguments(worker: CoreWorker, name: str, args: list, kwargs: dict,
     args = [swap(a) for a in args]
     kwargs = {k: swap(v) for k, v in kwargs.items()}
     s = _serialize_arguments(name, args, kwargs)
+    keep: list = []
     if s.size > worker.config.max_inline_bytes:
-        # keep refs to the put values alive until the placeholders count them
-        keep = []
         threshold = worker.config.max_inline_bytes // 4
         for i, value in enumerate(args):
             if type(value) is not ArgPlaceholder and _size(value) > threshold:
@@ -66,7 +68,7 @@ def _pickle_arguments(worker: CoreWorker, name: str, args: list, kwargs: dict,
                 keep.append(worker.put(value))
                 kwargs[key] = swap(keep[-1])
         s = _serialize_arguments(name, args, kwargs)
-    return s.pickled, s.refs
+    return s.pickled, s.refs, keep
 
 
 def _size(value: Any) -> int:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .. import serialization
 from ..exceptions import RayError, RayTaskError, TaskCancelledError, UnserializableException
 from ..object_store import shm
-from ..protocol.messages import PushTask, TaskReply, ValueKind
+from ..protocol.messages import FreeObjects, PushTask, TaskReply, ValueKind
 from .core_worker import TaskContext
 from .task_spec import ArgPlaceholder
 
@@ -131,9 +131,16 @@ class TaskExecutor:
                                 f"{type(result).__name__}, which is not a sequence") from e
             if len(values) != n:
                 raise ValueError(f"Task returned {len(values)} objects, but num_returns={n}.")
-        entries = []
-        for i, value in enumerate(values):
-            entries.append(self._return_entry(msg, i, value))
+        entries: list = []
+        try:
+            for i, value in enumerate(values):
+                entries.append(self._return_entry(msg, i, value))
+        except BaseException:
+            shared = [msg.task_id + (i + 1).to_bytes(4, "little")
+                      for i, entry in enumerate(entries) if entry[0] == ValueKind.SHARED]
+            if shared:  # the task fails as a whole: drop the results already stored
+                self.worker.call_soon(self.worker.node.send, FreeObjects(shared))
+            raise
         return entries
 
     def _return_entry(self, msg: PushTask, index: int, value: Any) -> list:

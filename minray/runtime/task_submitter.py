@@ -54,12 +54,11 @@ class _Lease:
 class _Queue:
     """Tasks of one resource shape, and the leases serving them."""
 
-    __slots__ = ("resources", "tasks", "idle", "requests")
+    __slots__ = ("resources", "tasks", "requests")
 
     def __init__(self, resources: dict):
         self.resources = resources
         self.tasks: collections.deque[TaskSpec] = collections.deque()
-        self.idle: list[_Lease] = []
         self.requests: set[int] = set()
 
 
@@ -149,8 +148,6 @@ class TaskSubmitter:
         self._pump(queue)
 
     def _pump(self, queue: _Queue) -> None:
-        while queue.tasks and queue.idle:
-            self._push(queue, queue.idle.pop(), queue.tasks.popleft())
         wanted = len(queue.tasks) - len(queue.requests)
         while wanted > 0 and len(queue.requests) < MAX_LEASE_REQUESTS:
             self._request_lease(queue)
@@ -213,13 +210,15 @@ class TaskSubmitter:
         fut.add_done_callback(partial(self._on_reply, queue, lease, spec))
 
     def _on_reply(self, queue: _Queue, lease: _Lease, spec: TaskSpec, fut) -> None:
-        if not self.worker.alive:
+        if self.worker.stopping:
             return  # shutting down: the cluster stops its workers, no retries
         error = fut.exception()
         if error is not None:
-            if not isinstance(error, (ConnectionLost, RemoteError)):
+            if isinstance(error, RemoteError):  # the worker is alive but broken: replace it
+                self.worker.node.send(ReturnLease(lease.lease_id, True))
+            elif not isinstance(error, ConnectionLost):
                 raise error
-            # the worker died: the node reclaims the lease when it sees the worker go
+            # if the worker died, the node reclaims the lease when it sees the worker go
             self._retry_or_fail(queue, spec, WorkerCrashedError(), "its worker died")
             self._pump(queue)
             return
@@ -283,4 +282,3 @@ class TaskSubmitter:
             self._fail(spec, error)
         for queue in self._queues.values():
             queue.tasks.clear()
-            queue.idle.clear()

@@ -200,3 +200,44 @@ def test_awaiting_a_failed_task_raises_its_error(cluster):
             await fails.remote()
 
     asyncio.run(main())
+
+
+@minray.remote
+def echo(items):
+    return items
+
+
+@minray.remote
+def relay(items):
+    return minray.get(echo.remote(items))
+
+
+def _wait_for_no_segments(timeout=5.0):
+    deadline = time.time() + timeout
+    while _segments_now() and time.time() < deadline:
+        time.sleep(0.05)
+    return _segments_now()
+
+
+@pytest.mark.parametrize("hop", [echo, relay], ids=["one_hop", "two_hops"])
+def test_a_ref_that_travels_back_to_its_owner_is_still_freed(cluster, hop):
+    inner = minray.put(np.ones(200_000))
+    back = minray.get(hop.remote([inner]))
+    assert back[0] == inner
+    assert float(minray.get(back[0]).sum()) == 200_000.0
+    del inner, back
+    gc.collect()
+    assert _wait_for_no_segments() == 0
+
+
+def test_a_ref_put_by_a_task_and_returned_lives_until_the_caller_drops_it(cluster):
+    @minray.remote
+    def make():
+        return [minray.put(np.ones(300_000))]
+
+    (inner,) = minray.get(make.remote())
+    time.sleep(0.3)
+    assert float(minray.get(inner).sum()) == 300_000.0
+    del inner
+    gc.collect()
+    assert _wait_for_no_segments() == 0
