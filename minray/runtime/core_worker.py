@@ -52,7 +52,7 @@ from ..protocol.messages import (
 )
 from .memory_store import MemoryStore, StoredValue
 from .refcount import Free, ReferenceCounter, Release
-from .task_submitter import TaskSubmitter
+from .task_submitter import TaskSubmitter, report_unhandled_error
 
 logger = logging.getLogger("minray")
 
@@ -105,6 +105,8 @@ class CoreWorker:
         #: print workers' output lines (init's log_to_driver)
         self.log_to_driver = True
         self._infeasible_warned: set = set()
+        #: ids of errors raised to the user (the others are logged when freed)
+        self._errors_seen: set = set()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -286,14 +288,25 @@ class CoreWorker:
         for action in actions:
             if type(action) is Free:
                 value = self.store.delete(action.object_id)
-                if value is not None and value.kind == ValueKind.SHARED:
+                if value is None:
+                    continue
+                if value.kind == ValueKind.SHARED:
                     freed_segments.append(action.object_id)
+                elif value.kind == ValueKind.ERROR:
+                    self._report_if_unseen(action.object_id, value)
             elif type(action) is Release:
                 releases.setdefault(action.grantor, []).append([action.object_id, action.count])
         if freed_segments and self.node is not None:
             self.node.send(FreeObjects(freed_segments))
         for grantor, items in releases.items():
             self.loop.create_task(self._send_release(grantor, items))
+
+    def _report_if_unseen(self, object_id: bytes, value: StoredValue) -> None:
+        """An error nobody ever got is about to vanish: show it, as Ray does."""
+        if object_id in self._errors_seen:
+            self._errors_seen.discard(object_id)
+        elif not os.environ.get("MINRAY_IGNORE_UNHANDLED_ERRORS"):
+            report_unhandled_error(value.payload)
 
     async def _send_release(self, grantor: str, items: list) -> None:
         try:
@@ -447,6 +460,7 @@ class CoreWorker:
                 raise ObjectLostError(object_id.hex(),
                                       "Its shared-memory segment is gone.") from None
             return serialization.read_segment(mem)
+        self._errors_seen.add(object_id)
         try:
             error = pickle.loads(value.payload)
         except Exception as e:
@@ -471,10 +485,10 @@ class CoreWorker:
             fetched = self._wait_on_loop(self._fetch_all(pairs), timeout)
             for i, value in zip(missing, fetched):
                 values[i] = value
-        for value in values:  # any error wins, as in Ray
+        for ref, value in zip(refs, values):  # any error wins, as in Ray
             if value is not None and value.kind == ValueKind.ERROR:
                 self._release_fetched(refs, values, missing)
-                self.deserialize(b"", value)
+                self.deserialize(ref._id, value)
         try:
             return [self.deserialize(ref._id, v) for ref, v in zip(refs, values)]
         finally:

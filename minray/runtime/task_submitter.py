@@ -36,6 +36,15 @@ from .task_spec import TaskSpec
 if TYPE_CHECKING:
     from .core_worker import CoreWorker
 
+
+def report_unhandled_error(payload: bytes) -> None:
+    """Log a task error that no caller will ever see (Ray's "Unhandled error")."""
+    try:
+        text = str(pickle.loads(payload))
+    except Exception as e:
+        text = f"(the error could not be read: {e})"
+    logger.error("Unhandled error (suppress with 'MINRAY_IGNORE_UNHANDLED_ERRORS=1'): %s", text)
+
 logger = logging.getLogger("minray")
 
 MAX_LEASE_REQUESTS = 16
@@ -226,6 +235,8 @@ class TaskSubmitter:
         if reply.app_error and self._retryable(spec, reply.returns):
             self._retry_or_fail(queue, spec, None, "it raised an exception")
         else:
+            if reply.app_error and spec.num_returns == 0:  # no ref will ever show it
+                report_unhandled_error(reply.returns[0][1])
             self.worker.store_returns(spec.return_ids, reply.returns, lease.worker_address)
             self._finish(spec)
         if queue.tasks:

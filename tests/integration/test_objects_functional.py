@@ -241,3 +241,27 @@ def test_a_ref_put_by_a_task_and_returned_lives_until_the_caller_drops_it(cluste
     del inner
     gc.collect()
     assert _wait_for_no_segments() == 0
+
+
+def test_get_of_an_object_whose_owner_died_raises_owner_died_error(cluster):
+    import os
+    import signal
+
+    @minray.remote(max_retries=0)
+    def make():
+        return [minray.put("owned by a worker")], os.getpid()
+
+    (inner,), pid = minray.get(make.remote())
+    assert minray.get(inner) == "owned by a worker"
+    os.kill(pid, signal.SIGKILL)
+    start = time.perf_counter()
+    deadline = time.time() + 5
+    while True:
+        try:
+            minray.get(inner, timeout=5)
+        except minray.exceptions.OwnerDiedError as error:
+            assert "owner" in str(error)
+            break
+        assert time.time() < deadline, "get kept succeeding after the owner died"
+        time.sleep(0.05)
+    assert time.perf_counter() - start < 6
