@@ -345,13 +345,12 @@ class NodeDaemon:
 
     def handle_CreateObject(self, conn: Connection, msg: CreateObject):
         segment = shm.segment_name(self.session_tag, msg.object_id)
-        earlier = self.store.free(msg.object_id)  # left by an earlier attempt of the task
-        if earlier is not None:
-            shm.unlink(earlier.segment)
         try:
-            self.store.reserve(msg.object_id, segment, msg.size, msg.owner)
+            replaced = self.store.reserve(msg.object_id, segment, msg.size, msg.owner)
         except ObjectStoreFullError as e:
             return ErrorReply("ObjectStoreFullError", str(e))
+        if replaced is not None:  # left by an earlier attempt of the same task
+            shm.unlink(replaced.segment)
         return ObjectCreated(segment)
 
     def handle_FreeObjects(self, conn: Connection, msg) -> None:

@@ -56,11 +56,12 @@ class LogMonitor:
         tail.offset += len(data)
         data = tail.partial + data
         chunks = data.split(b"\n")
-        tail.partial = b"" if final else chunks.pop()
+        last = chunks.pop()  # after the last newline: a partial line, or b""
+        if final and last:
+            chunks.append(last)
+        tail.partial = b"" if final else last
         out = []
         for raw in chunks:
-            if final and not raw:
-                continue
             text = raw.decode("utf-8", errors="replace")
             if text.startswith(MARKER):
                 tail.name = text[1:]

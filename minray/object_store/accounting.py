@@ -27,8 +27,14 @@ class StoreAccounting:
     def __len__(self) -> int:
         return len(self._objects)
 
-    def reserve(self, object_id: bytes, segment: str, size: int, owner: str) -> None:
+    def reserve(self, object_id: bytes, segment: str, size: int,
+                owner: str) -> SegmentInfo | None:
+        """Make room for an object; returns the segment it replaces (a retried task's), if any."""
+        replaced = self.free(object_id)
         if size > self.capacity - self.used:
+            if replaced is not None:  # keep the old record: nothing changed
+                self._objects[object_id] = replaced
+                self.used += replaced.size
             raise ObjectStoreFullError(
                 f"cannot store an object of {size:,} bytes: the object store has "
                 f"{self.capacity - self.used:,} of {self.capacity:,} bytes free. Drop references "
@@ -37,6 +43,7 @@ class StoreAccounting:
             )
         self._objects[object_id] = SegmentInfo(segment, size, owner)
         self.used += size
+        return replaced
 
     def free(self, object_id: bytes) -> SegmentInfo | None:
         info = self._objects.pop(object_id, None)

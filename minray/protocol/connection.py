@@ -87,8 +87,8 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            bodies = self._decoder.feed(data)
-            for body in bodies:
+            self._decoder.push(data)
+            while (body := self._decoder.next_frame()) is not None:
                 if self.closed:
                     return
                 if self._authed:

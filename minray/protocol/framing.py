@@ -27,6 +27,7 @@ MAGIC = b"MRY1"
 NONCE_SIZE = 32
 DIGEST_SIZE = 32
 HANDSHAKE_MAX = 128
+MAX_REQUEST_ID = 2**53
 _HEADER = struct.Struct(">I")
 
 
@@ -42,28 +43,41 @@ def frame(body: bytes) -> bytes:
 
 
 class FrameDecoder:
-    """Splits a byte stream into frame bodies; refuses frames above ``max_size``."""
+    """Splits a byte stream into frame bodies; refuses frames above ``max_size``.
+
+    ``push`` bytes, then take frames one at a time with ``next_frame`` (the
+    limit may change between frames, as it does after the handshake), or use
+    ``feed`` to do both at once.
+    """
 
     def __init__(self, max_size: int):
         self.max_size = max_size
         self._buf = bytearray()
+        self._pos = 0
+
+    def push(self, data: bytes) -> None:
+        if self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
+        self._buf += data
+
+    def next_frame(self) -> bytes | None:
+        buf, pos = self._buf, self._pos
+        if len(buf) - pos < 4:
+            return None
+        (size,) = _HEADER.unpack_from(buf, pos)
+        if size > self.max_size:
+            raise ProtocolError(f"frame of {size} bytes exceeds the limit of {self.max_size}")
+        if len(buf) - pos - 4 < size:
+            return None
+        self._pos = pos + 4 + size
+        return bytes(buf[pos + 4 : self._pos])
 
     def feed(self, data: bytes) -> list[bytes]:
-        buf = self._buf
-        buf += data
+        self.push(data)
         out = []
-        pos = 0
-        end = len(buf)
-        while end - pos >= 4:
-            (size,) = _HEADER.unpack_from(buf, pos)
-            if size > self.max_size:
-                raise ProtocolError(f"frame of {size} bytes exceeds the limit of {self.max_size}")
-            if end - pos - 4 < size:
-                break
-            out.append(bytes(buf[pos + 4 : pos + 4 + size]))
-            pos += 4 + size
-        if pos:
-            del buf[:pos]
+        while (body := self.next_frame()) is not None:
+            out.append(body)
         return out
 
 
@@ -87,6 +101,8 @@ def decode(body: bytes) -> tuple[Message, int]:
     kind, request_id = items[0], items[1]
     if type(kind) is not int or type(request_id) is not int:
         raise ProtocolError("message type and request id must be integers")
+    if not -MAX_REQUEST_ID <= request_id <= MAX_REQUEST_ID:
+        raise ProtocolError(f"request id {request_id} is out of range")
     cls = MESSAGE_CLASSES.get(kind)
     if cls is None:
         raise ProtocolError(f"unknown message type {kind}")
