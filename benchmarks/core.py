@@ -101,11 +101,15 @@ def run_row(name: str, code: str, n: int, runtime: str, python: str) -> dict:
     body = textwrap.dedent(code).replace("RUNTIME", runtime)
     script = f"N = {n}\nextra = {{}}\n{body}\nimport json\n"
     script += f"print('RESULT', json.dumps({{{name!r}: result, **extra}}))"
-    out = subprocess.run([python, "-c", script], capture_output=True, text=True,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run(
+        [python, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
+            return json.loads(line[len("RESULT ") :])
     raise RuntimeError(f"{name} failed:\n{out.stdout}\n{out.stderr}")
 
 
@@ -113,8 +117,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     parser.add_argument("--repeat", type=int, default=3, help="fresh runs per row")
-    parser.add_argument("--ray-python", default=None,
-                        help="a Python with Ray installed: run every row on Ray too, alternating")
+    parser.add_argument(
+        "--ray-python",
+        default=None,
+        help="a Python with Ray installed: run every row on Ray too, alternating",
+    )
     args = parser.parse_args()
     n = 200 if args.quick else 1000
     runtimes = [("minray", sys.executable)]

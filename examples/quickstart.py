@@ -29,7 +29,9 @@ def slow(seconds):
 
 @ray.remote
 def total(array):
-    print(f"summing an array of {array.nbytes / 2**20:.0f} MiB, read-only={not array.flags.writeable}")
+    print(
+        f"summing an array of {array.nbytes / 2**20:.0f} MiB, read-only={not array.flags.writeable}"
+    )
     return float(array.sum())
 
 
@@ -37,7 +39,9 @@ def main():
     start = time.perf_counter()
     ray.init(num_cpus=2)
     first = ray.get(square.remote(4))
-    print(f"init() and the first task took {time.perf_counter() - start:.2f} s -> square(4) = {first}")
+    print(
+        f"init() and the first task took {time.perf_counter() - start:.2f} s -> square(4) = {first}"
+    )
 
     # Parallel tasks: refs come back at once, values when ready.
     refs = [square.remote(i) for i in range(10)]
@@ -56,8 +60,11 @@ def main():
     put_s = time.perf_counter() - t
     t = time.perf_counter()
     view = ray.get(array_ref)
-    print(f"put of {array.nbytes / 2**20:.0f} MiB: {put_s * 1000:.0f} ms, get: "
-          f"{(time.perf_counter() - t) * 1000:.2f} ms (zero-copy, read-only={not view.flags.writeable})")
+    get_ms = (time.perf_counter() - t) * 1000
+    print(
+        f"put of {array.nbytes / 2**20:.0f} MiB: {put_s * 1000:.0f} ms, get: {get_ms:.2f} ms "
+        f"(zero-copy, read-only={not view.flags.writeable})"
+    )
     print("sum computed by a task:", ray.get(total.remote(array_ref)))
 
     # wait: the first ready refs, in submission order; the rest stay pending.

@@ -75,13 +75,23 @@ class RayContext(dict):
         return dict(self)
 
 
-def init(address: str | None = None, *, num_cpus: float | None = None,
-         num_gpus: float | None = None, resources: dict | None = None,
-         object_store_memory: int | None = None, namespace: str | None = None,
-         runtime_env: dict | None = None, ignore_reinit_error: bool = False,
-         include_dashboard: bool | None = None, dashboard_port: int | None = None,
-         log_to_driver: bool = True, local_mode: bool = False,
-         logging_level: int = logging.INFO, **kwargs: Any) -> RayContext:
+def init(
+    address: str | None = None,
+    *,
+    num_cpus: float | None = None,
+    num_gpus: float | None = None,
+    resources: dict | None = None,
+    object_store_memory: int | None = None,
+    namespace: str | None = None,
+    runtime_env: dict | None = None,
+    ignore_reinit_error: bool = False,
+    include_dashboard: bool | None = None,
+    dashboard_port: int | None = None,
+    log_to_driver: bool = True,
+    local_mode: bool = False,
+    logging_level: int = logging.INFO,
+    **kwargs: Any,
+) -> RayContext:
     """Start minray on this machine (a node process plus workers) and connect to it."""
     with _state.lock:
         if kwargs:
@@ -102,8 +112,10 @@ def init(address: str | None = None, *, num_cpus: float | None = None,
                 "to start a local cluster."
             )
         if local_mode:
-            raise ValueError("local_mode is deprecated in Ray and not supported by minray; "
-                             "run without it (tasks then run in worker processes).")
+            raise ValueError(
+                "local_mode is deprecated in Ray and not supported by minray; "
+                "run without it (tasks then run in worker processes)."
+            )
         _setup_logging(logging_level)
         node_resources = _node_resources(num_cpus, num_gpus, resources)
         store_bytes = _object_store_bytes(object_store_memory)
@@ -114,8 +126,9 @@ def init(address: str | None = None, *, num_cpus: float | None = None,
         _check_runtime_env(runtime_env)
         _state.env_vars = dict((runtime_env or {}).get("env_vars") or {})
         if include_dashboard or dashboard_port is not None:
-            logger.warning("minray has no dashboard yet; include_dashboard/dashboard_port "
-                           "are ignored.")
+            logger.warning(
+                "minray has no dashboard yet; include_dashboard/dashboard_port are ignored."
+            )
         _start_local_cluster(node_resources, store_bytes)
         _state.worker.log_to_driver = bool(log_to_driver)
         logger.info("Started a local minray instance (%s).", _state.session_dir)
@@ -155,16 +168,25 @@ def _detect_gpus() -> int:
 
 def _node_resources(num_cpus, num_gpus, resources) -> dict:
     out: dict[str, float] = {}
-    out["CPU"] = _number("num_cpus", num_cpus) if num_cpus is not None else float(
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    out["CPU"] = (
+        _number("num_cpus", num_cpus)
+        if num_cpus is not None
+        else float(
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
+    )
     gpus = _number("num_gpus", num_gpus) if num_gpus is not None else float(_detect_gpus())
     if gpus:
         out["GPU"] = gpus
     out["memory"] = float(psutil.virtual_memory().available * 0.7)
     for name, amount in (resources or {}).items():
         if name in ("CPU", "GPU"):
-            raise ValueError("Use the 'num_cpus' and 'num_gpus' arguments of init() instead of "
-                             "'CPU' and 'GPU' in resources.")
+            raise ValueError(
+                "Use the 'num_cpus' and 'num_gpus' arguments of init() instead of "
+                "'CPU' and 'GPU' in resources."
+            )
         out[name] = _number(f"resources[{name!r}]", amount)
     out["node:127.0.0.1"] = 1.0
     out["node:__internal_head__"] = 1.0
@@ -175,8 +197,9 @@ def _object_store_bytes(requested: int | None) -> int:
     if requested is not None:
         value = _number("object_store_memory", requested)
         if value < 1024 * 1024:
-            raise ValueError("object_store_memory must be at least 1 MiB "
-                             f"(got {int(value)} bytes).")
+            raise ValueError(
+                f"object_store_memory must be at least 1 MiB (got {int(value)} bytes)."
+            )
         return int(value)
     total = psutil.virtual_memory().total * CONFIG.object_store_fraction
     try:
@@ -212,9 +235,19 @@ def _start_local_cluster(node_resources: dict, store_bytes: int) -> None:
     log = open(os.path.join(session_dir, "logs", "node.log"), "ab")
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "minray.node.daemon", "--settings", json.dumps(settings),
-             "--ready-fd", str(write_end)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(write_end,),
+            [
+                sys.executable,
+                "-m",
+                "minray.node.daemon",
+                "--settings",
+                json.dumps(settings),
+                "--ready-fd",
+                str(write_end),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=(write_end,),
             start_new_session=True,
         )
     finally:
@@ -230,8 +263,13 @@ def _start_local_cluster(node_resources: dict, store_bytes: int) -> None:
     finally:
         os.close(read_end)
     node_address = f"unix:{os.path.join(session_dir, 'node.sock')}"
-    worker = CoreWorker(mode="driver", node_address=node_address, session_dir=session_dir,
-                        token=token, job_id=DRIVER_JOB_ID)
+    worker = CoreWorker(
+        mode="driver",
+        node_address=node_address,
+        session_dir=session_dir,
+        token=token,
+        job_id=DRIVER_JOB_ID,
+    )
     try:
         worker.start()
     except BaseException:
@@ -344,20 +382,21 @@ def get(object_refs, *, timeout: float | None = None):
     return _auto_init().get(object_refs, timeout)
 
 
-def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None,
-         fetch_local: bool = True) -> tuple[list, list]:
+def wait(
+    object_refs, *, num_returns: int = 1, timeout: float | None = None, fetch_local: bool = True
+) -> tuple[list, list]:
     """Wait until ``num_returns`` of the refs are ready; returns ``(ready, not_ready)``."""
     if isinstance(object_refs, ObjectRef):
-        raise TypeError("wait() expected a list of minray.ObjectRef, got a single "
-                        "minray.ObjectRef")
+        raise TypeError("wait() expected a list of minray.ObjectRef, got a single minray.ObjectRef")
     if not isinstance(object_refs, list):
         raise TypeError(f"wait() expected a list of minray.ObjectRef, got {type(object_refs)}")
     if timeout is not None and timeout < 0:
         raise ValueError(f"The 'timeout' argument must be nonnegative. Received {timeout}")
     for value in object_refs:
         if not isinstance(value, ObjectRef):
-            raise TypeError("wait() expected a list of minray.ObjectRef, got list containing "
-                            f"{type(value)}")
+            raise TypeError(
+                f"wait() expected a list of minray.ObjectRef, got list containing {type(value)}"
+            )
     if not object_refs:
         return [], []
     if len(set(object_refs)) != len(object_refs):
@@ -365,8 +404,10 @@ def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None,
     if num_returns <= 0:
         raise ValueError(f"Invalid number of objects to return {num_returns}.")
     if num_returns > len(object_refs):
-        raise ValueError("num_returns cannot be greater than the number of objects provided to "
-                         f"minray.wait ({num_returns} > {len(object_refs)}).")
+        raise ValueError(
+            "num_returns cannot be greater than the number of objects provided to "
+            f"minray.wait ({num_returns} > {len(object_refs)})."
+        )
     return _auto_init().wait(object_refs, int(num_returns), timeout)
 
 
@@ -397,8 +438,10 @@ def remote(*args, **kwargs):
 def _cluster_nodes() -> list[dict]:
     worker = _state.worker
     if worker is None:
-        raise RaySystemError("Minray has not been started yet. Trying to use state API before "
-                             "minray.init() has been called.")
+        raise RaySystemError(
+            "Minray has not been started yet. Trying to use state API before "
+            "minray.init() has been called."
+        )
     return worker.call_node(GetClusterInfo(), 10).nodes
 
 

@@ -73,7 +73,12 @@ class RayTaskError(RayError):
 
     def __reduce__(self):
         return RayTaskError, (
-            self.function_name, self.traceback_str, self.cause, self.proctitle, self.pid, self.ip
+            self.function_name,
+            self.traceback_str,
+            self.cause,
+            self.proctitle,
+            self.pid,
+            self.ip,
         )
 
     def __str__(self) -> str:
@@ -136,8 +141,13 @@ class GetTimeoutError(RayError, TimeoutError):
 class RayActorError(RayError):
     """An actor call could not complete because of the actor; base of the two below."""
 
-    def __init__(self, actor_id: str | None = None, error_msg: str = "The actor died.",
-                 actor_init_failed: bool = False, preempted: bool = False):
+    def __init__(
+        self,
+        actor_id: str | None = None,
+        error_msg: str = "The actor died.",
+        actor_init_failed: bool = False,
+        preempted: bool = False,
+    ):
         super().__init__(error_msg)
         self.actor_id = actor_id
         self.error_msg = error_msg

@@ -31,16 +31,25 @@ TASK_DEFAULTS: dict[str, Any] = {
 
 #: Ray task options that minray does not implement yet: refused with a clear message
 UNSUPPORTED_TASK_OPTIONS = {
-    "placement_group", "placement_group_bundle_index", "placement_group_capture_child_tasks",
-    "label_selector", "fallback_strategy", "enable_task_events", "_labels", "max_calls",
-    "_generator_backpressure_num_objects", "_num_objects_per_yield",
+    "placement_group",
+    "placement_group_bundle_index",
+    "placement_group_capture_child_tasks",
+    "label_selector",
+    "fallback_strategy",
+    "enable_task_events",
+    "_labels",
+    "max_calls",
+    "_generator_backpressure_num_objects",
+    "_num_objects_per_yield",
 }
 
 
 def _check_quantity(key: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, _NUMBER):
-        raise TypeError(f"The type of keyword '{key}' must be (<class 'int'>, <class 'float'>), "
-                        f"but received type {type(value)}")
+        raise TypeError(
+            f"The type of keyword '{key}' must be (<class 'int'>, <class 'float'>), "
+            f"but received type {type(value)}"
+        )
     if value < 0:
         raise ValueError(f"The quantity of resource {key} cannot be negative, got {value}.")
 
@@ -54,18 +63,23 @@ def _check_resources(value: Any) -> None:
         if not isinstance(name, str):
             raise TypeError(f"resource names must be strings, got {name!r}")
         if name in ("CPU", "GPU"):
-            raise ValueError("Use the 'num_cpus' and 'num_gpus' keyword instead of 'CPU' and "
-                             f"'GPU' in 'resources' keyword (got resources={value!r}).")
+            raise ValueError(
+                "Use the 'num_cpus' and 'num_gpus' keyword instead of 'CPU' and "
+                f"'GPU' in 'resources' keyword (got resources={value!r})."
+            )
         _check_quantity(f"resources[{name!r}]", amount)
 
 
 def _check_num_returns(value: Any) -> None:
     if value in ("streaming", "dynamic"):
-        raise ValueError(f"num_returns={value!r} (generator tasks) is not supported by minray "
-                         "yet; return a list and use num_returns=<int> instead.")
+        raise ValueError(
+            f"num_returns={value!r} (generator tasks) is not supported by minray "
+            "yet; return a list and use num_returns=<int> instead."
+        )
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(
-            f"The type of keyword 'num_returns' must be int, but received {type(value)}")
+            f"The type of keyword 'num_returns' must be int, but received {type(value)}"
+        )
     if value < 0:
         raise ValueError(f"num_returns must be a non-negative integer, got {value}.")
 
@@ -73,7 +87,8 @@ def _check_num_returns(value: Any) -> None:
 def _check_max_retries(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(
-            f"The type of keyword 'max_retries' must be int, but received {type(value)}")
+            f"The type of keyword 'max_retries' must be int, but received {type(value)}"
+        )
     if value < -1:
         raise ValueError(f"max_retries must be -1 (retry forever), 0 or positive, got {value}.")
 
@@ -85,8 +100,9 @@ def _check_retry_exceptions(value: Any) -> None:
         isinstance(e, type) and issubclass(e, BaseException) for e in value
     ):
         return
-    raise TypeError("retry_exceptions must be a bool or a list/tuple of exception classes, "
-                    f"got {value!r}.")
+    raise TypeError(
+        f"retry_exceptions must be a bool or a list/tuple of exception classes, got {value!r}."
+    )
 
 
 def _check_runtime_env(value: Any) -> None:
@@ -106,8 +122,10 @@ def _check_runtime_env(value: Any) -> None:
 
 def _check_scheduling_strategy(value: Any) -> None:
     if value not in (None, "DEFAULT", "SPREAD"):
-        raise ValueError(f"scheduling_strategy {value!r} is not supported by minray yet; "
-                         "use 'DEFAULT' or 'SPREAD'.")
+        raise ValueError(
+            f"scheduling_strategy {value!r} is not supported by minray yet; "
+            "use 'DEFAULT' or 'SPREAD'."
+        )
 
 
 def _check_name(value: Any) -> None:
@@ -145,8 +163,10 @@ def validate_task_options(options: dict) -> dict:
             raise ValueError(f"The option {key!r} is a Ray option minray does not support yet.")
         check = _CHECKS.get(key)
         if check is None:
-            raise ValueError(f"Invalid option keyword {key} for remote functions. "
-                             f"Valid ones are {sorted(TASK_DEFAULTS)}.")
+            raise ValueError(
+                f"Invalid option keyword {key} for remote functions. "
+                f"Valid ones are {sorted(TASK_DEFAULTS)}."
+            )
         if key in ("num_cpus", "num_gpus"):
             check(key, value)
         else:

@@ -118,6 +118,7 @@ def make_remote(target: Any, options: dict):
             "part of this minray version yet. Use remote functions for now."
         )
     if not callable(target):
-        raise AttributeError(f"@minray.remote(...) must decorate a function or class, got "
-                             f"{target!r}")
+        raise AttributeError(
+            f"@minray.remote(...) must decorate a function or class, got {target!r}"
+        )
     return RemoteFunction(target, options)

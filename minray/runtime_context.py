@@ -27,8 +27,10 @@ class RuntimeContext:
     def get_task_id(self) -> str | None:
         task = self._worker.current_task
         if task is None:
-            logger.warning("This method is only available when the process is a worker. "
-                           "Current mode: %s", self._worker.mode)
+            logger.warning(
+                "This method is only available when the process is a worker. Current mode: %s",
+                self._worker.mode,
+            )
             return None
         return task.task_id.hex()
 

@@ -119,8 +119,13 @@ class NodeDaemon:
 
     async def run(self, ready_fd: int | None) -> None:
         await self.zygote.start()
-        self._server = await serve(self.settings.address, self, self.token,
-                                   CONFIG.max_frame_bytes, on_connect=self._accepted)
+        self._server = await serve(
+            self.settings.address,
+            self,
+            self.token,
+            CONFIG.max_frame_bytes,
+            on_connect=self._accepted,
+        )
         for _ in range(self.num_cpus):
             self._start_worker()
         loop = asyncio.get_running_loop()
@@ -157,8 +162,9 @@ class NodeDaemon:
         while not self._stopping:
             await asyncio.sleep(0.5)
             if self.settings.embedded and not _alive(self.settings.parent_pid):
-                logger.warning("the driver (pid %d) is gone; shutting down",
-                               self.settings.parent_pid)
+                logger.warning(
+                    "the driver (pid %d) is gone; shutting down", self.settings.parent_pid
+                )
                 await self.shutdown()
                 return
             self._trim_idle_workers()
@@ -167,8 +173,11 @@ class NodeDaemon:
     def _forget_workers_that_died_starting(self) -> None:
         for worker in list(self.workers.values()):
             if worker.conn is None and worker.pid is not None and not _alive(worker.pid):
-                logger.warning("worker %d exited before it registered; see its log %s",
-                               worker.pid, self.settings.worker_log(worker.worker_id, "err"))
+                logger.warning(
+                    "worker %d exited before it registered; see its log %s",
+                    worker.pid,
+                    self.settings.worker_log(worker.worker_id, "err"),
+                )
                 self.workers.pop(worker.worker_id)
                 self.starting -= 1
                 self._flush_logs(final=True, worker=worker)
@@ -204,8 +213,9 @@ class NodeDaemon:
             self._worker_ready(worker)
         else:
             self.drivers.add(conn)
-        return RegisterReply(self.settings.node_id, self.scheduler.total_resources(),
-                             self.settings.session_dir)
+        return RegisterReply(
+            self.settings.node_id, self.scheduler.total_resources(), self.settings.session_dir
+        )
 
     def _client_closed(self, conn: Connection) -> None:
         if self._stopping:
@@ -270,8 +280,11 @@ class NodeDaemon:
     def handle_RequestLease(self, conn: Connection, msg: RequestLease) -> asyncio.Future:
         missing = self.scheduler.missing(msg.resources)
         if missing:
-            conn.send(ResourcesInfeasible(msg.request_id, msg.task_name, msg.resources,
-                                          self.scheduler.total_resources()))
+            conn.send(
+                ResourcesInfeasible(
+                    msg.request_id, msg.task_name, msg.resources, self.scheduler.total_resources()
+                )
+            )
         key = (conn, msg.request_id)
         fut = asyncio.get_running_loop().create_future()
         self._requests[key] = fut
@@ -324,8 +337,11 @@ class NodeDaemon:
         lease.worker = worker
         worker.lease = lease
         self.leases[lease.lease_id] = lease
-        lease.reply.set_result(LeaseGranted(lease.lease_id, worker.worker_id, worker.address,
-                                            lease.alloc.gpu_id_list()))
+        lease.reply.set_result(
+            LeaseGranted(
+                lease.lease_id, worker.worker_id, worker.address, lease.alloc.gpu_id_list()
+            )
+        )
 
     def _end_lease(self, lease: LeaseRecord, kill_worker: bool) -> None:
         self.leases.pop(lease.lease_id, None)
@@ -456,8 +472,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = NodeSettings(**raw)
     with open(os.path.join(settings.session_dir, "token"), "rb") as f:
         token = f.read()
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s node: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s node: %(message)s", stream=sys.stderr
+    )
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # fork the zygote first, while this process has no threads and no event loop
     zygote_pid, zygote_sock = start_zygote(_worker_entry_factory(settings, token))

@@ -27,8 +27,7 @@ class StoreAccounting:
     def __len__(self) -> int:
         return len(self._objects)
 
-    def reserve(self, object_id: bytes, segment: str, size: int,
-                owner: str) -> SegmentInfo | None:
+    def reserve(self, object_id: bytes, segment: str, size: int, owner: str) -> SegmentInfo | None:
         """Make room for an object; returns the segment it replaces (a retried task's), if any."""
         replaced = self.free(object_id)
         if size > self.capacity - self.used:

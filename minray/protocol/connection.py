@@ -263,8 +263,13 @@ async def connect(address: str, handler: Any, token: bytes, max_frame: int) -> C
     return await conn.ready
 
 
-async def serve(address: str, handler: Any, token: bytes, max_frame: int,
-                on_connect: Callable[[Connection], None] | None = None):
+async def serve(
+    address: str,
+    handler: Any,
+    token: bytes,
+    max_frame: int,
+    on_connect: Callable[[Connection], None] | None = None,
+):
     """Listen at ``address``; returns the asyncio Server."""
     loop = asyncio.get_running_loop()
     scheme, where = parse_address(address)

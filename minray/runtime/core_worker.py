@@ -70,8 +70,17 @@ class TaskContext:
 
 
 class CoreWorker:
-    def __init__(self, *, mode: str, node_address: str, session_dir: str, token: bytes,
-                 job_id: bytes, worker_id: bytes | None = None, config: Config = CONFIG):
+    def __init__(
+        self,
+        *,
+        mode: str,
+        node_address: str,
+        session_dir: str,
+        token: bytes,
+        job_id: bytes,
+        worker_id: bytes | None = None,
+        config: Config = CONFIG,
+    ):
         self.mode = mode
         self.config = config
         self.worker_id = worker_id or ids.random_unique_id()
@@ -129,13 +138,14 @@ class CoreWorker:
         self.loop.run_forever()
 
     async def _start_async(self) -> None:
-        self._server = await serve(self.address, self, self.token, self.config.max_frame_bytes,
-                                   on_connect=self._accepted)
-        self.node = await connect(self.node_address, self, self.token,
-                                  self.config.max_frame_bytes)
+        self._server = await serve(
+            self.address, self, self.token, self.config.max_frame_bytes, on_connect=self._accepted
+        )
+        self.node = await connect(self.node_address, self, self.token, self.config.max_frame_bytes)
         self.node.close_callbacks.append(self._node_closed)
-        reply = await self.node.request(RegisterClient(
-            self.mode, self.worker_id, self.address, os.getpid(), self.job_id))
+        reply = await self.node.request(
+            RegisterClient(self.mode, self.worker_id, self.address, os.getpid(), self.job_id)
+        )
         self.node_id = reply.node_id
         self.node_resources = reply.resources
 
@@ -172,8 +182,11 @@ class CoreWorker:
             shm.unlink(self.store.get(object_id).payload[0])
         if self.mode == "worker":
             os._exit(1)  # the node is gone: nothing left to work for
-        self.submitter.fail_all(RaySystemError(
-            "the minray node process exited; call minray.shutdown() and minray.init() again"))
+        self.submitter.fail_all(
+            RaySystemError(
+                "the minray node process exited; call minray.shutdown() and minray.init() again"
+            )
+        )
         if self._on_node_lost is not None:
             self._on_node_lost()
 
@@ -357,8 +370,9 @@ class CoreWorker:
         self.store.put_new(object_id, self.store_serialized(object_id, s, self.address))
         return ref
 
-    def store_serialized(self, object_id: bytes, s: serialization.Serialized,
-                         owner: str) -> StoredValue:
+    def store_serialized(
+        self, object_id: bytes, s: serialization.Serialized, owner: str
+    ) -> StoredValue:
         """Make a StoredValue for ``s``: inline if small, else in a new shared segment."""
         if s.size <= self.config.max_inline_bytes:
             return StoredValue(ValueKind.INLINE, serialization.to_inline(s), s.refs)
@@ -418,9 +432,13 @@ class CoreWorker:
                 return _error_value(ObjectLostError(object_id.hex(), "The object was freed."))
             return await self.store.wait(object_id)
         if not owner:
-            return _error_value(ObjectLostError(
-                object_id.hex(), "Its owner is unknown: the ObjectRef was not created by this "
-                "minray session (was minray restarted?)."))
+            return _error_value(
+                ObjectLostError(
+                    object_id.hex(),
+                    "Its owner is unknown: the ObjectRef was not created by this "
+                    "minray session (was minray restarted?).",
+                )
+            )
         try:
             conn = await self.peer(owner)
         except OSError:
@@ -457,8 +475,9 @@ class CoreWorker:
             try:
                 mem = shm.open_readonly(value.payload[0])
             except FileNotFoundError:
-                raise ObjectLostError(object_id.hex(),
-                                      "Its shared-memory segment is gone.") from None
+                raise ObjectLostError(
+                    object_id.hex(), "Its shared-memory segment is gone."
+                ) from None
             return serialization.read_segment(mem)
         self._errors_seen.add(object_id)
         try:
@@ -552,18 +571,22 @@ class CoreWorker:
 
     def wait(self, refs: list, num_returns: int, timeout: float | None) -> tuple[list, list]:
         ready = {i for i, r in enumerate(refs) if self.local_value(r._id, r._owner) is not None}
-        if len(ready) < num_returns and timeout != 0 or len(ready) < num_returns and any(
-                r._owner != self.address for r in refs):
+        if (
+            len(ready) < num_returns
+            and timeout != 0
+            or len(ready) < num_returns
+            and any(r._owner != self.address for r in refs)
+        ):
             pending = [i for i in range(len(refs)) if i not in ready]
             pairs = [(refs[i]._id, refs[i]._owner) for i in pending]
             wait_s = None if timeout is None else max(timeout, 0.005 if timeout == 0 else 0)
             done = self._wait_on_loop(
-                self._wait_ready(pairs, num_returns - len(ready), wait_s), None)
+                self._wait_ready(pairs, num_returns - len(ready), wait_s), None
+            )
             ready.update(pending[j] for j in done)
         chosen = sorted(ready)[:num_returns]
         chosen_set = set(chosen)
-        return ([refs[i] for i in chosen],
-                [r for i, r in enumerate(refs) if i not in chosen_set])
+        return ([refs[i] for i in chosen], [r for i, r in enumerate(refs) if i not in chosen_set])
 
     async def _wait_ready(self, pairs: list, need: int, timeout: float | None) -> list:
         tasks = [asyncio.ensure_future(self.fetch(oid, owner)) for oid, owner in pairs]
@@ -659,7 +682,12 @@ class CoreWorker:
             "num_cpus/num_gpus/resources options, or start minray with the resources it needs "
             "(e.g. minray.init(num_gpus=1)). [Ray: No available node types can fulfill resource "
             "request %s]",
-            msg.task_name, missing or need, need, msg.available, need)
+            msg.task_name,
+            missing or need,
+            need,
+            msg.available,
+            need,
+        )
 
 
 class _ValueFuture(concurrent.futures.Future):

@@ -69,8 +69,13 @@ class ReferenceCounter:
     def counts(self, object_id: bytes) -> dict:
         """The counts of one object, for tests and introspection."""
         e = self._entries[object_id]
-        return {"local": e.local, "submitted": e.submitted, "holds": e.holds,
-                "borrowers": dict(e.borrowers), "grants": dict(e.grants)}
+        return {
+            "local": e.local,
+            "submitted": e.submitted,
+            "holds": e.holds,
+            "borrowers": dict(e.borrowers),
+            "grants": dict(e.grants),
+        }
 
     def _entry(self, object_id: bytes, owner: str) -> _Entry:
         entry = self._entries.get(object_id)

@@ -18,14 +18,26 @@ if TYPE_CHECKING:
     from .core_worker import CoreWorker
 
 
-def submit_task(worker: CoreWorker, *, name: str, function_id: bytes, function_blob: bytes,
-                args: tuple, kwargs: dict, num_returns: int, resources: dict,
-                max_retries: int, retry_exceptions: Any, env_vars: dict | None) -> list:
+def submit_task(
+    worker: CoreWorker,
+    *,
+    name: str,
+    function_id: bytes,
+    function_blob: bytes,
+    args: tuple,
+    kwargs: dict,
+    num_returns: int,
+    resources: dict,
+    max_retries: int,
+    retry_exceptions: Any,
+    env_vars: dict | None,
+) -> list:
     """Build the task, hand it to the submitter and return its result refs."""
     placeholders: list = []
     # ``keep`` holds refs of arguments put into the object store until they are counted
-    args_blob, nested, keep = _pickle_arguments(worker, name, list(args), dict(kwargs),
-                                                placeholders)
+    args_blob, nested, keep = _pickle_arguments(
+        worker, name, list(args), dict(kwargs), placeholders
+    )
     task_id = ids.new_task_id(worker.job_id)
     return_ids = [ids.object_id_for(task_id, i + 1) for i in range(num_returns)]
     with worker._lock:
@@ -36,17 +48,29 @@ def submit_task(worker: CoreWorker, *, name: str, function_id: bytes, function_b
     refs = [ObjectRef(object_id, worker.address) for object_id in return_ids]
     if isinstance(retry_exceptions, list):
         retry_exceptions = tuple(retry_exceptions)
-    worker.submitter.submit(TaskSpec(
-        task_id=task_id, name=name, function_id=function_id, function_blob=function_blob,
-        args_blob=args_blob, placeholders=placeholders, nested_refs=nested,
-        num_returns=num_returns, return_ids=return_ids, resources=resources,
-        max_retries=max_retries, retry_exceptions=retry_exceptions, env_vars=env_vars,
-    ))
+    worker.submitter.submit(
+        TaskSpec(
+            task_id=task_id,
+            name=name,
+            function_id=function_id,
+            function_blob=function_blob,
+            args_blob=args_blob,
+            placeholders=placeholders,
+            nested_refs=nested,
+            num_returns=num_returns,
+            return_ids=return_ids,
+            resources=resources,
+            max_retries=max_retries,
+            retry_exceptions=retry_exceptions,
+            env_vars=env_vars,
+        )
+    )
     return refs
 
 
-def _pickle_arguments(worker: CoreWorker, name: str, args: list, kwargs: dict,
-                      placeholders: list) -> tuple[bytes, list, list]:
+def _pickle_arguments(
+    worker: CoreWorker, name: str, args: list, kwargs: dict, placeholders: list
+) -> tuple[bytes, list, list]:
     def swap(value):
         if isinstance(value, ObjectRef):
             placeholders.append((len(placeholders), value._id, value._owner))
@@ -86,6 +110,7 @@ def _serialize_arguments(name: str, args: list, kwargs: dict) -> serialization.S
                 serialization.serialize(value)
             except Exception:
                 detail = serialization.describe_unpicklable(value, label)
-                raise TypeError(f"Could not serialize the arguments of task {name}: "
-                                f"{detail}") from e
+                raise TypeError(
+                    f"Could not serialize the arguments of task {name}: {detail}"
+                ) from e
         raise TypeError(f"Could not serialize the arguments of task {name}: {e}") from e

@@ -113,8 +113,7 @@ class TaskExecutor:
         for index, kind, payload in msg.resolved_args:
             values[index] = _load_value(kind, payload)
         args = [values[a.index] if type(a) is ArgPlaceholder else a for a in args]
-        kwargs = {k: values[v.index] if type(v) is ArgPlaceholder else v
-                  for k, v in kwargs.items()}
+        kwargs = {k: values[v.index] if type(v) is ArgPlaceholder else v for k, v in kwargs.items()}
         return args, kwargs
 
     def _returns(self, msg: PushTask, result: Any) -> list:
@@ -127,8 +126,10 @@ class TaskExecutor:
             try:
                 values = list(result)
             except TypeError as e:
-                raise TypeError(f"Task {msg.name} has num_returns={n} but returned "
-                                f"{type(result).__name__}, which is not a sequence") from e
+                raise TypeError(
+                    f"Task {msg.name} has num_returns={n} but returned "
+                    f"{type(result).__name__}, which is not a sequence"
+                ) from e
             if len(values) != n:
                 raise ValueError(f"Task returned {len(values)} objects, but num_returns={n}.")
         entries: list = []
@@ -136,8 +137,11 @@ class TaskExecutor:
             for i, value in enumerate(values):
                 entries.append(self._return_entry(msg, i, value))
         except BaseException:
-            shared = [msg.task_id + (i + 1).to_bytes(4, "little")
-                      for i, entry in enumerate(entries) if entry[0] == ValueKind.SHARED]
+            shared = [
+                msg.task_id + (i + 1).to_bytes(4, "little")
+                for i, entry in enumerate(entries)
+                if entry[0] == ValueKind.SHARED
+            ]
             if shared:  # the task fails as a whole: drop the results already stored
                 self.worker.call_soon(self.worker.node.send, FreeObjects(shared))
             raise
@@ -214,15 +218,21 @@ def _pickle_error(error: BaseException) -> bytes:
                 f"Exception {type(cause).__module__}.{type(cause).__qualname__} isn't "
                 f"serializable: {type(e).__name__}: {e}\n{error.traceback_str}"
             )
-            print(f"minray: the exception of task {error.function_name} could not be "
-                  f"pickled ({e}); its caller gets a RayTaskError instead.", file=sys.stderr)
+            print(
+                f"minray: the exception of task {error.function_name} could not be "
+                f"pickled ({e}); its caller gets a RayTaskError instead.",
+                file=sys.stderr,
+            )
             return serialization.dumps(error)
         return serialization.dumps(RayError(f"{type(error).__name__}: {error}"))
     try:  # the caller must be able to rebuild it; say so here, where the text is known
         pickle.loads(payload)
     except Exception as e:
-        return serialization.dumps(UnserializableException(
-            "Failed to deserialize exception. Its class cannot be re-created from its pickle "
-            f"({type(e).__name__}: {e}); give it an __init__ whose arguments are in self.args "
-            f"or a __reduce__ method.\nOriginal exception:\n{error}"))
+        return serialization.dumps(
+            UnserializableException(
+                "Failed to deserialize exception. Its class cannot be re-created from its pickle "
+                f"({type(e).__name__}: {e}); give it an __init__ whose arguments are in self.args "
+                f"or a __reduce__ method.\nOriginal exception:\n{error}"
+            )
+        )
     return payload

@@ -45,6 +45,7 @@ def report_unhandled_error(payload: bytes) -> None:
         text = f"(the error could not be read: {e})"
     logger.error("Unhandled error (suppress with 'MINRAY_IGNORE_UNHANDLED_ERRORS=1'): %s", text)
 
+
 logger = logging.getLogger("minray")
 
 MAX_LEASE_REQUESTS = 16
@@ -134,7 +135,8 @@ class TaskSubmitter:
         except Exception as e:
             error = UnserializableException(
                 f"An argument of task {spec.name} failed with an exception that cannot be "
-                f"re-created here: {type(e).__name__}: {e}")
+                f"re-created here: {type(e).__name__}: {e}"
+            )
         if isinstance(error, RayTaskError):
             error = RayTaskError(
                 spec.name,
@@ -179,8 +181,9 @@ class TaskSubmitter:
         grant = fut.result()
         conn = self.worker.cached_peer(grant.worker_address)
         if conn is not None:
-            self._use_lease(queue, _Lease(grant.lease_id, grant.worker_address, conn,
-                                          grant.gpu_ids))
+            self._use_lease(
+                queue, _Lease(grant.lease_id, grant.worker_address, conn, grant.gpu_ids)
+            )
         else:
             self.worker.loop.create_task(self._connect_lease(queue, grant))
 
@@ -211,8 +214,17 @@ class TaskSubmitter:
             known.add(spec.function_id)
             blob = spec.function_blob
         msg = PushTask(
-            spec.task_id, self.worker.job_id, spec.name, spec.function_id, blob, spec.args_blob,
-            spec.resolved, refs, spec.num_returns, self.worker.address, lease.gpu_ids,
+            spec.task_id,
+            self.worker.job_id,
+            spec.name,
+            spec.function_id,
+            blob,
+            spec.args_blob,
+            spec.resolved,
+            refs,
+            spec.num_returns,
+            self.worker.address,
+            lease.gpu_ids,
             spec.env_vars,
         )
         fut = lease.conn.request(msg)
@@ -263,8 +275,9 @@ class TaskSubmitter:
         if self._retries_left(spec):
             spec.attempts += 1
             left = "infinite" if spec.max_retries == -1 else spec.max_retries - spec.attempts
-            logger.warning("Task %s failed because %s; retrying (%s retries left).",
-                           spec.name, why, left)
+            logger.warning(
+                "Task %s failed because %s; retrying (%s retries left).", spec.name, why, left
+            )
             queue.tasks.appendleft(spec)
         else:
             self._fail(spec, error)

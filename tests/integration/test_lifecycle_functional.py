@@ -22,8 +22,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def run_driver(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_init_then_shutdown_leaves_nothing_behind():
@@ -82,14 +87,23 @@ def test_print_and_logging_in_tasks_reach_the_driver_with_a_prefix():
 
 @pytest.mark.timeout(60)
 def test_a_killed_driver_takes_its_node_workers_and_segments_with_it():
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent("""
         import sys, time, numpy as np, minray
         from minray import api
         minray.init(num_cpus=1)
         ref = minray.put(np.ones(1_000_000))
         print(api._state.session_dir, flush=True)
         time.sleep(60)
-    """)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     session_dir = proc.stdout.readline().strip()
     driver = psutil.Process(proc.pid)
     runtime = [p for p in driver.children(recursive=True)]

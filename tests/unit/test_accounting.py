@@ -14,8 +14,10 @@ def test_reservations_are_counted_against_capacity():
     store.reserve(B, "seg-b", 200, "owner2")
     assert store.used == 500
     assert len(store) == 2
-    assert sorted(store.all_segments()) == [SegmentInfo("seg-a", 300, "owner1"),
-                                            SegmentInfo("seg-b", 200, "owner2")]
+    assert sorted(store.all_segments()) == [
+        SegmentInfo("seg-a", 300, "owner1"),
+        SegmentInfo("seg-b", 200, "owner2"),
+    ]
 
 
 def test_a_reservation_may_fill_the_store_exactly():

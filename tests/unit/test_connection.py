@@ -53,8 +53,9 @@ class Server:
         self.server = None
 
     async def __aenter__(self):
-        self.server = await serve(self.address, self.handler, TOKEN, MAX_FRAME,
-                                  on_connect=self.accepted.append)
+        self.server = await serve(
+            self.address, self.handler, TOKEN, MAX_FRAME, on_connect=self.accepted.append
+        )
         return self
 
     async def __aexit__(self, *exc):
@@ -90,8 +91,9 @@ class RawClient:
 
     async def handshake(self, token=TOKEN):
         hello = await asyncio.wait_for(self.reader.readexactly(HELLO_SIZE), 5)
-        self.writer.write(framing.frame(framing.client_answer(token, hello[4:],
-                                                              framing.new_nonce())))
+        self.writer.write(
+            framing.frame(framing.client_answer(token, hello[4:], framing.new_nonce()))
+        )
         await asyncio.wait_for(self.reader.readexactly(PROOF_SIZE), 5)
 
     async def read_until_closed(self):
@@ -300,8 +302,9 @@ async def test_request_id_too_large_to_answer_is_a_protocol_error(tmp_path):
     async with Server(tmp_path / "s") as server:
         async with RawClient(server.path) as raw:
             await raw.handshake()
-            raw.writer.write(framing.frame(msgpack.packb([int(MsgType.GET_CLUSTER_INFO),
-                                                          2**64 - 1])))
+            raw.writer.write(
+                framing.frame(msgpack.packb([int(MsgType.GET_CLUSTER_INFO), 2**64 - 1]))
+            )
             await raw.read_until_closed()
         assert server.accepted[0].closed
         assert server.accepted[0].close_reason.startswith("protocol error")

@@ -41,8 +41,9 @@ MSGPACK_SCALARS = (
 MSGPACK_KEYS = st.text(max_size=10) | INT64 | st.binary(max_size=10)
 MSGPACK_VALUES = st.recursive(
     MSGPACK_SCALARS,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(MSGPACK_KEYS, children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(MSGPACK_KEYS, children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -126,8 +127,9 @@ def messages(draw):
     return cls(*values)
 
 
-@pytest.mark.parametrize("cls", sorted(MESSAGE_CLASSES.values(), key=lambda c: c.type),
-                         ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls", sorted(MESSAGE_CLASSES.values(), key=lambda c: c.type), ids=lambda c: c.__name__
+)
 @settings(max_examples=8)
 @given(data=st.data(), request_id=REQUEST_IDS)
 def test_each_message_class_survives_encode_and_decode(cls, data, request_id):
@@ -273,16 +275,21 @@ def test_server_proof_is_bound_to_the_client_nonce():
 
 def test_client_answer_is_bound_to_the_server_nonce():
     token = framing.new_token()
-    answer = framing.client_answer(token, framing.server_hello(framing.new_nonce()),
-                                   framing.new_nonce())
+    answer = framing.client_answer(
+        token, framing.server_hello(framing.new_nonce()), framing.new_nonce()
+    )
     with pytest.raises(ProtocolError):
         framing.server_check(token, framing.new_nonce(), answer)
 
 
 @pytest.mark.parametrize(
     "hello",
-    [b"", framing.MAGIC, b"XXXX" + b"\x00" * framing.NONCE_SIZE,
-     framing.MAGIC + b"\x00" * (framing.NONCE_SIZE + 1)],
+    [
+        b"",
+        framing.MAGIC,
+        b"XXXX" + b"\x00" * framing.NONCE_SIZE,
+        framing.MAGIC + b"\x00" * (framing.NONCE_SIZE + 1),
+    ],
 )
 def test_client_refuses_a_hello_that_is_not_a_minray_handshake(hello):
     with pytest.raises(ProtocolError, match="handshake"):

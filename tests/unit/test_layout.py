@@ -51,8 +51,7 @@ def test_plan_leaves_no_more_padding_than_alignment_needs():
 
 
 @given(pickle_length=LENGTHS, buffer_lengths=st.lists(LENGTHS, max_size=8))
-def test_planned_regions_are_aligned_ordered_and_inside_the_segment(pickle_length,
-                                                                    buffer_lengths):
+def test_planned_regions_are_aligned_ordered_and_inside_the_segment(pickle_length, buffer_lengths):
     layout = plan(pickle_length, buffer_lengths)
     header_end = FIXED.size + BUF.size * len(buffer_lengths)
     assert layout.pickle_offset == header_end
@@ -71,8 +70,11 @@ def test_header_round_trips_through_a_segment(pickle_length, buffer_lengths):
     assert read_header(segment_for(layout)) == layout
 
 
-@given(pickle_length=LENGTHS, buffer_lengths=st.lists(LENGTHS, max_size=8),
-       slack=st.integers(min_value=1, max_value=4096))
+@given(
+    pickle_length=LENGTHS,
+    buffer_lengths=st.lists(LENGTHS, max_size=8),
+    slack=st.integers(min_value=1, max_value=4096),
+)
 def test_reading_a_larger_segment_reports_its_real_size(pickle_length, buffer_lengths, slack):
     layout = plan(pickle_length, buffer_lengths)
     mem = segment_for(layout) + bytes(slack)

@@ -102,8 +102,9 @@ def test_files_are_tracked_separately(tmp_path, out, monitor):
     append(err, b"err-line\n")
     append(other, b"other-")
     lines = monitor.poll()
-    assert sorted(lines) == sorted([[PID, "task", False, "out-line"],
-                                    [PID, "worker", True, "err-line"]])
+    assert sorted(lines) == sorted(
+        [[PID, "task", False, "out-line"], [PID, "worker", True, "err-line"]]
+    )
     append(other, b"line\n")
     assert monitor.poll() == [[7, "worker", False, "other-line"]]
 
@@ -118,8 +119,10 @@ def test_remove_returns_the_final_partial_line(out, monitor):
 
 def test_remove_returns_unread_lines_and_the_partial_one(out, monitor):
     append(out, f"{MARKER}t\nlast line\npartial".encode())
-    assert monitor.remove(str(out)) == [[PID, "t", False, "last line"],
-                                        [PID, "t", False, "partial"]]
+    assert monitor.remove(str(out)) == [
+        [PID, "t", False, "last line"],
+        [PID, "t", False, "partial"],
+    ]
 
 
 def test_remove_after_everything_was_read_returns_nothing(out, monitor):

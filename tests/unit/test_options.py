@@ -266,8 +266,15 @@ class Methods:
 
 @pytest.mark.parametrize(
     "function",
-    [returns_x, return_inside_control_flow, returns_a_lambda, async_returns_value,
-     decorated_returns_value, Methods.returns, Methods().returns],
+    [
+        returns_x,
+        return_inside_control_flow,
+        returns_a_lambda,
+        async_returns_value,
+        decorated_returns_value,
+        Methods.returns,
+        Methods().returns,
+    ],
     ids=lambda f: f.__qualname__,
 )
 def test_returns_value_detects_a_return_with_a_value(function):
@@ -276,9 +283,17 @@ def test_returns_value_detects_a_return_with_a_value(function):
 
 @pytest.mark.parametrize(
     "function",
-    [bare_return, returns_none_explicitly, no_return, return_only_in_nested_function,
-     return_only_in_nested_async_function, return_only_in_nested_class, return_only_in_lambda,
-     async_bare_return, Methods.does_not],
+    [
+        bare_return,
+        returns_none_explicitly,
+        no_return,
+        return_only_in_nested_function,
+        return_only_in_nested_async_function,
+        return_only_in_nested_class,
+        return_only_in_lambda,
+        async_bare_return,
+        Methods.does_not,
+    ],
     ids=lambda f: f.__qualname__,
 )
 def test_returns_value_ignores_bare_returns_and_nested_functions(function):

@@ -234,8 +234,7 @@ def test_inner_ref_with_its_own_users_outlives_the_outer_object():
     rc = owned(X, Y)
     rc.set_contains(X, [[Y, ME]])
     assert rc.remove_local(X) == [Free(X)]
-    assert rc.counts(Y) == {"local": 1, "submitted": 0, "holds": 0, "borrowers": {},
-                            "grants": {}}
+    assert rc.counts(Y) == {"local": 1, "submitted": 0, "holds": 0, "borrowers": {}, "grants": {}}
     assert rc.remove_local(Y) == [Free(Y)]
 
 
@@ -310,8 +309,13 @@ def balanced_histories(draw):
     # merge consecutive borrower releases of the same borrower into one counted release
     merged = []
     for op, kind in steps:
-        if (op == "release" and kind.startswith("borrower") and merged
-                and merged[-1][:2] == (op, kind) and draw(st.booleans())):
+        if (
+            op == "release"
+            and kind.startswith("borrower")
+            and merged
+            and merged[-1][:2] == (op, kind)
+            and draw(st.booleans())
+        ):
             merged[-1] = (op, kind, merged[-1][2] + 1)
         else:
             merged.append((op, kind, 1))
@@ -366,8 +370,7 @@ def test_object_is_freed_exactly_when_its_modelled_count_drops_to_zero(ops):
 @settings(max_examples=100)
 @given(
     events=st.lists(
-        st.tuples(st.sampled_from(["grant", "use", "drop"]),
-                  st.sampled_from([OWNER, PEER, OTHER])),
+        st.tuples(st.sampled_from(["grant", "use", "drop"]), st.sampled_from([OWNER, PEER, OTHER])),
         max_size=25,
     )
 )

@@ -354,8 +354,9 @@ def multiple_allocs(granted):
     return multiple(*[Lease(key, alloc) for key, alloc in granted])
 
 
-SchedulerMachine.TestCase.settings = settings(max_examples=30, stateful_step_count=25,
-                                              deadline=None)
+SchedulerMachine.TestCase.settings = settings(
+    max_examples=30, stateful_step_count=25, deadline=None
+)
 test_random_lease_sequences_keep_available_within_total = SchedulerMachine.TestCase
 
 

@@ -28,11 +28,17 @@ def round_trip(value, out_of_band=True):
 # --- round trips ------------------------------------------------------------------------
 
 PLAIN_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text()
     | st.binary(),
-    lambda children: st.lists(children, max_size=4)
-    | st.tuples(children, children)
-    | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    ),
     max_leaves=10,
 )
 
@@ -112,7 +118,7 @@ def test_arrays_read_from_a_segment_share_its_memory():
     mem = bytearray(plan.total_size)
     serialization.write_segment(mem, plan, s)
     out = serialization.read_segment(mem)
-    (offset, _), = plan.buffers
+    ((offset, _),) = plan.buffers
     mem[offset] = 42  # writing the mapping changes the array: no copy was made
     assert out[0] == 42
     assert offset % layout.ALIGN == 0
@@ -225,8 +231,17 @@ def test_picklable_value_has_no_culprit():
         ({"fns": [make_closure()]}, "arg['fns'][0] (closure variable 'lock')"),
         (Holder(make_closure()), "arg.thing (closure variable 'lock')"),
     ],
-    ids=["bare", "dict", "list", "nested", "attribute", "attributes", "closure",
-         "closure-in-list", "closure-in-attribute"],
+    ids=[
+        "bare",
+        "dict",
+        "list",
+        "nested",
+        "attribute",
+        "attributes",
+        "closure",
+        "closure-in-list",
+        "closure-in-attribute",
+    ],
 )
 def test_describe_unpicklable_names_the_path_to_a_nested_lock(value, where):
     text = describe_unpicklable(value, "arg")
