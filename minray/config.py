@@ -18,6 +18,8 @@ class Config:
     max_frame_bytes: int = 256 * 1024 * 1024
     #: default share of system memory given to the object store
     object_store_fraction: float = 0.3
+    #: share of the object store that freed segments may keep for reuse
+    segment_pool_fraction: float = 0.25
     #: root of session directories
     session_root: str = "/tmp/minray"
     #: seconds an idle worker beyond the CPU count lingers before it is stopped

@@ -44,6 +44,7 @@ from ..protocol.messages import (
     RegisterReply,
     RequestLease,
     ResourcesInfeasible,
+    SegmentsRemoved,
 )
 from ..runtime.scheduler import Allocation, LeaseScheduler
 from .log_monitor import LogMonitor
@@ -96,7 +97,10 @@ class NodeDaemon:
         self.token = token
         self.zygote = zygote
         self.scheduler = LeaseScheduler(settings.resources)
-        self.store = StoreAccounting(settings.object_store_memory)
+        self.store = StoreAccounting(
+            settings.object_store_memory,
+            int(settings.object_store_memory * CONFIG.segment_pool_fraction),
+        )
         self.logs = LogMonitor()
         self.session_tag = os.path.basename(settings.session_dir)[-6:]
         self.workers: dict[bytes, WorkerRecord] = {}
@@ -104,6 +108,7 @@ class NodeDaemon:
         self.leases: dict[int, LeaseRecord] = {}
         self.waiting: collections.deque[LeaseRecord] = collections.deque()
         self.drivers: set[Connection] = set()
+        self.clients: set[Connection] = set()
         self.starting = 0
         self._requests: dict[tuple, asyncio.Future] = {}
         self._lease_ids = itertools.count(1)
@@ -152,8 +157,8 @@ class NodeDaemon:
             await asyncio.sleep(0.01)
         await _wait_child(self.zygote.pid, deadline)
         self._flush_logs(final=True)
-        for info in self.store.all_segments():
-            shm.unlink(info.segment)
+        for segment in self.store.all_segments():
+            shm.unlink(segment)
         if self.settings.embedded:
             shutil.rmtree(self.settings.session_dir, ignore_errors=True)
         self._stopped.set()
@@ -202,6 +207,8 @@ class NodeDaemon:
 
     def handle_RegisterClient(self, conn: Connection, msg: RegisterClient) -> RegisterReply:
         conn.info["address"] = msg.address
+        conn.info["pins"] = collections.Counter()
+        self.clients.add(conn)
         if msg.kind == "worker":
             worker = self.workers.get(msg.worker_id)
             if worker is None:
@@ -220,9 +227,13 @@ class NodeDaemon:
     def _client_closed(self, conn: Connection) -> None:
         if self._stopping:
             return
+        self.clients.discard(conn)
         address = conn.info.get("address")
-        for info in self.store.owner_gone(address) if address else ():
-            shm.unlink(info.segment)
+        unlink = self.store.owner_gone(address) if address else []
+        for segment, count in conn.info.get("pins", {}).items():
+            for _ in range(count):
+                unlink += self.store.unpin(segment)
+        self._unlink(unlink)
         for key in [k for k in self._requests if k[0] is conn]:
             self.scheduler.cancel(key)
             self._requests.pop(key)
@@ -362,18 +373,39 @@ class NodeDaemon:
     def handle_CreateObject(self, conn: Connection, msg: CreateObject):
         segment = shm.segment_name(self.session_tag, msg.object_id)
         try:
-            replaced = self.store.reserve(msg.object_id, segment, msg.size, msg.owner)
+            reservation, unlink = self.store.reserve(msg.object_id, segment, msg.size, msg.owner)
         except ObjectStoreFullError as e:
             return ErrorReply("ObjectStoreFullError", str(e))
-        if replaced is not None:  # left by an earlier attempt of the same task
-            shm.unlink(replaced.segment)
-        return ObjectCreated(segment)
+        self._unlink(unlink)
+        return ObjectCreated(reservation.segment, reservation.size, reservation.reused)
 
     def handle_FreeObjects(self, conn: Connection, msg) -> None:
+        unlink: list[str] = []
         for object_id in msg.object_ids:
-            info = self.store.free(object_id)
-            if info is not None:
-                shm.unlink(info.segment)
+            unlink += self.store.free(object_id)
+        self._unlink(unlink)
+
+    def handle_PinSegments(self, conn: Connection, msg) -> None:
+        for segment in msg.segments:
+            self.store.pin(segment)
+            conn.info["pins"][segment] += 1
+
+    def handle_UnpinSegments(self, conn: Connection, msg) -> None:
+        unlink: list[str] = []
+        pins = conn.info["pins"]
+        for segment in msg.segments:
+            if pins[segment] > 0:
+                pins[segment] -= 1
+                unlink += self.store.unpin(segment)
+        self._unlink(unlink)
+
+    def _unlink(self, segments: list[str]) -> None:
+        if not segments:
+            return
+        for segment in segments:
+            shm.unlink(segment)
+        for client in self.clients:  # writers may keep a mapping of them for reuse
+            client.send(SegmentsRemoved(segments))
 
     # --- cluster state ----------------------------------------------------------------------
 
@@ -395,7 +427,8 @@ class NodeDaemon:
             "NodeName": "127.0.0.1",
             "Resources": self.scheduler.total_resources(),
             "AvailableResources": self.scheduler.available_resources(),
-            "ObjectStoreUsedBytes": self.store.used,
+            "ObjectStoreUsedBytes": self.store.live_bytes,
+            "ObjectStorePooledBytes": self.store.pooled_bytes,
             "Workers": len(self.workers),
         }
 

@@ -1,15 +1,30 @@
-"""The node's view of its shared-memory objects: capacity and ownership (pure).
+"""The node's view of its shared-memory segments: capacity, pins and reuse (pure).
 
-The node reserves room before a process writes a segment and forgets it when
-the owner frees the object or exits. It raises ObjectStoreFullError when a
-reservation cannot fit.
+The node reserves room before a process writes an object and hears when the
+owner frees it. A freed segment is not unlinked at once: writing a fresh
+segment costs a page fault per 4 KiB page, so freed segments wait in a pool
+(up to ``pool_limit`` bytes) and a later object of about the same size reuses
+one, already resident in memory.
+
+A segment may be reused only when no process maps it any more: readers *pin*
+a segment before they map it and unpin it when the last array backed by it is
+gone (a zero-copy array can outlive its ObjectRef). A freed but pinned segment
+waits in ``released`` until its pins drop to zero.
+
+``used`` counts every byte held in shared memory (live objects, released and
+pooled segments); the pool is emptied first when a reservation needs room, and
+ObjectStoreFullError is raised only when that is not enough.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import NamedTuple
 
 from ..exceptions import ObjectStoreFullError
+
+#: a pooled segment is reused for an object of at least this fraction of its size
+REUSE_MIN_FILL = 0.8
 
 
 class SegmentInfo(NamedTuple):
@@ -18,41 +33,130 @@ class SegmentInfo(NamedTuple):
     owner: str
 
 
+class Reservation(NamedTuple):
+    segment: str
+    size: int  #: the segment's size; at least the object's
+    reused: bool  #: the segment held an earlier object and is resident already
+
+
 class StoreAccounting:
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, pool_limit: int = 0):
         self.capacity = capacity
+        self.pool_limit = pool_limit
         self.used = 0
         self._objects: dict[bytes, SegmentInfo] = {}
+        self._pins: Counter[str] = Counter()
+        self._released: dict[str, int] = {}  # freed, still mapped by a reader
+        self._pool: dict[str, int] = {}  # freed, unmapped: reusable, oldest first
+        self._pool_bytes = 0
 
     def __len__(self) -> int:
         return len(self._objects)
 
-    def reserve(self, object_id: bytes, segment: str, size: int, owner: str) -> SegmentInfo | None:
-        """Make room for an object; returns the segment it replaces (a retried task's), if any."""
-        replaced = self.free(object_id)
-        if size > self.capacity - self.used:
-            if replaced is not None:  # keep the old record: nothing changed
-                self._objects[object_id] = replaced
-                self.used += replaced.size
+    @property
+    def live_bytes(self) -> int:
+        return sum(info.size for info in self._objects.values())
+
+    @property
+    def pooled_bytes(self) -> int:
+        return self._pool_bytes
+
+    # --- objects ---------------------------------------------------------------------
+
+    def reserve(
+        self, object_id: bytes, new_segment: str, size: int, owner: str
+    ) -> tuple[Reservation, list[str]]:
+        """Find room for an object; returns the reservation and segments to unlink.
+
+        An earlier record of the same object (a retried task's) is freed first.
+        """
+        unlink = self.free(object_id)
+        reused = self._take_from_pool(size)
+        segment, seg_size = reused if reused else (new_segment, size)
+        while seg_size > self.capacity - self.used and self._pool:
+            unlink.append(self._evict_oldest())
+        if seg_size > self.capacity - self.used:
+            if reused:
+                unlink += self._to_pool(segment, seg_size)
             raise ObjectStoreFullError(
                 f"cannot store an object of {size:,} bytes: the object store has "
                 f"{self.capacity - self.used:,} of {self.capacity:,} bytes free. Drop references "
                 "to objects you no longer need, or start minray with a larger "
                 "object_store_memory."
             )
-        self._objects[object_id] = SegmentInfo(segment, size, owner)
-        self.used += size
-        return replaced
+        self._objects[object_id] = SegmentInfo(segment, seg_size, owner)
+        self.used += seg_size
+        return Reservation(segment, seg_size, reused is not None), unlink
 
-    def free(self, object_id: bytes) -> SegmentInfo | None:
+    def free(self, object_id: bytes) -> list[str]:
+        """The owner freed the object; returns segments to unlink now."""
         info = self._objects.pop(object_id, None)
-        if info is not None:
-            self.used -= info.size
-        return info
+        if info is None:
+            return []
+        self.used -= info.size
+        if self._pins[info.segment] > 0:
+            self._released[info.segment] = info.size
+            self.used += info.size
+            return []
+        return self._to_pool(info.segment, info.size)
 
-    def owner_gone(self, owner: str) -> list[SegmentInfo]:
+    def owner_gone(self, owner: str) -> list[str]:
         gone = [oid for oid, info in self._objects.items() if info.owner == owner]
-        return [self.free(oid) for oid in gone]
+        unlink: list[str] = []
+        for object_id in gone:
+            unlink += self.free(object_id)
+        return unlink
 
-    def all_segments(self) -> list[SegmentInfo]:
-        return list(self._objects.values())
+    # --- pins ------------------------------------------------------------------------
+
+    def pin(self, segment: str) -> None:
+        self._pins[segment] += 1
+
+    def unpin(self, segment: str) -> list[str]:
+        """A reader unmapped the segment; returns segments to unlink now."""
+        left = self._pins[segment] - 1
+        if left > 0:
+            self._pins[segment] = left
+            return []
+        del self._pins[segment]
+        size = self._released.pop(segment, None)
+        if size is None:
+            return []
+        self.used -= size
+        return self._to_pool(segment, size)
+
+    def all_segments(self) -> list[str]:
+        names = [info.segment for info in self._objects.values()]
+        return names + list(self._released) + list(self._pool)
+
+    # --- pool --------------------------------------------------------------------------
+
+    def _to_pool(self, segment: str, size: int) -> list[str]:
+        if size > self.pool_limit:
+            return [segment]
+        self._pool[segment] = size
+        self._pool_bytes += size
+        self.used += size
+        unlink = []
+        while self._pool_bytes > self.pool_limit:
+            unlink.append(self._evict_oldest())
+        return unlink
+
+    def _evict_oldest(self) -> str:
+        segment = next(iter(self._pool))
+        size = self._pool.pop(segment)
+        self._pool_bytes -= size
+        self.used -= size
+        return segment
+
+    def _take_from_pool(self, size: int) -> tuple[str, int] | None:
+        best = None
+        for segment, seg_size in self._pool.items():
+            if size <= seg_size and size >= seg_size * REUSE_MIN_FILL:
+                if best is None or seg_size < best[1]:
+                    best = (segment, seg_size)
+        if best is not None:
+            del self._pool[best[0]]
+            self._pool_bytes -= best[1]
+            self.used -= best[1]
+        return best

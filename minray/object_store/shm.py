@@ -37,6 +37,15 @@ def create(name: str, size: int) -> mmap.mmap:
         os.close(fd)
 
 
+def open_writable(name: str) -> mmap.mmap:
+    """Map an existing segment (one being reused for a new object) writable."""
+    fd = _posixshmem.shm_open(name, os.O_RDWR, mode=0o600)
+    try:
+        return mmap.mmap(fd, os.fstat(fd).st_size, flags=mmap.MAP_SHARED)
+    finally:
+        os.close(fd)
+
+
 def open_readonly(name: str) -> mmap.mmap:
     """Map an existing segment read-only (buffers exported from it are read-only)."""
     fd = _posixshmem.shm_open(name, os.O_RDONLY, mode=0o600)

@@ -43,6 +43,9 @@ class MsgType(enum.IntEnum):
     OBJECT_REPLY = 21
     RELEASE_GRANTS = 22
     SHUTDOWN_NODE = 23
+    PIN_SEGMENTS = 24
+    UNPIN_SEGMENTS = 25
+    SEGMENTS_REMOVED = 26
 
 
 class ValueKind(enum.IntEnum):
@@ -157,6 +160,32 @@ class CreateObject(Message):
 class ObjectCreated(Message):
     type = MsgType.OBJECT_CREATED
     segment: str
+    size: int  #: the segment's size, at least the object's
+    reused: bool  #: the segment held a freed object before and is resident in memory
+
+
+@message
+class PinSegments(Message):
+    """Reader -> node: these segments are about to be mapped; do not reuse them."""
+
+    type = MsgType.PIN_SEGMENTS
+    segments: list
+
+
+@message
+class UnpinSegments(Message):
+    """Reader -> node: the last mapping of these segments is gone."""
+
+    type = MsgType.UNPIN_SEGMENTS
+    segments: list
+
+
+@message
+class SegmentsRemoved(Message):
+    """Node -> clients: these segments were unlinked; drop any mapping kept for reuse."""
+
+    type = MsgType.SEGMENTS_REMOVED
+    segments: list
 
 
 @message

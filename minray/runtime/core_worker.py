@@ -52,6 +52,7 @@ from ..protocol.messages import (
 )
 from .memory_store import MemoryStore, StoredValue
 from .refcount import Free, ReferenceCounter, Release
+from .segment_maps import SegmentMaps
 from .task_submitter import TaskSubmitter, report_unhandled_error
 
 logger = logging.getLogger("minray")
@@ -93,6 +94,7 @@ class CoreWorker:
         self.store = MemoryStore()
         self.refs = ReferenceCounter(self.address)
         self.submitter = TaskSubmitter(self)
+        self.segments = SegmentMaps(self._send_to_node)
         self.executor = None
         self.current_task: TaskContext | None = None
         self.node: Connection | None = None
@@ -162,6 +164,7 @@ class CoreWorker:
             logger.debug("error while stopping the CoreWorker", exc_info=True)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+        self.segments.forget_all()
         try:
             os.unlink(self.socket_path)
         except FileNotFoundError:
@@ -209,6 +212,14 @@ class CoreWorker:
     def run_sync(self, coro, timeout: float | None = None):
         """Run a coroutine on the loop from another thread and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def _send_to_node(self, msg) -> None:
+        """Send a notification to the node from any thread (even a finalizer)."""
+        if self.alive and self.node is not None:
+            try:
+                self.loop.call_soon_threadsafe(self.node.send, msg)
+            except RuntimeError:  # the loop is closed: we are shutting down
+                pass
 
     def call_node(self, msg, timeout: float | None = None):
         """Send a request to the node from a non-loop thread and wait for the reply."""
@@ -382,7 +393,7 @@ class CoreWorker:
         except RemoteError as e:
             raise _remote_error(e) from None
         try:
-            mem = shm.create(reply.segment, plan.total_size)
+            mem = self.segments.writable(reply.segment, reply.size, reply.reused)
         except OSError as e:
             self.call_soon(self.node.send, FreeObjects([object_id]))
             raise ObjectStoreFullError(
@@ -390,11 +401,8 @@ class CoreWorker:
                 f"({e.strerror or e}); /dev/shm may be smaller than object_store_memory. Free "
                 "objects you no longer need or give the machine more shared memory."
             ) from None
-        try:
-            serialization.write_segment(mem, plan, s)
-        finally:
-            mem.close()
-        return StoredValue(ValueKind.SHARED, [reply.segment, plan.total_size, self.node_id], s.refs)
+        serialization.write_segment(mem, plan, s)
+        return StoredValue(ValueKind.SHARED, [reply.segment, reply.size, self.node_id], s.refs)
 
     def store_returns(self, return_ids: list, entries: list, grantor: str) -> None:
         """Loop thread: a task's results arrived from ``grantor``."""
@@ -473,7 +481,7 @@ class CoreWorker:
             return serialization.from_inline(value.payload)
         if kind == ValueKind.SHARED:
             try:
-                mem = shm.open_readonly(value.payload[0])
+                mem = self.segments.readable(value.payload[0])
             except FileNotFoundError:
                 raise ObjectLostError(
                     object_id.hex(), "Its shared-memory segment is gone."
@@ -653,6 +661,9 @@ class CoreWorker:
             for object_id, count in msg.items:
                 actions += self.refs.remove_borrower(object_id, msg.sender, count)
         self._apply_actions_now(actions)
+
+    def handle_SegmentsRemoved(self, conn: Connection, msg) -> None:
+        self.segments.forget(msg.segments)
 
     def handle_PushTask(self, conn: Connection, msg):
         if self.executor is None:

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from .. import serialization
 from ..exceptions import RayError, RayTaskError, TaskCancelledError, UnserializableException
-from ..object_store import shm
 from ..protocol.messages import FreeObjects, PushTask, TaskReply, ValueKind
 from .core_worker import TaskContext
 from .task_spec import ArgPlaceholder
@@ -111,7 +110,12 @@ class TaskExecutor:
             return args, kwargs
         values = {}
         for index, kind, payload in msg.resolved_args:
-            values[index] = _load_value(kind, payload)
+            if kind == ValueKind.INLINE:
+                values[index] = serialization.from_inline(payload)
+            else:
+                values[index] = serialization.read_segment(
+                    self.worker.segments.readable(payload[0])
+                )
         args = [values[a.index] if type(a) is ArgPlaceholder else a for a in args]
         kwargs = {k: values[v.index] if type(v) is ArgPlaceholder else v for k, v in kwargs.items()}
         return args, kwargs
@@ -168,12 +172,6 @@ class TaskExecutor:
 def _resolve(fut: asyncio.Future, reply: TaskReply) -> None:
     if not fut.done():
         fut.set_result(reply)
-
-
-def _load_value(kind: int, payload: Any) -> Any:
-    if kind == ValueKind.INLINE:
-        return serialization.from_inline(payload)
-    return serialization.read_segment(shm.open_readonly(payload[0]))
 
 
 def _apply_env(env_vars: dict | None, gpu_ids: list) -> dict:

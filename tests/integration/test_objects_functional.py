@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import pickle
 import time
 
@@ -72,6 +73,22 @@ def _segments_now():
     return len(session_segments(api._state.session_dir))
 
 
+def _shm_bytes():
+    tag_names = session_segments(api._state.session_dir)
+    return sum(os.stat(os.path.join("/dev/shm", name)).st_size for name in tag_names)
+
+
+def _live_bytes():
+    return minray.nodes()[0]["ObjectStoreUsedBytes"]
+
+
+def _wait_for_no_live_objects(timeout=5.0):
+    deadline = time.time() + timeout
+    while _live_bytes() and time.time() < deadline:
+        time.sleep(0.05)
+    return _live_bytes()
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("cluster", [{"object_store_memory": 400 * 2**20}], indirect=True)
 def test_dropping_refs_frees_shared_memory_so_a_put_loop_stays_bounded(cluster):
@@ -82,10 +99,9 @@ def test_dropping_refs_frees_shared_memory_so_a_put_loop_stays_bounded(cluster):
         del ref
         peak = max(peak, _segments_now())
     assert peak <= 3
-    deadline = time.time() + 5
-    while _segments_now() and time.time() < deadline:
-        time.sleep(0.05)
-    assert _segments_now() == 0
+    assert _wait_for_no_live_objects() == 0
+    pool_limit = 400 * 2**20 // 4  # freed segments kept for reuse
+    assert _shm_bytes() <= pool_limit
 
 
 def test_task_results_in_shared_memory_are_freed_with_their_refs(cluster):
@@ -95,13 +111,35 @@ def test_task_results_in_shared_memory_are_freed_with_their_refs(cluster):
 
     ref = big.remote()
     assert minray.get(ref).sum() == 1_000_000
-    assert _segments_now() == 1
+    assert _live_bytes() > 8_000_000
     del ref
     gc.collect()
-    deadline = time.time() + 5
-    while _segments_now() and time.time() < deadline:
-        time.sleep(0.05)
-    assert _segments_now() == 0
+    assert _wait_for_no_live_objects() == 0
+
+
+def test_an_array_still_in_use_keeps_its_segment_from_being_reused(cluster):
+    ref = minray.put(np.full(2_000_000, 1.0))
+    first = minray.get(ref)
+    del ref  # the object is freed, but ``first`` still maps its memory
+    gc.collect()
+    assert _wait_for_no_live_objects() == 0
+    for value in (2.0, 3.0, 4.0):
+        again = minray.put(np.full(2_000_000, value))
+        assert minray.get(again)[0] == value
+        del again
+    assert first.min() == first.max() == 1.0
+
+
+def test_a_freed_segment_is_reused_for_the_next_object_of_its_size(cluster):
+    sizes = []
+    for value in range(5):
+        ref = minray.put(np.full(2_000_000, float(value)))
+        assert minray.get(ref)[-1] == value
+        del ref
+        gc.collect()
+        _wait_for_no_live_objects()
+        sizes.append(_segments_now())
+    assert max(sizes) == 1, "one segment, reused each time"
 
 
 def test_a_ref_held_by_a_pending_task_keeps_its_object_alive(cluster):
@@ -212,13 +250,6 @@ def relay(items):
     return minray.get(echo.remote(items))
 
 
-def _wait_for_no_segments(timeout=5.0):
-    deadline = time.time() + timeout
-    while _segments_now() and time.time() < deadline:
-        time.sleep(0.05)
-    return _segments_now()
-
-
 @pytest.mark.parametrize("hop", [echo, relay], ids=["one_hop", "two_hops"])
 def test_a_ref_that_travels_back_to_its_owner_is_still_freed(cluster, hop):
     inner = minray.put(np.ones(200_000))
@@ -227,7 +258,7 @@ def test_a_ref_that_travels_back_to_its_owner_is_still_freed(cluster, hop):
     assert float(minray.get(back[0]).sum()) == 200_000.0
     del inner, back
     gc.collect()
-    assert _wait_for_no_segments() == 0
+    assert _wait_for_no_live_objects() == 0
 
 
 def test_a_ref_put_by_a_task_and_returned_lives_until_the_caller_drops_it(cluster):
@@ -240,11 +271,10 @@ def test_a_ref_put_by_a_task_and_returned_lives_until_the_caller_drops_it(cluste
     assert float(minray.get(inner).sum()) == 300_000.0
     del inner
     gc.collect()
-    assert _wait_for_no_segments() == 0
+    assert _wait_for_no_live_objects() == 0
 
 
 def test_get_of_an_object_whose_owner_died_raises_owner_died_error(cluster):
-    import os
     import signal
 
     @minray.remote(max_retries=0)

@@ -1,23 +1,22 @@
-"""minray.object_store.accounting.StoreAccounting: capacity and ownership of segments."""
+"""minray.object_store.accounting.StoreAccounting: capacity, pins and reuse of segments."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minray.exceptions import ObjectStoreFullError, RayError
-from minray.object_store.accounting import SegmentInfo, StoreAccounting
+from minray.object_store.accounting import Reservation, StoreAccounting
 
 A, B, C = b"a" * 28, b"b" * 28, b"c" * 28
 
 
 def test_reservations_are_counted_against_capacity():
     store = StoreAccounting(1000)
-    store.reserve(A, "seg-a", 300, "owner1")
+    assert store.reserve(A, "seg-a", 300, "owner1") == (Reservation("seg-a", 300, False), [])
     store.reserve(B, "seg-b", 200, "owner2")
-    assert store.used == 500
+    assert store.used == store.live_bytes == 500
     assert len(store) == 2
-    assert sorted(store.all_segments()) == [
-        SegmentInfo("seg-a", 300, "owner1"),
-        SegmentInfo("seg-b", 200, "owner2"),
-    ]
+    assert sorted(store.all_segments()) == ["seg-a", "seg-b"]
 
 
 def test_a_reservation_may_fill_the_store_exactly():
@@ -36,38 +35,78 @@ def test_a_reservation_beyond_capacity_raises_object_store_full():
     assert store.used == 600 and len(store) == 1  # the failed reservation left no trace
 
 
-def test_an_object_larger_than_the_whole_store_is_refused():
-    store = StoreAccounting(10)
-    with pytest.raises(ObjectStoreFullError):
-        store.reserve(A, "seg-a", 11, "o")
+def test_without_a_pool_freeing_unlinks_at_once():
+    store = StoreAccounting(1000, pool_limit=0)
+    store.reserve(A, "seg-a", 400, "o")
+    assert store.free(A) == ["seg-a"]
+    assert store.used == 0 and store.all_segments() == []
 
 
-def test_reserving_an_object_again_keeps_used_equal_to_the_recorded_sizes():
+def test_freeing_an_unknown_object_does_nothing():
+    store = StoreAccounting(1000, pool_limit=500)
+    assert store.free(A) == []
+
+
+def test_a_freed_segment_is_pooled_and_reused_for_an_object_of_about_its_size():
+    store = StoreAccounting(1000, pool_limit=500)
+    store.reserve(A, "seg-a", 400, "o")
+    assert store.free(A) == []
+    assert store.pooled_bytes == 400 and store.live_bytes == 0 and store.used == 400
+    reservation, unlink = store.reserve(B, "seg-b", 390, "o")
+    assert reservation == Reservation("seg-a", 400, True) and unlink == []
+    assert store.pooled_bytes == 0 and store.used == 400
+
+
+def test_a_much_smaller_object_gets_a_new_segment_instead_of_a_big_pooled_one():
+    store = StoreAccounting(1000, pool_limit=500)
+    store.reserve(A, "seg-a", 400, "o")
+    store.free(A)
+    reservation, _ = store.reserve(B, "seg-b", 100, "o")
+    assert reservation == Reservation("seg-b", 100, False)
+
+
+def test_a_pinned_segment_is_not_reused_until_its_last_reader_unpins():
+    store = StoreAccounting(1000, pool_limit=500)
+    store.reserve(A, "seg-a", 400, "o")
+    store.pin("seg-a")
+    store.pin("seg-a")
+    assert store.free(A) == []
+    reservation, _ = store.reserve(B, "seg-b", 400, "o")
+    assert reservation.segment == "seg-b", "a mapped segment must never be handed out"
+    store.free(B)  # seg-b goes to the pool
+    assert store.unpin("seg-a") == []
+    assert store.unpin("seg-a") == ["seg-b"]  # seg-a pooled; the older seg-b makes room
+    assert store.pooled_bytes == 400
+    reservation, _ = store.reserve(C, "seg-c", 400, "o")
+    assert reservation == Reservation("seg-a", 400, True)
+
+
+def test_the_pool_stays_under_its_limit_by_unlinking_the_oldest():
+    store = StoreAccounting(10_000, pool_limit=500)
+    for oid, name in ((A, "seg-a"), (B, "seg-b"), (C, "seg-c")):
+        store.reserve(oid, name, 200, "o")
+    assert store.free(A) == []
+    assert store.free(B) == []
+    assert store.free(C) == ["seg-a"]
+    assert store.pooled_bytes == 400
+
+
+def test_the_pool_is_emptied_before_a_reservation_is_refused():
+    store = StoreAccounting(1000, pool_limit=500)
+    store.reserve(A, "seg-a", 400, "o")
+    store.free(A)
+    reservation, unlink = store.reserve(B, "seg-b", 900, "o")
+    assert reservation.segment == "seg-b" and unlink == ["seg-a"]
+    assert store.used == 900
+
+
+def test_reserving_an_object_again_frees_the_earlier_attempt():
     store = StoreAccounting(1000)
     store.reserve(A, "seg-a", 10, "o")
-    try:
-        store.reserve(A, "seg-a2", 30, "o")  # refusing or replacing are both fine
-    except ValueError:
-        pass
-    assert store.used == sum(info.size for info in store.all_segments())
+    _, unlink = store.reserve(A, "seg-a2", 30, "o")
+    assert unlink == ["seg-a"]
+    assert store.used == store.live_bytes == 30
     store.free(A)
-    assert store.used == 0
-
-
-def test_free_returns_the_segment_and_its_room():
-    store = StoreAccounting(1000)
-    store.reserve(A, "seg-a", 1000, "o")
-    assert store.free(A) == SegmentInfo("seg-a", 1000, "o")
-    assert store.used == 0 and len(store) == 0
-    store.reserve(B, "seg-b", 1000, "o")  # the room is usable again
-
-
-def test_freeing_an_unknown_object_returns_none():
-    store = StoreAccounting(1000)
-    assert store.free(A) is None
-    store.reserve(A, "seg-a", 5, "o")
-    store.free(A)
-    assert store.free(A) is None
     assert store.used == 0
 
 
@@ -76,15 +115,50 @@ def test_owner_gone_frees_only_that_owners_segments():
     store.reserve(A, "seg-a", 100, "dead")
     store.reserve(B, "seg-b", 200, "alive")
     store.reserve(C, "seg-c", 300, "dead")
-    gone = store.owner_gone("dead")
-    assert sorted(gone) == [SegmentInfo("seg-a", 100, "dead"), SegmentInfo("seg-c", 300, "dead")]
-    assert store.used == 200
-    assert store.all_segments() == [SegmentInfo("seg-b", 200, "alive")]
-    assert store.owner_gone("dead") == []
+    assert sorted(store.owner_gone("dead")) == ["seg-a", "seg-c"]
+    assert store.all_segments() == ["seg-b"] and store.used == 200
 
 
-def test_zero_capacity_store_accepts_only_empty_objects():
-    store = StoreAccounting(0)
-    store.reserve(A, "seg-a", 0, "o")
-    with pytest.raises(ObjectStoreFullError):
-        store.reserve(B, "seg-b", 1, "o")
+operations = st.lists(
+    st.tuples(
+        st.sampled_from(["reserve", "free", "pin", "unpin"]),
+        st.integers(min_value=0, max_value=4),
+        st.integers(min_value=1, max_value=300),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(operations)
+def test_used_always_equals_what_is_held_and_pinned_segments_are_never_handed_out(ops):
+    store = StoreAccounting(1000, pool_limit=400)
+    pins: dict[str, int] = {}
+    live: dict[int, str] = {}
+    for step, (op, index, size) in enumerate(ops):
+        object_id = bytes([index]) * 28
+        unlink: list[str] = []
+        if op == "reserve":
+            try:
+                reservation, unlink = store.reserve(object_id, f"seg-{step}", size, "o")
+            except ObjectStoreFullError:
+                continue
+            assert pins.get(reservation.segment, 0) == 0, "handed out a mapped segment"
+            assert reservation.size >= size
+            live[index] = reservation.segment
+        elif op == "free":
+            unlink = store.free(object_id)
+            live.pop(index, None)
+        elif op == "pin" and index in live:
+            store.pin(live[index])
+            pins[live[index]] = pins.get(live[index], 0) + 1
+        elif op == "unpin":
+            pinned = sorted(name for name, count in pins.items() if count)
+            if pinned:
+                name = pinned[index % len(pinned)]
+                pins[name] -= 1
+                unlink = store.unpin(name)
+        assert all(pins.get(name, 0) == 0 for name in unlink), "unlinked a mapped segment"
+        assert store.pooled_bytes <= store.pool_limit
+        assert 0 <= store.used <= store.capacity
+        assert store.live_bytes <= store.used
