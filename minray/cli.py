@@ -9,7 +9,16 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="minray", description="minray command line")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser(
+        "microbenchmark", help="run the rows of `ray microbenchmark` on a local minray cluster"
+    )
     args = parser.parse_args(argv)
+    if args.command == "microbenchmark":
+        from .microbenchmark import main as run_microbenchmark
+
+        run_microbenchmark()
+        return 0
     if args.version:
         from . import __version__
 

@@ -579,17 +579,14 @@ class CoreWorker:
 
     def wait(self, refs: list, num_returns: int, timeout: float | None) -> tuple[list, list]:
         ready = {i for i, r in enumerate(refs) if self.local_value(r._id, r._owner) is not None}
-        if (
-            len(ready) < num_returns
-            and timeout != 0
-            or len(ready) < num_returns
-            and any(r._owner != self.address for r in refs)
-        ):
+        all_local = all(r._owner == self.address for r in refs)
+        if len(ready) < num_returns and not (timeout == 0 and all_local):
             pending = [i for i in range(len(refs)) if i not in ready]
             pairs = [(refs[i]._id, refs[i]._owner) for i in pending]
-            wait_s = None if timeout is None else max(timeout, 0.005 if timeout == 0 else 0)
+            if timeout == 0:
+                timeout = 0.005  # a moment for other owners to answer
             done = self._wait_on_loop(
-                self._wait_ready(pairs, num_returns - len(ready), wait_s), None
+                self._wait_ready(pairs, num_returns - len(ready), timeout), None
             )
             ready.update(pending[j] for j in done)
         chosen = sorted(ready)[:num_returns]
@@ -597,28 +594,41 @@ class CoreWorker:
         return ([refs[i] for i in chosen], [r for i, r in enumerate(refs) if i not in chosen_set])
 
     async def _wait_ready(self, pairs: list, need: int, timeout: float | None) -> list:
-        tasks = [asyncio.ensure_future(self.fetch(oid, owner)) for oid, owner in pairs]
+        """Indices of ``pairs`` that became ready, once ``need`` did or at the timeout."""
         done: list = []
         enough = asyncio.Event()
 
-        def on_done(i, task):
-            if task.cancelled():
-                return
-            self._release_if_remote(task.result(), pairs[i][1])
+        def mark(i):
             done.append(i)
             if len(done) >= need:
                 enough.set()
 
-        for i, task in enumerate(tasks):
-            task.add_done_callback(lambda t, i=i: on_done(i, t))
-        if need > 0:
-            try:
+        def on_fetched(i, task):
+            if not task.cancelled():
+                self._release_if_remote(task.result(), pairs[i][1])
+                mark(i)
+
+        # our own objects: a callback each from the memory store; others: ask their owners
+        callbacks, tasks = [], []
+        for i, (object_id, owner) in enumerate(pairs):
+            if owner == self.address and object_id in self.refs:
+                callback = lambda _, i=i: mark(i)  # noqa: E731
+                callbacks.append((object_id, callback))
+                self.store.add_callback(object_id, callback)
+            else:
+                task = asyncio.ensure_future(self.fetch(object_id, owner))
+                task.add_done_callback(lambda t, i=i: on_fetched(i, t))
+                tasks.append(task)
+        try:
+            if need > 0:
                 await asyncio.wait_for(enough.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
-        await asyncio.sleep(0)  # let callbacks of tasks that finished together run
-        for task in tasks:
-            task.cancel()
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            for object_id, callback in callbacks:
+                self.store.remove_callback(object_id, callback)
+            for task in tasks:
+                task.cancel()
         return list(done)
 
     def future_of(self, ref: ObjectRef) -> concurrent.futures.Future:

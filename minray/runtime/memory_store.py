@@ -21,6 +21,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._values: dict[bytes, StoredValue] = {}
         self._waiters: dict[bytes, list[asyncio.Future]] = {}
+        self._callbacks: dict[bytes, list] = {}
 
     def get(self, object_id: bytes) -> StoredValue | None:
         return self._values.get(object_id)
@@ -33,6 +34,22 @@ class MemoryStore:
         for fut in self._waiters.pop(object_id, ()):
             if not fut.done():
                 fut.set_result(value)
+        for callback in self._callbacks.pop(object_id, ()):
+            callback(object_id)
+
+    def add_callback(self, object_id: bytes, callback) -> None:
+        """Call ``callback(object_id)`` when the value arrives (now, if it is here)."""
+        if object_id in self._values:
+            callback(object_id)
+        else:
+            self._callbacks.setdefault(object_id, []).append(callback)
+
+    def remove_callback(self, object_id: bytes, callback) -> None:
+        callbacks = self._callbacks.get(object_id)
+        if callbacks and callback in callbacks:
+            callbacks.remove(callback)
+            if not callbacks:
+                del self._callbacks[object_id]
 
     def wait(self, object_id: bytes) -> asyncio.Future:
         """A future of the value (already done if the value is here)."""

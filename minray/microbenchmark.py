@@ -1,0 +1,141 @@
+"""``minray microbenchmark``: the rows of ``ray microbenchmark``, measured on minray.
+
+Row names, workloads and the output line (``<row> per second <mean> +- <std>``)
+follow Ray's, so the two can be compared line by line. Each row runs its
+function for a one-second warm-up and then four two-second trials; the figure
+is calls per second times the row's multiplier (items per call).
+
+Rows that need actors are listed and skipped until minray has actors.
+Set ``TESTS_TO_RUN=<substring>`` to run only matching rows, as with Ray.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+ACTOR_ROWS = [
+    "1:1 actor calls sync",
+    "1:1 actor calls async",
+    "1:1 actor calls concurrent",
+    "1:n actor calls async",
+    "n:n actor calls async",
+    "n:n actor calls with arg async",
+    "1:1 async-actor calls sync",
+    "1:1 async-actor calls async",
+    "1:1 async-actor calls with args async",
+    "1:n async-actor calls async",
+    "n:n async-actor calls async",
+]
+
+
+def timeit(
+    name: str,
+    fn: Callable[[], object],
+    multiplier: float = 1,
+    trials: int = 4,
+    trial_seconds: float = 2.0,
+) -> tuple[str, float, float] | None:
+    """Measure ``fn`` and print Ray's line for it; returns (name, mean, std)."""
+    pattern = os.environ.get("TESTS_TO_RUN", "")
+    if pattern and pattern not in name:
+        return None
+    start = time.perf_counter()
+    count = 0
+    while time.perf_counter() - start < 1:
+        fn()
+        count += 1
+    step = count // 10 + 1
+    rates = []
+    for _ in range(trials):
+        start = time.perf_counter()
+        count = 0
+        while time.perf_counter() - start < trial_seconds:
+            for _ in range(step):
+                fn()
+            count += step
+        rates.append(multiplier * count / (time.perf_counter() - start))
+    mean, std = statistics.mean(rates), statistics.pstdev(rates)
+    print(f"{name} per second {round(mean, 2)} +- {round(std, 2)}", flush=True)
+    return name, mean, std
+
+
+def main(trial_seconds: float = 2.0) -> list:
+    import numpy as np
+
+    import minray
+
+    minray.init(ignore_reinit_error=True)
+    results: list = []
+
+    def row(name, fn, multiplier=1):
+        results.append(timeit(name, fn, multiplier, trial_seconds=trial_seconds))
+
+    @minray.remote
+    def small_value():
+        return b"ok"
+
+    @minray.remote
+    def do_put_small():
+        for _ in range(100):
+            minray.put(0)
+
+    @minray.remote
+    def do_put():
+        for _ in range(10):
+            minray.put(np.zeros(10 * 1024 * 1024, dtype=np.int64))
+
+    @minray.remote
+    def create_object_containing_ref():
+        return [minray.put(1) for _ in range(10000)]
+
+    value = minray.put(0)
+    row("single client get calls (Plasma Store)", lambda: minray.get(value))
+    row("single client put calls (Plasma Store)", lambda: minray.put(0))
+    row(
+        "multi client put calls (Plasma Store)",
+        lambda: minray.get([do_put_small.remote() for _ in range(10)]),
+        1000,
+    )
+    array = np.zeros(100 * 1024 * 1024, dtype=np.int64)
+    row("single client put gigabytes", lambda: minray.put(array), 8 * 0.1)
+    row(
+        "single client tasks and get batch",
+        lambda: minray.get([small_value.remote() for _ in range(1000)]),
+    )
+    row(
+        "multi client put gigabytes",
+        lambda: minray.get([do_put.remote() for _ in range(10)]),
+        10 * 8 * 0.1,
+    )
+    containing = create_object_containing_ref.remote()
+    row("single client get object containing 10k refs", lambda: minray.get(containing))
+
+    def wait_1k_refs():
+        not_ready = [small_value.remote() for _ in range(1000)]
+        for _ in range(1000):
+            _, not_ready = minray.wait(not_ready)
+
+    row("single client wait 1k refs", wait_1k_refs)
+    row("single client tasks sync", lambda: minray.get(small_value.remote()))
+    row(
+        "single client tasks async",
+        lambda: minray.get([small_value.remote() for _ in range(1000)]),
+        1000,
+    )
+
+    @minray.remote
+    def small_value_batch(n):
+        minray.get([small_value.remote() for _ in range(n)])
+
+    row(
+        "multi client tasks async",
+        lambda: minray.get([small_value_batch.remote(2500) for _ in range(4)]),
+        10000,
+    )
+    for name in ACTOR_ROWS:
+        print(f"{name}: skipped (needs actors, not in this minray version yet)")
+    minray.shutdown()
+    return [r for r in results if r is not None]
