@@ -49,27 +49,32 @@ def report_unhandled_error(payload: bytes) -> None:
 logger = logging.getLogger("minray")
 
 MAX_LEASE_REQUESTS = 16
+#: an idle lease is kept this long before it goes back to the node, so that a
+#: caller doing ``get(f.remote())`` in a loop reuses it instead of asking again
+LEASE_LINGER_S = 0.001
 
 
 class _Lease:
-    __slots__ = ("lease_id", "worker_address", "conn", "gpu_ids")
+    __slots__ = ("lease_id", "worker_address", "conn", "gpu_ids", "linger")
 
     def __init__(self, lease_id: int, worker_address: str, conn: Connection, gpu_ids: list):
         self.lease_id = lease_id
         self.worker_address = worker_address
         self.conn = conn
         self.gpu_ids = gpu_ids
+        self.linger = None  #: timer that returns the lease while it sits idle
 
 
 class _Queue:
     """Tasks of one resource shape, and the leases serving them."""
 
-    __slots__ = ("resources", "tasks", "requests")
+    __slots__ = ("resources", "tasks", "requests", "idle")
 
     def __init__(self, resources: dict):
         self.resources = resources
         self.tasks: collections.deque[TaskSpec] = collections.deque()
         self.requests: set[int] = set()
+        self.idle: list[_Lease] = []  #: leases about to be returned (see LEASE_LINGER_S)
 
 
 class TaskSubmitter:
@@ -159,6 +164,10 @@ class TaskSubmitter:
         self._pump(queue)
 
     def _pump(self, queue: _Queue) -> None:
+        while queue.tasks and queue.idle:
+            lease = queue.idle.pop()
+            lease.linger.cancel()
+            self._push(queue, lease, queue.tasks.popleft())
         wanted = len(queue.tasks) - len(queue.requests)
         while wanted > 0 and len(queue.requests) < MAX_LEASE_REQUESTS:
             self._request_lease(queue)
@@ -200,8 +209,17 @@ class TaskSubmitter:
         if queue.tasks:
             self._push(queue, lease, queue.tasks.popleft())
         else:
-            self.worker.node.send(ReturnLease(lease.lease_id, False))
+            self._linger(queue, lease)
         self._pump(queue)
+
+    def _linger(self, queue: _Queue, lease: _Lease) -> None:
+        queue.idle.append(lease)
+        lease.linger = self.worker.loop.call_later(LEASE_LINGER_S, self._return, queue, lease)
+
+    def _return(self, queue: _Queue, lease: _Lease) -> None:
+        if lease in queue.idle:
+            queue.idle.remove(lease)
+            self.worker.node.send(ReturnLease(lease.lease_id, False))
 
     # --- running ------------------------------------------------------------------------------
 
@@ -254,7 +272,7 @@ class TaskSubmitter:
         if queue.tasks:
             self._push(queue, lease, queue.tasks.popleft())
         else:
-            self.worker.node.send(ReturnLease(lease.lease_id, False))
+            self._linger(queue, lease)
         self._pump(queue)
 
     def _retryable(self, spec: TaskSpec, entries: list) -> bool:
@@ -306,3 +324,6 @@ class TaskSubmitter:
             self._fail(spec, error)
         for queue in self._queues.values():
             queue.tasks.clear()
+            for lease in queue.idle:
+                lease.linger.cancel()
+            queue.idle.clear()
