@@ -217,12 +217,45 @@ def _start_local_cluster(node_resources: dict, store_bytes: int) -> None:
         f"session-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{os.urandom(3).hex()}",
     )
     os.mkdir(session_dir, 0o700)
+    process = worker = None
+    try:
+        token = _write_session_files(session_dir)
+        process = _spawn_node(session_dir, node_resources, store_bytes)
+        worker = CoreWorker(
+            mode="driver",
+            node_address=f"unix:{os.path.join(session_dir, 'node.sock')}",
+            session_dir=session_dir,
+            token=token,
+            job_id=DRIVER_JOB_ID,
+        )
+        worker.start()
+    except BaseException:  # noqa: B036 - also Ctrl-C: leave nothing behind
+        if worker is not None:
+            worker.stop()
+        if process is not None:
+            process.kill()
+            process.wait()
+        shutil.rmtree(session_dir, ignore_errors=True)
+        raise
+    _state.worker = worker
+    _state.node_process = process
+    _state.session_dir = session_dir
+
+
+def _write_session_files(session_dir: str) -> bytes:
     os.mkdir(os.path.join(session_dir, "logs"), 0o700)
     os.mkdir(os.path.join(session_dir, "sockets"), 0o700)
     token = framing.new_token()
     fd = os.open(os.path.join(session_dir, "token"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, token)
-    os.close(fd)
+    try:
+        os.write(fd, token)
+    finally:
+        os.close(fd)
+    return token
+
+
+def _spawn_node(session_dir: str, node_resources: dict, store_bytes: int) -> subprocess.Popen:
+    """Start the node process and wait until it listens."""
     settings = {
         "session_dir": session_dir,
         "node_id": ids.random_unique_id().hex(),
@@ -232,54 +265,37 @@ def _start_local_cluster(node_resources: dict, store_bytes: int) -> None:
         "parent_pid": os.getpid(),
     }
     read_end, write_end = os.pipe()
-    log = open(os.path.join(session_dir, "logs", "node.log"), "ab")
     try:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "minray.node.daemon",
-                "--settings",
-                json.dumps(settings),
-                "--ready-fd",
-                str(write_end),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            pass_fds=(write_end,),
-            start_new_session=True,
-        )
-    finally:
+        with open(os.path.join(session_dir, "logs", "node.log"), "ab") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "minray.node.daemon",
+                    "--settings",
+                    json.dumps(settings),
+                    "--ready-fd",
+                    str(write_end),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                pass_fds=(write_end,),
+                start_new_session=True,
+            )
         os.close(write_end)
-        log.close()
-    try:
-        _wait_ready(read_end, process, session_dir)
-    except BaseException:
-        process.kill()
-        process.wait()
-        shutil.rmtree(session_dir, ignore_errors=True)
-        raise
+        write_end = -1
+        try:
+            _wait_ready(read_end, process, session_dir)
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+        return process
     finally:
         os.close(read_end)
-    node_address = f"unix:{os.path.join(session_dir, 'node.sock')}"
-    worker = CoreWorker(
-        mode="driver",
-        node_address=node_address,
-        session_dir=session_dir,
-        token=token,
-        job_id=DRIVER_JOB_ID,
-    )
-    try:
-        worker.start()
-    except BaseException:
-        process.kill()
-        process.wait()
-        shutil.rmtree(session_dir, ignore_errors=True)
-        raise
-    _state.worker = worker
-    _state.node_process = process
-    _state.session_dir = session_dir
+        if write_end >= 0:
+            os.close(write_end)
 
 
 def _wait_ready(read_end: int, process: subprocess.Popen, session_dir: str) -> None:

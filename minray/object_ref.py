@@ -82,7 +82,7 @@ class ObjectRef:
 
     def future(self) -> concurrent.futures.Future:
         """A ``concurrent.futures.Future`` that resolves to the value (or raises its error)."""
-        worker = self._worker or current_worker
+        worker = current_worker
         if worker is None:
             from .api import _auto_init
 

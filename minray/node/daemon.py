@@ -36,6 +36,7 @@ from ..protocol.messages import (
     ClusterInfo,
     CreateObject,
     ErrorReply,
+    ExitIfIdle,
     LeaseGranted,
     LogLines,
     ObjectCreated,
@@ -190,15 +191,26 @@ class NodeDaemon:
                     self._start_worker()
 
     def _trim_idle_workers(self) -> None:
+        """Ask workers idle for long, beyond one per CPU, to exit; they may refuse."""
         now = time.monotonic()
         excess = len(self.workers) - self.num_cpus
         for worker in list(self.idle):
             if excess <= 0:
                 break
             if now - worker.idle_since > CONFIG.idle_worker_timeout_s:
-                self.idle.remove(worker)
+                self.idle.remove(worker)  # not granted to anyone while it answers
                 excess -= 1
-                worker.conn.close()  # the worker exits when its node connection closes
+                worker.conn.request(ExitIfIdle()).add_done_callback(
+                    lambda fut, worker=worker: self._exit_answer(worker, fut)
+                )
+
+    def _exit_answer(self, worker: WorkerRecord, fut: asyncio.Future) -> None:
+        if fut.cancelled() or fut.exception() is not None or worker.conn.closed:
+            return  # it died meanwhile: _client_closed handles it
+        if fut.result().accepted:
+            worker.conn.close()  # the worker exits when its node connection closes
+        else:  # it owns objects someone still uses: keep it, idle again
+            self._worker_ready(worker)
 
     # --- connections ----------------------------------------------------------------------
 
@@ -433,6 +445,9 @@ class NodeDaemon:
         }
 
     def handle_ShutdownNode(self, conn: Connection, msg) -> Ok:
+        # every line workers wrote so far reaches the driver before our answer does
+        for worker in list(self.workers.values()):
+            self._flush_logs(final=True, worker=worker)
         asyncio.get_running_loop().create_task(self.shutdown())
         return Ok()
 
@@ -470,10 +485,14 @@ def _alive(pid: int) -> bool:
 
 
 def _kill(pid: int) -> None:
+    """Kill a worker and whatever it started (each worker leads its own process group)."""
     try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 async def _wait_child(pid: int, deadline: float) -> None:

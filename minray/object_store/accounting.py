@@ -69,24 +69,31 @@ class StoreAccounting:
         """Find room for an object; returns the reservation and segments to unlink.
 
         An earlier record of the same object (a retried task's) is freed first.
+        Raises ObjectStoreFullError, changing nothing, if even an empty pool
+        would leave too little room.
         """
-        unlink = self.free(object_id)
-        reused = self._take_from_pool(size)
-        segment, seg_size = reused if reused else (new_segment, size)
-        while seg_size > self.capacity - self.used and self._pool:
-            unlink.append(self._evict_oldest())
-        if seg_size > self.capacity - self.used:
-            if reused:
-                unlink += self._to_pool(segment, seg_size)
+        earlier = self._objects.get(object_id)
+        reclaimable = self._pool_bytes
+        if earlier is not None and self._pins[earlier.segment] == 0:
+            reclaimable += earlier.size
+        if size > self.capacity - self.used + reclaimable:
             raise ObjectStoreFullError(
                 f"cannot store an object of {size:,} bytes: the object store has "
-                f"{self.capacity - self.used:,} of {self.capacity:,} bytes free. Drop references "
-                "to objects you no longer need, or start minray with a larger "
+                f"{self.capacity - self.used + reclaimable:,} of {self.capacity:,} bytes free. "
+                "Drop references to objects you no longer need, or start minray with a larger "
                 "object_store_memory."
             )
+        unlink = self.free(object_id)
+        taken = self._take_from_pool(size)
+        if taken is not None and taken[1] > self.capacity - self.used + self._pool_bytes:
+            unlink += self._to_pool(*taken)  # too big to fit now: use a new segment instead
+            taken = None
+        segment, seg_size = taken if taken is not None else (new_segment, size)
+        while seg_size > self.capacity - self.used:
+            unlink.append(self._evict_oldest())
         self._objects[object_id] = SegmentInfo(segment, seg_size, owner)
         self.used += seg_size
-        return Reservation(segment, seg_size, reused is not None), unlink
+        return Reservation(segment, seg_size, taken is not None), unlink
 
     def free(self, object_id: bytes) -> list[str]:
         """The owner freed the object; returns segments to unlink now."""

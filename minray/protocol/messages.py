@@ -46,6 +46,8 @@ class MsgType(enum.IntEnum):
     PIN_SEGMENTS = 24
     UNPIN_SEGMENTS = 25
     SEGMENTS_REMOVED = 26
+    EXIT_IF_IDLE = 27
+    EXIT_REPLY = 28
 
 
 class ValueKind(enum.IntEnum):
@@ -213,6 +215,19 @@ class LogLines(Message):
 
     type = MsgType.LOG_LINES
     lines: list
+
+
+@message
+class ExitIfIdle(Message):
+    """Node -> idle worker: may you exit? (not while you own objects others use)"""
+
+    type = MsgType.EXIT_IF_IDLE
+
+
+@message
+class ExitReply(Message):
+    type = MsgType.EXIT_REPLY
+    accepted: bool
 
 
 @message

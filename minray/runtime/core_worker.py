@@ -42,6 +42,7 @@ from ..object_store import shm
 from ..protocol.connection import Connection, ConnectionLost, RemoteError, connect, serve
 from ..protocol.messages import (
     CreateObject,
+    ExitReply,
     FreeObjects,
     GetObject,
     ObjectReply,
@@ -53,9 +54,11 @@ from ..protocol.messages import (
 from .memory_store import MemoryStore, StoredValue
 from .refcount import Free, ReferenceCounter, Release
 from .segment_maps import SegmentMaps
-from .task_submitter import TaskSubmitter, report_unhandled_error
+from .task_submitter import NODE_GONE, TaskSubmitter, report_unhandled_error
 
 logger = logging.getLogger("minray")
+
+SHUT_DOWN = "minray was shut down while this call was waiting; call minray.init() to start again"
 
 
 class TaskContext:
@@ -155,7 +158,7 @@ class CoreWorker:
         """Close connections and stop the loop thread (the process may go on)."""
         if object_ref.current_worker is self:
             object_ref.current_worker = None
-        if not self.alive:
+        if self._thread is None or self.loop.is_closed():
             return
         self.alive = False
         try:
@@ -164,6 +167,11 @@ class CoreWorker:
             logger.debug("error while stopping the CoreWorker", exc_info=True)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            try:
+                self.loop.close()
+            except OSError:  # a handle still closing: its descriptors go at exit
+                logger.debug("event loop not closed cleanly", exc_info=True)
         self.segments.forget_all()
         try:
             os.unlink(self.socket_path)
@@ -178,6 +186,14 @@ class CoreWorker:
         if self.node is not None:
             self.node.close_callbacks.clear()
             self.node.close()
+        # wake every thread still waiting on this loop (get, wait, await ref): they
+        # get RaySystemError instead of waiting forever
+        current = asyncio.current_task()
+        for task in asyncio.all_tasks():
+            if task is not current:
+                task.cancel()
+        self.submitter.cancel_timers()
+        await asyncio.sleep(0.005)  # let transports finish closing before the loop stops
 
     def _node_closed(self, conn: Connection) -> None:
         # the node that would unlink our shared-memory objects is gone: do it ourselves
@@ -185,11 +201,7 @@ class CoreWorker:
             shm.unlink(self.store.get(object_id).payload[0])
         if self.mode == "worker":
             os._exit(1)  # the node is gone: nothing left to work for
-        self.submitter.fail_all(
-            RaySystemError(
-                "the minray node process exited; call minray.shutdown() and minray.init() again"
-            )
-        )
+        self.submitter.fail_all(RaySystemError(NODE_GONE))
         if self._on_node_lost is not None:
             self._on_node_lost()
 
@@ -227,7 +239,12 @@ class CoreWorker:
         async def request():
             return await self.node.request(msg)
 
-        return self.run_sync(request(), timeout)
+        try:
+            return self.run_sync(request(), timeout)
+        except concurrent.futures.CancelledError:
+            raise RaySystemError(SHUT_DOWN) from None
+        except ConnectionLost:
+            raise RaySystemError(NODE_GONE) from None
 
     # --- connections to other CoreWorkers -------------------------------------------------
 
@@ -325,6 +342,10 @@ class CoreWorker:
         for grantor, items in releases.items():
             self.loop.create_task(self._send_release(grantor, items))
 
+    def error_seen(self, object_id: bytes) -> None:
+        """The error of this object reached the user (directly or through a dependent task)."""
+        self._errors_seen.add(object_id)
+
     def _report_if_unseen(self, object_id: bytes, value: StoredValue) -> None:
         """An error nobody ever got is about to vanish: show it, as Ray does."""
         if object_id in self._errors_seen:
@@ -390,18 +411,20 @@ class CoreWorker:
         plan = serialization.plan_segment(s)
         try:
             reply = self.call_node(CreateObject(object_id, plan.total_size, owner))
+            mem = self.segments.writable(reply.segment, reply.size, reply.reused)
+            serialization.write_segment(mem, plan, s)
         except RemoteError as e:
             raise _remote_error(e) from None
-        try:
-            mem = self.segments.writable(reply.segment, reply.size, reply.reused)
-        except OSError as e:
-            self.call_soon(self.node.send, FreeObjects([object_id]))
-            raise ObjectStoreFullError(
-                f"could not allocate {plan.total_size:,} bytes of shared memory for an object "
-                f"({e.strerror or e}); /dev/shm may be smaller than object_store_memory. Free "
-                "objects you no longer need or give the machine more shared memory."
-            ) from None
-        serialization.write_segment(mem, plan, s)
+        except BaseException as e:  # noqa: B036 - also Ctrl-C: give the reservation back
+            self._send_to_node(FreeObjects([object_id]))
+            if isinstance(e, OSError):
+                raise ObjectStoreFullError(
+                    f"could not allocate {plan.total_size:,} bytes of shared memory for an "
+                    f"object ({e.strerror or e}); /dev/shm may be smaller than "
+                    "object_store_memory. Free objects you no longer need or give the machine "
+                    "more shared memory."
+                ) from None
+            raise
         return StoredValue(ValueKind.SHARED, [reply.segment, reply.size, self.node_id], s.refs)
 
     def store_returns(self, return_ids: list, entries: list, grantor: str) -> None:
@@ -498,7 +521,18 @@ class CoreWorker:
             raise error.as_instanceof_cause()
         raise error
 
+    def check_session(self, refs: list) -> None:
+        """Refuse refs made by an earlier minray session of this process, as Ray does."""
+        for ref in refs:
+            if ref._worker is not self and ref._worker is not None:
+                raise ValueError(
+                    f"You are trying to access minray objects whose owner is unknown: {ref} "
+                    "was created before minray.shutdown(), and its value went with that "
+                    "session. Create the object again in this session."
+                )
+
     def get(self, refs: list, timeout: float | None) -> list:
+        self.check_session(refs)
         values: list = [None] * len(refs)
         missing = []
         for i, ref in enumerate(refs):
@@ -533,12 +567,17 @@ class CoreWorker:
         blocked = self.mode == "worker" and self.current_task is not None
         if blocked:
             self.call_soon(self.node.send, WorkerBlocked(True))
+        if not self.alive:
+            coro.close()
+            raise RaySystemError(SHUT_DOWN)
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return fut.result(max(timeout, 0.005) if timeout is not None else None)
         except concurrent.futures.TimeoutError:
             fut.cancel()
             raise GetTimeoutError("Get timed out: some object(s) not ready.") from None
+        except concurrent.futures.CancelledError:
+            raise RaySystemError(SHUT_DOWN) from None
         finally:
             if blocked:
                 self.call_soon(self.node.send, WorkerBlocked(False))
@@ -578,6 +617,7 @@ class CoreWorker:
         return results
 
     def wait(self, refs: list, num_returns: int, timeout: float | None) -> tuple[list, list]:
+        self.check_session(refs)
         ready = {i for i, r in enumerate(refs) if self.local_value(r._id, r._owner) is not None}
         all_local = all(r._owner == self.address for r in refs)
         if len(ready) < num_returns and not (timeout == 0 and all_local):
@@ -632,6 +672,7 @@ class CoreWorker:
         return list(done)
 
     def future_of(self, ref: ObjectRef) -> concurrent.futures.Future:
+        self.check_session([ref])
         result = _ValueFuture(self, ref)
         value = self.local_value(ref._id, ref._owner)
         if value is not None:
@@ -642,7 +683,7 @@ class CoreWorker:
 
     def _start_future(self, ref: ObjectRef, result: _ValueFuture) -> None:
         task = self.loop.create_task(self.fetch(ref._id, ref._owner))
-        task.add_done_callback(lambda t: result.deliver(t.result()))
+        task.add_done_callback(result.deliver_from)
 
     # --- handlers (loop thread) ---------------------------------------------------------------
 
@@ -671,6 +712,14 @@ class CoreWorker:
             for object_id, count in msg.items:
                 actions += self.refs.remove_borrower(object_id, msg.sender, count)
         self._apply_actions_now(actions)
+
+    def handle_ExitIfIdle(self, conn: Connection, msg) -> ExitReply:
+        # any counted ref means someone relies on this process: an object it owns, or a
+        # grant it passed on to a borrower (which would break if we left)
+        with self._lock:
+            holds_refs = len(self.refs) > 0
+        busy = self.current_task is not None or self.submitter.has_work()
+        return ExitReply(not holds_refs and not busy)
 
     def handle_SegmentsRemoved(self, conn: Connection, msg) -> None:
         self.segments.forget(msg.segments)
@@ -726,11 +775,16 @@ class _ValueFuture(concurrent.futures.Future):
         self._outcome: tuple | None = None
         self._outcome_lock = threading.Lock()
 
-    def deliver(self, value: StoredValue) -> None:
+    def deliver_from(self, task: asyncio.Task) -> None:
+        """Done-callback of the fetch task: hand its StoredValue over."""
         try:
-            self.set_result(value)
-        except concurrent.futures.InvalidStateError:  # cancelled meanwhile
-            self._worker._release_if_remote(value, self._ref._owner)
+            if task.cancelled():  # the CoreWorker is stopping
+                self.set_exception(RaySystemError(SHUT_DOWN))
+            else:
+                self.set_result(task.result())
+        except concurrent.futures.InvalidStateError:  # the future was cancelled meanwhile
+            if not task.cancelled():
+                self._worker._release_if_remote(task.result(), self._ref._owner)
 
     def _materialize(self) -> tuple:
         with self._outcome_lock:

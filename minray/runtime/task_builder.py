@@ -92,6 +92,13 @@ def _pickle_arguments(
                 keep.append(worker.put(value))
                 kwargs[key] = swap(keep[-1])
         s = _serialize_arguments(name, args, kwargs)
+    limit = worker.config.max_frame_bytes // 2
+    if len(s.pickled) > limit:
+        raise ValueError(
+            f"The arguments of task {name} take {len(s.pickled):,} bytes when pickled, more "
+            f"than the {limit:,} a task message may carry. Pass large data as numpy arrays or "
+            "bytes (they go to shared memory), or minray.put() it and pass the ObjectRef."
+        )
     return s.pickled, s.refs, keep
 
 

@@ -137,9 +137,18 @@ class TaskExecutor:
             if len(values) != n:
                 raise ValueError(f"Task returned {len(values)} objects, but num_returns={n}.")
         entries: list = []
+        inline = 0
         try:
             for i, value in enumerate(values):
                 entries.append(self._return_entry(msg, i, value))
+                if entries[-1][0] == ValueKind.INLINE:
+                    inline += sum(len(part) for part in entries[-1][1])
+            if inline > self.worker.config.max_frame_bytes // 2:
+                raise ValueError(
+                    f"The {n} return values of task {msg.name} take {inline:,} bytes inline, "
+                    "more than a reply may carry; return fewer, larger objects (numpy arrays "
+                    "and bytes over 100 KiB go to shared memory)."
+                )
         except BaseException:
             shared = [
                 msg.task_id + (i + 1).to_bytes(4, "little")
@@ -196,14 +205,25 @@ def _restore_env(saved: dict) -> None:
 def task_error(name: str, error: BaseException) -> RayTaskError:
     """Wrap what a task raised, with its traceback minus minray's own frames."""
     te = traceback.TracebackException.from_exception(error)
-    te.stack = traceback.StackSummary.from_list(
-        [f for f in te.stack if not f.filename.startswith(_PACKAGE_DIR)]
-    )
+    _drop_runtime_frames(te, set())
     lines = list(te.format())
     if lines and lines[0].startswith("Traceback"):
         lines = lines[1:]
     cause = error.cause if isinstance(error, RayTaskError) else error
     return RayTaskError(name, "".join(lines).rstrip(), cause, pid=os.getpid(), ip="127.0.0.1")
+
+
+def _drop_runtime_frames(te: traceback.TracebackException, seen: set) -> None:
+    """Remove minray's own frames from a traceback and the exceptions chained to it."""
+    if id(te) in seen:
+        return
+    seen.add(id(te))
+    te.stack = traceback.StackSummary.from_list(
+        [f for f in te.stack if not f.filename.startswith(_PACKAGE_DIR)]
+    )
+    for chained in (te.__cause__, te.__context__):
+        if chained is not None:
+            _drop_runtime_frames(chained, seen)
 
 
 def _pickle_error(error: BaseException) -> bytes:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..exceptions import (
     RayError,
+    RaySystemError,
     RayTaskError,
     UnserializableException,
     WorkerCrashedError,
@@ -35,6 +36,8 @@ from .task_spec import TaskSpec
 
 if TYPE_CHECKING:
     from .core_worker import CoreWorker
+
+NODE_GONE = "the minray node process exited; call minray.shutdown() and minray.init() again"
 
 
 def report_unhandled_error(payload: bytes) -> None:
@@ -112,6 +115,7 @@ class TaskSubmitter:
                 spec.resolved.append([index, value.kind, value.payload])
                 spec.resolved_refs.extend(value.refs)
                 if value.kind == ValueKind.ERROR:
+                    self.worker.error_seen(object_id)
                     self._fail_dependency(spec, value.payload)
                     return
         if not waiting:
@@ -127,8 +131,9 @@ class TaskSubmitter:
                 spec.fetched.append(value)
             spec.resolved.append([index, value.kind, value.payload])
             spec.resolved_refs.extend(value.refs)
-            if value.kind == ValueKind.ERROR and failed is None:
-                failed = value.payload
+            if value.kind == ValueKind.ERROR:
+                self.worker.error_seen(object_id)
+                failed = failed or value.payload
         if failed is not None:
             self._fail_dependency(spec, failed)
         else:
@@ -156,6 +161,9 @@ class TaskSubmitter:
     # --- queues and leases ---------------------------------------------------------------------
 
     def _enqueue(self, spec: TaskSpec) -> None:
+        if self.worker.node.closed:
+            self._fail(spec, RaySystemError(NODE_GONE))
+            return
         key = spec.scheduling_key
         queue = self._queues.get(key)
         if queue is None:
@@ -185,8 +193,13 @@ class TaskSubmitter:
 
     def _on_lease_reply(self, queue: _Queue, request_id: int, fut) -> None:
         queue.requests.discard(request_id)
-        if fut.cancelled() or fut.exception() is not None:
-            return  # cancelled by us, or the node is gone (handled by fail_all)
+        if fut.cancelled():
+            return
+        if isinstance(fut.exception(), ConnectionLost):
+            self.fail_all(RaySystemError(NODE_GONE))
+            return
+        if fut.exception() is not None:
+            return  # we cancelled the request
         grant = fut.result()
         conn = self.worker.cached_peer(grant.worker_address)
         if conn is not None:
@@ -224,6 +237,19 @@ class TaskSubmitter:
     # --- running ------------------------------------------------------------------------------
 
     def _push(self, queue: _Queue, lease: _Lease, spec: TaskSpec) -> None:
+        too_big = self._inline_size(spec) - self.worker.config.max_frame_bytes + 1024 * 1024
+        if too_big > 0:
+            self._fail(
+                spec,
+                ValueError(
+                    f"The arguments of task {spec.name} are {too_big:,} bytes over the message "
+                    "limit (max_frame_bytes) once the values of its ObjectRef arguments are "
+                    "included. Pass large data as numpy arrays or bytes (they go to shared memory) "
+                    "or as fewer, larger objects."
+                ),
+            )
+            self._linger(queue, lease)
+            return
         refs = spec.nested_refs + spec.resolved_refs
         self.worker.grant(refs, lease.worker_address)
         known = lease.conn.info.setdefault("functions", set())
@@ -249,15 +275,15 @@ class TaskSubmitter:
         fut.add_done_callback(partial(self._on_reply, queue, lease, spec))
 
     def _on_reply(self, queue: _Queue, lease: _Lease, spec: TaskSpec, fut) -> None:
+        error = None if fut.cancelled() else fut.exception()
         if self.worker.stopping:
             return  # shutting down: the cluster stops its workers, no retries
-        error = fut.exception()
         if error is not None:
-            if isinstance(error, RemoteError):  # the worker is alive but broken: replace it
-                self.worker.node.send(ReturnLease(lease.lease_id, True))
-            elif not isinstance(error, ConnectionLost):
+            if not isinstance(error, (ConnectionLost, RemoteError)):
                 raise error
-            # if the worker died, the node reclaims the lease when it sees the worker go
+            # the worker died, or broke the connection: either way the node replaces it
+            # (a lease of a worker that is already gone is simply forgotten)
+            self.worker.node.send(ReturnLease(lease.lease_id, True))
             self._retry_or_fail(queue, spec, WorkerCrashedError(), "its worker died")
             self._pump(queue)
             return
@@ -274,6 +300,14 @@ class TaskSubmitter:
         else:
             self._linger(queue, lease)
         self._pump(queue)
+
+    @staticmethod
+    def _inline_size(spec: TaskSpec) -> int:
+        size = len(spec.args_blob)
+        for _, kind, payload in spec.resolved:
+            if kind == ValueKind.INLINE:
+                size += sum(len(part) for part in payload)
+        return size
 
     def _retryable(self, spec: TaskSpec, entries: list) -> bool:
         if not spec.retry_exceptions or not self._retries_left(spec):
@@ -318,12 +352,20 @@ class TaskSubmitter:
             self.worker.release_holds(value.refs)
         spec.fetched = []
 
+    def has_work(self) -> bool:
+        """Tasks submitted and not finished, or submissions not yet looked at."""
+        return bool(self._in_flight or self._inbox)
+
+    def cancel_timers(self) -> None:
+        for queue in self._queues.values():
+            for lease in queue.idle:
+                lease.linger.cancel()
+            queue.idle.clear()
+
     def fail_all(self, error: BaseException) -> None:
         """The node is gone: fail every task not finished yet."""
         for spec in list(self._in_flight.values()):
             self._fail(spec, error)
         for queue in self._queues.values():
             queue.tasks.clear()
-            for lease in queue.idle:
-                lease.linger.cancel()
-            queue.idle.clear()
+        self.cancel_timers()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import random
 import sys
@@ -28,12 +29,26 @@ def _redirect_output(settings: NodeSettings, worker_id: bytes) -> None:
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True)
 
 
+def _reset_logging() -> None:
+    """Drop the node's logging set-up inherited through the fork; user code starts clean."""
+    for handler in list(logging.root.handlers):
+        logging.root.removeHandler(handler)
+    logging.root.setLevel(logging.WARNING)
+    minray_logger = logging.getLogger("minray")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("(minray) %(levelname)s %(message)s"))
+    minray_logger.addHandler(handler)
+    minray_logger.propagate = False
+
+
 def run_worker(settings: NodeSettings, token: bytes, worker_id: bytes) -> None:
     from .. import api
     from .core_worker import CoreWorker
     from .task_executor import TaskExecutor
 
+    os.setpgrp()  # the node stops this worker and anything it starts as one group
     _redirect_output(settings, worker_id)
+    _reset_logging()
     ids.reseed_after_fork()
     random.seed()
     worker = CoreWorker(

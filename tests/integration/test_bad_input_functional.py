@@ -298,3 +298,14 @@ def test_cluster_state_before_init_raises_ray_system_error():
         with pytest.raises(RaySystemError, match="not been started"):
             state_call()
     assert not minray.is_initialized(), "a state call must not auto-start minray"
+
+
+def test_arguments_too_large_for_a_message_are_refused_and_the_cluster_keeps_working(cluster):
+    @minray.remote
+    def count(*items):
+        return len(items)
+
+    items = [bytes(25_000) + i.to_bytes(4, "little") for i in range(6_000)]  # ~150 MB in all
+    with pytest.raises(ValueError, match="numpy arrays or bytes"):
+        count.remote(*items)
+    assert minray.get(count.remote(1, 2, 3), timeout=30) == 3

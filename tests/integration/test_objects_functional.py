@@ -12,6 +12,7 @@ import pytest
 
 import minray
 from minray import api
+from tests.conftest import _start as _start_cluster
 from tests.conftest import session_segments
 
 np = pytest.importorskip("numpy")
@@ -295,3 +296,32 @@ def test_get_of_an_object_whose_owner_died_raises_owner_died_error(cluster):
         assert time.time() < deadline, "get kept succeeding after the owner died"
         time.sleep(0.05)
     assert time.perf_counter() - start < 6
+
+
+def test_idle_workers_that_own_objects_are_kept_and_the_others_stopped(monkeypatch):
+    monkeypatch.setenv("MINRAY_IDLE_WORKER_TIMEOUT_S", "0.3")
+    gen = _start_cluster(num_cpus=1)
+    next(gen)
+    try:
+
+        @minray.remote
+        def inner(i):
+            time.sleep(0.3)
+            return [minray.put(f"value {i}")]
+
+        @minray.remote
+        def outer():
+            return minray.get([inner.remote(i) for i in range(3)])
+
+        refs = [nested[0] for nested in minray.get(outer.remote())]
+        assert minray.nodes()[0]["Workers"] > 1  # blocked gets made the pool grow
+        time.sleep(2)  # several trimming rounds
+        assert minray.get(refs) == ["value 0", "value 1", "value 2"]
+        del refs
+        gc.collect()
+        deadline = time.time() + 10
+        while minray.nodes()[0]["Workers"] > 1 and time.time() < deadline:
+            time.sleep(0.1)
+        assert minray.nodes()[0]["Workers"] == 1, "idle workers that own nothing exit"
+    finally:
+        next(gen, None)

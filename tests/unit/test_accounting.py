@@ -135,14 +135,19 @@ def test_used_always_equals_what_is_held_and_pinned_segments_are_never_handed_ou
     store = StoreAccounting(1000, pool_limit=400)
     pins: dict[str, int] = {}
     live: dict[int, str] = {}
+    named: set[str] = set()
+    unlinked: set[str] = set()
     for step, (op, index, size) in enumerate(ops):
         object_id = bytes([index]) * 28
         unlink: list[str] = []
         if op == "reserve":
+            before = (sorted(store.all_segments()), store.used)
             try:
                 reservation, unlink = store.reserve(object_id, f"seg-{step}", size, "o")
             except ObjectStoreFullError:
+                assert (sorted(store.all_segments()), store.used) == before
                 continue
+            named.add(reservation.segment)
             assert pins.get(reservation.segment, 0) == 0, "handed out a mapped segment"
             assert reservation.size >= size
             live[index] = reservation.segment
@@ -159,6 +164,18 @@ def test_used_always_equals_what_is_held_and_pinned_segments_are_never_handed_ou
                 pins[name] -= 1
                 unlink = store.unpin(name)
         assert all(pins.get(name, 0) == 0 for name in unlink), "unlinked a mapped segment"
+        unlinked.update(unlink)
+        held = set(store.all_segments())
+        assert named == held | unlinked and not held & unlinked, "a segment was forgotten"
         assert store.pooled_bytes <= store.pool_limit
         assert 0 <= store.used <= store.capacity
         assert store.live_bytes <= store.used
+
+
+def test_a_failed_reservation_unlinks_nothing_and_forgets_nothing():
+    store = StoreAccounting(10 * 2**20, pool_limit=2**20)
+    store.reserve(A, "seg-a", 2**20, "o")
+    store.free(A)  # pooled
+    with pytest.raises(ObjectStoreFullError):
+        store.reserve(B, "seg-b", 20 * 2**20, "o")
+    assert store.all_segments() == ["seg-a"] and store.pooled_bytes == 2**20
