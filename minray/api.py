@@ -381,7 +381,7 @@ def put(value: Any) -> ObjectRef:
 def get(object_refs, *, timeout: float | None = None):
     """The value of an ObjectRef, or the values of a list of them (blocking)."""
     if isinstance(object_refs, ObjectRef):
-        return _auto_init().get([object_refs], timeout)[0]
+        return _auto_init().objects.get([object_refs], timeout)[0]
     if not isinstance(object_refs, list):
         raise ValueError(
             f"Invalid type of object refs, {type(object_refs)}, is given. 'object_refs' must "
@@ -395,7 +395,7 @@ def get(object_refs, *, timeout: float | None = None):
             )
     if not object_refs:
         return []
-    return _auto_init().get(object_refs, timeout)
+    return _auto_init().objects.get(object_refs, timeout)
 
 
 def wait(
@@ -424,7 +424,7 @@ def wait(
             "num_returns cannot be greater than the number of objects provided to "
             f"minray.wait ({num_returns} > {len(object_refs)})."
         )
-    return _auto_init().wait(object_refs, int(num_returns), timeout)
+    return _auto_init().objects.wait(object_refs, int(num_returns), timeout)
 
 
 # --- tasks ---------------------------------------------------------------------------------

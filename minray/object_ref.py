@@ -87,7 +87,7 @@ class ObjectRef:
             from .api import _auto_init
 
             worker = _auto_init()
-        return worker.future_of(self)
+        return worker.objects.future_of(self)
 
     def __await__(self):
         return asyncio.wrap_future(self.future()).__await__()

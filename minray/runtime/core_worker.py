@@ -21,7 +21,6 @@ import collections
 import concurrent.futures
 import logging
 import os
-import pickle
 import sys
 import threading
 from typing import Any
@@ -29,13 +28,8 @@ from typing import Any
 from .. import _loop, ids, object_ref, serialization
 from ..config import CONFIG, Config
 from ..exceptions import (
-    GetTimeoutError,
-    ObjectLostError,
     ObjectStoreFullError,
-    OwnerDiedError,
     RaySystemError,
-    RayTaskError,
-    UnserializableException,
 )
 from ..object_ref import ObjectRef
 from ..object_store import shm
@@ -49,16 +43,14 @@ from ..protocol.messages import (
     RegisterClient,
     ReleaseGrants,
     ValueKind,
-    WorkerBlocked,
 )
 from .memory_store import MemoryStore, StoredValue
+from .object_reader import SHUT_DOWN, ObjectReader
 from .refcount import Free, ReferenceCounter, Release
 from .segment_maps import SegmentMaps
 from .task_submitter import NODE_GONE, TaskSubmitter, report_unhandled_error
 
 logger = logging.getLogger("minray")
-
-SHUT_DOWN = "minray was shut down while this call was waiting; call minray.init() to start again"
 
 
 class TaskContext:
@@ -98,6 +90,7 @@ class CoreWorker:
         self.refs = ReferenceCounter(self.address)
         self.submitter = TaskSubmitter(self)
         self.segments = SegmentMaps(self._send_to_node)
+        self.objects = ObjectReader(self)
         self.executor = None
         self.current_task: TaskContext | None = None
         self.node: Connection | None = None
@@ -360,7 +353,7 @@ class CoreWorker:
             return  # the grantor is gone, and with it what we would release
         conn.send(ReleaseGrants(self.address, items))
 
-    def _take_grants(self, refs: list, grantor: str) -> None:
+    def take_grants(self, refs: list, grantor: str) -> None:
         """A message brought these refs: count the grant and hold them until read."""
         actions: list = []
         with self._lock:
@@ -445,246 +438,6 @@ class CoreWorker:
                         self.node.send(FreeObjects([object_id]))
         self._apply_actions(actions)
 
-    # --- objects: reading ----------------------------------------------------------------------
-
-    def local_value(self, object_id: bytes, owner: str | None) -> StoredValue | None:
-        """The value if this process owns it and has it now (any thread)."""
-        if owner == self.address:
-            return self.store.get(object_id)
-        return None
-
-    async def fetch(self, object_id: bytes, owner: str | None) -> StoredValue:
-        """The StoredValue of an object, waiting until it exists. Never raises."""
-        if owner == self.address:
-            value = self.store.get(object_id)
-            if value is not None:
-                return value
-            if object_id not in self.refs:
-                return _error_value(ObjectLostError(object_id.hex(), "The object was freed."))
-            return await self.store.wait(object_id)
-        if not owner:
-            return _error_value(
-                ObjectLostError(
-                    object_id.hex(),
-                    "Its owner is unknown: the ObjectRef was not created by this "
-                    "minray session (was minray restarted?).",
-                )
-            )
-        try:
-            conn = await self.peer(owner)
-        except OSError:
-            return _error_value(OwnerDiedError(object_id.hex()))
-        request = conn.request(GetObject(object_id, self.address))
-        try:
-            reply = await asyncio.shield(request)
-        except ConnectionLost:
-            return _error_value(OwnerDiedError(object_id.hex()))
-        except asyncio.CancelledError:
-            # nobody wants the value any more, but the owner counts us as a borrower of the
-            # refs inside it until we say otherwise
-            request.add_done_callback(lambda f: self._drop_reply(f, owner))
-            raise
-        self._take_grants(reply.refs, owner)
-        return StoredValue(reply.kind, reply.payload, reply.refs)
-
-    def _drop_reply(self, request: asyncio.Future, owner: str) -> None:
-        if not request.cancelled() and request.exception() is None and request.result().refs:
-            refs = request.result().refs
-            self._take_grants(refs, owner)
-            self.release_holds(refs)
-
-    def _release_if_remote(self, value: StoredValue, owner: str | None) -> None:
-        if owner != self.address and value.refs:
-            self.release_holds(value.refs)
-
-    def deserialize(self, object_id: bytes, value: StoredValue) -> Any:
-        """Turn a StoredValue into the user's value, or raise its error."""
-        kind = value.kind
-        if kind == ValueKind.INLINE:
-            return serialization.from_inline(value.payload)
-        if kind == ValueKind.SHARED:
-            try:
-                mem = self.segments.readable(value.payload[0])
-            except FileNotFoundError:
-                raise ObjectLostError(
-                    object_id.hex(), "Its shared-memory segment is gone."
-                ) from None
-            return serialization.read_segment(mem)
-        self._errors_seen.add(object_id)
-        try:
-            error = pickle.loads(value.payload)
-        except Exception as e:
-            raise UnserializableException(
-                f"Failed to deserialize the exception of the task: {type(e).__name__}: {e}"
-            ) from None
-        if isinstance(error, RayTaskError):
-            raise error.as_instanceof_cause()
-        raise error
-
-    def check_session(self, refs: list) -> None:
-        """Refuse refs made by an earlier minray session of this process, as Ray does."""
-        for ref in refs:
-            if ref._worker is not self and ref._worker is not None:
-                raise ValueError(
-                    f"You are trying to access minray objects whose owner is unknown: {ref} "
-                    "was created before minray.shutdown(), and its value went with that "
-                    "session. Create the object again in this session."
-                )
-
-    def get(self, refs: list, timeout: float | None) -> list:
-        self.check_session(refs)
-        values: list = [None] * len(refs)
-        missing = []
-        for i, ref in enumerate(refs):
-            value = self.local_value(ref._id, ref._owner)
-            if value is None:
-                missing.append(i)
-            else:
-                values[i] = value
-        if missing:
-            pairs = [(refs[i]._id, refs[i]._owner) for i in missing]
-            fetched = self._wait_on_loop(self._fetch_all(pairs), timeout)
-            for i, value in zip(missing, fetched):
-                values[i] = value
-        for ref, value in zip(refs, values):  # any error wins, as in Ray
-            if value is not None and value.kind == ValueKind.ERROR:
-                self._release_fetched(refs, values, missing)
-                self.deserialize(ref._id, value)
-        try:
-            return [self.deserialize(ref._id, v) for ref, v in zip(refs, values)]
-        finally:
-            self._release_fetched(refs, values, missing)
-
-    def _release_fetched(self, refs, values, missing) -> None:
-        for i in missing:
-            if values[i] is not None:
-                self._release_if_remote(values[i], refs[i]._owner)
-                values[i] = values[i]._replace(refs=[])
-
-    def _wait_on_loop(self, coro, timeout: float | None):
-        if timeout is not None and timeout < 0:
-            timeout = None
-        blocked = self.mode == "worker" and self.current_task is not None
-        if blocked:
-            self.call_soon(self.node.send, WorkerBlocked(True))
-        if not self.alive:
-            coro.close()
-            raise RaySystemError(SHUT_DOWN)
-        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return fut.result(max(timeout, 0.005) if timeout is not None else None)
-        except concurrent.futures.TimeoutError:
-            fut.cancel()
-            raise GetTimeoutError("Get timed out: some object(s) not ready.") from None
-        except concurrent.futures.CancelledError:
-            raise RaySystemError(SHUT_DOWN) from None
-        finally:
-            if blocked:
-                self.call_soon(self.node.send, WorkerBlocked(False))
-
-    async def _fetch_all(self, pairs: list) -> list:
-        """Fetch values; return early (others None) as soon as one is an error."""
-        results: list = [None] * len(pairs)
-        tasks = [asyncio.ensure_future(self.fetch(oid, owner)) for oid, owner in pairs]
-        remaining = len(tasks)
-        done_event = asyncio.Event()
-
-        def on_done(i, task):
-            nonlocal remaining
-            remaining -= 1
-            if task.cancelled():
-                return
-            value = task.result()
-            if done_event.is_set():  # nobody will read it: give its refs back
-                self._release_if_remote(value, pairs[i][1])
-                return
-            results[i] = value
-            if remaining == 0 or value.kind == ValueKind.ERROR:
-                done_event.set()
-
-        for i, task in enumerate(tasks):
-            task.add_done_callback(lambda t, i=i: on_done(i, t))
-        try:
-            await done_event.wait()
-        except asyncio.CancelledError:
-            done_event.set()
-            for task in tasks:
-                task.cancel()
-            for i, value in enumerate(results):
-                if value is not None:
-                    self._release_if_remote(value, pairs[i][1])
-            raise
-        return results
-
-    def wait(self, refs: list, num_returns: int, timeout: float | None) -> tuple[list, list]:
-        self.check_session(refs)
-        ready = {i for i, r in enumerate(refs) if self.local_value(r._id, r._owner) is not None}
-        all_local = all(r._owner == self.address for r in refs)
-        if len(ready) < num_returns and not (timeout == 0 and all_local):
-            pending = [i for i in range(len(refs)) if i not in ready]
-            pairs = [(refs[i]._id, refs[i]._owner) for i in pending]
-            if timeout == 0:
-                timeout = 0.005  # a moment for other owners to answer
-            done = self._wait_on_loop(
-                self._wait_ready(pairs, num_returns - len(ready), timeout), None
-            )
-            ready.update(pending[j] for j in done)
-        chosen = sorted(ready)[:num_returns]
-        chosen_set = set(chosen)
-        return ([refs[i] for i in chosen], [r for i, r in enumerate(refs) if i not in chosen_set])
-
-    async def _wait_ready(self, pairs: list, need: int, timeout: float | None) -> list:
-        """Indices of ``pairs`` that became ready, once ``need`` did or at the timeout."""
-        done: list = []
-        enough = asyncio.Event()
-
-        def mark(i):
-            done.append(i)
-            if len(done) >= need:
-                enough.set()
-
-        def on_fetched(i, task):
-            if not task.cancelled():
-                self._release_if_remote(task.result(), pairs[i][1])
-                mark(i)
-
-        # our own objects: a callback each from the memory store; others: ask their owners
-        callbacks, tasks = [], []
-        for i, (object_id, owner) in enumerate(pairs):
-            if owner == self.address and object_id in self.refs:
-                callback = lambda _, i=i: mark(i)  # noqa: E731
-                callbacks.append((object_id, callback))
-                self.store.add_callback(object_id, callback)
-            else:
-                task = asyncio.ensure_future(self.fetch(object_id, owner))
-                task.add_done_callback(lambda t, i=i: on_fetched(i, t))
-                tasks.append(task)
-        try:
-            if need > 0:
-                await asyncio.wait_for(enough.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            for object_id, callback in callbacks:
-                self.store.remove_callback(object_id, callback)
-            for task in tasks:
-                task.cancel()
-        return list(done)
-
-    def future_of(self, ref: ObjectRef) -> concurrent.futures.Future:
-        self.check_session([ref])
-        result = _ValueFuture(self, ref)
-        value = self.local_value(ref._id, ref._owner)
-        if value is not None:
-            result.set_result(value)
-        else:
-            self.call_soon(self._start_future, ref, result)
-        return result
-
-    def _start_future(self, ref: ObjectRef, result: _ValueFuture) -> None:
-        task = self.loop.create_task(self.fetch(ref._id, ref._owner))
-        task.add_done_callback(result.deliver_from)
-
     # --- handlers (loop thread) ---------------------------------------------------------------
 
     def handle_GetObject(self, conn: Connection, msg: GetObject):
@@ -695,7 +448,7 @@ class CoreWorker:
         fut = self.loop.create_future()
 
         async def reply_when_ready():
-            stored = await self.fetch(msg.object_id, self.address)
+            stored = await self.objects.fetch(msg.object_id, self.address)
             fut.set_result(self._object_reply(stored, msg.reader))
 
         self.loop.create_task(reply_when_ready())
@@ -758,63 +511,6 @@ class CoreWorker:
             msg.available,
             need,
         )
-
-
-class _ValueFuture(concurrent.futures.Future):
-    """A Future of an object's value that deserializes it on the thread that asks.
-
-    The loop thread only stores the StoredValue; ``result()``/``exception()``
-    (called by ``await ref`` on the user's event loop, or by user code) turn it
-    into the value, so a large unpickle never stalls the loop thread.
-    """
-
-    def __init__(self, worker: CoreWorker, ref: ObjectRef):
-        super().__init__()
-        self._worker = worker
-        self._ref = ref  # keeps the object alive while someone waits for it
-        self._outcome: tuple | None = None
-        self._outcome_lock = threading.Lock()
-
-    def deliver_from(self, task: asyncio.Task) -> None:
-        """Done-callback of the fetch task: hand its StoredValue over."""
-        try:
-            if task.cancelled():  # the CoreWorker is stopping
-                self.set_exception(RaySystemError(SHUT_DOWN))
-            else:
-                self.set_result(task.result())
-        except concurrent.futures.InvalidStateError:  # the future was cancelled meanwhile
-            if not task.cancelled():
-                self._worker._release_if_remote(task.result(), self._ref._owner)
-
-    def _materialize(self) -> tuple:
-        with self._outcome_lock:
-            if self._outcome is None:
-                stored = super().result()
-                try:
-                    self._outcome = (True, self._worker.deserialize(self._ref._id, stored))
-                except BaseException as e:  # noqa: B036 - the object's error, for the caller
-                    self._outcome = (False, e)
-                finally:
-                    self._worker._release_if_remote(stored, self._ref._owner)
-            return self._outcome
-
-    def result(self, timeout=None):
-        super().result(timeout)
-        ok, value = self._materialize()
-        if not ok:
-            raise value
-        return value
-
-    def exception(self, timeout=None):
-        error = super().exception(timeout)
-        if error is not None:
-            return error
-        ok, value = self._materialize()
-        return None if ok else value
-
-
-def _error_value(error: BaseException) -> StoredValue:
-    return StoredValue(ValueKind.ERROR, pickle.dumps(error), [])
 
 
 def _remote_error(e: RemoteError) -> Exception:

@@ -42,7 +42,7 @@ class TaskExecutor:
 
     def on_push(self, conn, msg: PushTask) -> asyncio.Future:
         conn.info.setdefault("peer", msg.caller)
-        self.worker._take_grants(msg.arg_refs, msg.caller)
+        self.worker.take_grants(msg.arg_refs, msg.caller)
         fut = self.worker.loop.create_future()
         self._tasks.put((msg, fut))
         return fut

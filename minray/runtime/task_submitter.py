@@ -108,7 +108,7 @@ class TaskSubmitter:
         self._in_flight[spec.task_id] = spec
         waiting = []
         for index, object_id, owner in spec.placeholders:
-            value = self.worker.local_value(object_id, owner)
+            value = self.worker.objects.local_value(object_id, owner)
             if value is None:
                 waiting.append((index, object_id, owner))
             else:
@@ -126,7 +126,7 @@ class TaskSubmitter:
     async def _resolve_remote(self, spec: TaskSpec, waiting: list) -> None:
         failed = None
         for index, object_id, owner in waiting:
-            value = await self.worker.fetch(object_id, owner)
+            value = await self.worker.objects.fetch(object_id, owner)
             if owner != self.worker.address:
                 spec.fetched.append(value)
             spec.resolved.append([index, value.kind, value.payload])
