@@ -153,3 +153,92 @@ def test_shutdown_with_tasks_running_stops_them_quickly():
     assert time.perf_counter() - start < 3
     assert_cleaned_up(processes, session_dir)
     del ref
+
+
+def test_shutdown_wakes_a_thread_waiting_in_get_with_a_system_error():
+    import threading
+
+    minray.init(num_cpus=1)
+
+    @minray.remote
+    def slow():
+        time.sleep(30)
+
+    ref = slow.remote()
+    outcome = []
+
+    def waiter():
+        try:
+            minray.get(ref)
+        except minray.exceptions.RaySystemError as error:
+            outcome.append(str(error))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.5)
+    processes, session_dir = runtime_processes(), api._state.session_dir
+    minray.shutdown()
+    thread.join(10)
+    assert not thread.is_alive() and "shut down" in outcome[0]
+    assert_cleaned_up(processes, session_dir)
+
+
+def test_refs_from_an_earlier_session_are_refused_with_a_clear_error():
+    minray.init(num_cpus=1)
+    old = minray.put(1)
+    minray.shutdown()
+    try:
+        minray.init(num_cpus=1)
+        with pytest.raises(ValueError, match="owner is unknown"):
+            minray.get(old)
+        with pytest.raises(ValueError, match="owner is unknown"):
+            minray.wait([old])
+        assert minray.get(minray.put(2)) == 2
+    finally:
+        minray.shutdown()
+
+
+def test_the_last_lines_of_worker_output_reach_the_driver_before_shutdown():
+    for _ in range(3):
+        result = run_driver("""
+            import sys, minray
+            minray.init(num_cpus=1)
+
+            @minray.remote
+            def hello(i):
+                print("hello from task", i)
+                if i == 2:
+                    sys.stdout.write("a last line without newline")
+                    sys.stdout.flush()
+                return i
+
+            print(minray.get([hello.remote(i) for i in range(3)]))
+            minray.shutdown()
+        """)
+        assert result.returncode == 0, result.stderr
+        for i in range(3):
+            assert f"hello from task {i}" in result.stdout
+        assert "a last line without newline" in result.stdout
+
+
+def test_after_the_node_dies_new_tasks_fail_instead_of_hanging():
+    minray.init(num_cpus=1)
+    try:
+
+        @minray.remote
+        def one():
+            return 1
+
+        assert minray.get(one.remote()) == 1
+        processes = runtime_processes()
+        api._state.node_process.kill()
+        api._state.node_process.wait()
+        time.sleep(0.3)
+        with pytest.raises(minray.exceptions.RaySystemError, match="node process exited"):
+            minray.get(one.remote(), timeout=10)
+    finally:
+        minray.shutdown()
+    deadline = time.time() + 5
+    while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes):
+        assert time.time() < deadline, "workers outlived their node"
+        time.sleep(0.05)

@@ -325,3 +325,17 @@ def test_idle_workers_that_own_objects_are_kept_and_the_others_stopped(monkeypat
         assert minray.nodes()[0]["Workers"] == 1, "idle workers that own nothing exit"
     finally:
         next(gen, None)
+
+
+def test_an_interrupted_put_gives_its_room_back(cluster, monkeypatch):
+    from minray import serialization
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(serialization, "write_segment", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        minray.put(np.ones(1_000_000))
+    monkeypatch.undo()
+    assert _wait_for_no_live_objects() == 0
+    assert minray.get(minray.put(np.ones(1_000_000))).sum() == 1_000_000
