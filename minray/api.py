@@ -471,22 +471,22 @@ def nodes() -> list[dict]:
     return out
 
 
-def cluster_resources() -> dict[str, float]:
-    """Total resources of all live nodes."""
+def _sum_over_nodes(key: str) -> dict[str, float]:
     total: dict[str, float] = {}
     for node in _cluster_nodes():
-        for name, amount in node["Resources"].items():
+        for name, amount in node[key].items():
             total[name] = total.get(name, 0.0) + amount
     return total
 
 
+def cluster_resources() -> dict[str, float]:
+    """Total resources of all live nodes."""
+    return _sum_over_nodes("Resources")
+
+
 def available_resources() -> dict[str, float]:
     """Free resources right now; a fully used resource is left out, as in Ray."""
-    total: dict[str, float] = {}
-    for node in _cluster_nodes():
-        for name, amount in node["AvailableResources"].items():
-            total[name] = total.get(name, 0.0) + amount
-    return {k: v for k, v in total.items() if v > 0}
+    return {k: v for k, v in _sum_over_nodes("AvailableResources").items() if v > 0}
 
 
 def get_gpu_ids() -> list[int]:

@@ -387,6 +387,10 @@ class CoreWorker:
                 "Could not serialize the value passed to put(): "
                 + serialization.describe_unpicklable(value, "the value")
             ) from e
+        return self.put_serialized(s)
+
+    def put_serialized(self, s: serialization.Serialized) -> ObjectRef:
+        """Store an already serialized value as a new object this process owns."""
         object_id = ids.object_id_for(ids.new_task_id(self.job_id), 0)
         with self._lock:
             self.refs.add_owned(object_id)

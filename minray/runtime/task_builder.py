@@ -83,14 +83,14 @@ def _pickle_arguments(
     keep: list = []
     if s.size > worker.config.max_inline_bytes:
         threshold = worker.config.max_inline_bytes // 4
-        for i, value in enumerate(args):
-            if type(value) is not ArgPlaceholder and _size(value) > threshold:
-                keep.append(worker.put(value))
-                args[i] = swap(keep[-1])
-        for key, value in kwargs.items():
-            if type(value) is not ArgPlaceholder and _size(value) > threshold:
-                keep.append(worker.put(value))
-                kwargs[key] = swap(keep[-1])
+        for container, keys in ((args, range(len(args))), (kwargs, list(kwargs))):
+            for key in keys:
+                if type(container[key]) is ArgPlaceholder:
+                    continue
+                big = serialization.serialize(container[key])
+                if big.size > threshold:
+                    keep.append(worker.put_serialized(big))
+                    container[key] = swap(keep[-1])
         s = _serialize_arguments(name, args, kwargs)
     limit = worker.config.max_frame_bytes // 2
     if len(s.pickled) > limit:
@@ -100,10 +100,6 @@ def _pickle_arguments(
             "bytes (they go to shared memory), or minray.put() it and pass the ObjectRef."
         )
     return s.pickled, s.refs, keep
-
-
-def _size(value: Any) -> int:
-    return serialization.serialize(value).size
 
 
 def _serialize_arguments(name: str, args: list, kwargs: dict) -> serialization.Serialized:
