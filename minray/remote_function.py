@@ -5,8 +5,9 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from . import api, serialization
 from . import options as opts
-from . import serialization
+from .runtime.task_builder import submit_task
 
 
 class RemoteFunction:
@@ -21,6 +22,7 @@ class RemoteFunction:
         task_options = opts.validate_task_options(task_options)
         self._function = function
         self._options = {**opts.TASK_DEFAULTS, **task_options}
+        self._resources = opts.task_resources(self._options)
         opts.check_num_returns_zero(function, self._options["num_returns"])
         self._signature = inspect.signature(function)
         self._blob: bytes | None = None
@@ -39,7 +41,7 @@ class RemoteFunction:
 
     def remote(self, *args, **kwargs):
         """Run the function as a task; returns an ObjectRef (a list for num_returns > 1)."""
-        return self._remote(args, kwargs, self._options)
+        return self._remote(args, kwargs, self._options, self._resources)
 
     def options(self, **task_options) -> _BoundOptions:
         """Override options for some calls: ``f.options(num_cpus=2).remote(x)``."""
@@ -60,15 +62,12 @@ class RemoteFunction:
             self._function_id = serialization.function_id(self._blob)
         return self._function_id, self._blob
 
-    def _remote(self, args: tuple, kwargs: dict, options: dict):
-        from .api import _auto_init
-        from .runtime.task_builder import submit_task
-
+    def _remote(self, args: tuple, kwargs: dict, options: dict, resources: dict):
         try:
             self._signature.bind(*args, **kwargs)
         except TypeError as e:
             raise TypeError(f"{self.__qualname__}.remote(): {e}") from None
-        worker = _auto_init()
+        worker = api._auto_init()
         function_id, blob = self._export()
         num_returns = options["num_returns"]
         refs = submit_task(
@@ -79,10 +78,10 @@ class RemoteFunction:
             args=args,
             kwargs=kwargs,
             num_returns=num_returns,
-            resources=opts.task_resources(options),
+            resources=resources,
             max_retries=options["max_retries"],
             retry_exceptions=options["retry_exceptions"],
-            env_vars=_env_vars(worker, options),
+            env_vars=_env_vars(options),
         )
         if num_returns == 1:
             return refs[0]
@@ -97,18 +96,18 @@ class _BoundOptions:
     def __init__(self, function: RemoteFunction, options: dict):
         self._function = function
         self._options = options
+        self._resources = opts.task_resources(options)
 
     def remote(self, *args, **kwargs):
-        return self._function._remote(args, kwargs, self._options)
+        return self._function._remote(args, kwargs, self._options, self._resources)
 
 
-def _env_vars(worker, options: dict) -> dict | None:
-    from .api import _state
-
-    base = dict(_state.env_vars)
-    task_env = (options.get("runtime_env") or {}).get("env_vars") or {}
-    base.update(task_env)
-    return base or None
+def _env_vars(options: dict) -> dict | None:
+    """Environment variables for a task: init's runtime_env, then the task's own."""
+    task_env = (options["runtime_env"] or {}).get("env_vars")
+    if not task_env:
+        return api._state.env_vars or None
+    return {**api._state.env_vars, **task_env}
 
 
 def make_remote(target: Any, options: dict):

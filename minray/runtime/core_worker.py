@@ -154,6 +154,7 @@ class CoreWorker:
         if self._thread is None or self.loop.is_closed():
             return
         self.alive = False
+        self.objects.wake_all()
         try:
             self.run_sync(self._stop_async(), 5)
         except Exception:

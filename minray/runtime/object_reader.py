@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import pickle
 import threading
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ SHUT_DOWN = "minray was shut down while this call was waiting; call minray.init(
 class ObjectReader:
     def __init__(self, worker: CoreWorker):
         self.worker = worker
+        self._sleepers: set[_Countdown] = set()
 
     def local_value(self, object_id: bytes, owner: str | None) -> StoredValue | None:
         """The value if this process owns it and has it now (any thread)."""
@@ -53,7 +55,7 @@ class ObjectReader:
             if value is not None:
                 return value
             if object_id not in self.worker.refs:
-                return _error_value(ObjectLostError(object_id.hex(), "The object was freed."))
+                return _freed(object_id)
             return await self.worker.store.wait(object_id)
         if not owner:
             return _error_value(
@@ -134,7 +136,15 @@ class ObjectReader:
                 missing.append(i)
             else:
                 values[i] = value
-        if missing:
+        if missing and all(refs[i]._owner == self.worker.address for i in missing):
+            ids = [refs[i]._id for i in missing]
+            self._wait_for_own(ids, timeout)
+            for i, object_id in zip(missing, ids):  # None: still pending (another failed)
+                values[i] = self.local_value(object_id, self.worker.address)
+                if values[i] is None and object_id not in self.worker.refs:
+                    values[i] = _freed(object_id)
+            missing = []  # nothing was fetched from other processes
+        elif missing:
             pairs = [(refs[i]._id, refs[i]._owner) for i in missing]
             fetched = self._wait_on_loop(self._fetch_all(pairs), timeout)
             for i, value in zip(missing, fetched):
@@ -154,26 +164,78 @@ class ObjectReader:
                 self.release_if_remote(values[i], refs[i]._owner)
                 values[i] = values[i]._replace(refs=[])
 
+    def _wait_for_own(self, object_ids: list, timeout: float | None) -> None:
+        """Block until our own pending objects arrive (one failing is enough).
+
+        The fast path of ``get(f.remote())``: memory-store callbacks wake this
+        thread directly, without a coroutine on the loop.
+        """
+        worker = self.worker
+        arrivals = _Countdown(len(object_ids))
+
+        def on_arrival(object_id: bytes) -> None:
+            arrivals.arrived(worker.store.get(object_id))
+
+        def watch() -> None:
+            for object_id in object_ids:
+                if object_id in worker.refs:
+                    worker.store.add_callback(object_id, on_arrival)
+                else:  # freed already: get() reports it
+                    arrivals.arrived(_freed(object_id))
+
+        def unwatch() -> None:
+            for object_id in object_ids:
+                worker.store.remove_callback(object_id, on_arrival)
+
+        if not worker.alive:
+            raise RaySystemError(SHUT_DOWN)
+        self._sleepers.add(arrivals)
+        try:
+            with self._blocked_in_get():
+                worker.call_soon(watch)
+                ready = arrivals.event.wait(None if timeout is None or timeout < 0 else timeout)
+        finally:
+            self._sleepers.discard(arrivals)
+            worker.call_soon(unwatch)
+        if arrivals.stopped:
+            raise RaySystemError(SHUT_DOWN)
+        if not ready:
+            raise GetTimeoutError("Get timed out: some object(s) not ready.")
+
+    def wake_all(self) -> None:
+        """The CoreWorker is stopping: wake threads in ``_wait_for_own`` with an error."""
+        for arrivals in list(self._sleepers):
+            arrivals.stopped = True
+            arrivals.event.set()
+
+    @contextlib.contextmanager
+    def _blocked_in_get(self):
+        """A task waiting in get/wait lends its CPU to the node meanwhile."""
+        worker = self.worker
+        blocked = worker.mode == "worker" and worker.current_task is not None
+        if blocked:
+            worker.call_soon(worker.node.send, WorkerBlocked(True))
+        try:
+            yield
+        finally:
+            if blocked:
+                worker.call_soon(worker.node.send, WorkerBlocked(False))
+
     def _wait_on_loop(self, coro, timeout: float | None):
         if timeout is not None and timeout < 0:
             timeout = None
-        blocked = self.worker.mode == "worker" and self.worker.current_task is not None
-        if blocked:
-            self.worker.call_soon(self.worker.node.send, WorkerBlocked(True))
         if not self.worker.alive:
             coro.close()
             raise RaySystemError(SHUT_DOWN)
-        fut = asyncio.run_coroutine_threadsafe(coro, self.worker.loop)
-        try:
-            return fut.result(max(timeout, 0.005) if timeout is not None else None)
-        except concurrent.futures.TimeoutError:
-            fut.cancel()
-            raise GetTimeoutError("Get timed out: some object(s) not ready.") from None
-        except concurrent.futures.CancelledError:
-            raise RaySystemError(SHUT_DOWN) from None
-        finally:
-            if blocked:
-                self.worker.call_soon(self.worker.node.send, WorkerBlocked(False))
+        with self._blocked_in_get():
+            fut = asyncio.run_coroutine_threadsafe(coro, self.worker.loop)
+            try:
+                return fut.result(max(timeout, 0.005) if timeout is not None else None)
+            except concurrent.futures.TimeoutError:
+                fut.cancel()
+                raise GetTimeoutError("Get timed out: some object(s) not ready.") from None
+            except concurrent.futures.CancelledError:
+                raise RaySystemError(SHUT_DOWN) from None
 
     async def _fetch_all(self, pairs: list) -> list:
         """Fetch values; return early (others None) as soon as one is an error."""
@@ -330,6 +392,26 @@ class _ValueFuture(concurrent.futures.Future):
             return error
         ok, value = self._materialize()
         return None if ok else value
+
+
+class _Countdown:
+    """Counts arrivals on the loop thread; wakes the waiting thread at zero or on an error."""
+
+    __slots__ = ("left", "event", "stopped")
+
+    def __init__(self, count: int):
+        self.left = count
+        self.event = threading.Event()
+        self.stopped = False
+
+    def arrived(self, value: StoredValue | None) -> None:
+        self.left -= 1
+        if self.left <= 0 or value is None or value.kind == ValueKind.ERROR:
+            self.event.set()
+
+
+def _freed(object_id: bytes) -> StoredValue:
+    return _error_value(ObjectLostError(object_id.hex(), "The object was freed."))
 
 
 def _error_value(error: BaseException) -> StoredValue:
