@@ -166,17 +166,17 @@ def _detect_gpus() -> int:
     return sum(1 for line in out.splitlines() if line.startswith("GPU "))
 
 
+def _detect_cpus() -> int:
+    """CPUs this process may run on (its affinity, where the OS has one), via psutil."""
+    try:
+        return len(psutil.Process().cpu_affinity())
+    except (AttributeError, psutil.Error):  # macOS has no CPU affinity
+        return psutil.cpu_count() or 1
+
+
 def _node_resources(num_cpus, num_gpus, resources) -> dict:
     out: dict[str, float] = {}
-    out["CPU"] = (
-        _number("num_cpus", num_cpus)
-        if num_cpus is not None
-        else float(
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else os.cpu_count() or 1
-        )
-    )
+    out["CPU"] = _number("num_cpus", num_cpus) if num_cpus is not None else float(_detect_cpus())
     gpus = _number("num_gpus", num_gpus) if num_gpus is not None else float(_detect_gpus())
     if gpus:
         out["GPU"] = gpus
