@@ -11,7 +11,10 @@ object responsible so the error can name it.
 
 from __future__ import annotations
 
+import concurrent.futures
+import ctypes
 import hashlib
+import os
 import pickle
 import threading
 from typing import Any
@@ -91,8 +94,38 @@ def write_segment(mem, plan: layout.Layout, s: Serialized) -> None:
     view[: len(header)] = header
     view[plan.pickle_offset : plan.pickle_offset + plan.pickle_length] = s.pickled
     for (offset, length), buf in zip(plan.buffers, s.buffers):
-        view[offset : offset + length] = buf.raw().cast("B")
+        source = buf.raw().cast("B")
+        if length < PARALLEL_COPY_BYTES or source.readonly or COPY_THREADS < 2:
+            view[offset : offset + length] = source
+        else:
+            _parallel_copy(mem, offset, source)
     view.release()
+
+
+#: buffers at least this large are copied by several threads (memcpy releases the GIL;
+#: two threads copy ~19 GB/s here where one copies ~10)
+PARALLEL_COPY_BYTES = 16 * 1024 * 1024
+COPY_THREADS = min(4, os.cpu_count() or 1)
+_copy_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _parallel_copy(mem, offset: int, source: memoryview) -> None:
+    global _copy_pool
+    if _copy_pool is None:
+        _copy_pool = concurrent.futures.ThreadPoolExecutor(COPY_THREADS, "minray-copy")
+    destination = ctypes.c_char.from_buffer(mem, offset)
+    origin = ctypes.c_char.from_buffer(source)
+    try:
+        to, frm, total = ctypes.addressof(destination), ctypes.addressof(origin), len(source)
+        chunk = -(-total // COPY_THREADS) + 4095 & ~4095  # whole pages per thread
+        copies = [
+            _copy_pool.submit(ctypes.memmove, to + start, frm + start, min(chunk, total - start))
+            for start in range(0, total, chunk)
+        ]
+        for copy in copies:
+            copy.result()
+    finally:
+        del destination, origin  # release the buffers so the mapping can be closed
 
 
 def read_segment(mem) -> Any:

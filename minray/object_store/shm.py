@@ -28,8 +28,8 @@ def create(name: str, size: int) -> mmap.mmap:
             os.posix_fallocate(fd, 0, size)  # allocate pages in bulk: ~2x faster than faulting
         else:
             os.ftruncate(fd, size)
-        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-        return mmap.mmap(fd, size, flags=flags)
+        # no MAP_POPULATE: the copy threads of write_segment fault pages in in parallel
+        return mmap.mmap(fd, size, flags=mmap.MAP_SHARED)
     except BaseException:
         _posixshmem.shm_unlink(name)
         raise

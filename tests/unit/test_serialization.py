@@ -269,3 +269,20 @@ def test_describe_unpicklable_shortens_long_reprs():
     text = describe_unpicklable([Loud()], "x")
     assert "L" * 117 + "..." in text
     assert "L" * 118 not in text
+
+
+def test_a_buffer_large_enough_for_the_parallel_copy_arrives_intact():
+    import mmap
+
+    from minray import serialization
+
+    array = np.random.default_rng(0).integers(0, 2**62, size=5 * 1024 * 1024 + 3)  # ~40 MiB
+    assert array.nbytes >= serialization.PARALLEL_COPY_BYTES
+    s = serialization.serialize(array)
+    plan = serialization.plan_segment(s)
+    mem = mmap.mmap(-1, plan.total_size)
+    serialization.write_segment(mem, plan, s)
+    copy = serialization.read_segment(mem)
+    assert np.array_equal(copy, array)
+    del copy
+    mem.close()  # the copy released every view of the mapping
