@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench bench-compare clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/core.py
+
+# Ray lives in its own virtualenv, never in minray's dependencies.
+RAY := .bench/ray/bin/python
+$(RAY):
+	$(PYTHON) -m venv .bench/ray
+	.bench/ray/bin/pip install -q 'ray==2.60.0' numpy psutil
+
+bench-compare: $(STAMP) $(RAY)
+	$(BIN)/python benchmarks/compare.py --ray-python $(RAY)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

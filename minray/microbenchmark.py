@@ -62,11 +62,13 @@ def timeit(
     return name, mean, std
 
 
-def main(trial_seconds: float = 2.0) -> list:
+def main(trial_seconds: float = 2.0, runtime: str = "minray") -> list:
+    """Run every row; ``runtime="ray"`` runs the same rows on Ray, for comparison."""
+    import importlib
+
     import numpy as np
 
-    import minray
-
+    minray = importlib.import_module(runtime)
     minray.init(ignore_reinit_error=True)
     results: list = []
 
@@ -136,6 +138,6 @@ def main(trial_seconds: float = 2.0) -> list:
         10000,
     )
     for name in ACTOR_ROWS:
-        print(f"{name}: skipped (needs actors, not in this minray version yet)")
+        print(f"{name}: skipped (needs actors, not in this minray version yet)", flush=True)
     minray.shutdown()
     return [r for r in results if r is not None]

@@ -1,0 +1,107 @@
+"""minray and Ray side by side, in one run, written to benchmarks/results/latest.md.
+
+    python benchmarks/compare.py --ray-python .bench/ray/bin/python   (or: make bench-compare)
+
+Runs the rows of benchmarks/core.py and of `minray microbenchmark` (Ray's own
+row definitions) for both runtimes, alternating, each row set in fresh
+processes. Figures are medians; the ratio is minray / Ray, so above 1 is better
+for rates and below 1 is better for times and memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+
+import psutil
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+from core import ROWS, run_row  # noqa: E402
+
+MICRO = re.compile(r"^(?P<name>.+) per second (?P<mean>[0-9.e+-]+) \+- (?P<std>[0-9.e+-]+)$")
+
+
+def microbenchmark(python: str, runtime: str, trial_seconds: float) -> dict[str, float]:
+    # run the rows' file by path: Ray's virtualenv has none of minray's dependencies
+    path = os.path.join(ROOT, "minray", "microbenchmark.py")
+    code = (
+        f"import runpy\nrows = runpy.run_path({path!r})\n"
+        f"rows['main'](trial_seconds={trial_seconds}, runtime={runtime!r})\n"
+    )
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    rows = {}
+    for line in out.stdout.splitlines():
+        match = MICRO.match(line.strip())
+        if match:
+            rows[match["name"]] = float(match["mean"])
+    if not rows:
+        raise RuntimeError(f"microbenchmark on {runtime} failed:\n{out.stdout}\n{out.stderr}")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ray-python", required=True, help="a Python with ray installed")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--trial-seconds", type=float, default=2.0)
+    parser.add_argument("--output", default=os.path.join(HERE, "results", "latest.md"))
+    args = parser.parse_args()
+    runtimes = {"minray": sys.executable, "ray": args.ray_python}
+    core: dict[tuple[str, str], list[float]] = {}
+    for name, code in ROWS.items():
+        for _ in range(args.repeat):
+            for runtime, python in runtimes.items():
+                for key, value in run_row(name, code, 1000, runtime, python).items():
+                    core.setdefault((key, runtime), []).append(value)
+    micro = {rt: microbenchmark(py, rt, args.trial_seconds) for rt, py in runtimes.items()}
+    ray_version = subprocess.run(
+        [args.ray_python, "-c", "import ray; print(ray.__version__)"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    lines = [
+        "# minray vs Ray, side by side",
+        "",
+        f"Date: {datetime.date.today().isoformat()} · machine: {psutil.cpu_count()} CPUs, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, {platform.system()} "
+        f"{platform.machine()}, Python {platform.python_version()} · Ray {ray_version}",
+        "",
+        "Reproduce: `make bench-compare`. Medians of fresh runs; the ratio is minray / Ray.",
+        "",
+        "## Core figures (`benchmarks/core.py`; lower is better for times and memory)",
+        "",
+        "| row | minray | Ray | minray / Ray |",
+        "|---|---:|---:|---:|",
+    ]
+    for key in dict.fromkeys(k for k, _ in core):
+        mine, theirs = (statistics.median(core[(key, rt)]) for rt in runtimes)
+        lines.append(f"| {key} | {mine:,.3f} | {theirs:,.3f} | {mine / theirs:.2f} |")
+    lines += [
+        "",
+        "## `ray microbenchmark` rows (per second; higher is better)",
+        "",
+        "| row | minray | Ray | minray / Ray |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, mine in micro["minray"].items():
+        theirs = micro["ray"].get(name)
+        ratio = f"{mine / theirs:.2f}" if theirs else "–"
+        lines.append(f"| {name} | {mine:,.2f} | {theirs or 0:,.2f} | {ratio} |")
+    lines.append("")
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w") as f:
+        f.write("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
