@@ -71,12 +71,13 @@ class _Lease:
 class _Queue:
     """Tasks of one resource shape, and the leases serving them."""
 
-    __slots__ = ("resources", "tasks", "requests", "idle")
+    __slots__ = ("resources", "tasks", "requests", "cancelled", "idle")
 
     def __init__(self, resources: dict):
         self.resources = resources
         self.tasks: collections.deque[TaskSpec] = collections.deque()
-        self.requests: set[int] = set()
+        self.requests: set[int] = set()  #: lease requests sent and not answered yet
+        self.cancelled: set[int] = set()  #: those of them we no longer need
         self.idle: list[_Lease] = []  #: leases about to be returned (see LEASE_LINGER_S)
 
 
@@ -176,12 +177,15 @@ class TaskSubmitter:
             lease = queue.idle.pop()
             lease.linger.cancel()
             self._push(queue, lease, queue.tasks.popleft())
-        wanted = len(queue.tasks) - len(queue.requests)
-        while wanted > 0 and len(queue.requests) < MAX_LEASE_REQUESTS:
+        live = len(queue.requests) - len(queue.cancelled)
+        wanted = len(queue.tasks) - live
+        while wanted > 0 and live < MAX_LEASE_REQUESTS:
             self._request_lease(queue)
             wanted -= 1
-        if not queue.tasks and queue.requests:
-            for request_id in queue.requests:
+            live += 1
+        if not queue.tasks:
+            for request_id in queue.requests - queue.cancelled:
+                queue.cancelled.add(request_id)
                 self.worker.node.send(CancelLeaseRequest(request_id))
 
     def _request_lease(self, queue: _Queue) -> None:
@@ -193,13 +197,15 @@ class TaskSubmitter:
 
     def _on_lease_reply(self, queue: _Queue, request_id: int, fut) -> None:
         queue.requests.discard(request_id)
+        queue.cancelled.discard(request_id)
         if fut.cancelled():
             return
         if isinstance(fut.exception(), ConnectionLost):
             self.fail_all(RaySystemError(NODE_GONE))
             return
-        if fut.exception() is not None:
-            return  # we cancelled the request
+        if fut.exception() is not None:  # we cancelled the request
+            self._pump(queue)
+            return
         grant = fut.result()
         conn = self.worker.cached_peer(grant.worker_address)
         if conn is not None:

@@ -167,3 +167,12 @@ def test_runtime_context_inside_a_task_names_the_task(cluster):
     assert len(task_id) == 48
     assert job_id == "01000000"
     assert len(node_id) == 56
+
+
+def test_thousands_of_back_to_back_tasks_never_stall(cluster):
+    @minray.remote
+    def one():
+        return 1
+
+    for _ in range(3000):  # each get empties the queue while lease requests are in flight
+        assert minray.get(one.remote(), timeout=10) == 1
