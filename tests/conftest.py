@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -61,3 +62,12 @@ def cluster(request):
 @pytest.fixture
 def cluster_1cpu():
     yield from _start(num_cpus=1)
+
+
+@pytest.fixture
+def minray_log(caplog):
+    """caplog that also sees the "minray" logger (which does not propagate to the root)."""
+    logger = logging.getLogger("minray")
+    logger.addHandler(caplog.handler)
+    yield caplog
+    logger.removeHandler(caplog.handler)

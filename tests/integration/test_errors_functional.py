@@ -349,9 +349,8 @@ def test_task_depending_on_an_unrebuildable_exception_fails_instead_of_hanging(c
         pytest.fail("the dependent task ran although its argument failed")
 
 
-def test_an_error_nobody_gets_is_logged_when_its_ref_is_dropped(cluster, caplog):
+def test_an_error_nobody_gets_is_logged_when_its_ref_is_dropped(cluster, minray_log):
     import gc
-    import logging
 
     @minray.remote
     def ignored():
@@ -365,23 +364,18 @@ def test_an_error_nobody_gets_is_logged_when_its_ref_is_dropped(cluster, caplog)
     def looked_at():
         raise ValueError("this one was seen")
 
-    logger = logging.getLogger("minray")
-    logger.addHandler(caplog.handler)
-    try:
-        ref = ignored.remote()
-        minray.wait([ref], timeout=10)
-        seen = looked_at.remote()
-        with pytest.raises(ValueError):
-            minray.get(seen)
-        del ref, seen
-        gc.collect()
-        fire_and_forget.remote()
-        deadline = time.time() + 10
-        while caplog.text.count("Unhandled error") < 2 and time.time() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)
-    finally:
-        logger.removeHandler(caplog.handler)
-    assert "nobody looks at me" in caplog.text
-    assert "no ref at all" in caplog.text
-    assert "this one was seen" not in caplog.text
+    ref = ignored.remote()
+    minray.wait([ref], timeout=10)
+    seen = looked_at.remote()
+    with pytest.raises(ValueError):
+        minray.get(seen)
+    del ref, seen
+    gc.collect()
+    fire_and_forget.remote()
+    deadline = time.time() + 10
+    while minray_log.text.count("Unhandled error") < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert "nobody looks at me" in minray_log.text
+    assert "no ref at all" in minray_log.text
+    assert "this one was seen" not in minray_log.text

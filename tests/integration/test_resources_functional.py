@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 import pytest
@@ -51,38 +50,24 @@ def test_cluster_and_available_resources_follow_ray_keys(cluster):
     assert node["Alive"] and len(node["NodeID"]) == 56 and node["Resources"]["CPU"] == 2.0
 
 
-def test_an_infeasible_task_stays_pending_and_warns_with_its_name(cluster, caplog):
+def test_an_infeasible_task_stays_pending_and_warns_with_its_name(cluster, minray_log):
     @minray.remote(num_gpus=1)
     def needs_gpu():
         return 1
 
-    with caplog.at_level(logging.WARNING, logger="minray"):
-        logger = logging.getLogger("minray")
-        logger.addHandler(caplog.handler)
-        try:
-            ref = needs_gpu.remote()
-            with pytest.raises(minray.exceptions.GetTimeoutError):
-                minray.get(ref, timeout=1)
-        finally:
-            logger.removeHandler(caplog.handler)
-    text = caplog.text
-    assert "needs_gpu" in text and "GPU" in text
+    with pytest.raises(minray.exceptions.GetTimeoutError):
+        minray.get(needs_gpu.remote(), timeout=1)
+    assert "needs_gpu" in minray_log.text and "GPU" in minray_log.text
 
 
-def test_an_unknown_custom_resource_is_reported_by_name(cluster, caplog):
+def test_an_unknown_custom_resource_is_reported_by_name(cluster, minray_log):
     @minray.remote(resources={"accelerator_x": 1})
     def needs_custom():
         return 1
 
-    logger = logging.getLogger("minray")
-    logger.addHandler(caplog.handler)
-    try:
-        ref = needs_custom.remote()
-        with pytest.raises(minray.exceptions.GetTimeoutError):
-            minray.get(ref, timeout=0.5)
-    finally:
-        logger.removeHandler(caplog.handler)
-    assert "accelerator_x" in caplog.text and "needs_custom" in caplog.text
+    with pytest.raises(minray.exceptions.GetTimeoutError):
+        minray.get(needs_custom.remote(), timeout=0.5)
+    assert "accelerator_x" in minray_log.text and "needs_custom" in minray_log.text
 
 
 @pytest.mark.parametrize("cluster", [{"resources": {"accelerator_x": 1}}], indirect=True)
