@@ -108,7 +108,6 @@ class CoreWorker:
         self._drain_scheduled = False
         self._peer_conns: dict[str, Connection] = {}
         self._dialing: dict[str, asyncio.Future] = {}
-        self._on_node_lost = None
         #: print workers' output lines (init's log_to_driver)
         self.log_to_driver = True
         self._infeasible_warned: set = set()
@@ -191,17 +190,12 @@ class CoreWorker:
 
     def _node_closed(self, conn: Connection) -> None:
         # the node that would unlink our shared-memory objects is gone: do it ourselves
-        for object_id in list(self.refs_owned_shared()):
-            shm.unlink(self.store.get(object_id).payload[0])
+        for _, value in self.store.items():
+            if value.kind == ValueKind.SHARED:
+                shm.unlink(value.payload[0])
         if self.mode == "worker":
             os._exit(1)  # the node is gone: nothing left to work for
         self.submitter.fail_all(RaySystemError(NODE_GONE))
-        if self._on_node_lost is not None:
-            self._on_node_lost()
-
-    def refs_owned_shared(self) -> list:
-        """Ids of the shared-memory objects in this process's memory store."""
-        return [oid for oid, value in self.store.items() if value.kind == ValueKind.SHARED]
 
     # --- threads -----------------------------------------------------------------------
 
