@@ -35,10 +35,6 @@ def object_id_for(task_id: bytes, index: int) -> bytes:
     return task_id + index.to_bytes(4, "little")
 
 
-def task_id_of(object_id: bytes) -> bytes:
-    return object_id[:TASK_ID_SIZE]
-
-
 def random_unique_id() -> bytes:
     return os.urandom(UNIQUE_ID_SIZE)
 
@@ -78,11 +74,3 @@ class JobID(BaseID):
 class TaskID(BaseID):
     __slots__ = ()
     size = TASK_ID_SIZE
-
-
-class NodeID(BaseID):
-    __slots__ = ()
-
-
-class WorkerID(BaseID):
-    __slots__ = ()

@@ -68,12 +68,6 @@ class MemoryStore:
     def delete(self, object_id: bytes) -> StoredValue | None:
         return self._values.pop(object_id, None)
 
-    def fail_waiters(self, object_id: bytes, value: StoredValue) -> None:
-        """Resolve waiters with ``value`` without storing it (e.g. the object was freed)."""
-        for fut in self._waiters.pop(object_id, ()):
-            if not fut.done():
-                fut.set_result(value)
-
     def items(self) -> list:
         return list(self._values.items())
 
