@@ -18,6 +18,16 @@ import subprocess
 import sys
 import textwrap
 
+#: the start of every row but the first: a 2-CPU cluster and a no-op task
+ON_A_CLUSTER = """
+        import time
+        import RUNTIME as minray
+        minray.init(num_cpus=2)
+        @minray.remote
+        def noop():
+            return None
+"""
+
 ROWS = {
     "init_to_first_result_s": """
         import time
@@ -31,13 +41,8 @@ ROWS = {
         result = time.perf_counter() - start
         t = time.perf_counter(); minray.shutdown(); extra = {"shutdown_s": time.perf_counter() - t}
     """,
-    "noop_round_trip_ms": """
-        import time
-        import RUNTIME as minray
-        minray.init(num_cpus=2)
-        @minray.remote
-        def noop():
-            return None
+    "noop_round_trip_ms": ON_A_CLUSTER
+    + """
         for _ in range(200):
             minray.get(noop.remote())
         samples = []
@@ -50,23 +55,17 @@ ROWS = {
         extra = {"noop_round_trip_p99_ms": samples[int(len(samples) * 0.99)] * 1000}
         minray.shutdown()
     """,
-    "async_noop_tasks_per_s": """
-        import time
-        import RUNTIME as minray
-        minray.init(num_cpus=2)
-        @minray.remote
-        def noop():
-            return None
+    "async_noop_tasks_per_s": ON_A_CLUSTER
+    + """
         minray.get([noop.remote() for _ in range(1000)])
         t = time.perf_counter()
         minray.get([noop.remote() for _ in range(N * 10)])
         result = N * 10 / (time.perf_counter() - t)
         minray.shutdown()
     """,
-    "put_1gib_gb_per_s": """
-        import time, numpy as np
-        import RUNTIME as minray
-        minray.init(num_cpus=2)
+    "put_1gib_gb_per_s": ON_A_CLUSTER
+    + """
+        import numpy as np
         array = np.ones(2**27)
         puts, gets = [], []
         for _ in range(3):
@@ -78,13 +77,9 @@ ROWS = {
         extra = {"get_1gib_ms": min(gets) * 1000}
         minray.shutdown()
     """,
-    "idle_rss_mib": """
-        import os, time, psutil
-        import RUNTIME as minray
-        minray.init(num_cpus=2)
-        @minray.remote
-        def noop():
-            return None
+    "idle_rss_mib": ON_A_CLUSTER
+    + """
+        import os, psutil
         minray.get([noop.remote() for _ in range(10)])
         time.sleep(1)
         me = psutil.Process(os.getpid())

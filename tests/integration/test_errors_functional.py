@@ -273,34 +273,24 @@ def test_application_exceptions_are_not_retried_by_default(cluster, tmp_path):
     assert attempts(path) == 1
 
 
-def test_retry_exceptions_true_with_two_retries_runs_three_attempts(cluster, tmp_path):
+@pytest.mark.parametrize(
+    "retry_exceptions, raised, expected_attempts",
+    [
+        (True, "ValueError", 3),  # any exception: 1 run + max_retries
+        ([KeyError], "ValueError", 1),  # not in the list: no retry
+        ([KeyError], "KeyError", 3),  # in the list: retried
+    ],
+)
+def test_retry_exceptions_decides_which_application_errors_are_retried(
+    cluster, tmp_path, retry_exceptions, raised, expected_attempts
+):
     path = tmp_path / "attempts"
-    ref = count_then_raise.options(retry_exceptions=True, max_retries=2).remote(
-        str(path), "ValueError"
+    ref = count_then_raise.options(retry_exceptions=retry_exceptions, max_retries=2).remote(
+        str(path), raised
     )
-    with pytest.raises(ValueError, match="attempt failed"):
+    with pytest.raises({"ValueError": ValueError, "KeyError": KeyError}[raised], match="attempt"):
         minray.get(ref, timeout=30)
-    assert attempts(path) == 3
-
-
-def test_retry_exceptions_list_does_not_retry_an_exception_not_in_it(cluster, tmp_path):
-    path = tmp_path / "attempts"
-    ref = count_then_raise.options(retry_exceptions=[KeyError], max_retries=2).remote(
-        str(path), "ValueError"
-    )
-    with pytest.raises(ValueError):
-        minray.get(ref, timeout=30)
-    assert attempts(path) == 1
-
-
-def test_retry_exceptions_list_retries_an_exception_in_it(cluster, tmp_path):
-    path = tmp_path / "attempts"
-    ref = count_then_raise.options(retry_exceptions=[KeyError], max_retries=2).remote(
-        str(path), "KeyError"
-    )
-    with pytest.raises(KeyError):
-        minray.get(ref, timeout=30)
-    assert attempts(path) == 3
+    assert attempts(path) == expected_attempts
 
 
 # --- exceptions that cannot travel ------------------------------------------------------------
