@@ -157,7 +157,7 @@ class NodeDaemon:
         while time.monotonic() < deadline and any(_alive(p) for p in pids):
             await asyncio.sleep(0.01)
         await _wait_child(self.zygote.pid, deadline)
-        self._flush_logs(final=True)
+        self._flush_logs()
         for segment in self.store.all_segments():
             shm.unlink(segment)
         if self.settings.embedded:
@@ -186,7 +186,7 @@ class NodeDaemon:
                 )
                 self.workers.pop(worker.worker_id)
                 self.starting -= 1
-                self._flush_logs(final=True, worker=worker)
+                self._flush_logs(worker)
                 if self.starting < len(self.waiting):
                     self._start_worker()
 
@@ -296,7 +296,7 @@ class NodeDaemon:
             self.idle.remove(worker)
         if worker.lease is not None:
             self._end_lease(worker.lease, kill_worker=False)
-        self._flush_logs(final=True, worker=worker)
+        self._flush_logs(worker)
 
     # --- leases ---------------------------------------------------------------------------
 
@@ -447,7 +447,7 @@ class NodeDaemon:
     def handle_ShutdownNode(self, conn: Connection, msg) -> Ok:
         # every line workers wrote so far reaches the driver before our answer does
         for worker in list(self.workers.values()):
-            self._flush_logs(final=True, worker=worker)
+            self._flush_logs(worker)
         asyncio.get_running_loop().create_task(self.shutdown())
         return Ok()
 
@@ -458,7 +458,8 @@ class NodeDaemon:
             await asyncio.sleep(CONFIG.log_poll_interval_s)
             self._flush_logs()
 
-    def _flush_logs(self, final: bool = False, worker: WorkerRecord | None = None) -> None:
+    def _flush_logs(self, worker: WorkerRecord | None = None) -> None:
+        """Send new output lines to drivers; with ``worker``, its last ones (it is gone)."""
         if worker is not None:
             lines = []
             for suffix in ("out", "err"):

@@ -268,9 +268,7 @@ class CoreWorker:
             return
         if self._peer_conns.get(address) is conn:
             del self._peer_conns[address]
-        with self._lock:
-            actions = self.refs.peer_died(address)
-        self._apply_actions(actions)
+        self.update_refs(self.refs.peer_died, address)
 
     # --- reference counting ------------------------------------------------------------------
 
@@ -304,8 +302,7 @@ class CoreWorker:
         """Call a ReferenceCounter method under the lock and carry out what it returns."""
         with self._lock:
             actions = fn(*args)
-        if actions:
-            self._apply_actions(actions)
+        self._apply_actions(actions)
 
     def _apply_actions(self, actions: list) -> None:
         if actions:

@@ -112,13 +112,9 @@ class TaskSubmitter:
             value = self.worker.objects.local_value(object_id, owner)
             if value is None:
                 waiting.append((index, object_id, owner))
-            else:
-                spec.resolved.append([index, value.kind, value.payload])
-                spec.resolved_refs.extend(value.refs)
-                if value.kind == ValueKind.ERROR:
-                    self.worker.error_seen(object_id)
-                    self._fail_dependency(spec, value.payload)
-                    return
+            elif self._take_argument(spec, index, object_id, value):
+                self._fail_dependency(spec, value.payload)
+                return
         if not waiting:
             self._enqueue(spec)
             return
@@ -130,15 +126,21 @@ class TaskSubmitter:
             value = await self.worker.objects.fetch(object_id, owner)
             if owner != self.worker.address:
                 spec.fetched.append(value)
-            spec.resolved.append([index, value.kind, value.payload])
-            spec.resolved_refs.extend(value.refs)
-            if value.kind == ValueKind.ERROR:
-                self.worker.error_seen(object_id)
+            if self._take_argument(spec, index, object_id, value):
                 failed = failed or value.payload
         if failed is not None:
             self._fail_dependency(spec, failed)
         else:
             self._enqueue(spec)
+
+    def _take_argument(self, spec: TaskSpec, index: int, object_id: bytes, value) -> bool:
+        """Record the value of a ref argument; True if that value is an error."""
+        spec.resolved.append([index, value.kind, value.payload])
+        spec.resolved_refs.extend(value.refs)
+        if value.kind == ValueKind.ERROR:
+            self.worker.error_seen(object_id)
+            return True
+        return False
 
     def _fail_dependency(self, spec: TaskSpec, error_payload: bytes) -> None:
         try:
@@ -301,11 +303,7 @@ class TaskSubmitter:
                 report_unhandled_error(reply.returns[0][1])
             self.worker.store_returns(spec.return_ids, reply.returns, lease.worker_address)
             self._finish(spec)
-        if queue.tasks:
-            self._push(queue, lease, queue.tasks.popleft())
-        else:
-            self._linger(queue, lease)
-        self._pump(queue)
+        self._use_lease(queue, lease)
 
     @staticmethod
     def _inline_size(spec: TaskSpec) -> int:
