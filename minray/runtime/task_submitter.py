@@ -17,13 +17,7 @@ import pickle
 from functools import partial
 from typing import TYPE_CHECKING
 
-from ..exceptions import (
-    RayError,
-    RaySystemError,
-    RayTaskError,
-    UnserializableException,
-    WorkerCrashedError,
-)
+from ..exceptions import RayError, RaySystemError, WorkerCrashedError
 from ..protocol.connection import Connection, ConnectionLost, RemoteError
 from ..protocol.messages import (
     CancelLeaseRequest,
@@ -32,6 +26,7 @@ from ..protocol.messages import (
     ReturnLease,
     ValueKind,
 )
+from . import argument_resolver
 from .task_spec import TaskSpec
 
 if TYPE_CHECKING:
@@ -107,59 +102,7 @@ class TaskSubmitter:
 
     def _resolve(self, spec: TaskSpec) -> None:
         self._in_flight[spec.task_id] = spec
-        waiting = []
-        for index, object_id, owner in spec.placeholders:
-            value = self.worker.objects.local_value(object_id, owner)
-            if value is None:
-                waiting.append((index, object_id, owner))
-            elif self._take_argument(spec, index, object_id, value):
-                self._fail_dependency(spec, value.payload)
-                return
-        if not waiting:
-            self._enqueue(spec)
-            return
-        self.worker.loop.create_task(self._resolve_remote(spec, waiting))
-
-    async def _resolve_remote(self, spec: TaskSpec, waiting: list) -> None:
-        failed = None
-        for index, object_id, owner in waiting:
-            value = await self.worker.objects.fetch(object_id, owner)
-            if owner != self.worker.address:
-                spec.fetched.append(value)
-            if self._take_argument(spec, index, object_id, value):
-                failed = failed or value.payload
-        if failed is not None:
-            self._fail_dependency(spec, failed)
-        else:
-            self._enqueue(spec)
-
-    def _take_argument(self, spec: TaskSpec, index: int, object_id: bytes, value) -> bool:
-        """Record the value of a ref argument; True if that value is an error."""
-        spec.resolved.append([index, value.kind, value.payload])
-        spec.resolved_refs.extend(value.refs)
-        if value.kind == ValueKind.ERROR:
-            self.worker.error_seen(object_id)
-            return True
-        return False
-
-    def _fail_dependency(self, spec: TaskSpec, error_payload: bytes) -> None:
-        try:
-            error = pickle.loads(error_payload)
-        except Exception as e:
-            error = UnserializableException(
-                f"An argument of task {spec.name} failed with an exception that cannot be "
-                f"re-created here: {type(e).__name__}: {e}"
-            )
-        if isinstance(error, RayTaskError):
-            error = RayTaskError(
-                spec.name,
-                "At least one of the input arguments for this task could not be computed:\n"
-                + str(error),
-                error.cause,
-                pid=error.pid,
-                ip=error.ip,
-            )
-        self._fail(spec, error)
+        argument_resolver.resolve(self.worker, spec, self._enqueue, self._fail)
 
     # --- queues and leases ---------------------------------------------------------------------
 
