@@ -4,14 +4,18 @@
 ``ray.put`` and ``ray.wait`` as in Ray.
 """
 
-from . import exceptions
+from . import actor, exceptions, util
+from .actor import method
 from .api import (
     available_resources,
+    cancel,
     cluster_resources,
     get,
+    get_actor,
     get_gpu_ids,
     init,
     is_initialized,
+    kill,
     nodes,
     put,
     remote,
@@ -25,17 +29,23 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ObjectRef",
+    "actor",
     "available_resources",
+    "cancel",
     "cluster_resources",
     "exceptions",
     "get",
+    "get_actor",
     "get_gpu_ids",
     "get_runtime_context",
     "init",
     "is_initialized",
+    "kill",
+    "method",
     "nodes",
     "put",
     "remote",
     "shutdown",
+    "util",
     "wait",
 ]

@@ -26,6 +26,7 @@ from . import ids
 from .config import CONFIG
 from .exceptions import RaySystemError
 from .object_ref import ObjectRef
+from .options import TASK_DEFAULTS, UNSUPPORTED_TASK_OPTIONS
 from .protocol import framing
 from .protocol.messages import GetClusterInfo, ShutdownNode
 from .remote_function import make_remote
@@ -431,7 +432,7 @@ def wait(
 
 
 def remote(*args, **kwargs):
-    """Make a function a remote task: ``@minray.remote`` or ``@minray.remote(num_cpus=2)``."""
+    """Make a function a task or a class an actor: ``@minray.remote`` or ``@minray.remote(...)``."""
     if len(args) == 1 and not kwargs and callable(args[0]):
         return make_remote(args[0], {})
     if args:
@@ -444,8 +445,63 @@ def remote(*args, **kwargs):
         )
     from .options import validate_task_options
 
-    kwargs = validate_task_options(kwargs)
+    if not set(kwargs) - set(TASK_DEFAULTS) - UNSUPPORTED_TASK_OPTIONS:
+        validate_task_options(dict(kwargs))  # now, as in Ray; actor options: on the class
+
     return lambda target: make_remote(target, kwargs)
+
+
+# --- actors -------------------------------------------------------------------------------
+
+
+def get_actor(name: str, namespace: str | None = None):
+    """The handle of the live actor called ``name`` (in ``namespace``, default: this job's)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError("Please supply a non-empty value to get_actor")
+    if namespace is not None and not isinstance(namespace, str):
+        raise TypeError(f"namespace must be a str or None, got {type(namespace)}")
+    worker = _auto_init()
+    from .actor import handle_from_blob
+    from .protocol.connection import RemoteError
+    from .protocol.messages import GetNamedActor
+
+    try:
+        info = worker.call_node(GetNamedActor(name, namespace or _state.namespace))
+    except RemoteError as e:
+        raise ValueError(str(e)) from None
+    return handle_from_blob(info.handle_blob)
+
+
+def kill(actor, *, no_restart: bool = True) -> None:
+    """Kill an actor now: its running and pending calls fail with ActorDiedError."""
+    from .actor import ActorHandle
+    from .protocol.messages import KillActor
+
+    if not isinstance(actor, ActorHandle):
+        raise ValueError(
+            "minray.kill() only supported for actors. For tasks, try minray.cancel(). "
+            f"Got: {type(actor)}."
+        )
+    _auto_init().call_node(KillActor(actor._actor_id, bool(no_restart)))
+
+
+def cancel(ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
+    """Cancel the task or actor call that makes ``ref`` (queued: it never runs)."""
+    if not isinstance(ref, ObjectRef):
+        raise TypeError(
+            "minray.cancel() only supported for object refs. For actors, try minray.kill(). "
+            f"Got: {type(ref)}."
+        )
+    worker = _auto_init()
+    task_id = ref._id[: ids.TASK_ID_SIZE]
+    if force and worker.actors.is_actor_call(task_id):
+        raise ValueError("force=True is not supported for actor tasks.")
+    worker.run_sync(_cancel_on_loop(worker, task_id, force), 10)
+
+
+async def _cancel_on_loop(worker: CoreWorker, task_id: bytes, force: bool) -> None:
+    if not worker.actors.cancel(task_id):
+        worker.submitter.cancel(task_id, force)
 
 
 # --- cluster state -------------------------------------------------------------------------

@@ -169,6 +169,10 @@ class ActorUnavailableError(RayActorError):
     """The actor is restarting or unreachable now; the call may or may not have run."""
 
 
+class AsyncioActorExit(RayError):
+    """Raised by ``exit_actor()`` inside an async actor to end it."""
+
+
 class ActorAlreadyExistsError(ValueError, RayError):
     """An actor with this name already exists in the namespace."""
 
@@ -259,6 +263,7 @@ __all__ = [
     "ActorDiedError",
     "ActorUnavailableError",
     "ActorAlreadyExistsError",
+    "AsyncioActorExit",
     "WorkerCrashedError",
     "TaskCancelledError",
     "ObjectStoreFullError",

@@ -31,6 +31,22 @@ def new_task_id(job_id: bytes) -> bytes:
     return _process_prefix + next(_counter).to_bytes(8, "little") + job_id
 
 
+ACTOR_ID_SIZE = 16
+
+
+def new_actor_id() -> bytes:
+    return os.urandom(ACTOR_ID_SIZE)
+
+
+def actor_creation_task_id(actor_id: bytes, job_id: bytes) -> bytes:
+    return actor_id + bytes(TASK_ID_SIZE - ACTOR_ID_SIZE - JOB_ID_SIZE) + job_id
+
+
+def new_actor_task_id(actor_id: bytes) -> bytes:
+    """A call's task id ends with its actor's id, as in Ray."""
+    return _process_prefix[:4] + (next(_counter) & 0xFFFFFFFF).to_bytes(4, "little") + actor_id
+
+
 def object_id_for(task_id: bytes, index: int) -> bytes:
     return task_id + index.to_bytes(4, "little")
 

@@ -174,6 +174,129 @@ def validate_task_options(options: dict) -> dict:
     return options
 
 
+#: options minray implements for actors, and their defaults (num_cpus None: see actor_resources)
+ACTOR_DEFAULTS: dict[str, Any] = {
+    "num_cpus": None,
+    "num_gpus": 0,
+    "resources": None,
+    "memory": None,
+    "object_store_memory": None,
+    "name": None,
+    "namespace": None,
+    "lifetime": None,
+    "max_concurrency": None,
+    "max_restarts": 0,
+    "max_task_retries": 0,
+    "max_pending_calls": -1,
+    "get_if_exists": False,
+    "scheduling_strategy": None,
+    "runtime_env": None,
+    "accelerator_type": None,
+    "allow_out_of_order_execution": False,
+}
+
+UNSUPPORTED_ACTOR_OPTIONS = {
+    "concurrency_groups",
+    "enable_tensor_transport",
+    "placement_group",
+    "placement_group_bundle_index",
+    "placement_group_capture_child_tasks",
+    "label_selector",
+    "fallback_strategy",
+    "enable_task_events",
+    "_labels",
+    "_actor_generator_backpressure_num_objects",
+}
+
+
+def _check_actor_name(value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"The type of keyword 'name' must be str, but received {type(value)}")
+    if value == "":
+        raise ValueError("Actor name cannot be an empty string.")
+
+
+def _check_int(key: str, value: Any, minimum: int, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"The type of keyword '{key}' must be int, but received {type(value)}")
+    if value < minimum:
+        raise ValueError(f"{key} must be {what}, got {value}.")
+
+
+def _check_lifetime(value: Any) -> None:
+    if value not in (None, "detached", "non_detached"):
+        raise ValueError(
+            "actor `lifetime` argument must be one of 'detached', 'non_detached' and 'None'."
+        )
+
+
+_ACTOR_CHECKS = {
+    **_CHECKS,
+    "name": _check_actor_name,
+    "namespace": lambda v: v is None or _check_name_string("namespace", v),
+    "lifetime": _check_lifetime,
+    "max_concurrency": lambda v: (
+        v is None
+        or _check_int("max_concurrency", v, 1, "at least 1 (calls the actor may run at once)")
+    ),
+    "max_restarts": lambda v: _check_int("max_restarts", v, -1, "-1 (no limit), 0 or more"),
+    "max_task_retries": lambda v: _check_int("max_task_retries", v, -1, "-1 (no limit), 0 or more"),
+    "max_pending_calls": lambda v: _check_int("max_pending_calls", v, -1, "-1 or more"),
+    "get_if_exists": lambda v: _check_bool("get_if_exists", v),
+    "allow_out_of_order_execution": lambda v: _check_bool("allow_out_of_order_execution", v),
+}
+
+
+def _check_name_string(key: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"The keyword '{key}' must be a non-empty str, but received {value!r}")
+
+
+def _check_bool(key: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"The type of keyword '{key}' must be bool, but received {type(value)}")
+
+
+def validate_actor_options(options: dict) -> dict:
+    """Check actor options (Ray's names and rules); returns them, or raises."""
+    for key, value in options.items():
+        if key in UNSUPPORTED_ACTOR_OPTIONS:
+            raise ValueError(f"The option {key!r} is a Ray option minray does not support yet.")
+        check = _ACTOR_CHECKS.get(key) if key in ACTOR_DEFAULTS else None
+        if check is None:
+            raise ValueError(
+                f"Invalid option keyword {key} for actors. Valid ones are {sorted(ACTOR_DEFAULTS)}."
+            )
+        if key in ("num_cpus", "num_gpus"):
+            if value is not None:
+                check(key, value)
+        else:
+            check(value)
+    if options.get("get_if_exists") and not options.get("name"):
+        raise ValueError("The actor name must be specified to use `get_if_exists`.")
+    return options
+
+
+def actor_resources(options: dict) -> tuple[dict, dict]:
+    """(what placing the actor needs, what it holds while it lives), as Ray decides them.
+
+    With no resources given an actor needs 1 CPU to be placed and holds none while it
+    runs; resources given explicitly are needed and held for its whole life.
+    """
+    explicit = (
+        options.get("num_cpus") is not None
+        or options.get("num_gpus")
+        or options.get("resources")
+        or options.get("memory")
+    )
+    if not explicit:
+        return {"CPU": 1.0}, {}
+    shape = task_resources({**options, "num_cpus": options.get("num_cpus") or 0})
+    return shape, dict(shape)
+
+
 def check_num_returns_zero(function, num_returns: int) -> None:
     """num_returns=0 on a function that returns a value would silently drop it."""
     if num_returns == 0 and returns_value(function):

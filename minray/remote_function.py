@@ -112,10 +112,9 @@ def _env_vars(options: dict) -> dict | None:
 
 def make_remote(target: Any, options: dict):
     if inspect.isclass(target):
-        raise NotImplementedError(
-            f"@minray.remote on a class ({target.__qualname__}) makes an actor; actors are not "
-            "part of this minray version yet. Use remote functions for now."
-        )
+        from .actor import ActorClass
+
+        return ActorClass(target, options)
     if not callable(target):
         raise AttributeError(
             f"@minray.remote(...) must decorate a function or class, got {target!r}"

@@ -38,8 +38,38 @@ class RuntimeContext:
         task = self._worker.current_task
         return task.name if task is not None else None
 
+    def _actor(self):
+        executor = self._worker.executor
+        return executor.actor if executor is not None else None
+
     def get_actor_id(self) -> str | None:
-        return None
+        """The id of the actor this code runs in (None in the driver and in tasks)."""
+        actor = self._actor()
+        return actor.actor_id.hex() if actor is not None else None
+
+    def get_actor_name(self) -> str | None:
+        actor = self._actor()
+        return (actor.name or None) if actor is not None else None
+
+    @property
+    def was_current_actor_reconstructed(self) -> bool:
+        """True in an actor that was restarted after its worker died."""
+        actor = self._actor()
+        if actor is None:
+            raise AssertionError("This method should only be called inside an actor.")
+        return actor.restarted
+
+    def is_canceled(self) -> bool:
+        """Whether the running task (or sync actor call) was cancelled by its caller."""
+        task = self._worker.current_task
+        actor = self._actor()
+        if task is None:
+            raise RuntimeError("This method is only available in a task or an actor method.")
+        if actor is not None:
+            if actor.mode == "async":
+                raise RuntimeError("is_canceled() is not supported in async actors.")
+            return task.task_id in actor.cancelled
+        return False
 
     @property
     def namespace(self) -> str:

@@ -11,7 +11,7 @@ def test_all_lists_exactly_the_public_names():
         for name in dir(minray)
         if not name.startswith("_") and not isinstance(getattr(minray, name), types.ModuleType)
     }
-    assert set(minray.__all__) == public | {"exceptions"}
+    assert set(minray.__all__) == public | {"exceptions", "actor", "util"}
 
 
 def test_every_name_in_all_exists():

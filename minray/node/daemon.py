@@ -33,21 +33,27 @@ from ..object_store import shm
 from ..object_store.accounting import StoreAccounting
 from ..protocol.connection import Connection, serve
 from ..protocol.messages import (
+    ActorInfo,
+    ActorRegistered,
+    ActorState,
     ClusterInfo,
     CreateObject,
     ErrorReply,
     ExitIfIdle,
     LeaseGranted,
     LogLines,
+    NamedActors,
     ObjectCreated,
     Ok,
     RegisterClient,
     RegisterReply,
     RequestLease,
     ResourcesInfeasible,
+    RestartActor,
     SegmentsRemoved,
 )
 from ..runtime.scheduler import Allocation, LeaseScheduler
+from .actor_directory import ActorDirectory, ActorRecord
 from .log_monitor import LogMonitor
 from .worker_pool import ZygoteClient, start_zygote
 
@@ -62,6 +68,7 @@ class WorkerRecord:
     conn: Connection | None = None
     lease: LeaseRecord | None = None
     idle_since: float = 0.0
+    actor: ActorRecord | None = None  #: the actor this worker hosts, for good
 
 
 @dataclass(eq=False)
@@ -72,6 +79,8 @@ class LeaseRecord:
     reply: asyncio.Future
     worker: WorkerRecord | None = None
     blocked: int = 0
+    actor_id: bytes = b""  #: the lease starts this actor's worker
+    actor_resources: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -111,7 +120,9 @@ class NodeDaemon:
         self.drivers: set[Connection] = set()
         self.clients: set[Connection] = set()
         self.starting = 0
-        self._requests: dict[tuple, asyncio.Future] = {}
+        self._requests: dict[tuple, tuple[asyncio.Future, RequestLease]] = {}
+        self.actors = ActorDirectory()
+        self._actor_waiters: dict[bytes, list[tuple[str, asyncio.Future]]] = {}
         self._lease_ids = itertools.count(1)
         self._stopped = asyncio.Event()
         self._stopping = False
@@ -193,7 +204,8 @@ class NodeDaemon:
     def _trim_idle_workers(self) -> None:
         """Ask workers idle for long, beyond one per CPU, to exit; they may refuse."""
         now = time.monotonic()
-        excess = len(self.workers) - self.num_cpus
+        hosting = sum(1 for w in self.workers.values() if w.actor is not None)
+        excess = len(self.workers) - hosting - self.num_cpus
         for worker in list(self.idle):
             if excess <= 0:
                 break
@@ -251,6 +263,12 @@ class NodeDaemon:
             self._requests.pop(key)
         for lease in [lease for lease in self.leases.values() if lease.owner is conn]:
             self._end_lease(lease, kill_worker=True)  # its owner is gone: stop its work
+        for record in self.actors.owned_by(conn):
+            self._actor_died(
+                record,
+                "The actor is dead because its owner (the process that created it) has died."
+                f"\n{record.describe()}",
+            )
         worker = conn.info.get("worker")
         if worker is not None:
             self._worker_gone(worker)
@@ -296,11 +314,17 @@ class NodeDaemon:
             self.idle.remove(worker)
         if worker.lease is not None:
             self._end_lease(worker.lease, kill_worker=False)
+        if worker.actor is not None:
+            self._actor_worker_lost(worker)
         self._flush_logs(worker)
 
     # --- leases ---------------------------------------------------------------------------
 
-    def handle_RequestLease(self, conn: Connection, msg: RequestLease) -> asyncio.Future:
+    def handle_RequestLease(self, conn: Connection, msg: RequestLease):
+        if msg.actor_id:
+            record = self.actors.get(msg.actor_id)
+            if record is None or record.state == ActorState.DEAD:
+                return ErrorReply("ActorDiedError", "the actor is dead")
         missing = self.scheduler.missing(msg.resources)
         if missing:
             conn.send(
@@ -310,7 +334,7 @@ class NodeDaemon:
             )
         key = (conn, msg.request_id)
         fut = asyncio.get_running_loop().create_future()
-        self._requests[key] = fut
+        self._requests[key] = (fut, msg)
         self.scheduler.submit(key, msg.resources)
         self._schedule()
         return fut
@@ -318,7 +342,8 @@ class NodeDaemon:
     def handle_CancelLeaseRequest(self, conn: Connection, msg) -> None:
         key = (conn, msg.request_id)
         if self.scheduler.cancel(key):
-            self._requests.pop(key).set_result(ErrorReply("Cancelled", "lease request cancelled"))
+            fut, _ = self._requests.pop(key)
+            fut.set_result(ErrorReply("Cancelled", "lease request cancelled"))
 
     def handle_ReturnLease(self, conn: Connection, msg) -> None:
         lease = self.leases.get(msg.lease_id)
@@ -343,12 +368,13 @@ class NodeDaemon:
 
     def _schedule(self) -> None:
         for key, alloc in self.scheduler.schedule():
-            reply = self._requests.pop(key)
+            reply, request = self._requests.pop(key)
             owner = key[0]
             if owner.closed or reply.done():
                 self.scheduler.release(alloc)
                 continue
             lease = LeaseRecord(next(self._lease_ids), alloc, owner, reply)
+            lease.actor_id, lease.actor_resources = request.actor_id, request.actor_resources
             if self.idle:
                 self._grant(lease, self.idle.pop())
             else:
@@ -357,6 +383,9 @@ class NodeDaemon:
                     self._start_worker()
 
     def _grant(self, lease: LeaseRecord, worker: WorkerRecord) -> None:
+        if lease.actor_id:
+            self._grant_to_actor(lease, worker)
+            return
         lease.worker = worker
         worker.lease = lease
         self.leases[lease.lease_id] = lease
@@ -379,6 +408,142 @@ class NodeDaemon:
             worker.conn.close()
         elif worker.worker_id in self.workers:
             self._worker_ready(worker)
+
+    # --- actors ---------------------------------------------------------------------------
+
+    def handle_RegisterActor(self, conn: Connection, msg):
+        try:
+            record, created = self.actors.register(
+                msg.actor_id,
+                conn,
+                name=msg.name,
+                namespace=msg.namespace,
+                class_name=msg.class_name,
+                detached=msg.detached,
+                max_restarts=msg.max_restarts,
+                handle_blob=msg.handle_blob,
+                get_if_exists=msg.get_if_exists,
+            )
+        except ValueError as e:
+            return ErrorReply("ActorAlreadyExistsError", str(e))
+        return ActorRegistered(record.actor_id, created)
+
+    def _grant_to_actor(self, lease: LeaseRecord, worker: WorkerRecord) -> None:
+        """The worker is the actor's from now on; it holds only the actor's own resources."""
+        record = self.actors.get(lease.actor_id)
+        if record is None or record.state == ActorState.DEAD:
+            self.scheduler.release(lease.alloc)
+            lease.reply.set_result(ErrorReply("ActorDiedError", "the actor is dead"))
+            self._worker_ready(worker)
+            return
+        record.alloc = self.scheduler.shrink(lease.alloc, lease.actor_resources)
+        record.worker, worker.actor = worker, record
+        lease.reply.set_result(
+            LeaseGranted(0, worker.worker_id, worker.address, lease.alloc.gpu_id_list())
+        )
+        asyncio.get_running_loop().call_soon(self._schedule)  # the placement CPU is free again
+
+    def handle_ActorStarted(self, conn: Connection, msg) -> Ok:
+        worker = conn.info.get("worker")
+        record = self.actors.get(msg.actor_id)
+        if worker is None or record is None or record.worker is not worker:
+            raise ValueError("ActorStarted from a worker that does not host this actor")
+        if msg.error is not None:
+            self.actors.died(
+                msg.actor_id,
+                "The actor died because of an error raised in its creation task",
+                msg.error,
+            )
+            asyncio.get_running_loop().call_soon(worker.conn.close)  # its worker exits
+        elif self.actors.started(msg.actor_id, msg.address, worker.pid or 0) is None:
+            _kill(worker.pid)  # killed while it was starting
+        self._notify_actor(record)
+        return Ok()
+
+    def handle_GetActorInfo(self, conn: Connection, msg):
+        record = self.actors.get(msg.actor_id)
+        if record is None:
+            return ErrorReply("ValueError", f"no actor with id {msg.actor_id.hex()} is known")
+        if _settled(record, msg.stale_address):
+            return _actor_info(record)
+        fut = asyncio.get_running_loop().create_future()
+        self._actor_waiters.setdefault(record.actor_id, []).append((msg.stale_address, fut))
+        return fut
+
+    def _notify_actor(self, record: ActorRecord) -> None:
+        waiters = self._actor_waiters.pop(record.actor_id, [])
+        for stale, fut in waiters:
+            if fut.done():
+                continue
+            if _settled(record, stale):
+                fut.set_result(_actor_info(record))
+            else:
+                self._actor_waiters.setdefault(record.actor_id, []).append((stale, fut))
+
+    def handle_GetNamedActor(self, conn: Connection, msg):
+        record = self.actors.named(msg.name, msg.namespace)
+        if record is None:
+            return ErrorReply(
+                "ValueError",
+                f"Failed to look up actor with name '{msg.name}'. This could because 1. You are "
+                "trying to look up a named actor you didn't create. 2. The named actor died. "
+                "3. You did not use a namespace matching the namespace of the actor.",
+            )
+        return _actor_info(record)
+
+    def handle_ListNamedActors(self, conn: Connection, msg) -> NamedActors:
+        return NamedActors(self.actors.list_named(None if msg.all_namespaces else msg.namespace))
+
+    def handle_KillActor(self, conn: Connection, msg) -> Ok:
+        record = self.actors.get(msg.actor_id)
+        if record is None or record.state == ActorState.DEAD:
+            return Ok()
+        if msg.no_restart:
+            self._actor_died(record, f"The actor was killed by `minray.kill`.\n{record.describe()}")
+        elif record.worker is not None and record.worker.pid:
+            _kill(record.worker.pid)  # it restarts if it may
+        return Ok()
+
+    def handle_ActorOutOfScope(self, conn: Connection, msg) -> None:
+        record = self.actors.get(msg.actor_id)
+        if record is not None and not record.detached:
+            self._actor_died(
+                record,
+                "The actor is dead because all references to the actor were removed "
+                f"(its handles went out of scope).\n{record.describe()}",
+            )
+
+    def handle_ActorExiting(self, conn: Connection, msg) -> Ok:
+        record = self.actors.get(msg.actor_id)
+        if record is not None and record.worker is conn.info.get("worker"):
+            self.actors.died(msg.actor_id, f"{msg.reason}\n{record.describe()}")
+            self._notify_actor(record)
+        return Ok()
+
+    def _actor_died(self, record: ActorRecord, cause: str) -> None:
+        """Mark the actor dead for good and stop its worker."""
+        if self.actors.died(record.actor_id, cause) is None:
+            return
+        if record.worker is not None and record.worker.pid:
+            _kill(record.worker.pid)
+        self._notify_actor(record)
+
+    def _actor_worker_lost(self, worker: WorkerRecord) -> None:
+        record = worker.actor
+        worker.actor = None
+        if record.alloc is not None:
+            self.scheduler.release(record.alloc)
+        cause = (
+            "The actor died unexpectedly before finishing this task.\n"
+            f"{record.describe()}\nThe actor's worker process died: it may have crashed, been "
+            "killed (by a signal or the out-of-memory killer) or called os._exit(); see "
+            f"{self.settings.worker_log(worker.worker_id, 'err')}."
+        )
+        state = self.actors.worker_lost(record.actor_id, cause, owner_alive=not record.owner.closed)
+        if state == ActorState.RESTARTING:
+            logger.info("restarting actor %s (restart %d)", record.actor_id.hex(), record.restarts)
+            record.owner.send(RestartActor(record.actor_id))
+        self._notify_actor(record)
 
     # --- objects --------------------------------------------------------------------------
 
@@ -469,6 +634,26 @@ class NodeDaemon:
         if lines:
             for driver in self.drivers:
                 driver.send(LogLines(lines))
+
+
+def _settled(record: ActorRecord, stale_address: str) -> bool:
+    """Whether a caller that saw ``stale_address`` fail can be answered now."""
+    if record.state == ActorState.DEAD:
+        return True
+    return record.state == ActorState.ALIVE and record.address != stale_address
+
+
+def _actor_info(record: ActorRecord) -> ActorInfo:
+    return ActorInfo(
+        record.actor_id,
+        record.state,
+        record.address,
+        record.pid,
+        record.restarts,
+        record.death_cause,
+        record.death_error,
+        record.handle_blob,
+    )
 
 
 def _alive(pid: int) -> bool:

@@ -48,6 +48,20 @@ class MsgType(enum.IntEnum):
     SEGMENTS_REMOVED = 26
     EXIT_IF_IDLE = 27
     EXIT_REPLY = 28
+    REGISTER_ACTOR = 29
+    ACTOR_REGISTERED = 30
+    ACTOR_STARTED = 31
+    GET_ACTOR_INFO = 32
+    ACTOR_INFO = 33
+    GET_NAMED_ACTOR = 34
+    LIST_NAMED_ACTORS = 35
+    NAMED_ACTORS = 36
+    KILL_ACTOR = 37
+    ACTOR_OUT_OF_SCOPE = 38
+    RESTART_ACTOR = 39
+    ACTOR_EXITING = 40
+    PUSH_ACTOR_TASK = 41
+    CANCEL_TASK = 42
 
 
 class ValueKind(enum.IntEnum):
@@ -105,6 +119,8 @@ class RequestLease(Message):
     request_id: int
     resources: dict
     task_name: str  #: for the infeasible-task warning
+    actor_id: bytes  #: b"" for tasks; else the worker becomes this actor's, for good
+    actor_resources: dict  #: what the actor holds while it lives (part of ``resources``)
 
 
 @message
@@ -249,6 +265,128 @@ class Ok(Message):
     type = MsgType.OK
 
 
+# --- actors: the node's actor directory ----------------------------------------------------
+#
+# An actor is PENDING until its worker has run __init__, then ALIVE; if its worker
+# dies and restarts are left it is RESTARTING, else (or when killed) DEAD for good.
+
+
+class ActorState(enum.IntEnum):
+    PENDING = 0
+    ALIVE = 1
+    RESTARTING = 2
+    DEAD = 3
+
+
+@message
+class RegisterActor(Message):
+    """Owner -> node, at ``Cls.remote()``: reserve the id (and the name); ActorRegistered."""
+
+    type = MsgType.REGISTER_ACTOR
+    actor_id: bytes
+    name: str  #: "" for an unnamed actor
+    namespace: str
+    class_name: str
+    detached: bool
+    max_restarts: int
+    get_if_exists: bool
+    handle_blob: bytes  #: pickled handle metadata, for get_actor() in other processes
+
+
+@message
+class ActorRegistered(Message):
+    type = MsgType.ACTOR_REGISTERED
+    actor_id: bytes  #: with get_if_exists, the id of the actor that already had the name
+    created: bool
+
+
+@message
+class ActorStarted(Message):
+    """Actor's worker -> node: __init__ finished (``error`` is its pickled error, or None)."""
+
+    type = MsgType.ACTOR_STARTED
+    actor_id: bytes
+    address: str
+    error: Any
+
+
+@message
+class GetActorInfo(Message):
+    """Caller -> node: answer once the actor is ALIVE at an address other than
+    ``stale_address`` (one that just failed), or DEAD."""
+
+    type = MsgType.GET_ACTOR_INFO
+    actor_id: bytes
+    stale_address: str
+
+
+@message
+class ActorInfo(Message):
+    type = MsgType.ACTOR_INFO
+    actor_id: bytes
+    state: int  #: ActorState
+    address: str
+    pid: int
+    restarts: int  #: how many times the actor was restarted
+    death_cause: str  #: why it is DEAD ("" otherwise)
+    death_error: Any  #: the pickled error of a failed __init__, or None
+    handle_blob: bytes
+
+
+@message
+class GetNamedActor(Message):
+    """Answered by ActorInfo, or ErrorReply("ValueError") when no live actor has the name."""
+
+    type = MsgType.GET_NAMED_ACTOR
+    name: str
+    namespace: str
+
+
+@message
+class ListNamedActors(Message):
+    type = MsgType.LIST_NAMED_ACTORS
+    namespace: str
+    all_namespaces: bool
+
+
+@message
+class NamedActors(Message):
+    type = MsgType.NAMED_ACTORS
+    actors: list  #: [[name, namespace], ...]
+
+
+@message
+class KillActor(Message):
+    type = MsgType.KILL_ACTOR
+    actor_id: bytes
+    no_restart: bool
+
+
+@message
+class ActorOutOfScope(Message):
+    """Owner -> node: every handle of the actor is gone; let it exit."""
+
+    type = MsgType.ACTOR_OUT_OF_SCOPE
+    actor_id: bytes
+
+
+@message
+class RestartActor(Message):
+    """Node -> owner: the actor's worker died and it may restart: run its creation again."""
+
+    type = MsgType.RESTART_ACTOR
+    actor_id: bytes
+
+
+@message
+class ActorExiting(Message):
+    """Actor's worker -> node: the actor exits on purpose (exit_actor, __ray_terminate__)."""
+
+    type = MsgType.ACTOR_EXITING
+    actor_id: bytes
+    reason: str
+
+
 # --- CoreWorker <-> CoreWorker ------------------------------------------------
 
 
@@ -269,6 +407,7 @@ class PushTask(Message):
     caller: str  #: address of the owner (where the worker reports released refs)
     gpu_ids: list
     env_vars: Any  #: dict of environment variables for this task, or None
+    actor: Any  #: None for tasks; for an actor's creation, a dict (see actor_executor.py)
 
 
 @message
@@ -277,6 +416,31 @@ class TaskReply(Message):
     task_id: bytes
     returns: list  #: one return entry per return value
     app_error: bool  #: the task raised (entries hold the error)
+
+
+@message
+class PushActorTask(Message):
+    """Caller -> actor's worker: run this method; answered by TaskReply."""
+
+    type = MsgType.PUSH_ACTOR_TASK
+    task_id: bytes
+    actor_id: bytes
+    method: str
+    name: str  #: "Class.method", for errors and logs
+    args_blob: bytes
+    resolved_args: list
+    arg_refs: list
+    num_returns: int
+    caller: str
+
+
+@message
+class CancelTask(Message):
+    """Owner -> worker running the task: interrupt it (``force``: exit the worker)."""
+
+    type = MsgType.CANCEL_TASK
+    task_id: bytes
+    force: bool
 
 
 @message

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextvars
 import logging
 import os
 import sys
@@ -35,6 +36,7 @@ from ..object_ref import ObjectRef
 from ..object_store import shm
 from ..protocol.connection import Connection, ConnectionLost, RemoteError, connect, serve
 from ..protocol.messages import (
+    ActorOutOfScope,
     CreateObject,
     ExitReply,
     FreeObjects,
@@ -44,6 +46,7 @@ from ..protocol.messages import (
     ReleaseGrants,
     ValueKind,
 )
+from .actor_submitter import ActorSubmitter
 from .memory_store import MemoryStore, StoredValue
 from .object_reader import SHUT_DOWN, ObjectReader
 from .refcount import Free, ReferenceCounter, Release
@@ -63,6 +66,12 @@ class TaskContext:
         self.name = name
         self.gpu_ids = gpu_ids
         self.job_id = job_id
+
+
+#: the task or actor call running on this thread (or asyncio task)
+_task_context: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
+    "minray_task", default=None
+)
 
 
 class CoreWorker:
@@ -92,7 +101,11 @@ class CoreWorker:
         self.segments = SegmentMaps(self._send_to_node)
         self.objects = ObjectReader(self)
         self.executor = None
-        self.current_task: TaskContext | None = None
+        self.actors = ActorSubmitter(self)
+        #: actors this process created: actor id -> creation TaskSpec (for restarts)
+        self.owned_actors: dict[bytes, Any] = {}
+        #: lifetime object id of each owned actor -> actor id (freed: the actor goes)
+        self._actor_lifetimes: dict[bytes, bytes] = {}
         self.node: Connection | None = None
         self.node_id = b""
         self.node_resources: dict = {}
@@ -113,6 +126,19 @@ class CoreWorker:
         self._infeasible_warned: set = set()
         #: ids of errors raised to the user (the others are logged when freed)
         self._errors_seen: set = set()
+
+    # --- the task running now ------------------------------------------------------------
+
+    @property
+    def current_task(self) -> TaskContext | None:
+        """The task or actor call running on the calling thread (None in driver code)."""
+        return _task_context.get()
+
+    def set_task_context(self, context: TaskContext | None) -> contextvars.Token:
+        return _task_context.set(context)
+
+    def reset_task_context(self, token: contextvars.Token) -> None:
+        _task_context.reset(token)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -196,6 +222,7 @@ class CoreWorker:
         if self.mode == "worker":
             os._exit(1)  # the node is gone: nothing left to work for
         self.submitter.fail_all(RaySystemError(NODE_GONE))
+        self.actors.fail_all(RaySystemError(NODE_GONE))
 
     # --- threads -----------------------------------------------------------------------
 
@@ -313,6 +340,9 @@ class CoreWorker:
         releases: dict[str, list] = {}
         for action in actions:
             if type(action) is Free:
+                if action.object_id in self._actor_lifetimes:
+                    self._actor_out_of_scope(self._actor_lifetimes.pop(action.object_id))
+                    continue
                 value = self.store.delete(action.object_id)
                 if value is None:
                     continue
@@ -326,6 +356,25 @@ class CoreWorker:
             self.node.send(FreeObjects(freed_segments))
         for grantor, items in releases.items():
             self.loop.create_task(self._send_release(grantor, items))
+
+    # --- actors this process owns ---------------------------------------------------------------
+
+    def own_actor(self, actor_id: bytes, lifetime_id: bytes, creation) -> None:
+        """Remember an actor created here; it lives while its lifetime object is referenced."""
+        self.owned_actors[actor_id] = creation
+        self._actor_lifetimes[lifetime_id] = actor_id
+
+    def _actor_out_of_scope(self, actor_id: bytes) -> None:
+        creation = self.owned_actors.pop(actor_id, None)
+        if creation is not None:
+            self.submitter.forget_actor(creation)
+        if self.node is not None and not self.node.closed:
+            self.node.send(ActorOutOfScope(actor_id))
+
+    def handle_RestartActor(self, conn: Connection, msg) -> None:
+        creation = self.owned_actors.get(msg.actor_id)
+        if creation is not None:
+            self.submitter.restart_actor(creation)
 
     def error_seen(self, object_id: bytes) -> None:
         """The error of this object reached the user (directly or through a dependent task)."""
@@ -467,7 +516,11 @@ class CoreWorker:
         # grant it passed on to a borrower (which would break if we left)
         with self._lock:
             holds_refs = len(self.refs) > 0
-        busy = self.current_task is not None or self.submitter.has_work()
+        busy = (
+            (self.executor is not None and self.executor.running > 0)
+            or self.submitter.has_work()
+            or self.actors.has_work()
+        )
         return ExitReply(not holds_refs and not busy)
 
     def handle_SegmentsRemoved(self, conn: Connection, msg) -> None:
@@ -477,6 +530,12 @@ class CoreWorker:
         if self.executor is None:
             raise ValueError("this process is a driver; it does not run tasks")
         return self.executor.on_push(conn, msg)
+
+    handle_PushActorTask = handle_PushTask
+
+    def handle_CancelTask(self, conn: Connection, msg) -> None:
+        if self.executor is not None:
+            self.executor.on_cancel(msg)
 
     def handle_LogLines(self, conn: Connection, msg) -> None:
         if not self.log_to_driver:

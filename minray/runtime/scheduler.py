@@ -87,6 +87,21 @@ class LeaseScheduler:
         for gpu, units in alloc.gpu_ids:
             self._gpu_free[gpu] += units
 
+    def shrink(self, alloc: Allocation, keep: dict[str, float]) -> Allocation:
+        """Give back all of ``alloc`` but ``keep`` (an actor placed with 1 CPU holds 0)."""
+        kept = {}
+        for name, units in alloc.resources.items():
+            held = min(units, to_units(keep.get(name, 0)))
+            self.available[name] = self.available.get(name, 0) + units - held
+            if held:
+                kept[name] = held
+        gpu_ids = alloc.gpu_ids
+        if "GPU" not in kept:
+            for gpu, units in gpu_ids:
+                self._gpu_free[gpu] += units
+            gpu_ids = ()
+        return Allocation(kept, gpu_ids)
+
     def block(self, alloc: Allocation) -> None:
         """The lease's task waits in get(): lend its CPU to other tasks."""
         cpu = alloc.resources.get("CPU", 0)

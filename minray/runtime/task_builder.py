@@ -68,6 +68,108 @@ def submit_task(
     return refs
 
 
+def build_actor_creation(
+    worker: CoreWorker,
+    *,
+    actor_id: bytes,
+    class_name: str,
+    class_id: bytes,
+    class_blob: bytes,
+    args: tuple,
+    kwargs: dict,
+    resources: dict,
+    actor_resources: dict,
+    actor_info: dict,
+    env_vars: dict | None,
+) -> tuple[TaskSpec, list]:
+    """The creation task of an actor (not submitted yet); also returns argument refs to keep."""
+    placeholders: list = []
+    name = f"{class_name}.__init__"
+    args_blob, nested, keep = _pickle_arguments(
+        worker, name, list(args), dict(kwargs), placeholders
+    )
+    spec = TaskSpec(
+        task_id=ids.actor_creation_task_id(actor_id, worker.job_id),
+        name=name,
+        function_id=class_id,
+        function_blob=class_blob,
+        args_blob=args_blob,
+        placeholders=placeholders,
+        nested_refs=nested,
+        num_returns=0,
+        return_ids=[],
+        resources=resources,
+        max_retries=0,
+        retry_exceptions=False,
+        env_vars=env_vars,
+        actor=actor_info,
+        actor_resources=actor_resources,
+    )
+    return spec, keep
+
+
+def submit_actor_creation(worker: CoreWorker, spec: TaskSpec, lifetime_id: bytes) -> None:
+    """Count the creation's arguments and submit it; the actor lives while lifetime_id does."""
+    with worker._lock:
+        worker.refs.add_owned(lifetime_id)
+        worker.refs.add_submitted(
+            [[oid, owner] for _, oid, owner in spec.placeholders] + spec.nested_refs
+        )
+    worker.own_actor(spec.actor["actor_id"], lifetime_id, spec)
+    worker.submitter.submit(spec)
+
+
+def submit_actor_task(
+    worker: CoreWorker,
+    *,
+    actor_id: bytes,
+    method: str,
+    name: str,
+    args: tuple,
+    kwargs: dict,
+    num_returns: int,
+    max_retries: int,
+    lifetime_ref: ObjectRef | None,
+) -> list:
+    """Build an actor call, hand it to the actor submitter and return its result refs."""
+    placeholders: list = []
+    args_blob, nested, keep = _pickle_arguments(
+        worker, name, list(args), dict(kwargs), placeholders
+    )
+    task_id = ids.new_actor_task_id(actor_id)
+    return_ids = [ids.object_id_for(task_id, i + 1) for i in range(num_returns)]
+    lifetime = [[lifetime_ref._id, lifetime_ref._owner]] if lifetime_ref is not None else []
+    with worker._lock:
+        for object_id in return_ids:
+            worker.refs.add_owned(object_id)
+        worker.refs.add_submitted(
+            [[oid, owner] for _, oid, owner in placeholders] + nested + lifetime
+        )
+    del keep
+    refs = [ObjectRef(object_id, worker.address) for object_id in return_ids]
+    worker.actors.submit(
+        TaskSpec(
+            task_id=task_id,
+            name=name,
+            function_id=b"",
+            function_blob=b"",
+            args_blob=args_blob,
+            placeholders=placeholders,
+            nested_refs=nested,
+            num_returns=num_returns,
+            return_ids=return_ids,
+            resources={},
+            max_retries=max_retries,
+            retry_exceptions=False,
+            env_vars=None,
+            actor_id=actor_id,
+            method=method,
+            lifetime_refs=lifetime,
+        )
+    )
+    return refs
+
+
 def _pickle_arguments(
     worker: CoreWorker, name: str, args: list, kwargs: dict, placeholders: list
 ) -> tuple[bytes, list, list]:

@@ -10,16 +10,27 @@ RayTaskError carrying the remote traceback, minus minray's own frames.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pickle
 import queue
+import signal
 import sys
+import threading
 import traceback
 from typing import TYPE_CHECKING, Any
 
 from .. import serialization
 from ..exceptions import RayError, RayTaskError, TaskCancelledError, UnserializableException
-from ..protocol.messages import FreeObjects, PushTask, TaskReply, ValueKind
+from ..protocol.messages import (
+    CancelTask,
+    FreeObjects,
+    PushActorTask,
+    PushTask,
+    TaskReply,
+    ValueKind,
+)
+from .actor_executor import ActorExit, HostedActor
 from .core_worker import TaskContext
 from .task_spec import ArgPlaceholder
 
@@ -37,18 +48,37 @@ class TaskExecutor:
         self._tasks: queue.SimpleQueue = queue.SimpleQueue()
         self._functions: dict[bytes, Any] = {}
         self._log_name = ""
+        self.running = 0  #: tasks or actor calls running now
+        self.current_task_id = b""  #: the task on the main thread (for cancel)
+        self.actor: HostedActor | None = None  #: set once this worker hosts an actor
 
     # --- loop thread --------------------------------------------------------------------------
 
-    def on_push(self, conn, msg: PushTask) -> asyncio.Future:
+    def on_push(self, conn, msg: PushTask | PushActorTask) -> asyncio.Future:
         conn.info.setdefault("peer", msg.caller)
+        actor = self.actor
+        if type(msg) is PushActorTask and (actor is None or actor.actor_id != msg.actor_id):
+            raise ValueError(f"this worker does not host actor {msg.actor_id.hex()}")
         self.worker.take_grants(msg.arg_refs, msg.caller)
         fut = self.worker.loop.create_future()
-        self._tasks.put((msg, fut))
+        if type(msg) is PushActorTask and actor.mode != "sync":
+            actor.dispatch(self, msg, fut)
+        else:
+            self._tasks.put((msg, fut))
         return fut
+
+    def on_cancel(self, msg: CancelTask) -> None:
+        if self.actor is not None:
+            self.actor.cancel(msg.task_id)
+        elif msg.force:
+            os._exit(1)
+        elif self.running and self.current_task_id == msg.task_id:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
     def stop(self) -> None:
         self._tasks.put(None)
+        if self.actor is not None:
+            self.actor.stop()
 
     # --- main thread --------------------------------------------------------------------------
 
@@ -61,33 +91,88 @@ class TaskExecutor:
             msg, fut = item
             reply = self.execute(msg)
             loop.call_soon_threadsafe(_resolve, fut, reply)
+            if self.actor is not None and self.actor.mode == "async":
+                self.actor.run_loop()  # the main thread is the async actor's event loop now
+                return
 
-    def execute(self, msg: PushTask) -> TaskReply:
-        worker = self.worker
-        worker.current_task = TaskContext(msg.task_id, msg.name, msg.gpu_ids, msg.job_id)
-        self._mark_log(msg.name)
-        saved_env = _apply_env(msg.env_vars, msg.gpu_ids)
+    def execute(self, msg: PushTask | PushActorTask) -> TaskReply:
+        """Run a task, an actor's creation or an actor call (on the calling thread)."""
+        if type(msg) is PushActorTask:
+            if self.actor.exited is not None:  # exit_actor() ran: no call runs after it
+                self.worker.release_holds(msg.arg_refs)
+                return TaskReply(msg.task_id, self._error_entries(msg, self.actor.exited), True)
+            return self._run(msg, self.actor.call, self.actor.context(msg))
+        gpu_ids = msg.gpu_ids
+        context = TaskContext(msg.task_id, msg.name, gpu_ids, msg.job_id)
+        if msg.actor is not None:
+            self._apply_env(msg.env_vars, gpu_ids)  # for the actor's whole life
+            return self._run(msg, self._create_actor, context)
+        saved_env = self._apply_env(msg.env_vars, gpu_ids)
         try:
-            function = self._function(msg.function_id, msg.function_blob)
-            args, kwargs = self._arguments(msg)
-            result = function(*args, **kwargs)
-            del args, kwargs
-            returns, app_error = self._returns(msg, result), False
-        except SystemExit:
+            return self._run(msg, self._call_function, context)
+        finally:
+            _restore_env(saved_env)
+
+    def _run(self, msg, call, context: TaskContext) -> TaskReply:
+        with self.call_scope(msg, context):
+            try:
+                result = call(msg)
+            except BaseException as e:  # noqa: B036 - everything a task raises goes to its caller
+                return self.reply(msg, error=e)
+            return self.reply(msg, result)
+
+    @contextlib.contextmanager
+    def call_scope(self, msg: PushTask | PushActorTask, context: TaskContext):
+        """What surrounds every task or actor call: its context, log name, and argument holds."""
+        worker = self.worker
+        token = worker.set_task_context(context)
+        self.running += 1
+        self.current_task_id = msg.task_id
+        if self.actor is not None:
+            self._mark_log(self.actor.log_name)
+        else:
+            self._mark_log(msg.actor["class_name"] if msg.actor is not None else msg.name)
+        try:
+            yield
+        finally:
+            self.running -= 1
+            worker.reset_task_context(token)
+            worker.release_holds(msg.arg_refs)
+
+    def reply(
+        self, msg: PushTask | PushActorTask, result: Any = None, error: BaseException | None = None
+    ) -> TaskReply:
+        """The reply for a call that returned ``result`` or raised ``error``."""
+        if error is None:
+            try:
+                return TaskReply(msg.task_id, self._returns(msg, result), False)
+            except BaseException as e:  # noqa: B036 - e.g. an unpicklable result
+                error = e
+        if isinstance(error, ActorExit):
+            error = self.actor.exit(error.reason)
+        elif isinstance(error, SystemExit):
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(1)  # as in Ray: the worker exits and the task counts as crashed
-        except KeyboardInterrupt:
-            cancelled = TaskCancelledError(msg.task_id.hex())
-            returns = self._error_entries(msg, task_error(msg.name, cancelled))
-            app_error = True
-        except BaseException as e:  # noqa: B036 - everything a task raises goes to its caller
-            returns, app_error = self._error_entries(msg, task_error(msg.name, e)), True
-        finally:
-            _restore_env(saved_env)
-            worker.current_task = None
-            worker.release_holds(msg.arg_refs)
-        return TaskReply(msg.task_id, returns, app_error)
+        elif isinstance(error, KeyboardInterrupt):
+            error = task_error(msg.name, TaskCancelledError(msg.task_id.hex()))
+        else:
+            error = task_error(msg.name, error)
+        return TaskReply(msg.task_id, self._error_entries(msg, error), True)
+
+    def _call_function(self, msg: PushTask) -> Any:
+        function = self._function(msg.function_id, msg.function_blob)
+        args, kwargs = self._arguments(msg)
+        return function(*args, **kwargs)
+
+    def _create_actor(self, msg: PushTask) -> None:
+        cls = self._function(msg.function_id, msg.function_blob)
+        args, kwargs = self._arguments(msg)
+        self.actor = HostedActor.create(self, cls, args, kwargs, msg)
+
+    @staticmethod
+    def _apply_env(env_vars: dict | None, gpu_ids: list) -> dict:
+        return _apply_env(env_vars, gpu_ids)
 
     def _mark_log(self, name: str) -> None:
         if name != self._log_name:
@@ -120,7 +205,7 @@ class TaskExecutor:
         kwargs = {k: values[v.index] if type(v) is ArgPlaceholder else v for k, v in kwargs.items()}
         return args, kwargs
 
-    def _returns(self, msg: PushTask, result: Any) -> list:
+    def _returns(self, msg: PushTask | PushActorTask, result: Any) -> list:
         n = msg.num_returns
         if n == 0:
             return []

@@ -42,10 +42,26 @@ class TaskSpec:
     #: values fetched from other owners whose holds are released at the end
     fetched: list = field(default_factory=list)
     attempts: int = 0
+    cancelled: bool = False
+    #: actor calls: the actor, the method, and the handle's lifetime ref counted while pending
+    actor_id: bytes = b""
+    method: str = ""
+    lifetime_refs: list = field(default_factory=list)
+    #: all top-level ref arguments have values (actor calls are pushed in order once ready)
+    ready: bool = False
+    #: an actor's creation task: what its worker needs to host it (see actor_executor.py)
+    actor: dict | None = None
+    actor_resources: dict = field(default_factory=dict)
 
     @property
     def scheduling_key(self) -> tuple:
+        if self.actor is not None:  # an actor's worker is its own: never shared
+            return ("actor", self.actor["actor_id"])
         return tuple(sorted(self.resources.items()))
 
     def argument_ref_ids(self) -> list:
-        return [oid for _, oid, _ in self.placeholders] + [oid for oid, _ in self.nested_refs]
+        return (
+            [oid for _, oid, _ in self.placeholders]
+            + [oid for oid, _ in self.nested_refs]
+            + [oid for oid, _ in self.lifetime_refs]
+        )

@@ -17,10 +17,11 @@ import pickle
 from functools import partial
 from typing import TYPE_CHECKING
 
-from ..exceptions import RayError, RaySystemError, WorkerCrashedError
+from ..exceptions import RayError, RaySystemError, TaskCancelledError, WorkerCrashedError
 from ..protocol.connection import Connection, ConnectionLost, RemoteError
 from ..protocol.messages import (
     CancelLeaseRequest,
+    CancelTask,
     PushTask,
     RequestLease,
     ReturnLease,
@@ -46,6 +47,25 @@ def report_unhandled_error(payload: bytes) -> None:
 
 logger = logging.getLogger("minray")
 
+
+def store_error(worker: CoreWorker, spec: TaskSpec, error: BaseException) -> None:
+    """Make every result of the task raise ``error`` at get()."""
+    try:
+        payload = pickle.dumps(error)
+    except Exception:
+        payload = pickle.dumps(RayError(f"{type(error).__name__}: {error}"))
+    entries = [[ValueKind.ERROR, payload, []]] * spec.num_returns
+    worker.store_returns(spec.return_ids, entries, worker.address)
+
+
+def release_arguments(worker: CoreWorker, spec: TaskSpec) -> None:
+    """The task is done with its arguments: drop the counts that kept them alive."""
+    worker.update_refs(worker.refs.remove_submitted, spec.argument_ref_ids())
+    for value in spec.fetched:
+        worker.release_holds(value.refs)
+    spec.fetched = []
+
+
 MAX_LEASE_REQUESTS = 16
 #: an idle lease is kept this long before it goes back to the node, so that a
 #: caller doing ``get(f.remote())`` in a loop reuses it instead of asking again
@@ -64,12 +84,22 @@ class _Lease:
 
 
 class _Queue:
-    """Tasks of one resource shape, and the leases serving them."""
+    """Tasks of one resource shape, and the leases serving them (or one actor's creation)."""
 
-    __slots__ = ("resources", "tasks", "requests", "cancelled", "idle")
+    __slots__ = (
+        "resources",
+        "actor_id",
+        "actor_resources",
+        "tasks",
+        "requests",
+        "cancelled",
+        "idle",
+    )
 
-    def __init__(self, resources: dict):
+    def __init__(self, resources: dict, actor_id: bytes = b"", actor_resources: dict | None = None):
         self.resources = resources
+        self.actor_id = actor_id
+        self.actor_resources = actor_resources or {}
         self.tasks: collections.deque[TaskSpec] = collections.deque()
         self.requests: set[int] = set()  #: lease requests sent and not answered yet
         self.cancelled: set[int] = set()  #: those of them we no longer need
@@ -84,6 +114,7 @@ class TaskSubmitter:
         self._inbox: collections.deque = collections.deque()
         self._inbox_scheduled = False
         self._in_flight: dict[bytes, TaskSpec] = {}
+        self._running: dict[bytes, _Lease] = {}  #: pushed tasks and the lease running them
 
     # --- entry (any thread) ----------------------------------------------------------------
 
@@ -107,13 +138,17 @@ class TaskSubmitter:
     # --- queues and leases ---------------------------------------------------------------------
 
     def _enqueue(self, spec: TaskSpec) -> None:
+        if spec.cancelled:
+            self._fail(spec, TaskCancelledError())
+            return
         if self.worker.node.closed:
             self._fail(spec, RaySystemError(NODE_GONE))
             return
         key = spec.scheduling_key
         queue = self._queues.get(key)
         if queue is None:
-            queue = self._queues[key] = _Queue(spec.resources)
+            actor_id = spec.actor["actor_id"] if spec.actor is not None else b""
+            queue = self._queues[key] = _Queue(spec.resources, actor_id, spec.actor_resources)
         queue.tasks.append(spec)
         self._pump(queue)
 
@@ -137,7 +172,9 @@ class TaskSubmitter:
         request_id = next(self._request_ids)
         queue.requests.add(request_id)
         name = queue.tasks[0].name if queue.tasks else ""
-        fut = self.worker.node.request(RequestLease(request_id, queue.resources, name))
+        fut = self.worker.node.request(
+            RequestLease(request_id, queue.resources, name, queue.actor_id, queue.actor_resources)
+        )
         fut.add_done_callback(partial(self._on_lease_reply, queue, request_id))
 
     def _on_lease_reply(self, queue: _Queue, request_id: int, fut) -> None:
@@ -148,7 +185,11 @@ class TaskSubmitter:
         if isinstance(fut.exception(), ConnectionLost):
             self.fail_all(RaySystemError(NODE_GONE))
             return
-        if fut.exception() is not None:  # we cancelled the request
+        if fut.exception() is not None:  # we cancelled the request, or the actor is dead
+            if queue.actor_id and fut.exception().error == "ActorDiedError":
+                for spec in queue.tasks:
+                    self._created(spec)
+                queue.tasks.clear()
             self._pump(queue)
             return
         grant = fut.result()
@@ -221,7 +262,9 @@ class TaskSubmitter:
             self.worker.address,
             lease.gpu_ids,
             spec.env_vars,
+            spec.actor,
         )
+        self._running[spec.task_id] = lease
         fut = lease.conn.request(msg)
         fut.add_done_callback(partial(self._on_reply, queue, lease, spec))
 
@@ -229,6 +272,15 @@ class TaskSubmitter:
         error = None if fut.cancelled() else fut.exception()
         if self.worker.stopping:
             return  # shutting down: the cluster stops its workers, no retries
+        self._running.pop(spec.task_id, None)
+        if spec.actor is not None:  # the worker is the actor's now; the node tracks how it went
+            self._created(spec)
+            return
+        if error is not None and spec.cancelled:
+            self.worker.node.send(ReturnLease(lease.lease_id, True))
+            self._fail(spec, TaskCancelledError())
+            self._pump(queue)
+            return
         if error is not None:
             if not isinstance(error, (ConnectionLost, RemoteError)):
                 raise error
@@ -257,7 +309,7 @@ class TaskSubmitter:
         return size
 
     def _retryable(self, spec: TaskSpec, entries: list) -> bool:
-        if not spec.retry_exceptions or not self._retries_left(spec):
+        if spec.cancelled or not spec.retry_exceptions or not self._retries_left(spec):
             return False
         if spec.retry_exceptions is True:
             return True
@@ -284,20 +336,49 @@ class TaskSubmitter:
     # --- finishing ------------------------------------------------------------------------------
 
     def _fail(self, spec: TaskSpec, error: BaseException) -> None:
-        try:
-            payload = pickle.dumps(error)
-        except Exception:
-            payload = pickle.dumps(RayError(f"{type(error).__name__}: {error}"))
-        entries = [[ValueKind.ERROR, payload, []]] * spec.num_returns
-        self.worker.store_returns(spec.return_ids, entries, self.worker.address)
+        store_error(self.worker, spec, error)
         self._finish(spec)
 
     def _finish(self, spec: TaskSpec) -> None:
         self._in_flight.pop(spec.task_id, None)
-        self.worker.update_refs(self.worker.refs.remove_submitted, spec.argument_ref_ids())
-        for value in spec.fetched:
-            self.worker.release_holds(value.refs)
-        spec.fetched = []
+        release_arguments(self.worker, spec)
+
+    # --- actor creation -------------------------------------------------------------------------
+
+    def _created(self, spec: TaskSpec) -> None:
+        """An actor's creation task ran (or never will); keep its arguments for restarts."""
+        self._in_flight.pop(spec.task_id, None)
+        self._queues.pop(spec.scheduling_key, None)
+        if spec.actor["max_restarts"] == 0:
+            release_arguments(self.worker, spec)
+
+    def restart_actor(self, spec: TaskSpec) -> None:
+        """Run an actor's creation task again (its arguments are still resolved)."""
+        spec.actor = {**spec.actor, "restarted": True}
+        self._in_flight[spec.task_id] = spec
+        self._enqueue(spec)
+
+    def forget_actor(self, spec: TaskSpec) -> None:
+        """The actor is out of scope: what its creation task holds can go."""
+        if spec.actor["max_restarts"] != 0:
+            release_arguments(self.worker, spec)
+
+    def cancel(self, task_id: bytes, force: bool) -> None:
+        """Cancel a task of this process: drop it if queued, interrupt it if running."""
+        spec = self._in_flight.get(task_id)
+        if spec is None or spec.actor is not None:
+            return  # finished already, or not ours
+        spec.cancelled = True
+        queue = self._queues.get(spec.scheduling_key)
+        if queue is not None and spec in queue.tasks:
+            queue.tasks.remove(spec)
+            self._fail(spec, TaskCancelledError())
+            self._pump(queue)
+            return
+        lease = self._running.get(task_id)
+        if lease is not None:
+            lease.conn.send(CancelTask(task_id, force))
+        # else: its arguments are not ready yet; _enqueue fails it
 
     def has_work(self) -> bool:
         """Tasks submitted and not finished, or submissions not yet looked at."""

@@ -146,9 +146,9 @@ def test_any_message_with_msgpack_field_values_round_trips(msg, request_id):
 
 
 def test_encode_writes_type_request_id_and_fields_in_order():
-    msg = RequestLease(7, {"CPU": 1.0}, "f")
+    msg = RequestLease(7, {"CPU": 1.0}, "f", b"", {})
     items = msgpack.unpackb(body_of(encode(msg, 42)), raw=False)
-    assert items == [int(MsgType.REQUEST_LEASE), 42, 7, {"CPU": 1.0}, "f"]
+    assert items == [int(MsgType.REQUEST_LEASE), 42, 7, {"CPU": 1.0}, "f", b"", {}]
 
 
 def test_a_message_without_fields_round_trips_with_the_default_request_id():
@@ -156,7 +156,9 @@ def test_a_message_without_fields_round_trips_with_the_default_request_id():
 
 
 def test_binary_and_text_fields_keep_their_types():
-    msg = PushTask(b"t", b"j", "name", b"f", None, b"\x00\xff", [], [], 1, "addr", [0], {"A": "b"})
+    msg = PushTask(
+        b"t", b"j", "name", b"f", None, b"\x00\xff", [], [], 1, "addr", [0], {"A": "b"}, None
+    )
     decoded, _ = decode(body_of(encode(msg, 1)))
     assert decoded.task_id == b"t" and isinstance(decoded.task_id, bytes)
     assert decoded.name == "name" and isinstance(decoded.name, str)

@@ -1,0 +1,344 @@
+"""``@minray.remote`` on a class: ActorClass, ActorHandle, ActorMethod, ``method``, ``exit_actor``.
+
+``Cls.remote(*args)`` registers the actor with the node (so a taken name fails
+at once), submits its creation task and returns an :class:`ActorHandle` before
+``__init__`` has run. ``handle.method.remote(...)`` sends a call straight to
+the actor's worker and returns ObjectRefs.
+
+A handle made by ``Cls.remote()`` carries the actor's *lifetime ref*, an
+ObjectRef owned by the creating process. Copies of the handle (pickled into
+tasks, actors, return values) borrow that ref, so ordinary reference counting
+tells the owner when the last handle anywhere is gone: the actor then exits,
+as in Ray. Handles from ``get_actor()`` do not keep an actor alive.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from . import api, ids, serialization
+from . import options as opts
+from .exceptions import ActorAlreadyExistsError, AsyncioActorExit, RaySystemError
+from .object_ref import ObjectRef
+from .protocol.connection import RemoteError
+from .protocol.messages import RegisterActor
+from .runtime.actor_executor import READY, TERMINATE, ActorExit
+from .runtime.task_builder import build_actor_creation, submit_actor_creation, submit_actor_task
+
+#: Ray's default max_concurrency for async actors
+DEFAULT_MAX_CONCURRENCY_ASYNC = 1000
+_METHOD_OPTIONS = "__minray_method_options__"
+_VALID_METHOD_OPTIONS = ("num_returns", "max_task_retries", "name", "concurrency_group")
+
+
+def method(*args, **kwargs):
+    """Options for one actor method: ``@minray.method(num_returns=2)``."""
+    if len(args) == 1 and not kwargs and callable(args[0]):
+        return args[0]  # bare @minray.method
+    if args:
+        raise AssertionError("@minray.method takes keyword arguments only, e.g. num_returns=2")
+    for key in kwargs:
+        if key not in _VALID_METHOD_OPTIONS:
+            raise AssertionError(
+                f"Unknown option {key!r} for @minray.method; valid ones are "
+                f"{list(_VALID_METHOD_OPTIONS)}."
+            )
+    if "num_returns" in kwargs:
+        opts._check_num_returns(kwargs["num_returns"])
+
+    def decorate(function):
+        setattr(function, _METHOD_OPTIONS, dict(kwargs))
+        return function
+
+    return decorate
+
+
+def exit_actor() -> None:
+    """End the current actor from inside one of its methods (its callers get ActorDiedError)."""
+    worker = api._state.worker
+    executor = getattr(worker, "executor", None)
+    actor = getattr(executor, "actor", None)
+    if actor is None:
+        raise TypeError(
+            "exit_actor API is called on a non-actor worker, which is not supported. "
+            "Call it from inside an actor method."
+        )
+    if actor.mode == "async":
+        raise AsyncioActorExit()
+    raise ActorExit()
+
+
+class _ClassInfo:
+    """What a handle needs to know about its actor's class; small and picklable."""
+
+    def __init__(self, cls: type):
+        self.class_name = cls.__name__
+        self.methods: dict[str, dict] = {}
+        self.is_async = False
+        for name, member in inspect.getmembers(cls, predicate=inspect.isfunction):
+            self.methods[name] = dict(getattr(member, _METHOD_OPTIONS, {}))
+            if inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member):
+                self.is_async = True
+        for name in (TERMINATE, READY):
+            self.methods[name] = {}
+
+
+class ActorClass:
+    """A class made remote: ``Cls.remote(*args)`` creates an actor and returns its handle."""
+
+    def __init__(self, cls: type, actor_options: dict):
+        self._cls = cls
+        self._options = {**opts.ACTOR_DEFAULTS, **opts.validate_actor_options(actor_options)}
+        self._info = _ClassInfo(cls)
+        self._blob: bytes | None = None
+        self._class_id = b""
+        self._init_signature = _init_signature(cls)
+        self.__name__ = cls.__name__
+        self.__qualname__ = cls.__qualname__
+        self.__module__ = cls.__module__
+        self.__doc__ = cls.__doc__
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            "Actors cannot be instantiated directly. Instead of "
+            f"'{self.__name__}()', use '{self.__name__}.remote()'."
+        )
+
+    def remote(self, *args, **kwargs) -> ActorHandle:
+        """Create the actor; returns its handle at once (``__init__`` runs on a worker)."""
+        return self._remote(args, kwargs, self._options)
+
+    def options(self, **actor_options) -> _BoundActorOptions:
+        """Override options for one creation: ``Cls.options(name="x").remote()``."""
+        merged = {**self._options, **opts.validate_actor_options(actor_options)}
+        if merged.get("get_if_exists") and not merged.get("name"):
+            raise ValueError("The actor name must be specified to use `get_if_exists`.")
+        return _BoundActorOptions(self, merged)
+
+    def _export(self) -> tuple[bytes, bytes]:
+        if self._blob is None:
+            try:
+                self._blob = serialization.dumps(self._cls)
+            except Exception as e:
+                raise TypeError(
+                    f"Could not serialize the actor class {self.__qualname__}: "
+                    + serialization.describe_unpicklable(self._cls, "the class")
+                ) from e
+            self._class_id = serialization.function_id(self._blob)
+        return self._class_id, self._blob
+
+    def _remote(self, args: tuple, kwargs: dict, options: dict) -> ActorHandle:
+        if self._init_signature is not None:
+            try:
+                self._init_signature.bind(None, *args, **kwargs)
+            except TypeError as e:
+                raise TypeError(f"{self.__name__}.remote(): {e}") from None
+        worker = api._auto_init()
+        class_id, blob = self._export()
+        info = self._info
+        actor_id = ids.new_actor_id()
+        name = options["name"] or ""
+        namespace = options["namespace"] or api._state.namespace
+        max_concurrency = options["max_concurrency"] or (
+            DEFAULT_MAX_CONCURRENCY_ASYNC if info.is_async else 1
+        )
+        resources, held = opts.actor_resources(options)
+        spec, keep = build_actor_creation(
+            worker,
+            actor_id=actor_id,
+            class_name=info.class_name,
+            class_id=class_id,
+            class_blob=blob,
+            args=args,
+            kwargs=kwargs,
+            resources=resources,
+            actor_resources=held,
+            actor_info={
+                "actor_id": actor_id,
+                "class_name": info.class_name,
+                "name": name,
+                "namespace": namespace,
+                "is_async": info.is_async,
+                "max_concurrency": max_concurrency,
+                "max_restarts": options["max_restarts"],
+            },
+            env_vars=_env_vars(options),
+        )
+        retries = options["max_task_retries"]
+        unowned = ActorHandle(actor_id, info, retries, None)
+        try:
+            reply = worker.call_node(
+                RegisterActor(
+                    actor_id,
+                    name,
+                    namespace,
+                    info.class_name,
+                    options["lifetime"] == "detached",
+                    options["max_restarts"],
+                    bool(options["get_if_exists"]),
+                    serialization.dumps(unowned),
+                )
+            )
+        except RemoteError as e:
+            if e.error == "ActorAlreadyExistsError":
+                raise ActorAlreadyExistsError(str(e)) from None
+            raise RaySystemError(f"the node refused to register the actor: {e}") from None
+        if not reply.created:  # get_if_exists found a live actor with this name
+            return ActorHandle(reply.actor_id, info, retries, None)
+        lifetime_id = ids.object_id_for(spec.task_id, 1)
+        lifetime = ObjectRef(lifetime_id, worker.address)
+        submit_actor_creation(worker, spec, lifetime_id)
+        del keep
+        return ActorHandle(actor_id, info, retries, lifetime)
+
+
+class _BoundActorOptions:
+    """What ``Cls.options(...)`` returns: call ``.remote(...)`` on it."""
+
+    def __init__(self, actor_class: ActorClass, options: dict):
+        self._actor_class = actor_class
+        self._options = options
+
+    def remote(self, *args, **kwargs) -> ActorHandle:
+        return self._actor_class._remote(args, kwargs, self._options)
+
+
+class ActorHandle:
+    """A reference to an actor: call ``handle.method.remote(...)``. Picklable."""
+
+    def __init__(
+        self,
+        actor_id: bytes,
+        info: _ClassInfo,
+        max_task_retries: int,
+        lifetime_ref: ObjectRef | None,
+    ):
+        self._actor_id = actor_id
+        self._info = info
+        self._max_task_retries = max_task_retries
+        self._lifetime_ref = lifetime_ref
+
+    def __getattr__(self, name: str) -> ActorMethod:
+        info = self.__dict__.get("_info")
+        if info is None or name not in info.methods:
+            raise AttributeError(f"'ActorHandle' object has no attribute '{name}'")
+        bound = ActorMethod(self, name, info.methods[name])
+        self.__dict__[name] = bound
+        return bound
+
+    def __reduce__(self):
+        return _rebuild_handle, (
+            self._actor_id,
+            self._info,
+            self._max_task_retries,
+            self._lifetime_ref,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ActorHandle) and other._actor_id == self._actor_id
+
+    def __hash__(self) -> int:
+        return hash(self._actor_id)
+
+    def __repr__(self) -> str:
+        return f"Actor({self._info.class_name}, {self._actor_id.hex()})"
+
+    __str__ = __repr__
+
+    @property
+    def _actor_id_hex(self) -> str:
+        return self._actor_id.hex()
+
+
+def _rebuild_handle(actor_id, info, max_task_retries, lifetime_ref) -> ActorHandle:
+    return ActorHandle(actor_id, info, max_task_retries, lifetime_ref)
+
+
+class ActorMethod:
+    """One method of an actor: ``.remote(...)`` calls it; ``.options(num_returns=...)``."""
+
+    def __init__(self, handle: ActorHandle, name: str, method_options: dict):
+        self._handle = handle
+        self._name = name
+        self._num_returns = method_options.get("num_returns", 1)
+        self._max_task_retries = method_options.get("max_task_retries")
+        self._call_name = method_options.get("name") or f"{handle._info.class_name}.{name}"
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            "Actor methods cannot be called directly. Instead of running "
+            f"'object.{self._name}()', try 'object.{self._name}.remote()'."
+        )
+
+    def remote(self, *args, **kwargs):
+        """Call the method on the actor; returns an ObjectRef (a list for num_returns > 1)."""
+        return self._remote(args, kwargs, self._num_returns)
+
+    def options(self, **method_options) -> _BoundMethodOptions:
+        for key in method_options:
+            if key not in _VALID_METHOD_OPTIONS:
+                raise ValueError(
+                    f"Invalid option keyword {key} for actor methods. Valid ones are "
+                    f"{list(_VALID_METHOD_OPTIONS)}."
+                )
+        num_returns = method_options.get("num_returns", self._num_returns)
+        opts._check_num_returns(num_returns)
+        return _BoundMethodOptions(self, num_returns)
+
+    def _remote(self, args: tuple, kwargs: dict, num_returns: int):
+        handle = self._handle
+        retries = self._max_task_retries
+        if retries is None:
+            retries = handle._max_task_retries
+        refs = submit_actor_task(
+            api._auto_init(),
+            actor_id=handle._actor_id,
+            method=self._name,
+            name=self._call_name,
+            args=args,
+            kwargs=kwargs,
+            num_returns=num_returns,
+            max_retries=retries,
+            lifetime_ref=handle._lifetime_ref,
+        )
+        if num_returns == 1:
+            return refs[0]
+        if num_returns == 0:
+            return None
+        return refs
+
+
+class _BoundMethodOptions:
+    def __init__(self, method: ActorMethod, num_returns: int):
+        self._method = method
+        self._num_returns = num_returns
+
+    def remote(self, *args, **kwargs):
+        return self._method._remote(args, kwargs, self._num_returns)
+
+
+def _init_signature(cls: type) -> inspect.Signature | None:
+    init = cls.__dict__.get("__init__") or getattr(cls, "__init__", None)
+    if init is None or init is object.__init__:
+        return None
+    try:
+        return inspect.signature(init)
+    except (TypeError, ValueError):
+        return None
+
+
+def _env_vars(options: dict) -> dict | None:
+    actor_env = (options.get("runtime_env") or {}).get("env_vars")
+    if not actor_env:
+        return api._state.env_vars or None
+    return {**api._state.env_vars, **actor_env}
+
+
+def handle_from_blob(blob: bytes) -> ActorHandle:
+    """A handle rebuilt from what the node stored at registration (for get_actor)."""
+    import pickle
+
+    return pickle.loads(blob)
+
+
+__all__ = ["ActorClass", "ActorHandle", "ActorMethod", "exit_actor", "method"]

@@ -1,0 +1,215 @@
+"""Hosting an actor in a worker: its instance, and how its calls run.
+
+A worker hosts at most one actor, for good. Its calls arrive in each caller's
+submission order (see actor_submitter.py) and run
+
+* **sync** (the default): one at a time, on the main thread, in arrival order;
+* **threaded** (``max_concurrency > 1``, no ``async def`` methods): on a pool
+  of ``max_concurrency`` threads;
+* **async** (any ``async def`` method): as coroutines on one event loop, which
+  the main thread runs, at most ``max_concurrency`` (default 1000) at once.
+  Sync methods of an async actor run on that loop too, and block it (as in Ray).
+
+``exit_actor()`` (and ``__ray_terminate__``) end the actor on purpose: the node
+learns it first, the call that asked gets ActorDiedError, then the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import ActorDiedError, AsyncioActorExit
+from ..protocol.messages import ActorExiting, ActorStarted, PushActorTask, PushTask, TaskReply
+from .core_worker import TaskContext
+
+if TYPE_CHECKING:
+    from .task_executor import TaskExecutor
+
+#: methods every actor has (Ray's names)
+TERMINATE = "__ray_terminate__"
+READY = "__ray_ready__"
+EXIT_DELAY_S = 0.05  #: time for the last replies to leave before the process exits
+
+
+class ActorExit(SystemExit):
+    """``exit_actor()`` in a sync or threaded actor; ``except Exception`` does not catch it."""
+
+    def __init__(self, reason: str = "exit_actor() is called."):
+        super().__init__(0)
+        self.reason = reason
+
+
+class HostedActor:
+    def __init__(self, executor: TaskExecutor, instance: Any, msg: PushTask, mode: str):
+        info = msg.actor
+        self.executor = executor
+        self.worker = executor.worker
+        self.instance = instance
+        self.actor_id: bytes = info["actor_id"]
+        self.class_name: str = info["class_name"]
+        self.name: str = info["name"]
+        self.namespace: str = info["namespace"]
+        self.restarted: bool = info.get("restarted", False)
+        self.gpu_ids = msg.gpu_ids
+        self.job_id = msg.job_id
+        self.mode = mode
+        self.max_concurrency = info["max_concurrency"]
+        self.log_name = self.class_name
+        self.cancelled: set[bytes] = set()
+        self.exited: ActorDiedError | None = None  #: set once the actor exits on purpose
+        self._running: dict[bytes, asyncio.Task] = {}
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        if mode == "threaded":
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                self.max_concurrency, thread_name_prefix=f"{self.class_name}"
+            )
+        elif mode == "async":
+            self.loop = asyncio.new_event_loop()
+
+    @classmethod
+    def create(cls, executor: TaskExecutor, user_class: type, args, kwargs, msg: PushTask):
+        """Run ``__init__``; tell the node how it went (before the owner hears of it)."""
+        info = msg.actor
+        worker = executor.worker
+        if info["is_async"]:
+            mode = "async"
+        elif info["max_concurrency"] > 1:
+            mode = "threaded"
+        else:
+            mode = "sync"
+        try:
+            if mode == "async":  # __init__ may create asyncio objects: give it the actor's loop
+                hosted = cls(executor, None, msg, mode)
+                asyncio.set_event_loop(hosted.loop)
+                hosted.instance = user_class(*args, **kwargs)
+            else:
+                hosted = cls(executor, user_class(*args, **kwargs), msg, mode)
+        except BaseException as e:  # noqa: B036 - the caller sees it as ActorDiedError
+            from .task_executor import _pickle_error, task_error
+
+            error = task_error(f"{info['class_name']}.__init__", e)
+            print(f"Exception raised in creation task: {error}", file=sys.stderr, flush=True)
+            worker.call_node(ActorStarted(info["actor_id"], worker.address, _pickle_error(error)))
+            raise
+        custom_repr = type(hosted.instance).__repr__ is not object.__repr__
+        if custom_repr:
+            try:
+                hosted.log_name = repr(hosted.instance)
+            except Exception:
+                pass
+        executor.actor = hosted  # before the node tells callers where it is
+        worker.call_node(ActorStarted(hosted.actor_id, worker.address, None))
+        return hosted
+
+    def context(self, msg: PushActorTask) -> TaskContext:
+        return TaskContext(msg.task_id, msg.name, self.gpu_ids, self.job_id)
+
+    # --- sync and threaded calls --------------------------------------------------------------
+
+    def call(self, msg: PushActorTask) -> Any:
+        """Run one call on this thread; returns the method's result."""
+        if msg.method == TERMINATE:
+            raise ActorExit(f"The actor exited: {TERMINATE} was called.")
+        if msg.method == READY:
+            return True
+        method = getattr(self.instance, msg.method)
+        args, kwargs = self.executor._arguments(msg)
+        return method(*args, **kwargs)
+
+    def dispatch(self, executor: TaskExecutor, msg: PushActorTask, fut: asyncio.Future) -> None:
+        """Loop thread: start a call of a threaded or async actor."""
+        if self.mode == "threaded":
+            self._pool.submit(self._run_threaded, msg, fut)
+        else:
+            asyncio.run_coroutine_threadsafe(self._run_async(msg, fut), self.loop)
+
+    def _run_threaded(self, msg: PushActorTask, fut: asyncio.Future) -> None:
+        reply = self.executor.execute(msg)
+        self.worker.loop.call_soon_threadsafe(_resolve, fut, reply)
+
+    # --- async calls ------------------------------------------------------------------------------
+
+    def run_loop(self) -> None:
+        """Main thread: run the async actor's event loop until the worker stops."""
+        asyncio.set_event_loop(self.loop)
+        self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        self.loop.run_forever()
+
+    async def _run_async(self, msg: PushActorTask, fut: asyncio.Future) -> None:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        async with self._semaphore:
+            task = asyncio.current_task()
+            self._running[msg.task_id] = task
+            try:
+                reply = await self._execute_async(msg)
+            finally:
+                self._running.pop(msg.task_id, None)
+        self.worker.loop.call_soon_threadsafe(_resolve, fut, reply)
+
+    async def _execute_async(self, msg: PushActorTask) -> TaskReply:
+        executor = self.executor
+        if self.exited is not None:
+            self.worker.release_holds(msg.arg_refs)
+            return TaskReply(msg.task_id, executor._error_entries(msg, self.exited), True)
+        with executor.call_scope(msg, self.context(msg)):
+            try:
+                result = self.call(msg)
+                if inspect.isawaitable(result):
+                    result = await result
+            except AsyncioActorExit:
+                return executor.reply(msg, error=ActorExit())
+            except asyncio.CancelledError:
+                return executor.reply(msg, error=KeyboardInterrupt())
+            except BaseException as e:  # noqa: B036 - everything a call raises goes to its caller
+                return executor.reply(msg, error=e)
+            return executor.reply(msg, result)
+
+    def cancel(self, task_id: bytes) -> None:
+        """Loop thread: a caller cancelled one of its calls."""
+        self.cancelled.add(task_id)
+        task = self._running.get(task_id)
+        if task is not None:
+            self.loop.call_soon_threadsafe(task.cancel)
+
+    # --- ending ----------------------------------------------------------------------------
+
+    def exit(self, reason: str) -> ActorDiedError:
+        """The actor ends on purpose: tell the node, then exit once this reply has left."""
+        if self.exited is None:
+            self.exited = ActorDiedError(
+                self.actor_id.hex(),
+                f"The actor is dead because it exited on purpose ({reason}) [INTENDED_USER_EXIT].",
+            )
+            self.worker.call_node(ActorExiting(self.actor_id, reason))
+            self.worker.loop.call_soon_threadsafe(
+                self.worker.loop.call_later, EXIT_DELAY_S, _exit_process
+            )
+        return self.exited
+
+    def stop(self) -> None:
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _resolve(fut: asyncio.Future, reply: TaskReply) -> None:
+    if not fut.done():
+        fut.set_result(reply)
+
+
+def _exit_process() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(0)

@@ -1,0 +1,266 @@
+"""The caller's side of actor calls: push them to the actor's worker, in order (loop thread).
+
+Each actor this process calls has a queue of calls in submission order. A call
+is pushed once its ObjectRef arguments have values *and* every earlier call
+has been pushed, so one caller's calls reach the actor in the order they were
+made; the connection keeps that order and a sync actor runs them one by one.
+
+Where the actor lives is asked of the node (``GetActorInfo``). When the
+connection to the actor breaks, the caller asks again, naming the address that
+failed: the node answers once the actor is alive elsewhere (restarted) or dead.
+Calls that were in flight are then retried (``max_task_retries``) or fail with
+ActorUnavailableError (it restarted) or ActorDiedError (it is dead).
+"""
+
+from __future__ import annotations
+
+import collections
+import pickle
+from functools import partial
+from typing import TYPE_CHECKING
+
+from ..exceptions import (
+    ActorDiedError,
+    ActorUnavailableError,
+    RaySystemError,
+    TaskCancelledError,
+)
+from ..ids import ACTOR_ID_SIZE
+from ..protocol.connection import Connection, ConnectionLost
+from ..protocol.messages import ActorState, CancelTask, GetActorInfo, PushActorTask
+from . import argument_resolver
+from .task_spec import TaskSpec
+from .task_submitter import NODE_GONE, release_arguments, report_unhandled_error, store_error
+
+if TYPE_CHECKING:
+    from .core_worker import CoreWorker
+
+
+class _Actor:
+    """What this process knows about one actor it calls."""
+
+    __slots__ = ("actor_id", "address", "conn", "queue", "in_flight", "dead", "locating")
+
+    def __init__(self, actor_id: bytes):
+        self.actor_id = actor_id
+        self.address = ""
+        self.conn: Connection | None = None
+        self.queue: collections.deque[TaskSpec] = collections.deque()  #: not pushed yet
+        self.in_flight: dict[bytes, TaskSpec] = {}  #: pushed, no reply yet (push order)
+        self.dead: BaseException | None = None  #: the error every call gets once it is dead
+        self.locating = False
+
+
+class ActorSubmitter:
+    def __init__(self, worker: CoreWorker):
+        self.worker = worker
+        self._actors: dict[bytes, _Actor] = {}
+        self._inbox: collections.deque = collections.deque()
+        self._inbox_scheduled = False
+        self._cancelled: set[bytes] = set()
+
+    # --- entry (any thread) ----------------------------------------------------------------
+
+    def submit(self, spec: TaskSpec) -> None:
+        self._inbox.append(spec)
+        if not self._inbox_scheduled:
+            self._inbox_scheduled = True
+            self.worker.loop.call_soon_threadsafe(self._drain_inbox)
+
+    def _drain_inbox(self) -> None:
+        self._inbox_scheduled = False
+        while self._inbox:
+            spec = self._inbox.popleft()
+            actor = self._actors.get(spec.actor_id)
+            if actor is None:
+                actor = self._actors[spec.actor_id] = _Actor(spec.actor_id)
+            actor.queue.append(spec)
+            argument_resolver.resolve(
+                self.worker, spec, partial(self._ready, actor), partial(self._failed, actor)
+            )
+
+    def _ready(self, actor: _Actor, spec: TaskSpec) -> None:
+        spec.ready = True
+        self._pump(actor)
+
+    def _failed(self, actor: _Actor, spec: TaskSpec, error: BaseException) -> None:
+        if spec in actor.queue:
+            actor.queue.remove(spec)
+            self._fail(spec, error)
+        self._pump(actor)
+
+    # --- pushing --------------------------------------------------------------------------------
+
+    def _pump(self, actor: _Actor) -> None:
+        if actor.dead is not None:
+            while actor.queue:
+                self._fail(actor.queue.popleft(), actor.dead)
+            return
+        if actor.conn is None:
+            if actor.queue:
+                self._locate(actor)
+            return
+        while actor.queue and actor.queue[0].ready:
+            self._push(actor, actor.queue.popleft())
+
+    def _push(self, actor: _Actor, spec: TaskSpec) -> None:
+        if spec.task_id in self._cancelled:
+            self._cancelled.discard(spec.task_id)
+            self._fail(spec, TaskCancelledError(spec.task_id.hex()))
+            return
+        refs = spec.nested_refs + spec.resolved_refs
+        self.worker.grant(refs, actor.address)
+        msg = PushActorTask(
+            spec.task_id,
+            spec.actor_id,
+            spec.method,
+            spec.name,
+            spec.args_blob,
+            spec.resolved,
+            refs,
+            spec.num_returns,
+            self.worker.address,
+        )
+        actor.in_flight[spec.task_id] = spec
+        actor.conn.request(msg).add_done_callback(partial(self._on_reply, actor, actor.conn, spec))
+
+    def _on_reply(self, actor: _Actor, conn: Connection, spec: TaskSpec, fut) -> None:
+        if self.worker.stopping or fut.cancelled():
+            return
+        error = fut.exception()
+        if isinstance(error, ConnectionLost):
+            if actor.conn is conn:  # the first call to notice: find out what became of it
+                actor.conn = None
+                self._locate(actor, stale=actor.address)
+            return
+        actor.in_flight.pop(spec.task_id, None)
+        if error is not None:
+            self._fail(spec, RaySystemError(f"the actor's worker refused the call: {error}"))
+            return
+        if spec.task_id in self._cancelled:  # as in Ray: cancelled means cancelled, even if it ran
+            self._cancelled.discard(spec.task_id)
+            self._fail(spec, TaskCancelledError(spec.task_id.hex()))
+            return
+        reply = fut.result()
+        if reply.app_error and spec.num_returns == 0:
+            report_unhandled_error(reply.returns[0][1])
+        self.worker.store_returns(spec.return_ids, reply.returns, actor.address)
+        release_arguments(self.worker, spec)
+
+    # --- where the actor is -------------------------------------------------------------------
+
+    def _locate(self, actor: _Actor, stale: str = "") -> None:
+        if actor.locating:
+            return
+        actor.locating = True
+        fut = self.worker.node.request(GetActorInfo(actor.actor_id, stale))
+        fut.add_done_callback(partial(self._located, actor))
+
+    def _located(self, actor: _Actor, fut) -> None:
+        actor.locating = False
+        if self.worker.stopping or fut.cancelled():
+            return
+        error = fut.exception()
+        if isinstance(error, ConnectionLost):
+            actor.dead = RaySystemError(NODE_GONE)
+        elif error is not None:
+            actor.dead = ActorDiedError(actor.actor_id.hex(), f"The actor is unknown: {error}")
+        else:
+            info = fut.result()
+            if info.state == ActorState.DEAD:
+                actor.dead = death_error(info)
+        if actor.dead is not None:
+            for spec in list(actor.in_flight.values()):
+                self._fail(spec, actor.dead)
+            actor.in_flight.clear()
+            self._pump(actor)
+            return
+        self._requeue_in_flight(actor)
+        actor.address = info.address
+        conn = self.worker.cached_peer(info.address)
+        if conn is not None:
+            actor.conn = conn
+            self._pump(actor)
+        else:
+            self.worker.loop.create_task(self._connect(actor, info.address))
+
+    def _requeue_in_flight(self, actor: _Actor) -> None:
+        """The actor restarted: retry the calls it was running, or fail them."""
+        retry = []
+        for spec in actor.in_flight.values():
+            if spec.max_retries == -1 or spec.attempts < spec.max_retries:
+                spec.attempts += 1
+                retry.append(spec)
+            else:
+                self._fail(
+                    spec,
+                    ActorUnavailableError(
+                        actor.actor_id.hex(),
+                        f"The actor {actor.actor_id.hex()} is unavailable: its worker died while "
+                        f"running {spec.name} and the actor restarted. The task may or may not "
+                        "have been executed on the actor. Set max_task_retries to retry it.",
+                    ),
+                )
+        actor.in_flight.clear()
+        actor.queue.extendleft(reversed(retry))
+
+    async def _connect(self, actor: _Actor, address: str) -> None:
+        try:
+            conn = await self.worker.peer(address)
+        except OSError:  # it died before we reached it: ask again
+            self._locate(actor, stale=address)
+            return
+        if actor.address == address:
+            actor.conn = conn
+            self._pump(actor)
+
+    # --- finishing --------------------------------------------------------------------------------
+
+    def _fail(self, spec: TaskSpec, error: BaseException) -> None:
+        store_error(self.worker, spec, error)
+        release_arguments(self.worker, spec)
+
+    def cancel(self, task_id: bytes) -> bool:
+        """Cancel a call of this process (loop thread); False if it is not ours or is done."""
+        for actor in self._actors.values():
+            for spec in actor.queue:
+                if spec.task_id == task_id:
+                    actor.queue.remove(spec)
+                    self._fail(spec, TaskCancelledError(task_id.hex()))
+                    return True
+            if task_id in actor.in_flight and actor.conn is not None:
+                self._cancelled.add(task_id)
+                actor.conn.send(CancelTask(task_id, False))
+                return True
+        return False
+
+    def is_actor_call(self, task_id: bytes) -> bool:
+        """Whether the task id names a call this process made to an actor."""
+        return task_id[-ACTOR_ID_SIZE:] in self._actors
+
+    def has_work(self) -> bool:
+        return bool(self._inbox) or any(a.queue or a.in_flight for a in self._actors.values())
+
+    def fail_all(self, error: BaseException) -> None:
+        for actor in self._actors.values():
+            actor.dead = error
+            for spec in list(actor.in_flight.values()):
+                self._fail(spec, error)
+            actor.in_flight.clear()
+            self._pump(actor)
+
+
+def death_error(info) -> ActorDiedError:
+    """The error calls to a dead actor raise, from the node's ActorInfo."""
+    actor_hex = info.actor_id.hex()
+    if info.death_error is not None:
+        try:
+            cause = str(pickle.loads(info.death_error))
+        except Exception as e:
+            cause = f"(the error could not be read: {e})"
+        return ActorDiedError(
+            actor_hex,
+            f"The actor died because of an error raised in its creation task, {cause}",
+            actor_init_failed=True,
+        )
+    return ActorDiedError(actor_hex, info.death_cause or "The actor died.")
