@@ -74,13 +74,26 @@ class _ClassInfo:
     def __init__(self, cls: type):
         self.class_name = cls.__name__
         self.methods: dict[str, dict] = {}
+        self.signatures: dict[str, inspect.Signature] = {}
         self.is_async = False
         for name, member in inspect.getmembers(cls, predicate=inspect.isfunction):
             self.methods[name] = dict(getattr(member, _METHOD_OPTIONS, {}))
+            try:
+                self.signatures[name] = inspect.signature(member)
+            except (TypeError, ValueError):
+                pass
             if inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member):
                 self.is_async = True
         for name in (TERMINATE, READY):
             self.methods[name] = {}
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        try:  # signatures check calls early; a default value that cannot travel drops them
+            serialization.dumps(state["signatures"])
+        except Exception:
+            state["signatures"] = {}
+        return state
 
 
 class ActorClass:
@@ -222,9 +235,8 @@ class ActorHandle:
         info = self.__dict__.get("_info")
         if info is None or name not in info.methods:
             raise AttributeError(f"'ActorHandle' object has no attribute '{name}'")
-        bound = ActorMethod(self, name, info.methods[name])
-        self.__dict__[name] = bound
-        return bound
+        # not cached on the handle: that would be a cycle, and keep the actor alive until gc
+        return ActorMethod(self, name, info.methods[name])
 
     def __reduce__(self):
         return _rebuild_handle, (
@@ -287,6 +299,12 @@ class ActorMethod:
 
     def _remote(self, args: tuple, kwargs: dict, num_returns: int):
         handle = self._handle
+        signature = handle._info.signatures.get(self._name)
+        if signature is not None:
+            try:
+                signature.bind(None, *args, **kwargs)
+            except TypeError as e:
+                raise TypeError(f"{self._call_name}.remote(): {e}") from None
         retries = self._max_task_retries
         if retries is None:
             retries = handle._max_task_retries

@@ -177,7 +177,7 @@ def validate_task_options(options: dict) -> dict:
 #: options minray implements for actors, and their defaults (num_cpus None: see actor_resources)
 ACTOR_DEFAULTS: dict[str, Any] = {
     "num_cpus": None,
-    "num_gpus": 0,
+    "num_gpus": None,
     "resources": None,
     "memory": None,
     "object_store_memory": None,
@@ -282,18 +282,20 @@ def validate_actor_options(options: dict) -> dict:
 def actor_resources(options: dict) -> tuple[dict, dict]:
     """(what placing the actor needs, what it holds while it lives), as Ray decides them.
 
-    With no resources given an actor needs 1 CPU to be placed and holds none while it
-    runs; resources given explicitly are needed and held for its whole life.
+    With no num_cpus, num_gpus, resources or accelerator_type given, an actor needs
+    1 CPU to be placed and holds no CPU while it runs. Once any of them is given,
+    what it asks for is needed and held for its whole life, num_cpus defaulting to 1.
+    ``memory`` alone does not count as given (as in Ray) but is always held.
     """
-    explicit = (
-        options.get("num_cpus") is not None
-        or options.get("num_gpus")
-        or options.get("resources")
-        or options.get("memory")
+    given = any(
+        options.get(key) is not None
+        for key in ("num_cpus", "num_gpus", "resources", "accelerator_type")
     )
-    if not explicit:
-        return {"CPU": 1.0}, {}
-    shape = task_resources({**options, "num_cpus": options.get("num_cpus") or 0})
+    if not given:
+        held = task_resources({**options, "num_cpus": 0})
+        return {**held, "CPU": 1.0}, held
+    num_cpus = options.get("num_cpus")
+    shape = task_resources({**options, "num_cpus": 1 if num_cpus is None else num_cpus})
     return shape, dict(shape)
 
 

@@ -125,9 +125,11 @@ class ActorSubmitter:
         actor.conn.request(msg).add_done_callback(partial(self._on_reply, actor, actor.conn, spec))
 
     def _on_reply(self, actor: _Actor, conn: Connection, spec: TaskSpec, fut) -> None:
-        if self.worker.stopping or fut.cancelled():
+        if fut.cancelled():
             return
         error = fut.exception()
+        if self.worker.stopping:
+            return
         if isinstance(error, ConnectionLost):
             if actor.conn is conn:  # the first call to notice: find out what became of it
                 actor.conn = None
@@ -158,9 +160,11 @@ class ActorSubmitter:
 
     def _located(self, actor: _Actor, fut) -> None:
         actor.locating = False
-        if self.worker.stopping or fut.cancelled():
+        if fut.cancelled():
             return
         error = fut.exception()
+        if self.worker.stopping:
+            return
         if isinstance(error, ConnectionLost):
             actor.dead = RaySystemError(NODE_GONE)
         elif error is not None:

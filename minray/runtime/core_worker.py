@@ -554,13 +554,18 @@ class CoreWorker:
             return
         self._infeasible_warned.add(key)
         missing = {k: v for k, v in need.items() if v > msg.available.get(k, 0)}
+        what = (
+            f"Actor {msg.task_name[: -len('.__init__')]!r}"
+            if msg.task_name.endswith(".__init__")
+            else f"Task {msg.task_name!r}"
+        )
         logger.warning(
-            "Task %r cannot be scheduled: no node has %s (it asks for %s; the cluster has %s). "
-            "It stays pending until a node with these resources joins. Check the task's "
+            "%s cannot be scheduled: no node has %s (it asks for %s; the cluster has %s). "
+            "It stays pending until a node with these resources joins. Check its "
             "num_cpus/num_gpus/resources options, or start minray with the resources it needs "
             "(e.g. minray.init(num_gpus=1)). [Ray: No available node types can fulfill resource "
             "request %s]",
-            msg.task_name,
+            what,
             missing or need,
             need,
             msg.available,

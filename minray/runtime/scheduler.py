@@ -95,12 +95,15 @@ class LeaseScheduler:
             self.available[name] = self.available.get(name, 0) + units - held
             if held:
                 kept[name] = held
-        gpu_ids = alloc.gpu_ids
-        if "GPU" not in kept:
-            for gpu, units in gpu_ids:
-                self._gpu_free[gpu] += units
-            gpu_ids = ()
-        return Allocation(kept, gpu_ids)
+        gpu_ids = []
+        to_keep = kept.get("GPU", 0)
+        for gpu, units in alloc.gpu_ids:
+            held = min(units, to_keep)
+            to_keep -= held
+            self._gpu_free[gpu] += units - held
+            if held:
+                gpu_ids.append((gpu, held))
+        return Allocation(kept, tuple(gpu_ids))
 
     def block(self, alloc: Allocation) -> None:
         """The lease's task waits in get(): lend its CPU to other tasks."""
