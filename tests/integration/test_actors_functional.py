@@ -511,8 +511,9 @@ def test_gpu_actors_see_their_gpu_ids(cluster):
         def ids(self):
             return minray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES")
 
-    ids_a, env_a = minray.get(Gpu.remote().ids.remote())
-    ids_b, env_b = minray.get(Gpu.remote().ids.remote())
+    first, second = Gpu.remote(), Gpu.remote()
+    ids_a, env_a = minray.get(first.ids.remote())
+    ids_b, env_b = minray.get(second.ids.remote())
     assert sorted(ids_a + ids_b) == [0, 1]
     assert env_a == str(ids_a[0]) and env_b == str(ids_b[0])
 
