@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import pickle
 import threading
 from typing import TYPE_CHECKING, Any
@@ -37,10 +38,14 @@ if TYPE_CHECKING:
 SHUT_DOWN = "minray was shut down while this call was waiting; call minray.init() to start again"
 
 
+logger = logging.getLogger("minray")
+
+
 class ObjectReader:
     def __init__(self, worker: CoreWorker):
         self.worker = worker
         self._sleepers: set[_Countdown] = set()
+        self._warned_async_get = False
 
     def local_value(self, object_id: bytes, owner: str | None) -> StoredValue | None:
         """The value if this process owns it and has it now (any thread)."""
@@ -136,6 +141,8 @@ class ObjectReader:
                 missing.append(i)
             else:
                 values[i] = value
+        if missing:
+            self._warn_if_blocking_an_event_loop()
         if missing and all(refs[i]._owner == self.worker.address for i in missing):
             ids = [refs[i]._id for i in missing]
             self._wait_for_own(ids, timeout)
@@ -157,6 +164,20 @@ class ObjectReader:
             return [self.deserialize(ref._id, v) for ref, v in zip(refs, values)]
         finally:
             self._release_fetched(refs, values, missing)
+
+    def _warn_if_blocking_an_event_loop(self) -> None:
+        """get() in an async actor blocks every call of that actor: say so once, as Ray does."""
+        executor = self.worker.executor
+        actor = executor.actor if executor is not None else None
+        if actor is None or actor.mode != "async" or self._warned_async_get:
+            return
+        if threading.current_thread() is threading.main_thread():
+            self._warned_async_get = True
+            logger.warning(
+                "Using blocking minray.get inside an async actor method blocks the actor's "
+                "event loop: its other calls wait until it returns. Use `await ref` (or "
+                "`await asyncio.gather(*refs)`) instead."
+            )
 
     def _release_fetched(self, refs, values, missing) -> None:
         for i in missing:

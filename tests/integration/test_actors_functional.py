@@ -587,3 +587,16 @@ def test_cancel_a_queued_task_and_a_running_task(cluster_1cpu):
         minray.get(forced, timeout=10)
     with pytest.raises(TypeError, match="only supported for object refs"):
         minray.cancel(slow_value)
+
+
+def test_blocking_get_in_an_async_actor_warns_once(cluster, capfd):
+    @minray.remote
+    class Blocking:
+        async def fetch(self, refs):
+            return minray.get(refs[0]) + minray.get(refs[1])
+
+    refs = [slow_value.remote(1, 0.2), slow_value.remote(2, 0.2)]
+    assert minray.get(Blocking.remote().fetch.remote(refs)) == 3
+    time.sleep(0.3)  # output of workers reaches the driver on the next log poll
+    err = capfd.readouterr().err
+    assert err.count("blocks the actor's event loop") == 1
