@@ -5,30 +5,16 @@ follow Ray's, so the two can be compared line by line. Each row runs its
 function for a one-second warm-up and then four two-second trials; the figure
 is calls per second times the row's multiplier (items per call).
 
-Rows that need actors are listed and skipped until minray has actors.
 Set ``TESTS_TO_RUN=<substring>`` to run only matching rows, as with Ray.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import statistics
 import time
 from collections.abc import Callable
-
-ACTOR_ROWS = [
-    "1:1 actor calls sync",
-    "1:1 actor calls async",
-    "1:1 actor calls concurrent",
-    "1:n actor calls async",
-    "n:n actor calls async",
-    "n:n actor calls with arg async",
-    "1:1 async-actor calls sync",
-    "1:1 async-actor calls async",
-    "1:1 async-actor calls with args async",
-    "1:n async-actor calls async",
-    "n:n async-actor calls async",
-]
 
 
 def timeit(
@@ -137,7 +123,96 @@ def main(trial_seconds: float = 2.0, runtime: str = "minray") -> list:
         lambda: minray.get([small_value_batch.remote(2500) for _ in range(4)]),
         10000,
     )
-    for name in ACTOR_ROWS:
-        print(f"{name}: skipped (needs actors, not in this minray version yet)", flush=True)
+    _actor_rows(minray, row, small_value)
     minray.shutdown()
     return [r for r in results if r is not None]
+
+
+def _actor_rows(minray, row, small_value) -> None:
+    """The actor rows of ``ray microbenchmark``: the same workloads, on the given runtime."""
+    half = max(1, multiprocessing.cpu_count() // 2)
+
+    @minray.remote
+    class Actor:
+        def small_value(self):
+            return b"ok"
+
+        def small_value_arg(self, x):
+            return b"ok"
+
+    @minray.remote
+    class AsyncActor:
+        async def small_value(self):
+            return b"ok"
+
+        async def small_value_with_arg(self, x):
+            return b"ok"
+
+    @minray.remote(num_cpus=0)
+    class Client:
+        def __init__(self, servers):
+            self.servers = servers if isinstance(servers, list) else [servers]
+
+        def small_value_batch(self, n):
+            minray.get([s.small_value.remote() for s in self.servers for _ in range(n)])
+
+        def small_value_batch_arg(self, n):
+            x = minray.put(0)
+            minray.get([s.small_value_arg.remote(x) for s in self.servers for _ in range(n)])
+
+    @minray.remote
+    def call_actors(actors, n):
+        minray.get([actors[i % len(actors)].small_value.remote() for i in range(n)])
+
+    def calls(actor, n=1000, method="small_value", arg=False):
+        def run():
+            bound = getattr(actor, method)
+            minray.get([bound.remote(i) if arg else bound.remote() for i in range(n)])
+
+        return run
+
+    actor = Actor.remote()
+    row("1:1 actor calls sync", lambda: minray.get(actor.small_value.remote()))
+    row("1:1 actor calls async", calls(actor), 1000)
+    concurrent = Actor.options(max_concurrency=16).remote()
+    row("1:1 actor calls concurrent", calls(concurrent), 1000)
+    actors = [Actor.remote() for _ in range(half)]
+    client = Client.remote(actors)
+    row(
+        "1:n actor calls async",
+        lambda: minray.get(client.small_value_batch.remote(5000)),
+        5000 * len(actors),
+    )
+    actors = [Actor.remote() for _ in range(half)]
+    row(
+        "n:n actor calls async",
+        lambda: minray.get([call_actors.remote(actors, 1000) for _ in range(4)]),
+        4 * 1000,
+    )
+    clients = [Client.remote(Actor.remote()) for _ in range(half)]
+    row(
+        "n:n actor calls with arg async",
+        lambda: minray.get([c.small_value_batch_arg.remote(1000) for c in clients]),
+        1000 * len(clients),
+    )
+    async_actor = AsyncActor.remote()
+    row("1:1 async-actor calls sync", lambda: minray.get(async_actor.small_value.remote()))
+    row("1:1 async-actor calls async", calls(async_actor), 1000)
+    row(
+        "1:1 async-actor calls with args async",
+        calls(async_actor, method="small_value_with_arg", arg=True),
+        1000,
+    )
+    async_actors = [AsyncActor.remote() for _ in range(half)]
+    async_client = Client.remote(async_actors)
+    row(
+        "1:n async-actor calls async",
+        lambda: minray.get(async_client.small_value_batch.remote(5000)),
+        5000 * len(async_actors),
+    )
+    async_actors = [AsyncActor.remote() for _ in range(half)]
+    row(
+        "n:n async-actor calls async",
+        lambda: minray.get([call_actors.remote(async_actors, 5000) for _ in range(4)]),
+        4 * 5000,
+    )

@@ -152,14 +152,14 @@ class ActorSubmitter:
     # --- where the actor is -------------------------------------------------------------------
 
     def _locate(self, actor: _Actor, stale: str = "") -> None:
+        """Ask the node where the actor is, then connect; ``locating`` until connected."""
         if actor.locating:
             return
         actor.locating = True
         fut = self.worker.node.request(GetActorInfo(actor.actor_id, stale))
-        fut.add_done_callback(partial(self._located, actor))
+        fut.add_done_callback(partial(self._located, actor, stale))
 
-    def _located(self, actor: _Actor, fut) -> None:
-        actor.locating = False
+    def _located(self, actor: _Actor, stale: str, fut) -> None:
         if fut.cancelled():
             return
         error = fut.exception()
@@ -174,19 +174,34 @@ class ActorSubmitter:
             if info.state == ActorState.DEAD:
                 actor.dead = death_error(info)
         if actor.dead is not None:
+            actor.locating = False
             for spec in list(actor.in_flight.values()):
                 self._fail(spec, actor.dead)
             actor.in_flight.clear()
             self._pump(actor)
             return
-        self._requeue_in_flight(actor)
+        if stale:  # we lost the connection to it: what was in flight there is gone
+            self._requeue_in_flight(actor)
         actor.address = info.address
         conn = self.worker.cached_peer(info.address)
         if conn is not None:
-            actor.conn = conn
-            self._pump(actor)
+            self._connected(actor, conn)
         else:
             self.worker.loop.create_task(self._connect(actor, info.address))
+
+    async def _connect(self, actor: _Actor, address: str) -> None:
+        try:
+            conn = await self.worker.peer(address)
+        except OSError:  # it died before we reached it: ask again
+            actor.locating = False
+            self._locate(actor, stale=address)
+            return
+        self._connected(actor, conn)
+
+    def _connected(self, actor: _Actor, conn: Connection) -> None:
+        actor.locating = False
+        actor.conn = conn
+        self._pump(actor)
 
     def _requeue_in_flight(self, actor: _Actor) -> None:
         """The actor restarted: retry the calls it was running, or fail them."""
@@ -207,16 +222,6 @@ class ActorSubmitter:
                 )
         actor.in_flight.clear()
         actor.queue.extendleft(reversed(retry))
-
-    async def _connect(self, actor: _Actor, address: str) -> None:
-        try:
-            conn = await self.worker.peer(address)
-        except OSError:  # it died before we reached it: ask again
-            self._locate(actor, stale=address)
-            return
-        if actor.address == address:
-            actor.conn = conn
-            self._pump(actor)
 
     # --- finishing --------------------------------------------------------------------------------
 

@@ -120,6 +120,7 @@ class CoreWorker:
         self._dropped: collections.deque = collections.deque()
         self._drain_scheduled = False
         self._peer_conns: dict[str, Connection] = {}
+        self._accepted_conns: set[Connection] = set()  #: connections others opened to us
         self._dialing: dict[str, asyncio.Future] = {}
         #: print workers' output lines (init's log_to_driver)
         self.log_to_driver = True
@@ -200,7 +201,7 @@ class CoreWorker:
     async def _stop_async(self) -> None:
         if self._server is not None:
             self._server.close()
-        for conn in list(self._peer_conns.values()):
+        for conn in [*self._peer_conns.values(), *self._accepted_conns]:
             conn.close()
         if self.node is not None:
             self.node.close_callbacks.clear()
@@ -287,9 +288,11 @@ class CoreWorker:
         return conn
 
     def _accepted(self, conn: Connection) -> None:
+        self._accepted_conns.add(conn)
         conn.close_callbacks.append(self._peer_closed)
 
     def _peer_closed(self, conn: Connection) -> None:
+        self._accepted_conns.discard(conn)
         address = conn.info.get("peer")
         if address is None or not self.alive:
             return

@@ -600,3 +600,13 @@ def test_blocking_get_in_an_async_actor_warns_once(cluster, capfd):
     time.sleep(0.3)  # output of workers reaches the driver on the next log poll
     err = capfd.readouterr().err
     assert err.count("blocks the actor's event loop") == 1
+
+
+def test_calls_made_while_the_first_connection_is_set_up_all_succeed(cluster):
+    @minray.remote
+    def call_many(counter, n):
+        return len(minray.get([counter.get.remote() for _ in range(n)]))
+
+    counter = Counter.remote()
+    for _ in range(3):
+        assert minray.get([call_many.remote(counter, 1000) for _ in range(4)]) == [1000] * 4
