@@ -4,8 +4,11 @@
 
 Prints: init() until the first result, no-op task round trip (p50/p99), the
 throughput of 10,000 async no-op tasks, put/get of a 1 GiB numpy array, idle
-memory of all minray processes, and shutdown() time. Each figure comes from a
-fresh driver process so start-up state does not leak between rows.
+memory of all minray processes, shutdown() time, and for actors: creation
+until the first call's result, sync call round trip, 10,000 async calls on one
+sync actor and on one async actor, and n:n calls (4 caller tasks, 4 actors).
+Each figure comes from a fresh driver process so start-up state does not leak
+between rows.
 """
 
 from __future__ import annotations
@@ -17,6 +20,21 @@ import statistics
 import subprocess
 import sys
 import textwrap
+
+#: the start of the actor rows: a 2-CPU cluster, a sync and an async actor class
+WITH_ACTORS = """
+        import time
+        import RUNTIME as minray
+        minray.init(num_cpus=2)
+        @minray.remote
+        class Actor:
+            def noop(self):
+                return None
+        @minray.remote
+        class AsyncActor:
+            async def noop(self):
+                return None
+"""
 
 #: the start of every row but the first: a 2-CPU cluster and a no-op task
 ON_A_CLUSTER = """
@@ -92,6 +110,71 @@ ROWS = {
 }
 
 
+ROWS.update(
+    {
+        "actor_creation_ms": WITH_ACTORS
+        + """
+        minray.get(Actor.remote().noop.remote())
+        samples = []
+        for _ in range(max(N // 50, 10)):
+            t = time.perf_counter()
+            actor = Actor.remote()
+            minray.get(actor.noop.remote())
+            samples.append(time.perf_counter() - t)
+            del actor
+        samples.sort()
+        result = samples[len(samples) // 2] * 1000
+        minray.shutdown()
+    """,
+        "actor_call_round_trip_ms": WITH_ACTORS
+        + """
+        actor = Actor.remote()
+        for _ in range(200):
+            minray.get(actor.noop.remote())
+        samples = []
+        for _ in range(N):
+            t = time.perf_counter()
+            minray.get(actor.noop.remote())
+            samples.append(time.perf_counter() - t)
+        samples.sort()
+        result = samples[len(samples) // 2] * 1000
+        extra = {"actor_call_round_trip_p99_ms": samples[int(len(samples) * 0.99)] * 1000}
+        minray.shutdown()
+    """,
+        "actor_async_calls_per_s": WITH_ACTORS
+        + """
+        actor = Actor.remote()
+        minray.get([actor.noop.remote() for _ in range(1000)])
+        t = time.perf_counter()
+        minray.get([actor.noop.remote() for _ in range(N * 10)])
+        result = N * 10 / (time.perf_counter() - t)
+        minray.shutdown()
+    """,
+        "async_actor_calls_per_s": WITH_ACTORS
+        + """
+        actor = AsyncActor.remote()
+        minray.get([actor.noop.remote() for _ in range(1000)])
+        t = time.perf_counter()
+        minray.get([actor.noop.remote() for _ in range(N * 10)])
+        result = N * 10 / (time.perf_counter() - t)
+        minray.shutdown()
+    """,
+        "n_n_actor_calls_per_s": WITH_ACTORS
+        + """
+        @minray.remote(num_cpus=0.5)
+        def caller(actors, n):
+            minray.get([actors[i % len(actors)].noop.remote() for i in range(n)])
+        actors = [Actor.remote() for _ in range(4)]
+        minray.get([caller.remote(actors, 100) for _ in range(4)])
+        t = time.perf_counter()
+        minray.get([caller.remote(actors, N * 10 // 4) for _ in range(4)])
+        result = N * 10 / (time.perf_counter() - t)
+        minray.shutdown()
+    """,
+    }
+)
+
+
 def run_row(name: str, code: str, n: int, runtime: str, python: str) -> dict:
     body = textwrap.dedent(code).replace("RUNTIME", runtime)
     script = f"N = {n}\nextra = {{}}\n{body}\nimport json\n"
@@ -129,13 +212,13 @@ def main() -> None:
                 for key, value in run_row(name, code, n, runtime, python).items():
                     results.setdefault((key, runtime), []).append(value)
     keys = list(dict.fromkeys(key for key, _ in results))
-    header = f"{'row':28} {'minray':>10}"
+    header = f"{'row':30} {'minray':>10}"
     if args.ray_python:
         header += f" {'ray':>10} {'minray/ray':>10}"
     print(header + "   (medians of fresh runs)")
     for key in keys:
         mine = statistics.median(results[(key, "minray")])
-        line = f"{key:28} {mine:10.3f}"
+        line = f"{key:30} {mine:10.3f}"
         if args.ray_python and (key, "ray") in results:
             theirs = statistics.median(results[(key, "ray")])
             line += f" {theirs:10.3f} {mine / theirs:10.2f}"
