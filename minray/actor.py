@@ -18,7 +18,12 @@ import inspect
 
 from . import api, ids, serialization
 from . import options as opts
-from .exceptions import ActorAlreadyExistsError, AsyncioActorExit, RaySystemError
+from .exceptions import (
+    ActorAlreadyExistsError,
+    AsyncioActorExit,
+    PendingCallsLimitExceeded,
+    RaySystemError,
+)
 from .object_ref import ObjectRef
 from .protocol.connection import RemoteError
 from .protocol.messages import RegisterActor
@@ -178,7 +183,8 @@ class ActorClass:
             env_vars=_env_vars(options),
         )
         retries = options["max_task_retries"]
-        unowned = ActorHandle(actor_id, info, retries, None)
+        limit = options["max_pending_calls"]
+        unowned = ActorHandle(actor_id, info, retries, None, limit)
         try:
             reply = worker.call_node(
                 RegisterActor(
@@ -197,12 +203,12 @@ class ActorClass:
                 raise ActorAlreadyExistsError(str(e)) from None
             raise RaySystemError(f"the node refused to register the actor: {e}") from None
         if not reply.created:  # get_if_exists found a live actor with this name
-            return ActorHandle(reply.actor_id, info, retries, None)
+            return ActorHandle(reply.actor_id, info, retries, None, limit)
         lifetime_id = ids.object_id_for(spec.task_id, 1)
         lifetime = ObjectRef(lifetime_id, worker.address)
         submit_actor_creation(worker, spec, lifetime_id)
         del keep
-        return ActorHandle(actor_id, info, retries, lifetime)
+        return ActorHandle(actor_id, info, retries, lifetime, limit)
 
 
 class _BoundActorOptions:
@@ -225,11 +231,13 @@ class ActorHandle:
         info: _ClassInfo,
         max_task_retries: int,
         lifetime_ref: ObjectRef | None,
+        max_pending_calls: int = -1,
     ):
         self._actor_id = actor_id
         self._info = info
         self._max_task_retries = max_task_retries
         self._lifetime_ref = lifetime_ref
+        self._max_pending_calls = max_pending_calls
 
     def __getattr__(self, name: str) -> ActorMethod:
         info = self.__dict__.get("_info")
@@ -244,6 +252,7 @@ class ActorHandle:
             self._info,
             self._max_task_retries,
             self._lifetime_ref,
+            self._max_pending_calls,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -262,8 +271,8 @@ class ActorHandle:
         return self._actor_id.hex()
 
 
-def _rebuild_handle(actor_id, info, max_task_retries, lifetime_ref) -> ActorHandle:
-    return ActorHandle(actor_id, info, max_task_retries, lifetime_ref)
+def _rebuild_handle(actor_id, info, max_task_retries, lifetime_ref, max_pending_calls=-1):
+    return ActorHandle(actor_id, info, max_task_retries, lifetime_ref, max_pending_calls)
 
 
 class ActorMethod:
@@ -308,8 +317,16 @@ class ActorMethod:
         retries = self._max_task_retries
         if retries is None:
             retries = handle._max_task_retries
+        worker = api._auto_init()
+        limit = handle._max_pending_calls
+        if limit > 0 and worker.actors.pending(handle._actor_id) >= limit:
+            raise PendingCallsLimitExceeded(
+                f"The actor {handle._actor_id.hex()} has {limit} calls from this process "
+                f"without a result, its max_pending_calls. Wait for some of them "
+                "(minray.get / minray.wait) before making more calls, or raise the limit."
+            )
         refs = submit_actor_task(
-            api._auto_init(),
+            worker,
             actor_id=handle._actor_id,
             method=self._name,
             name=self._call_name,

@@ -173,6 +173,10 @@ class AsyncioActorExit(RayError):
     """Raised by ``exit_actor()`` inside an async actor to end it."""
 
 
+class PendingCallsLimitExceeded(RayError):
+    """An actor handle has more pending calls than its ``max_pending_calls``."""
+
+
 class ActorAlreadyExistsError(ValueError, RayError):
     """An actor with this name already exists in the namespace."""
 
@@ -264,6 +268,7 @@ __all__ = [
     "ActorUnavailableError",
     "ActorAlreadyExistsError",
     "AsyncioActorExit",
+    "PendingCallsLimitExceeded",
     "WorkerCrashedError",
     "TaskCancelledError",
     "ObjectStoreFullError",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import pickle
+import threading
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -58,10 +59,15 @@ class ActorSubmitter:
         self._inbox: collections.deque = collections.deque()
         self._inbox_scheduled = False
         self._cancelled: set[bytes] = set()
+        #: calls submitted and not finished, per actor (read by callers for max_pending_calls)
+        self._pending: collections.Counter = collections.Counter()
+        self._pending_lock = threading.Lock()
 
     # --- entry (any thread) ----------------------------------------------------------------
 
     def submit(self, spec: TaskSpec) -> None:
+        with self._pending_lock:
+            self._pending[spec.actor_id] += 1
         self._inbox.append(spec)
         if not self._inbox_scheduled:
             self._inbox_scheduled = True
@@ -147,7 +153,7 @@ class ActorSubmitter:
         if reply.app_error and spec.num_returns == 0:
             report_unhandled_error(reply.returns[0][1])
         self.worker.store_returns(spec.return_ids, reply.returns, actor.address)
-        release_arguments(self.worker, spec)
+        self._done(spec)
 
     # --- where the actor is -------------------------------------------------------------------
 
@@ -227,7 +233,18 @@ class ActorSubmitter:
 
     def _fail(self, spec: TaskSpec, error: BaseException) -> None:
         store_error(self.worker, spec, error)
+        self._done(spec)
+
+    def _done(self, spec: TaskSpec) -> None:
         release_arguments(self.worker, spec)
+        with self._pending_lock:
+            self._pending[spec.actor_id] -= 1
+            if not self._pending[spec.actor_id]:
+                del self._pending[spec.actor_id]
+
+    def pending(self, actor_id: bytes) -> int:
+        """Calls of this process to the actor that have no result yet (any thread)."""
+        return self._pending.get(actor_id, 0)
 
     def cancel(self, task_id: bytes) -> bool:
         """Cancel a call of this process (loop thread); False if it is not ours or is done."""

@@ -610,3 +610,19 @@ def test_calls_made_while_the_first_connection_is_set_up_all_succeed(cluster):
     counter = Counter.remote()
     for _ in range(3):
         assert minray.get([call_many.remote(counter, 1000) for _ in range(4)]) == [1000] * 4
+
+
+def test_max_pending_calls_refuses_calls_beyond_the_limit(cluster):
+    from minray.exceptions import PendingCallsLimitExceeded
+
+    @minray.remote(max_pending_calls=2)
+    class Slow:
+        def sleep(self, seconds):
+            time.sleep(seconds)
+
+    slow = Slow.remote()
+    refs = [slow.sleep.remote(0.5), slow.sleep.remote(0)]
+    with pytest.raises(PendingCallsLimitExceeded, match="max_pending_calls"):
+        slow.sleep.remote(0)
+    minray.get(refs)
+    minray.get(slow.sleep.remote(0))
