@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import re
@@ -25,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from core import ROWS, run_row  # noqa: E402
+from core import QUEUED_ROW, ROWS, run_row  # noqa: E402
 
 MICRO = re.compile(r"^(?P<name>.+) per second (?P<mean>[0-9.e+-]+) \+- (?P<std>[0-9.e+-]+)$")
 
@@ -48,21 +49,40 @@ def microbenchmark(python: str, runtime: str, trial_seconds: float) -> dict[str,
     return rows
 
 
+def machine_floor() -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, os.path.join(HERE, "floor.py")], capture_output=True, text=True, cwd=ROOT
+    )
+    rows: dict[str, float] = {}
+    for line in out.stdout.splitlines():
+        rows.update(json.loads(line))
+    if not rows:
+        raise RuntimeError(f"floor.py failed:\n{out.stdout}\n{out.stderr}")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ray-python", required=True, help="a Python with ray installed")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--trial-seconds", type=float, default=2.0)
     parser.add_argument("--output", default=os.path.join(HERE, "results", "latest.md"))
+    parser.add_argument(
+        "--queued", type=int, default=1_000_000, help="tasks in the queued-tasks row (0: skip)"
+    )
     args = parser.parse_args()
     runtimes = {"minray": sys.executable, "ray": args.ray_python}
     core: dict[tuple[str, str], list[float]] = {}
-    for name, code in ROWS.items():
-        for _ in range(args.repeat):
+    rows = [(name, code, args.repeat) for name, code in ROWS.items()]
+    if args.queued:  # slow: once per runtime
+        rows += [(name, code, 1) for name, code in QUEUED_ROW.items()]
+    for name, code, repeat in rows:
+        for _ in range(repeat):
             for runtime, python in runtimes.items():
-                for key, value in run_row(name, code, 1000, runtime, python).items():
+                for key, value in run_row(name, code, 1000, runtime, python, args.queued).items():
                     core.setdefault((key, runtime), []).append(value)
     micro = {rt: microbenchmark(py, rt, args.trial_seconds) for rt, py in runtimes.items()}
+    floor = machine_floor()
     ray_version = subprocess.run(
         [args.ray_python, "-c", "import ray; print(ray.__version__)"],
         capture_output=True,
@@ -96,6 +116,17 @@ def main() -> None:
         theirs = micro["ray"].get(name)
         ratio = f"{mine / theirs:.2f}" if theirs else "–"
         lines.append(f"| {name} | {mine:,.2f} | {theirs or 0:,.2f} | {ratio} |")
+    lines += [
+        "",
+        "## What the machine allows (`benchmarks/floor.py`)",
+        "",
+        "Read minray's figures against these: `put` copies once (memcpy), every call is at",
+        "least one socket round trip, and a stdlib process pool is the Python floor.",
+        "",
+        "| floor | value |",
+        "|---|---:|",
+    ]
+    lines += [f"| {key} | {value:,.3f} |" for key, value in floor.items()]
     lines.append("")
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as f:

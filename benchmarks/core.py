@@ -112,6 +112,21 @@ ROWS = {
 
 ROWS.update(
     {
+        "arg_100mib_ms": ON_A_CLUSTER
+        + """
+        import numpy as np
+        @minray.remote
+        def size(array):
+            return array.nbytes
+        array = np.ones(100 * 2**20 // 8)
+        samples = []
+        for _ in range(5):
+            t = time.perf_counter()
+            assert minray.get(size.remote(array)) == array.nbytes
+            samples.append(time.perf_counter() - t)
+        result = statistics.median(samples) * 1000
+        minray.shutdown()
+    """,
         "actor_creation_ms": WITH_ACTORS
         + """
         minray.get(Actor.remote().noop.remote())
@@ -175,9 +190,36 @@ ROWS.update(
 )
 
 
-def run_row(name: str, code: str, n: int, runtime: str, python: str) -> dict:
+#: run once per runtime (slow): QUEUED no-op tasks submitted at once, then all fetched
+QUEUED_ROW = {
+    "queued_tasks_s": ON_A_CLUSTER
+    + """
+        import os, psutil, threading
+        peak = [0]
+        done = threading.Event()
+        def watch():
+            me = psutil.Process(os.getpid())
+            while not done.is_set():
+                peak[0] = max(peak[0], me.memory_info().rss)
+                time.sleep(0.05)
+        threading.Thread(target=watch, daemon=True).start()
+        t = time.perf_counter()
+        refs = [noop.remote() for _ in range(QUEUED)]
+        submitted = time.perf_counter() - t
+        minray.get(refs)
+        result = time.perf_counter() - t
+        done.set()
+        extra = {"queued_submit_s": submitted, "queued_peak_driver_rss_mib": peak[0] / 2**20}
+        minray.shutdown()
+    """
+}
+
+
+def run_row(
+    name: str, code: str, n: int, runtime: str, python: str, queued: int = 1_000_000
+) -> dict:
     body = textwrap.dedent(code).replace("RUNTIME", runtime)
-    script = f"N = {n}\nextra = {{}}\n{body}\nimport json\n"
+    script = f"N = {n}\nQUEUED = {queued}\nimport statistics\nextra = {{}}\n{body}\nimport json\n"
     script += f"print('RESULT', json.dumps({{{name!r}: result, **extra}}))"
     out = subprocess.run(
         [python, "-c", script],
@@ -196,6 +238,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     parser.add_argument("--repeat", type=int, default=3, help="fresh runs per row")
     parser.add_argument(
+        "--queued", type=int, default=0, help="also run the queued-tasks row with this many tasks"
+    )
+    parser.add_argument(
         "--ray-python",
         default=None,
         help="a Python with Ray installed: run every row on Ray too, alternating",
@@ -206,10 +251,13 @@ def main() -> None:
     if args.ray_python:
         runtimes.append(("ray", args.ray_python))
     results: dict[tuple[str, str], list[float]] = {}
-    for name, code in ROWS.items():
-        for _ in range(1 if args.quick else args.repeat):
+    rows = [(name, code, 1 if args.quick else args.repeat) for name, code in ROWS.items()]
+    if args.queued:
+        rows += [(name, code, 1) for name, code in QUEUED_ROW.items()]
+    for name, code, repeat in rows:
+        for _ in range(repeat):
             for runtime, python in runtimes:
-                for key, value in run_row(name, code, n, runtime, python).items():
+                for key, value in run_row(name, code, n, runtime, python, args.queued).items():
                     results.setdefault((key, runtime), []).append(value)
     keys = list(dict.fromkeys(key for key, _ in results))
     header = f"{'row':30} {'minray':>10}"

@@ -1,0 +1,122 @@
+"""What this machine allows: the floors minray's figures can be read against.
+
+    python benchmarks/floor.py
+
+Prints, as JSON lines like benchmarks/core.py rows:
+
+* memcpy GB/s: numpy copying a 1 GiB array into a preallocated one (the ceiling
+  for ``put``, which must copy the value once into shared memory);
+* a raw uvloop Unix-socket ping-pong round trip between two processes (the
+  floor for any request/reply between a caller and a worker);
+* the stdlib ``multiprocessing.Pool``: ``apply_async().get()`` round trip and
+  10,000 ``apply_async`` no-ops (the floor for a pool of Python processes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import uvloop
+
+
+def memcpy_gb_per_s() -> float:
+    src = np.ones(2**27)  # 1 GiB of float64
+    dst = np.empty_like(src)
+    np.copyto(dst, src)  # fault the pages in first
+    best = min(_timed(lambda: np.copyto(dst, src)) for _ in range(5))
+    return src.nbytes / best / 1e9
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _echo_server(path: str, ready) -> None:
+    async def serve() -> None:
+        async def echo(reader, writer):
+            while data := await reader.read(64):
+                writer.write(data)
+            writer.close()
+
+        server = await asyncio.start_unix_server(echo, path)
+        ready.set()
+        async with server:
+            await server.serve_forever()
+
+    uvloop.run(serve())
+
+
+def uvloop_ping_pong_us(n: int = 20_000) -> tuple[float, float]:
+    """p50 and p99 of a 16-byte round trip over a Unix socket, in microseconds."""
+    path = os.path.join(
+        tempfile.mkdtemp(dir="/dev/shm" if os.path.isdir("/dev/shm") else None), "echo.sock"
+    )
+    ready = multiprocessing.Event()
+    server = multiprocessing.Process(target=_echo_server, args=(path, ready), daemon=True)
+    server.start()
+    ready.wait(10)
+
+    async def client() -> list[float]:
+        reader, writer = await asyncio.open_unix_connection(path)
+        samples = []
+        for i in range(n + 1000):
+            t = time.perf_counter()
+            writer.write(b"0123456789abcdef")
+            await reader.readexactly(16)
+            if i >= 1000:
+                samples.append(time.perf_counter() - t)
+        writer.close()
+        return samples
+
+    try:
+        samples = sorted(uvloop.run(client()))
+    finally:
+        server.kill()
+        server.join()
+        os.unlink(path)
+        os.rmdir(os.path.dirname(path))
+    return samples[len(samples) // 2] * 1e6, samples[int(len(samples) * 0.99)] * 1e6
+
+
+def _noop():
+    return None
+
+
+def pool_figures(n: int = 10_000) -> tuple[float, float]:
+    """stdlib Pool: apply_async().get() round trip (ms, p50) and async no-ops per second."""
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        for _ in range(200):
+            pool.apply_async(_noop).get()
+        samples = sorted(_timed(lambda: pool.apply_async(_noop).get()) for _ in range(2000))
+        t = time.perf_counter()
+        results = [pool.apply_async(_noop) for _ in range(n)]
+        for r in results:
+            r.get()
+        rate = n / (time.perf_counter() - t)
+    return statistics.median(samples) * 1000, rate
+
+
+def main() -> None:
+    rows = {"memcpy_gb_per_s": memcpy_gb_per_s()}
+    p50, p99 = uvloop_ping_pong_us()
+    rows["uvloop_unix_ping_pong_p50_us"] = p50
+    rows["uvloop_unix_ping_pong_p99_us"] = p99
+    rtt, rate = pool_figures()
+    rows["mp_pool_round_trip_ms"] = rtt
+    rows["mp_pool_async_noops_per_s"] = rate
+    rows["cpus"] = float(os.cpu_count() or 1)
+    for key, value in rows.items():
+        print(json.dumps({key: round(value, 3)}))
+
+
+if __name__ == "__main__":
+    main()
