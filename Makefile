@@ -32,7 +32,7 @@ bench: $(STAMP)
 RAY := .bench/ray/bin/python
 $(RAY):
 	$(PYTHON) -m venv .bench/ray
-	.bench/ray/bin/pip install -q 'ray==2.60.0' numpy psutil
+	.bench/ray/bin/pip install -q 'ray==2.60.0' numpy psutil matplotlib
 
 bench-compare: $(STAMP) $(RAY)
 	$(BIN)/python benchmarks/compare.py --ray-python $(RAY)

@@ -49,6 +49,49 @@ def microbenchmark(python: str, runtime: str, trial_seconds: float) -> dict[str,
     return rows
 
 
+PERFORMANCE_INTRO = """# Performance: minray and Ray side by side
+
+This page is written by `make bench-compare` (`benchmarks/compare.py`); do not edit it
+by hand. It installs Ray 2.60 into its own virtualenv (`.bench/ray`, never a
+dependency of minray), runs every row for minray and for Ray alternately, each in
+fresh processes, and writes the tables below (also `benchmarks/results/latest.md`).
+
+* Core rows come from `benchmarks/core.py`; each is the median of fresh runs.
+* The `ray microbenchmark` rows use Ray's row names and workloads
+  (`minray/microbenchmark.py`; `minray microbenchmark` prints minray's alone).
+* The floors (`benchmarks/floor.py`) say what the machine allows.
+* The plots come from `benchmarks/sweep.py` and `benchmarks/plot.py`.
+
+These machines are noisy: read ratios, not digits.
+
+"""
+
+
+def draw_plots(runtimes: dict[str, str], plot_python: str) -> str:
+    """Run the sweeps for both runtimes and draw the PNGs; returns the markdown for them."""
+    paths = []
+    for runtime, python in runtimes.items():
+        out = subprocess.run(
+            [python, os.path.join(HERE, "sweep.py"), runtime],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        path = os.path.join(HERE, "results", f"sweep-{runtime}.json")
+        with open(path, "w") as f:
+            f.write(out.stdout.strip().splitlines()[-1] if out.stdout.strip() else "{}")
+        if out.returncode != 0:
+            raise RuntimeError(f"sweep on {runtime} failed:\n{out.stderr[-3000:]}")
+        paths.append(path)
+    docs = os.path.join(ROOT, "docs")
+    subprocess.run([plot_python, os.path.join(HERE, "plot.py"), *paths, docs], check=True)
+    return (
+        "\n## Plots\n\n"
+        "![tasks per second against tasks in flight](performance-tasks-in-flight.png)\n\n"
+        "![put and get GB/s against object size](performance-object-size.png)\n"
+    )
+
+
 def machine_floor() -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, os.path.join(HERE, "floor.py")], capture_output=True, text=True, cwd=ROOT
@@ -83,6 +126,7 @@ def main() -> None:
                     core.setdefault((key, runtime), []).append(value)
     micro = {rt: microbenchmark(py, rt, args.trial_seconds) for rt, py in runtimes.items()}
     floor = machine_floor()
+    plots = draw_plots(runtimes, args.ray_python)
     ray_version = subprocess.run(
         [args.ray_python, "-c", "import ray; print(ray.__version__)"],
         capture_output=True,
@@ -131,6 +175,8 @@ def main() -> None:
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as f:
         f.write("\n".join(lines))
+    with open(os.path.join(ROOT, "docs", "performance.md"), "w") as f:
+        f.write(PERFORMANCE_INTRO + "\n".join(lines[2:]) + plots)
     print("\n".join(lines))
 
 
