@@ -80,6 +80,7 @@ class _ClassInfo:
         self.class_name = cls.__name__
         self.methods: dict[str, dict] = {}
         self.signatures: dict[str, inspect.Signature] = {}
+        self.generators: set[str] = set()
         self.is_async = False
         for name, member in inspect.getmembers(cls, predicate=inspect.isfunction):
             self.methods[name] = dict(getattr(member, _METHOD_OPTIONS, {}))
@@ -89,6 +90,8 @@ class _ClassInfo:
                 pass
             if inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member):
                 self.is_async = True
+            if inspect.isgeneratorfunction(member) or inspect.isasyncgenfunction(member):
+                self.generators.add(name)
         for name in (TERMINATE, READY):
             self.methods[name] = {}
 
@@ -179,6 +182,7 @@ class ActorClass:
                 "is_async": info.is_async,
                 "max_concurrency": max_concurrency,
                 "max_restarts": options["max_restarts"],
+                "detached": options["lifetime"] == "detached",
             },
             env_vars=_env_vars(options),
         )
@@ -308,6 +312,12 @@ class ActorMethod:
 
     def _remote(self, args: tuple, kwargs: dict, num_returns: int):
         handle = self._handle
+        if self._name in getattr(handle._info, "generators", ()):
+            raise TypeError(
+                f"{self._call_name} is a generator method (it uses yield); minray does not "
+                "support generator methods yet. Return a list instead, or use "
+                "@minray.method(num_returns=N) to return N values as separate refs."
+            )
         signature = handle._info.signatures.get(self._name)
         if signature is not None:
             try:

@@ -19,6 +19,12 @@ class RemoteFunction:
                 f"'async def' functions cannot be minray tasks ({function.__qualname__}). Make it "
                 "a regular function that calls asyncio.run(...), or use an async actor method."
             )
+        if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+            raise ValueError(
+                f"{function.__qualname__} is a generator function (it uses yield); minray does "
+                "not support generator tasks yet. Return a list instead, or use "
+                "num_returns=N to return N values as separate refs."
+            )
         task_options = opts.validate_task_options(task_options)
         self._function = function
         self._options = {**opts.TASK_DEFAULTS, **task_options}

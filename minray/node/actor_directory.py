@@ -139,6 +139,7 @@ class ActorDirectory:
         record.state = ActorState.DEAD
         record.death_cause = cause
         record.death_error = error
+        record.handle_blob = b""  # only live actors are looked up by name
         if record.name and self._names.get((record.namespace, record.name)) == actor_id:
             del self._names[(record.namespace, record.name)]
         return record

@@ -435,6 +435,7 @@ class NodeDaemon:
             self.scheduler.release(lease.alloc)
             lease.reply.set_result(ErrorReply("ActorDiedError", "the actor is dead"))
             self._worker_ready(worker)
+            asyncio.get_running_loop().call_soon(self._schedule)  # what it held is free
             return
         record.alloc = self.scheduler.shrink(lease.alloc, lease.actor_resources)
         record.worker, worker.actor = worker, record
@@ -520,12 +521,21 @@ class NodeDaemon:
             self._notify_actor(record)
         return Ok()
 
-    def _actor_died(self, record: ActorRecord, cause: str) -> None:
-        """Mark the actor dead for good and stop its worker."""
-        if self.actors.died(record.actor_id, cause) is None:
+    def handle_ActorCreationFailed(self, conn: Connection, msg) -> None:
+        record = self.actors.get(msg.actor_id)
+        if record is not None and record.owner is conn:
+            self._actor_died(record, "The actor's creation task failed", msg.error)
+
+    def _actor_died(self, record: ActorRecord, cause: str, error: bytes | None = None) -> None:
+        """Mark the actor dead for good, stop its worker, drop its lease requests."""
+        if self.actors.died(record.actor_id, cause, error) is None:
             return
         if record.worker is not None and record.worker.pid:
             _kill(record.worker.pid)
+        for key, (reply, request) in list(self._requests.items()):
+            if request.actor_id == record.actor_id and self.scheduler.cancel(key):
+                del self._requests[key]
+                reply.set_result(ErrorReply("ActorDiedError", "the actor is dead"))
         self._notify_actor(record)
 
     def _actor_worker_lost(self, worker: WorkerRecord) -> None:

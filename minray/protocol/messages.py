@@ -62,6 +62,7 @@ class MsgType(enum.IntEnum):
     ACTOR_EXITING = 40
     PUSH_ACTOR_TASK = 41
     CANCEL_TASK = 42
+    ACTOR_CREATION_FAILED = 43
 
 
 class ValueKind(enum.IntEnum):
@@ -308,6 +309,16 @@ class ActorStarted(Message):
     actor_id: bytes
     address: str
     error: Any
+
+
+@message
+class ActorCreationFailed(Message):
+    """Owner -> node: the creation task cannot run (an argument failed, it cannot be sent,
+    or a restart is impossible); ``error`` is the pickled error callers get."""
+
+    type = MsgType.ACTOR_CREATION_FAILED
+    actor_id: bytes
+    error: bytes
 
 
 @message

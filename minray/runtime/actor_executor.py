@@ -23,7 +23,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ActorDiedError, AsyncioActorExit
+from ..exceptions import ActorDiedError, AsyncioActorExit, TaskCancelledError
 from ..protocol.messages import ActorExiting, ActorStarted, PushActorTask, PushTask, TaskReply
 from .core_worker import TaskContext
 
@@ -64,6 +64,7 @@ class HostedActor:
         self.exited: ActorDiedError | None = None  #: set once the actor exits on purpose
         self._running: dict[bytes, asyncio.Task] = {}
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._threaded: set[concurrent.futures.Future] = set()  #: calls on the pool now
         self.loop: asyncio.AbstractEventLoop | None = None
         self._semaphore: asyncio.Semaphore | None = None
         if mode == "threaded":
@@ -74,8 +75,8 @@ class HostedActor:
             self.loop = asyncio.new_event_loop()
 
     @classmethod
-    def create(cls, executor: TaskExecutor, user_class: type, args, kwargs, msg: PushTask):
-        """Run ``__init__``; tell the node how it went (before the owner hears of it)."""
+    def create(cls, executor: TaskExecutor, msg: PushTask):
+        """Load the class and arguments, run ``__init__``; tell the node how it went first."""
         info = msg.actor
         worker = executor.worker
         if info["is_async"]:
@@ -85,6 +86,8 @@ class HostedActor:
         else:
             mode = "sync"
         try:
+            user_class = executor._function(msg.function_id, msg.function_blob)
+            args, kwargs = executor._arguments(msg)
             if mode == "async":  # __init__ may create asyncio objects: give it the actor's loop
                 hosted = cls(executor, None, msg, mode)
                 asyncio.set_event_loop(hosted.loop)
@@ -108,6 +111,17 @@ class HostedActor:
         worker.call_node(ActorStarted(hosted.actor_id, worker.address, None))
         return hosted
 
+    def refuse(self, msg: PushActorTask) -> TaskReply | None:
+        """The reply for a call that must not run (the actor exited, or it was cancelled)."""
+        if self.exited is not None:
+            error = self.exited
+        elif msg.task_id in self.cancelled:
+            error = TaskCancelledError(msg.task_id.hex())
+        else:
+            return None
+        self.worker.release_holds(msg.arg_refs)
+        return TaskReply(msg.task_id, self.executor._error_entries(msg, error), True)
+
     def context(self, msg: PushActorTask) -> TaskContext:
         return TaskContext(msg.task_id, msg.name, self.gpu_ids, self.job_id)
 
@@ -126,11 +140,15 @@ class HostedActor:
     def dispatch(self, executor: TaskExecutor, msg: PushActorTask, fut: asyncio.Future) -> None:
         """Loop thread: start a call of a threaded or async actor."""
         if self.mode == "threaded":
-            self._pool.submit(self._run_threaded, msg, fut)
+            earlier = list(self._threaded) if msg.method == TERMINATE else []
+            done = self._pool.submit(self._run_threaded, msg, fut, earlier)
+            self._threaded.add(done)
+            done.add_done_callback(self._threaded.discard)
         else:
             asyncio.run_coroutine_threadsafe(self._run_async(msg, fut), self.loop)
 
-    def _run_threaded(self, msg: PushActorTask, fut: asyncio.Future) -> None:
+    def _run_threaded(self, msg: PushActorTask, fut: asyncio.Future, earlier: list) -> None:
+        concurrent.futures.wait(earlier)  # __ray_terminate__ lets earlier calls finish
         reply = self.executor.execute(msg)
         self.worker.loop.call_soon_threadsafe(_resolve, fut, reply)
 
@@ -145,6 +163,9 @@ class HostedActor:
     async def _run_async(self, msg: PushActorTask, fut: asyncio.Future) -> None:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        if msg.method == TERMINATE:  # let the calls that came before it finish
+            earlier = [t for t in self._running.values() if t is not asyncio.current_task()]
+            await asyncio.gather(*earlier, return_exceptions=True)
         async with self._semaphore:
             task = asyncio.current_task()
             self._running[msg.task_id] = task
@@ -156,9 +177,9 @@ class HostedActor:
 
     async def _execute_async(self, msg: PushActorTask) -> TaskReply:
         executor = self.executor
-        if self.exited is not None:
-            self.worker.release_holds(msg.arg_refs)
-            return TaskReply(msg.task_id, executor._error_entries(msg, self.exited), True)
+        refused = self.refuse(msg)
+        if refused is not None:
+            return refused
         with executor.call_scope(msg, self.context(msg)):
             try:
                 result = self.call(msg)

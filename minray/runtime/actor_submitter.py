@@ -102,6 +102,11 @@ class ActorSubmitter:
             while actor.queue:
                 self._fail(actor.queue.popleft(), actor.dead)
             return
+        if actor.conn is not None and actor.conn.closed:  # it died while we were idle
+            actor.conn = None
+            if actor.queue:
+                self._locate(actor, stale=actor.address)
+            return
         if actor.conn is None:
             if actor.queue:
                 self._locate(actor)
@@ -145,11 +150,12 @@ class ActorSubmitter:
         if error is not None:
             self._fail(spec, RaySystemError(f"the actor's worker refused the call: {error}"))
             return
-        if spec.task_id in self._cancelled:  # as in Ray: cancelled means cancelled, even if it ran
-            self._cancelled.discard(spec.task_id)
-            self._fail(spec, TaskCancelledError(spec.task_id.hex()))
-            return
         reply = fut.result()
+        if spec.task_id in self._cancelled:
+            self._cancelled.discard(spec.task_id)
+            if not reply.app_error:  # as in Ray: cancelled means cancelled, even if it ran
+                self._fail(spec, TaskCancelledError(spec.task_id.hex()))
+                return
         if reply.app_error and spec.num_returns == 0:
             report_unhandled_error(reply.returns[0][1])
         self.worker.store_returns(spec.return_ids, reply.returns, actor.address)
@@ -185,6 +191,7 @@ class ActorSubmitter:
                 self._fail(spec, actor.dead)
             actor.in_flight.clear()
             self._pump(actor)
+            del self._actors[actor.actor_id]  # a later call asks the node again
             return
         if stale:  # we lost the connection to it: what was in flight there is gone
             self._requeue_in_flight(actor)

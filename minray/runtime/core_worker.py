@@ -22,6 +22,7 @@ import concurrent.futures
 import contextvars
 import logging
 import os
+import pickle
 import sys
 import threading
 from typing import Any
@@ -36,6 +37,7 @@ from ..object_ref import ObjectRef
 from ..object_store import shm
 from ..protocol.connection import Connection, ConnectionLost, RemoteError, connect, serve
 from ..protocol.messages import (
+    ActorCreationFailed,
     ActorOutOfScope,
     CreateObject,
     ExitReply,
@@ -368,8 +370,9 @@ class CoreWorker:
         self._actor_lifetimes[lifetime_id] = actor_id
 
     def _actor_out_of_scope(self, actor_id: bytes) -> None:
-        creation = self.owned_actors.pop(actor_id, None)
-        if creation is not None:
+        creation = self.owned_actors.get(actor_id)
+        if creation is not None and not creation.actor["detached"]:  # detached may restart
+            del self.owned_actors[actor_id]
             self.submitter.forget_actor(creation)
         if self.node is not None and not self.node.closed:
             self.node.send(ActorOutOfScope(actor_id))
@@ -378,6 +381,11 @@ class CoreWorker:
         creation = self.owned_actors.get(msg.actor_id)
         if creation is not None:
             self.submitter.restart_actor(creation)
+            return
+        error = RaySystemError(
+            "the actor cannot restart: its owner no longer has its creation task"
+        )
+        conn.send(ActorCreationFailed(msg.actor_id, pickle.dumps(error)))
 
     def error_seen(self, object_id: bytes) -> None:
         """The error of this object reached the user (directly or through a dependent task)."""

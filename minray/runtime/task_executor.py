@@ -98,16 +98,16 @@ class TaskExecutor:
     def execute(self, msg: PushTask | PushActorTask) -> TaskReply:
         """Run a task, an actor's creation or an actor call (on the calling thread)."""
         if type(msg) is PushActorTask:
-            if self.actor.exited is not None:  # exit_actor() ran: no call runs after it
-                self.worker.release_holds(msg.arg_refs)
-                return TaskReply(msg.task_id, self._error_entries(msg, self.actor.exited), True)
+            refused = self.actor.refuse(msg)
+            if refused is not None:
+                return refused
             return self._run(msg, self.actor.call, self.actor.context(msg))
         gpu_ids = msg.gpu_ids
         context = TaskContext(msg.task_id, msg.name, gpu_ids, msg.job_id)
         if msg.actor is not None:
-            self._apply_env(msg.env_vars, gpu_ids)  # for the actor's whole life
+            _apply_env(msg.env_vars, gpu_ids)  # for the actor's whole life
             return self._run(msg, self._create_actor, context)
-        saved_env = self._apply_env(msg.env_vars, gpu_ids)
+        saved_env = _apply_env(msg.env_vars, gpu_ids)
         try:
             return self._run(msg, self._call_function, context)
         finally:
@@ -150,6 +150,8 @@ class TaskExecutor:
                 error = e
         if isinstance(error, ActorExit):
             error = self.actor.exit(error.reason)
+        elif isinstance(error, SystemExit) and self.actor is not None:
+            error = self.actor.exit(f"sys.exit({error.code!r}) was called in {msg.name}")
         elif isinstance(error, SystemExit):
             sys.stdout.flush()
             sys.stderr.flush()
@@ -166,13 +168,7 @@ class TaskExecutor:
         return function(*args, **kwargs)
 
     def _create_actor(self, msg: PushTask) -> None:
-        cls = self._function(msg.function_id, msg.function_blob)
-        args, kwargs = self._arguments(msg)
-        self.actor = HostedActor.create(self, cls, args, kwargs, msg)
-
-    @staticmethod
-    def _apply_env(env_vars: dict | None, gpu_ids: list) -> dict:
-        return _apply_env(env_vars, gpu_ids)
+        self.actor = HostedActor.create(self, msg)
 
     def _mark_log(self, name: str) -> None:
         if name != self._log_name:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from ..exceptions import RayError, RaySystemError, TaskCancelledError, WorkerCrashedError
 from ..protocol.connection import Connection, ConnectionLost, RemoteError
 from ..protocol.messages import (
+    ActorCreationFailed,
     CancelLeaseRequest,
     CancelTask,
     PushTask,
@@ -48,13 +49,16 @@ def report_unhandled_error(payload: bytes) -> None:
 logger = logging.getLogger("minray")
 
 
+def _pickled(error: BaseException) -> bytes:
+    try:
+        return pickle.dumps(error)
+    except Exception:
+        return pickle.dumps(RayError(f"{type(error).__name__}: {error}"))
+
+
 def store_error(worker: CoreWorker, spec: TaskSpec, error: BaseException) -> None:
     """Make every result of the task raise ``error`` at get()."""
-    try:
-        payload = pickle.dumps(error)
-    except Exception:
-        payload = pickle.dumps(RayError(f"{type(error).__name__}: {error}"))
-    entries = [[ValueKind.ERROR, payload, []]] * spec.num_returns
+    entries = [[ValueKind.ERROR, _pickled(error), []]] * spec.num_returns
     worker.store_returns(spec.return_ids, entries, worker.address)
 
 
@@ -266,15 +270,16 @@ class TaskSubmitter:
         )
         self._running[spec.task_id] = lease
         fut = lease.conn.request(msg)
-        fut.add_done_callback(partial(self._on_reply, queue, lease, spec))
+        fut.add_done_callback(partial(self._on_reply, queue, lease, spec, spec.attempts))
 
-    def _on_reply(self, queue: _Queue, lease: _Lease, spec: TaskSpec, fut) -> None:
+    def _on_reply(self, queue: _Queue, lease: _Lease, spec: TaskSpec, attempt: int, fut) -> None:
         error = None if fut.cancelled() else fut.exception()
         if self.worker.stopping:
             return  # shutting down: the cluster stops its workers, no retries
         self._running.pop(spec.task_id, None)
         if spec.actor is not None:  # the worker is the actor's now; the node tracks how it went
-            self._created(spec)
+            if attempt == spec.attempts:  # (not the reply of a run replaced by a restart)
+                self._created(spec)
             return
         if error is not None and spec.cancelled:
             self.worker.node.send(ReturnLease(lease.lease_id, True))
@@ -336,6 +341,10 @@ class TaskSubmitter:
     # --- finishing ------------------------------------------------------------------------------
 
     def _fail(self, spec: TaskSpec, error: BaseException) -> None:
+        if spec.actor is not None:  # the actor can never start: the node tells its callers
+            self.worker.node.send(ActorCreationFailed(spec.actor["actor_id"], _pickled(error)))
+            self._created(spec)
+            return
         store_error(self.worker, spec, error)
         self._finish(spec)
 
@@ -355,6 +364,7 @@ class TaskSubmitter:
     def restart_actor(self, spec: TaskSpec) -> None:
         """Run an actor's creation task again (its arguments are still resolved)."""
         spec.actor = {**spec.actor, "restarted": True}
+        spec.attempts += 1
         self._in_flight[spec.task_id] = spec
         self._enqueue(spec)
 

@@ -626,3 +626,142 @@ def test_max_pending_calls_refuses_calls_beyond_the_limit(cluster):
         slow.sleep.remote(0)
     minray.get(refs)
     minray.get(slow.sleep.remote(0))
+
+
+# --- regressions found in review -------------------------------------------------------------
+
+
+def test_killing_actors_still_waiting_for_cpus_does_not_block_later_work(cluster):
+    busy = [slow_value.remote(i, 1.0) for i in range(2)]
+    waiting = [Counter.options(num_cpus=1).remote() for _ in range(6)]
+    time.sleep(0.2)
+    for actor in waiting:
+        minray.kill(actor)
+    minray.get(busy)
+    assert minray.get(slow_value.remote("after", 0), timeout=10) == "after"
+    assert minray.get(Counter.remote().incr.remote(), timeout=10) == 1
+
+
+def test_a_constructor_argument_that_failed_fails_every_call(cluster):
+    @minray.remote
+    def broken():
+        raise ValueError("upstream failed")
+
+    actor = Counter.remote(broken.remote())
+    with pytest.raises(ActorDiedError, match="upstream failed"):
+        minray.get(actor.incr.remote(), timeout=10)
+    assert minray.available_resources()["CPU"] == 2.0
+
+
+class _FailsToUnpickle:
+    def __reduce__(self):
+        return _raise_on_load, ()
+
+
+def _raise_on_load():
+    raise RuntimeError("cannot be rebuilt here")
+
+
+def test_a_constructor_argument_that_cannot_be_unpickled_fails_every_call(cluster):
+    actor = Counter.remote(_FailsToUnpickle())
+    with pytest.raises(ActorDiedError, match="cannot be rebuilt here"):
+        minray.get(actor.incr.remote(), timeout=10)
+
+
+def test_a_detached_restartable_actor_restarts_after_its_handle_is_dropped(cluster):
+    Counter.options(name="phoenix", lifetime="detached", max_restarts=-1).remote()
+    handle = minray.get_actor("phoenix")
+    assert minray.get(handle.incr.remote()) == 1
+    with pytest.raises(ActorUnavailableError):
+        minray.get(handle.crash.remote(), timeout=10)
+    assert minray.get(handle.incr.remote(), timeout=10) == 1
+
+
+def test_the_first_call_after_an_idle_actor_restarted_succeeds(cluster):
+    counter = Counter.options(max_restarts=1).remote()
+    minray.get(counter.incr.remote())
+    minray.kill(counter, no_restart=False)
+    time.sleep(1.0)
+    assert minray.get(counter.get.remote(), timeout=10) == 0
+
+
+@pytest.mark.parametrize("kind", ["async", "threaded"])
+def test_ray_terminate_lets_earlier_calls_of_concurrent_actors_finish(cluster, kind):
+    if kind == "async":
+
+        @minray.remote
+        class Worker:
+            async def sleep(self, seconds):
+                await asyncio.sleep(seconds)
+                return seconds
+
+    else:
+
+        @minray.remote(max_concurrency=2)
+        class Worker:
+            def sleep(self, seconds):
+                time.sleep(seconds)
+                return seconds
+
+    worker = Worker.remote()
+    minray.get(worker.sleep.remote(0))
+    earlier = worker.sleep.remote(0.5)
+    end = worker.__ray_terminate__.remote()
+    assert minray.get(earlier, timeout=10) == 0.5
+    with pytest.raises(ActorDiedError):
+        minray.get(end, timeout=10)
+
+
+def test_generator_methods_and_functions_are_refused_clearly(cluster):
+    @minray.remote
+    class Gen:
+        def numbers(self):
+            yield 1
+
+    with pytest.raises(TypeError, match="generator method"):
+        Gen.remote().numbers.remote()
+    with pytest.raises(ValueError, match="generator function"):
+
+        @minray.remote
+        def numbers():
+            yield 1
+
+
+def test_sys_exit_in_an_actor_is_an_intended_exit_not_a_crash(cluster):
+    @minray.remote(max_restarts=-1, max_task_retries=-1)
+    class Leaver:
+        def leave(self):
+            raise SystemExit(0)
+
+        def get(self):
+            return 1
+
+    leaver = Leaver.remote()
+    with pytest.raises(ActorDiedError, match="sys.exit"):
+        minray.get(leaver.leave.remote(), timeout=10)
+    with pytest.raises(ActorDiedError):
+        minray.get(leaver.get.remote(), timeout=10)
+
+
+def test_a_call_cancelled_while_queued_in_an_async_actor_never_runs(cluster):
+    @minray.remote(max_concurrency=1)
+    class Slow:
+        def __init__(self):
+            self.ran = []
+
+        async def work(self, tag, seconds):
+            self.ran.append(tag)
+            await asyncio.sleep(seconds)
+
+        async def log(self):
+            return self.ran
+
+    slow = Slow.remote()
+    first = slow.work.remote("first", 1.0)
+    second = slow.work.remote("second", 0)
+    time.sleep(0.3)
+    minray.cancel(second)
+    minray.get(first)
+    with pytest.raises(TaskCancelledError):
+        minray.get(second, timeout=10)
+    assert minray.get(slow.log.remote()) == ["first"]
