@@ -119,7 +119,7 @@ class ActorSubmitter:
             self._cancelled.discard(spec.task_id)
             self._fail(spec, TaskCancelledError(spec.task_id.hex()))
             return
-        refs = spec.nested_refs + spec.resolved_refs
+        refs = [*spec.nested_refs, *spec.resolved_refs]
         self.worker.grant(refs, actor.address)
         msg = PushActorTask(
             spec.task_id,

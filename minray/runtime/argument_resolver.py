@@ -46,6 +46,7 @@ async def _resolve_remote(
     for index, object_id, owner in waiting:
         value = await worker.objects.fetch(object_id, owner)
         if owner != worker.address:
+            spec.fetched = spec.fetched or []
             spec.fetched.append(value)
         if _take_argument(worker, spec, index, object_id, value):
             error_payload = error_payload or value.payload
@@ -57,8 +58,11 @@ async def _resolve_remote(
 
 def _take_argument(worker: CoreWorker, spec: TaskSpec, index: int, object_id: bytes, value) -> bool:
     """Record the value of a ref argument; True if that value is an error."""
+    spec.resolved = spec.resolved or []  # the shared () until now
     spec.resolved.append([index, value.kind, value.payload])
-    spec.resolved_refs.extend(value.refs)
+    if value.refs:
+        spec.resolved_refs = spec.resolved_refs or []
+        spec.resolved_refs.extend(value.refs)
     if value.kind == ValueKind.ERROR:
         worker.error_seen(object_id)
         return True

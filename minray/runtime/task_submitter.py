@@ -67,7 +67,7 @@ def release_arguments(worker: CoreWorker, spec: TaskSpec) -> None:
     worker.update_refs(worker.refs.remove_submitted, spec.argument_ref_ids())
     for value in spec.fetched:
         worker.release_holds(value.refs)
-    spec.fetched = []
+    spec.fetched = ()
 
 
 MAX_LEASE_REQUESTS = 16
@@ -246,7 +246,7 @@ class TaskSubmitter:
             )
             self._linger(queue, lease)
             return
-        refs = spec.nested_refs + spec.resolved_refs
+        refs = [*spec.nested_refs, *spec.resolved_refs]
         self.worker.grant(refs, lease.worker_address)
         known = lease.conn.info.setdefault("functions", set())
         blob = None
