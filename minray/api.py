@@ -264,6 +264,7 @@ def _spawn_node(session_dir: str, node_resources: dict, store_bytes: int) -> sub
         "object_store_memory": store_bytes,
         "embedded": True,
         "parent_pid": os.getpid(),
+        "extra": {"code_paths": _driver_code_paths()},
     }
     read_end, write_end = os.pipe()
     try:
@@ -297,6 +298,16 @@ def _spawn_node(session_dir: str, node_resources: dict, store_bytes: int) -> sub
         os.close(read_end)
         if write_end >= 0:
             os.close(write_end)
+
+
+def _driver_code_paths() -> list[str]:
+    """Where the driver finds its own modules (its script's directory, its working
+    directory), so workers can import them too when they unpickle functions, as in Ray."""
+    paths = [os.getcwd()]
+    script = sys.argv[0] if sys.argv else ""
+    if script and os.path.isfile(script):
+        paths.insert(0, os.path.dirname(os.path.abspath(script)))
+    return list(dict.fromkeys(paths))
 
 
 def _wait_ready(read_end: int, process: subprocess.Popen, session_dir: str) -> None:

@@ -47,6 +47,9 @@ def run_worker(settings: NodeSettings, token: bytes, worker_id: bytes) -> None:
     from .task_executor import TaskExecutor
 
     os.setpgrp()  # the node stops this worker and anything it starts as one group
+    for path in reversed(settings.extra.get("code_paths", [])):
+        if path not in sys.path:  # the driver's own modules import here too
+            sys.path.insert(0, path)
     _redirect_output(settings, worker_id)
     _reset_logging()
     ids.reseed_after_fork()

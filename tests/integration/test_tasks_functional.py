@@ -176,3 +176,25 @@ def test_thousands_of_back_to_back_tasks_never_stall(cluster):
 
     for _ in range(3000):  # each get empties the queue while lease requests are in flight
         assert minray.get(one.remote(), timeout=10) == 1
+
+
+def test_workers_import_the_drivers_own_modules_from_its_script_directory(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "helpers_mod.py").write_text("def triple(x):\n    return 3 * x\n")
+    (tmp_path / "main.py").write_text(
+        "import minray\nfrom helpers_mod import triple\nminray.init(num_cpus=1)\n"
+        "print('result', minray.get(minray.remote(triple).remote(5)))\nminray.shutdown()\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / "main.py")],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "result 15" in result.stdout
