@@ -4,7 +4,7 @@
 ``ray.put`` and ``ray.wait`` as in Ray.
 """
 
-from . import actor, exceptions, util
+from . import actor, exceptions
 from .actor import method
 from .api import (
     available_resources,
@@ -26,6 +26,8 @@ from .object_ref import ObjectRef
 from .runtime_context import get_runtime_context
 
 __version__ = "0.1.0"
+
+from . import util  # noqa: E402 - last: the libraries use the names above
 
 __all__ = [
     "ObjectRef",

@@ -379,6 +379,17 @@ def _env_vars(options: dict) -> dict | None:
     return {**api._state.env_vars, **actor_env}
 
 
+def list_named_actors(all_namespaces: bool = False) -> list:
+    """Names of live named actors: of this job's namespace, or (all_namespaces) every one."""
+    from .protocol.messages import ListNamedActors
+
+    worker = api._auto_init()
+    reply = worker.call_node(ListNamedActors(api._state.namespace, bool(all_namespaces)))
+    if all_namespaces:
+        return [{"name": name, "namespace": ns} for name, ns in reply.actors]
+    return [name for name, _ in reply.actors]
+
+
 def handle_from_blob(blob: bytes) -> ActorHandle:
     """A handle rebuilt from what the node stored at registration (for get_actor)."""
     import pickle
@@ -386,4 +397,11 @@ def handle_from_blob(blob: bytes) -> ActorHandle:
     return pickle.loads(blob)
 
 
-__all__ = ["ActorClass", "ActorHandle", "ActorMethod", "exit_actor", "method"]
+__all__ = [
+    "ActorClass",
+    "ActorHandle",
+    "ActorMethod",
+    "exit_actor",
+    "list_named_actors",
+    "method",
+]

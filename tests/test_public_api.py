@@ -37,3 +37,30 @@ def test_exception_names_follow_ray():
     ):
         assert issubclass(getattr(exceptions, name), exceptions.RayError)
     assert issubclass(exceptions.GetTimeoutError, TimeoutError)
+
+
+def test_util_uses_only_the_public_api():
+    import ast
+    import pathlib
+
+    private = ("minray.api", "minray.runtime", "minray.node", "minray.protocol")
+    root = pathlib.Path(minray.__file__).parent / "util"
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith(private), f"{path.name} imports {name}"
+                if name.startswith("minray"):
+                    assert not any(p.startswith("_") for p in name.split(".")), (path, name)
+
+
+def test_ray_util_names_are_there():
+    from minray import util
+
+    assert {"ActorPool", "iter", "list_named_actors", "progress", "queue"} <= set(dir(util))
+    assert util.queue.Queue and util.iter.from_range and util.progress.as_completed

@@ -1,18 +1,19 @@
-"""Ray's ``ray.util`` helpers, built on minray's public API."""
+"""Ray's ``ray.util``: libraries built only on minray's public API.
+
+* ``ActorPool`` — a fixed set of actors working through a stream of items;
+* ``queue.Queue`` — a queue shared by tasks and actors (an async actor);
+* ``multiprocessing.Pool`` — a drop-in for the stdlib pool, backed by actors;
+* ``joblib.register_ray()`` — a joblib backend ("ray", "minray") for scikit-learn;
+* ``iter`` — Ray 1.x parallel iterators (sharded, lazy);
+* ``progress`` — a tqdm progress bar over many refs;
+* ``list_named_actors()``.
+"""
 
 from __future__ import annotations
 
-from .. import api
-from ..protocol.messages import ListNamedActors
+from minray.actor import list_named_actors
 
+from . import iter, progress, queue  # noqa: A004 - Ray's module names
+from .actor_pool import ActorPool
 
-def list_named_actors(all_namespaces: bool = False) -> list:
-    """Names of live named actors: of this job's namespace, or (all_namespaces) every one."""
-    worker = api._auto_init()
-    reply = worker.call_node(ListNamedActors(api._state.namespace, bool(all_namespaces)))
-    if all_namespaces:
-        return [{"name": name, "namespace": ns} for name, ns in reply.actors]
-    return [name for name, _ in reply.actors]
-
-
-__all__ = ["list_named_actors"]
+__all__ = ["ActorPool", "iter", "list_named_actors", "progress", "queue"]

@@ -18,7 +18,8 @@ come back to the pool.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import minray
 from minray.exceptions import ActorDiedError
