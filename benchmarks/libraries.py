@@ -1,13 +1,14 @@
 """minray's library layers against what they replace (not a test: these machines are noisy).
 
-    python benchmarks/libraries.py [--quick]
+    python benchmarks/libraries.py [--quick] [--ray-python .bench/ray/bin/python]
 
 Prints two comparisons, each row from a fresh Python process:
 
 * ``Pool.map`` of 100,000 tiny items (``x + 1``) with
   ``minray.util.multiprocessing.Pool`` and with the stdlib
   ``multiprocessing.Pool``, the same number of processes, default chunking and
-  ``chunksize=100``. The pool is started and warmed up before timing.
+  ``chunksize=100``, and with Ray's Pool when ``--ray-python`` is given. The
+  pool is started and warmed up before timing.
 * scikit-learn's ``RandomizedSearchCV(SVC, n_iter=100, cv=5)`` on the digits
   data under joblib's "loky" backend and under minray's "ray" backend, both
   with ``n_jobs=-1`` (all CPUs); the wall time of ``fit`` includes starting
@@ -52,6 +53,12 @@ STDLIB_POOL = """
     from multiprocessing import Pool
 """
 
+RAY_POOL = """
+    import ray
+    from ray.util.multiprocessing import Pool
+    ray.init(num_cpus={processes})
+"""
+
 SEARCH = """
     import json, time
     import joblib
@@ -84,10 +91,10 @@ MINRAY_BACKEND = """
 """
 
 
-def run(code: str) -> dict:
+def run(code: str, python: str = sys.executable) -> dict:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [python, "-c", textwrap.dedent(code)],
         cwd=root,
         capture_output=True,
         text=True,
@@ -101,14 +108,21 @@ def run(code: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n_iter=20 for the search")
+    parser.add_argument("--ray-python", help="a Python with Ray installed: add Ray's Pool")
     args = parser.parse_args()
     n_iter = 20 if args.quick else 100
 
     print(f"Pool.map of 100,000 tiny items, {PROCESSES} processes (seconds)")
     rows = {}
-    for name, setup in (("minray Pool", MINRAY_POOL), ("stdlib Pool", STDLIB_POOL)):
+    pools = [
+        ("minray Pool", MINRAY_POOL, sys.executable),
+        ("stdlib Pool", STDLIB_POOL, sys.executable),
+    ]
+    if args.ray_python:
+        pools.append(("Ray Pool", RAY_POOL, args.ray_python))
+    for name, setup, python in pools:
         setup = textwrap.indent(textwrap.dedent(setup.format(processes=PROCESSES)), "    ")
-        rows[name] = run(POOL_MAP.format(setup=setup.strip(), processes=PROCESSES))
+        rows[name] = run(POOL_MAP.format(setup=setup.strip(), processes=PROCESSES), python)
     labels = list(next(iter(rows.values())))
     print(f"  {'':16}" + "".join(f"{label:>18}" for label in labels))
     for name, row in rows.items():
