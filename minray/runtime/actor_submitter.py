@@ -191,7 +191,8 @@ class ActorSubmitter:
                 self._fail(spec, actor.dead)
             actor.in_flight.clear()
             self._pump(actor)
-            del self._actors[actor.actor_id]  # a later call asks the node again
+            if self._actors.get(actor.actor_id) is actor:
+                del self._actors[actor.actor_id]  # a later call asks the node again
             return
         if stale:  # we lost the connection to it: what was in flight there is gone
             self._requeue_in_flight(actor)
