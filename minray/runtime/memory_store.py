@@ -22,6 +22,8 @@ class MemoryStore:
         self._values: dict[bytes, StoredValue] = {}
         self._waiters: dict[bytes, list[asyncio.Future]] = {}
         self._callbacks: dict[bytes, list] = {}
+        #: called with every object id that arrives (wait() on many refs: one each, not n)
+        self.arrival_watchers: set = set()
 
     def get(self, object_id: bytes) -> StoredValue | None:
         return self._values.get(object_id)
@@ -36,6 +38,9 @@ class MemoryStore:
                 fut.set_result(value)
         for callback in self._callbacks.pop(object_id, ()):
             callback(object_id)
+        if self.arrival_watchers:
+            for watcher in tuple(self.arrival_watchers):  # (set.add from other threads)
+                watcher(object_id)
 
     def add_callback(self, object_id: bytes, callback) -> None:
         """Call ``callback(object_id)`` when the value arrives (now, if it is here)."""

@@ -294,9 +294,13 @@ class ObjectReader:
 
     def wait(self, refs: list, num_returns: int, timeout: float | None) -> tuple[list, list]:
         self.check_session(refs)
-        ready = {i for i, r in enumerate(refs) if self.local_value(r._id, r._owner) is not None}
-        all_local = all(r._owner == self.worker.address for r in refs)
-        if len(ready) < num_returns and not (timeout == 0 and all_local):
+        address = self.worker.address
+        all_local = all(r._owner == address for r in refs)
+        if all_local:
+            ready = self._wait_own(refs, num_returns, timeout)
+        else:
+            ready = {i for i, r in enumerate(refs) if self.local_value(r._id, r._owner) is not None}
+        if len(ready) < num_returns and not all_local:
             pending = [i for i in range(len(refs)) if i not in ready]
             pairs = [(refs[i]._id, refs[i]._owner) for i in pending]
             if timeout == 0:
@@ -308,6 +312,41 @@ class ObjectReader:
         chosen = sorted(ready)[:num_returns]
         chosen_set = set(chosen)
         return ([refs[i] for i in chosen], [r for i, r in enumerate(refs) if i not in chosen_set])
+
+    def _wait_own(self, refs: list, num_returns: int, timeout: float | None) -> set:
+        """wait() on refs this process owns: one arrival watcher, not a callback per ref."""
+        store, counted = self.worker.store, self.worker.refs
+        ready: set = set()
+        pending: dict = {}
+        for i, ref in enumerate(refs):
+            if store.get(ref._id) is not None or ref._id not in counted:  # (freed: get says so)
+                ready.add(i)
+            else:
+                pending[ref._id] = i
+        if len(ready) >= num_returns or timeout == 0:
+            return ready
+        arrivals = _Countdown(num_returns - len(ready))
+
+        def watcher(object_id: bytes) -> None:  # loop thread, or this one (the re-check)
+            i = pending.pop(object_id, None)
+            if i is not None:
+                ready.add(i)
+                arrivals.arrived(_ANY)
+
+        store.arrival_watchers.add(watcher)
+        self._sleepers.add(arrivals)
+        try:
+            for object_id in list(pending):  # arrived before the watcher was in place
+                if store.get(object_id) is not None:
+                    watcher(object_id)
+            with self._blocked_in_get():
+                arrivals.event.wait(None if timeout is None or timeout < 0 else timeout)
+        finally:
+            store.arrival_watchers.discard(watcher)
+            self._sleepers.discard(arrivals)
+        if arrivals.stopped:
+            raise RaySystemError(SHUT_DOWN)
+        return set(ready)
 
     async def _wait_ready(self, pairs: list, need: int, timeout: float | None) -> list:
         """Indices of ``pairs`` that became ready, once ``need`` did or at the timeout."""
@@ -429,6 +468,10 @@ class _Countdown:
         self.left -= 1
         if self.left <= 0 or value is None or value.kind == ValueKind.ERROR:
             self.event.set()
+
+
+#: stands for "an object arrived" where a _Countdown needs a value that is not an error
+_ANY = StoredValue(ValueKind.INLINE, [b""], [])
 
 
 def _freed(object_id: bytes) -> StoredValue:

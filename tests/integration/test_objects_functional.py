@@ -339,3 +339,28 @@ def test_an_interrupted_put_gives_its_room_back(cluster, monkeypatch):
     monkeypatch.undo()
     assert _wait_for_no_live_objects() == 0
     assert minray.get(minray.put(np.ones(1_000_000))).sum() == 1_000_000
+
+
+def test_wait_one_at_a_time_over_many_own_refs_returns_each_once(cluster):
+    @minray.remote
+    def value(i):
+        return i
+
+    not_ready = [value.remote(i) for i in range(300)]
+    seen = []
+    while not_ready:
+        ready, not_ready = minray.wait(not_ready)
+        assert len(ready) == 1
+        seen.append(minray.get(ready[0]))
+    assert sorted(seen) == list(range(300))
+
+
+def test_wait_for_several_own_refs_with_a_timeout_returns_what_is_ready(cluster):
+    @minray.remote
+    def sleep(seconds):
+        time.sleep(seconds)
+        return seconds
+
+    refs = [sleep.remote(0), sleep.remote(0), sleep.remote(30)]
+    ready, not_ready = minray.wait(refs, num_returns=3, timeout=1.0)
+    assert set(ready) == set(refs[:2]) and not_ready == [refs[2]]
