@@ -181,9 +181,13 @@ def _pickle_arguments(
 
     args = [swap(a) for a in args]
     kwargs = {k: swap(v) for k, v in kwargs.items()}
-    s = _serialize_arguments(name, args, kwargs)
+    # out of band first: large buffers are only looked at, not copied, to learn the size
+    s = _serialize_arguments(name, args, kwargs, out_of_band=True)
     keep: list = []
-    if s.size > worker.config.max_inline_bytes:
+    if s.size <= worker.config.max_inline_bytes:
+        if s.buffers:  # small buffers travel inside the pickle
+            s = _serialize_arguments(name, args, kwargs)
+    else:
         threshold = worker.config.max_inline_bytes // 4
         for container, keys in ((args, range(len(args))), (kwargs, list(kwargs))):
             for key in keys:
@@ -204,9 +208,11 @@ def _pickle_arguments(
     return s.pickled, s.refs, keep
 
 
-def _serialize_arguments(name: str, args: list, kwargs: dict) -> serialization.Serialized:
+def _serialize_arguments(
+    name: str, args: list, kwargs: dict, out_of_band: bool = False
+) -> serialization.Serialized:
     try:
-        return serialization.serialize((args, kwargs), out_of_band=False)
+        return serialization.serialize((args, kwargs), out_of_band=out_of_band)
     except Exception as e:
         labelled = [(f"argument {i}", a) for i, a in enumerate(args)]
         labelled += [(f"argument {k!r}", v) for k, v in kwargs.items()]
