@@ -94,14 +94,17 @@ class _ClassInfo:
                 self.generators.add(name)
         for name in (TERMINATE, READY):
             self.methods[name] = {}
+        # signatures check calls early; one whose default value cannot be pickled stays here
+        try:
+            serialization.dumps(self.signatures)
+            self._signatures_travel = True
+        except Exception:
+            self._signatures_travel = False
 
     def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        try:  # signatures check calls early; a default value that cannot travel drops them
-            serialization.dumps(state["signatures"])
-        except Exception:
-            state["signatures"] = {}
-        return state
+        if self._signatures_travel:
+            return self.__dict__
+        return {**self.__dict__, "signatures": {}}
 
 
 class ActorClass:
@@ -138,14 +141,9 @@ class ActorClass:
 
     def _export(self) -> tuple[bytes, bytes]:
         if self._blob is None:
-            try:
-                self._blob = serialization.dumps(self._cls)
-            except Exception as e:
-                raise TypeError(
-                    f"Could not serialize the actor class {self.__qualname__}: "
-                    + serialization.describe_unpicklable(self._cls, "the class")
-                ) from e
-            self._class_id = serialization.function_id(self._blob)
+            self._class_id, self._blob = serialization.export(
+                self._cls, f"the actor class {self.__qualname__}", "the class"
+            )
         return self._class_id, self._blob
 
     def _remote(self, args: tuple, kwargs: dict, options: dict) -> ActorHandle:
@@ -312,7 +310,7 @@ class ActorMethod:
 
     def _remote(self, args: tuple, kwargs: dict, num_returns: int):
         handle = self._handle
-        if self._name in getattr(handle._info, "generators", ()):
+        if self._name in handle._info.generators:
             raise TypeError(
                 f"{self._call_name} is a generator method (it uses yield); minray does not "
                 "support generator methods yet. Return a list instead, or use "

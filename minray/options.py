@@ -29,8 +29,8 @@ TASK_DEFAULTS: dict[str, Any] = {
     "accelerator_type": None,
 }
 
-#: Ray task options that minray does not implement yet: refused with a clear message
-UNSUPPORTED_TASK_OPTIONS = {
+#: Ray options (of tasks and actors) that minray does not implement yet: refused clearly
+_UNSUPPORTED_OPTIONS = {
     "placement_group",
     "placement_group_bundle_index",
     "placement_group_capture_child_tasks",
@@ -38,6 +38,9 @@ UNSUPPORTED_TASK_OPTIONS = {
     "fallback_strategy",
     "enable_task_events",
     "_labels",
+}
+
+UNSUPPORTED_TASK_OPTIONS = _UNSUPPORTED_OPTIONS | {
     "max_calls",
     "_generator_backpressure_num_objects",
     "_num_objects_per_yield",
@@ -195,16 +198,9 @@ ACTOR_DEFAULTS: dict[str, Any] = {
     "allow_out_of_order_execution": False,
 }
 
-UNSUPPORTED_ACTOR_OPTIONS = {
+UNSUPPORTED_ACTOR_OPTIONS = _UNSUPPORTED_OPTIONS | {
     "concurrency_groups",
     "enable_tensor_transport",
-    "placement_group",
-    "placement_group_bundle_index",
-    "placement_group_capture_child_tasks",
-    "label_selector",
-    "fallback_strategy",
-    "enable_task_events",
-    "_labels",
     "_actor_generator_backpressure_num_objects",
 }
 

@@ -58,14 +58,9 @@ class RemoteFunction:
 
     def _export(self) -> tuple[bytes, bytes]:
         if self._blob is None:
-            try:
-                self._blob = serialization.dumps(self._function)
-            except Exception as e:
-                raise TypeError(
-                    f"Could not serialize the function {self.__qualname__}: "
-                    + serialization.describe_unpicklable(self._function, "the function")
-                ) from e
-            self._function_id = serialization.function_id(self._blob)
+            self._function_id, self._blob = serialization.export(
+                self._function, f"the function {self.__qualname__}", "the function"
+            )
         return self._function_id, self._blob
 
     def _remote(self, args: tuple, kwargs: dict, options: dict, resources: dict):

@@ -65,6 +65,15 @@ def dumps(value: Any) -> bytes:
     return cloudpickle.dumps(value, protocol=5)
 
 
+def export(obj: Any, what: str, label: str) -> tuple[bytes, bytes]:
+    """Pickle a function or class once, to send to workers: (its id, the pickle)."""
+    try:
+        blob = dumps(obj)
+    except Exception as e:
+        raise TypeError(f"Could not serialize {what}: " + describe_unpicklable(obj, label)) from e
+    return function_id(blob), blob
+
+
 def function_id(blob: bytes) -> bytes:
     return hashlib.blake2b(blob, digest_size=16).digest()
 

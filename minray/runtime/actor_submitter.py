@@ -30,6 +30,7 @@ from ..ids import ACTOR_ID_SIZE
 from ..protocol.connection import Connection, ConnectionLost
 from ..protocol.messages import ActorState, CancelTask, GetActorInfo, PushActorTask
 from . import argument_resolver
+from .inbox import Inbox
 from .task_spec import TaskSpec
 from .task_submitter import NODE_GONE, release_arguments, report_unhandled_error, store_error
 
@@ -56,8 +57,7 @@ class ActorSubmitter:
     def __init__(self, worker: CoreWorker):
         self.worker = worker
         self._actors: dict[bytes, _Actor] = {}
-        self._inbox: collections.deque = collections.deque()
-        self._inbox_scheduled = False
+        self._inbox = Inbox(worker, self._accept)
         self._cancelled: set[bytes] = set()
         #: calls submitted and not finished, per actor (read by callers for max_pending_calls)
         self._pending: collections.Counter = collections.Counter()
@@ -68,22 +68,16 @@ class ActorSubmitter:
     def submit(self, spec: TaskSpec) -> None:
         with self._pending_lock:
             self._pending[spec.actor_id] += 1
-        self._inbox.append(spec)
-        if not self._inbox_scheduled:
-            self._inbox_scheduled = True
-            self.worker.loop.call_soon_threadsafe(self._drain_inbox)
+        self._inbox.put(spec)
 
-    def _drain_inbox(self) -> None:
-        self._inbox_scheduled = False
-        while self._inbox:
-            spec = self._inbox.popleft()
-            actor = self._actors.get(spec.actor_id)
-            if actor is None:
-                actor = self._actors[spec.actor_id] = _Actor(spec.actor_id)
-            actor.queue.append(spec)
-            argument_resolver.resolve(
-                self.worker, spec, partial(self._ready, actor), partial(self._failed, actor)
-            )
+    def _accept(self, spec: TaskSpec) -> None:
+        actor = self._actors.get(spec.actor_id)
+        if actor is None:
+            actor = self._actors[spec.actor_id] = _Actor(spec.actor_id)
+        actor.queue.append(spec)
+        argument_resolver.resolve(
+            self.worker, spec, partial(self._ready, actor), partial(self._failed, actor)
+        )
 
     def _ready(self, actor: _Actor, spec: TaskSpec) -> None:
         spec.ready = True
@@ -187,10 +181,7 @@ class ActorSubmitter:
                 actor.dead = death_error(info)
         if actor.dead is not None:
             actor.locating = False
-            for spec in list(actor.in_flight.values()):
-                self._fail(spec, actor.dead)
-            actor.in_flight.clear()
-            self._pump(actor)
+            self._fail_everything(actor, actor.dead)
             if self._actors.get(actor.actor_id) is actor:
                 del self._actors[actor.actor_id]  # a later call asks the node again
             return
@@ -243,6 +234,14 @@ class ActorSubmitter:
         store_error(self.worker, spec, error)
         self._done(spec)
 
+    def _fail_everything(self, actor: _Actor, error: BaseException) -> None:
+        """The actor is gone for good: every call in flight or queued gets ``error``."""
+        actor.dead = error
+        for spec in list(actor.in_flight.values()):
+            self._fail(spec, error)
+        actor.in_flight.clear()
+        self._pump(actor)
+
     def _done(self, spec: TaskSpec) -> None:
         release_arguments(self.worker, spec)
         with self._pending_lock:
@@ -277,11 +276,7 @@ class ActorSubmitter:
 
     def fail_all(self, error: BaseException) -> None:
         for actor in self._actors.values():
-            actor.dead = error
-            for spec in list(actor.in_flight.values()):
-                self._fail(spec, error)
-            actor.in_flight.clear()
-            self._pump(actor)
+            self._fail_everything(actor, error)
 
 
 def death_error(info) -> ActorDiedError:

@@ -39,13 +39,8 @@ def submit_task(
         worker, name, list(args), dict(kwargs), placeholders
     )
     task_id = ids.new_task_id(worker.job_id)
-    return_ids = [ids.object_id_for(task_id, i + 1) for i in range(num_returns)]
-    with worker._lock:
-        for object_id in return_ids:
-            worker.refs.add_owned(object_id)
-        worker.refs.add_submitted([[oid, owner] for _, oid, owner in placeholders] + nested)
+    return_ids, refs = _count_new_task(worker, task_id, num_returns, placeholders, nested)
     del keep
-    refs = [ObjectRef(object_id, worker.address) for object_id in return_ids]
     if isinstance(retry_exceptions, list):
         retry_exceptions = tuple(retry_exceptions)
     worker.submitter.submit(
@@ -137,16 +132,11 @@ def submit_actor_task(
         worker, name, list(args), dict(kwargs), placeholders
     )
     task_id = ids.new_actor_task_id(actor_id)
-    return_ids = [ids.object_id_for(task_id, i + 1) for i in range(num_returns)]
     lifetime = [[lifetime_ref._id, lifetime_ref._owner]] if lifetime_ref is not None else []
-    with worker._lock:
-        for object_id in return_ids:
-            worker.refs.add_owned(object_id)
-        worker.refs.add_submitted(
-            [[oid, owner] for _, oid, owner in placeholders] + nested + lifetime
-        )
+    return_ids, refs = _count_new_task(
+        worker, task_id, num_returns, placeholders, nested + lifetime
+    )
     del keep
-    refs = [ObjectRef(object_id, worker.address) for object_id in return_ids]
     worker.actors.submit(
         TaskSpec(
             task_id=task_id,
@@ -168,6 +158,21 @@ def submit_actor_task(
         )
     )
     return refs
+
+
+def _count_new_task(
+    worker: CoreWorker, task_id: bytes, num_returns: int, placeholders: list, other_refs: list
+) -> tuple[list, list]:
+    """Own the results of a new task and count the refs it holds until it finishes.
+
+    Returns the result ids and the ObjectRefs to them.
+    """
+    return_ids = [ids.object_id_for(task_id, i + 1) for i in range(num_returns)]
+    with worker._lock:
+        for object_id in return_ids:
+            worker.refs.add_owned(object_id)
+        worker.refs.add_submitted([[oid, owner] for _, oid, owner in placeholders] + other_refs)
+    return return_ids, [ObjectRef(object_id, worker.address) for object_id in return_ids]
 
 
 def _pickle_arguments(

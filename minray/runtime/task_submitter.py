@@ -29,6 +29,7 @@ from ..protocol.messages import (
     ValueKind,
 )
 from . import argument_resolver
+from .inbox import Inbox
 from .task_spec import TaskSpec
 
 if TYPE_CHECKING:
@@ -115,23 +116,14 @@ class TaskSubmitter:
         self.worker = worker
         self._queues: dict[tuple, _Queue] = {}
         self._request_ids = itertools.count(1)
-        self._inbox: collections.deque = collections.deque()
-        self._inbox_scheduled = False
+        self._inbox = Inbox(worker, self._resolve)
         self._in_flight: dict[bytes, TaskSpec] = {}
         self._running: dict[bytes, _Lease] = {}  #: pushed tasks and the lease running them
 
     # --- entry (any thread) ----------------------------------------------------------------
 
     def submit(self, spec: TaskSpec) -> None:
-        self._inbox.append(spec)
-        if not self._inbox_scheduled:
-            self._inbox_scheduled = True
-            self.worker.loop.call_soon_threadsafe(self._drain_inbox)
-
-    def _drain_inbox(self) -> None:
-        self._inbox_scheduled = False
-        while self._inbox:
-            self._resolve(self._inbox.popleft())
+        self._inbox.put(spec)
 
     # --- arguments ---------------------------------------------------------------------------
 
