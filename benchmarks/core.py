@@ -36,6 +36,16 @@ WITH_ACTORS = """
                 return None
 """
 
+#: 10 * N calls in flight on one actor of the class ``cls`` (after a warm-up)
+MANY_CALLS_ON = """
+        actor = {cls}.remote()
+        minray.get([actor.noop.remote() for _ in range(1000)])
+        t = time.perf_counter()
+        minray.get([actor.noop.remote() for _ in range(N * 10)])
+        result = N * 10 / (time.perf_counter() - t)
+        minray.shutdown()
+"""
+
 #: the start of every row but the first: a 2-CPU cluster and a no-op task
 ON_A_CLUSTER = """
         import time
@@ -156,24 +166,8 @@ ROWS.update(
         extra = {"actor_call_round_trip_p99_ms": samples[int(len(samples) * 0.99)] * 1000}
         minray.shutdown()
     """,
-        "actor_async_calls_per_s": WITH_ACTORS
-        + """
-        actor = Actor.remote()
-        minray.get([actor.noop.remote() for _ in range(1000)])
-        t = time.perf_counter()
-        minray.get([actor.noop.remote() for _ in range(N * 10)])
-        result = N * 10 / (time.perf_counter() - t)
-        minray.shutdown()
-    """,
-        "async_actor_calls_per_s": WITH_ACTORS
-        + """
-        actor = AsyncActor.remote()
-        minray.get([actor.noop.remote() for _ in range(1000)])
-        t = time.perf_counter()
-        minray.get([actor.noop.remote() for _ in range(N * 10)])
-        result = N * 10 / (time.perf_counter() - t)
-        minray.shutdown()
-    """,
+        "actor_async_calls_per_s": WITH_ACTORS + MANY_CALLS_ON.format(cls="Actor"),
+        "async_actor_calls_per_s": WITH_ACTORS + MANY_CALLS_ON.format(cls="AsyncActor"),
         "n_n_actor_calls_per_s": WITH_ACTORS
         + """
         @minray.remote(num_cpus=0.5)

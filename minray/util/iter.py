@@ -327,7 +327,47 @@ class _Repartitioned:
 # --- LocalIterator ------------------------------------------------------------------------
 
 
-class LocalIterator:
+class _Steps:
+    """The steps both kinds of iterator chain lazily; each subclass defines ``_then``.
+
+    On a ParallelIterator the steps run in the shard actors; on a LocalIterator, where
+    it is read.
+    """
+
+    name: str
+
+    def _then(self, step: Callable, suffix: str):
+        raise NotImplementedError
+
+    def for_each(self, fn: Callable, max_concurrent: int = 1, resources: dict | None = None):
+        """Apply ``fn`` to each item.
+
+        With ``max_concurrent`` other than 1, ``fn`` runs as tasks (options
+        ``resources``, e.g. ``{"num_cpus": 0.5}``), that many at a time (0: no
+        limit), still yielding results in order.
+        """
+        return self._then(_for_each_step(fn, max_concurrent, resources), ".for_each()")
+
+    def filter(self, fn: Callable):
+        """Keep the items for which ``fn`` is true."""
+        return self._then(functools.partial(apply_filter, fn=fn), ".filter()")
+
+    def batch(self, n: int):
+        """Group items into lists of ``n`` (the last one may be shorter)."""
+        return self._then(functools.partial(apply_batch, n=_positive(n, "n")), f".batch({n})")
+
+    def flatten(self):
+        """Turn an iterator of lists into an iterator of their items."""
+        return self._then(apply_flatten, ".flatten()")
+
+    def combine(self, fn: Callable):
+        """``for_each(fn).flatten()``: ``fn`` returns a list of items for each item."""
+        it = self.for_each(fn).flatten()
+        it.name = self.name + ".combine()"
+        return it
+
+
+class LocalIterator(_Steps):
     """An iterator over one stream of items; its transformations run in this process.
 
     Picklable until (and, restarting from its base, even after) you start
@@ -365,30 +405,6 @@ class LocalIterator:
     def _then(self, step: Callable, suffix: str) -> LocalIterator:
         return LocalIterator(self.base_iterator, [*self.local_transforms, step], self.name + suffix)
 
-    def for_each(
-        self, fn: Callable, max_concurrent: int = 1, resources: dict | None = None
-    ) -> LocalIterator:
-        """Apply ``fn`` to each item (as tasks if ``max_concurrent != 1``, see ParallelIterator)."""
-        return self._then(_for_each_step(fn, max_concurrent, resources), ".for_each()")
-
-    def filter(self, fn: Callable) -> LocalIterator:
-        """Keep the items for which ``fn`` is true."""
-        return self._then(functools.partial(apply_filter, fn=fn), ".filter()")
-
-    def batch(self, n: int) -> LocalIterator:
-        """Group items into lists of ``n`` (the last one may be shorter)."""
-        return self._then(functools.partial(apply_batch, n=_positive(n, "n")), f".batch({n})")
-
-    def flatten(self) -> LocalIterator:
-        """Turn an iterator of lists into an iterator of their items."""
-        return self._then(apply_flatten, ".flatten()")
-
-    def combine(self, fn: Callable) -> LocalIterator:
-        """``for_each(fn).flatten()``: ``fn`` returns a list of items for each item."""
-        it = self.for_each(fn).flatten()
-        it.name = self.name + ".combine()"
-        return it
-
     def shuffle(self, shuffle_buffer_size: int, seed: int | None = None) -> LocalIterator:
         """Shuffle through a buffer of ``shuffle_buffer_size`` items (reproducible with a seed)."""
         size = _positive(shuffle_buffer_size, "shuffle_buffer_size")
@@ -421,7 +437,7 @@ def _positive(value: int, what: str) -> int:
 # --- ParallelIterator -----------------------------------------------------------------------
 
 
-class ParallelIterator:
+class ParallelIterator(_Steps):
     """A sharded, lazy stream of items; each shard is an actor.
 
     Transformations (``for_each``, ``filter``, ``batch``, ...) run inside the
@@ -447,35 +463,6 @@ class ParallelIterator:
     def _then(self, step: Callable, suffix: str) -> ParallelIterator:
         groups = [_ShardGroup(g.actors, (*g.transforms, step)) for g in self.actor_sets]
         return ParallelIterator(groups, self.name + suffix, self.parent_iterators)
-
-    def for_each(
-        self, fn: Callable, max_concurrent: int = 1, resources: dict | None = None
-    ) -> ParallelIterator:
-        """Apply ``fn`` to each item, in the shard actors.
-
-        With ``max_concurrent`` other than 1, each shard runs ``fn`` as tasks
-        (options ``resources``, e.g. ``{"num_cpus": 0.5}``), that many at a time
-        (0: no limit), still yielding results in order.
-        """
-        return self._then(_for_each_step(fn, max_concurrent, resources), ".for_each()")
-
-    def filter(self, fn: Callable) -> ParallelIterator:
-        """Keep the items for which ``fn`` is true, in the shard actors."""
-        return self._then(functools.partial(apply_filter, fn=fn), ".filter()")
-
-    def batch(self, n: int) -> ParallelIterator:
-        """Group each shard's items into lists of ``n``."""
-        return self._then(functools.partial(apply_batch, n=_positive(n, "n")), f".batch({n})")
-
-    def flatten(self) -> ParallelIterator:
-        """Turn each shard's lists into their items."""
-        return self._then(apply_flatten, ".flatten()")
-
-    def combine(self, fn: Callable) -> ParallelIterator:
-        """``for_each(fn).flatten()``: ``fn`` returns a list of items for each item."""
-        it = self.for_each(fn).flatten()
-        it.name = self.name + ".combine()"
-        return it
 
     def local_shuffle(self, shuffle_buffer_size: int, seed: int | None = None) -> ParallelIterator:
         """Shuffle each shard on its own through a buffer of ``shuffle_buffer_size`` items."""
