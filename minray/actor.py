@@ -268,10 +268,6 @@ class ActorHandle:
 
     __str__ = __repr__
 
-    @property
-    def _actor_id_hex(self) -> str:
-        return self._actor_id.hex()
-
 
 def _rebuild_handle(actor_id, info, max_task_retries, lifetime_ref, max_pending_calls=-1):
     return ActorHandle(actor_id, info, max_task_retries, lifetime_ref, max_pending_calls)

@@ -450,15 +450,12 @@ class NodeDaemon:
         if worker is None or record is None or record.worker is not worker:
             raise ValueError("ActorStarted from a worker that does not host this actor")
         if msg.error is not None:
-            self.actors.died(
-                msg.actor_id,
-                "The actor died because of an error raised in its creation task",
-                msg.error,
-            )
-            asyncio.get_running_loop().call_soon(worker.conn.close)  # its worker exits
+            cause = "The actor died because of an error raised in its creation task"
+            self._actor_died(record, cause, msg.error)
         elif self.actors.started(msg.actor_id, msg.address, worker.pid or 0) is None:
             _kill(worker.pid)  # killed while it was starting
-        self._notify_actor(record)
+        else:
+            self._notify_actor(record)
         return Ok()
 
     def handle_GetActorInfo(self, conn: Connection, msg):

@@ -137,7 +137,7 @@ class HostedActor:
         args, kwargs = self.executor._arguments(msg)
         return method(*args, **kwargs)
 
-    def dispatch(self, executor: TaskExecutor, msg: PushActorTask, fut: asyncio.Future) -> None:
+    def dispatch(self, msg: PushActorTask, fut: asyncio.Future) -> None:
         """Loop thread: start a call of a threaded or async actor."""
         if self.mode == "threaded":
             earlier = list(self._threaded) if msg.method == TERMINATE else []

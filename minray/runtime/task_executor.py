@@ -62,7 +62,7 @@ class TaskExecutor:
         self.worker.take_grants(msg.arg_refs, msg.caller)
         fut = self.worker.loop.create_future()
         if type(msg) is PushActorTask and actor.mode != "sync":
-            actor.dispatch(self, msg, fut)
+            actor.dispatch(msg, fut)
         else:
             self._tasks.put((msg, fut))
         return fut
