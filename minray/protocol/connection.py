@@ -3,8 +3,15 @@
 One :class:`Connection` per pair of processes. It authenticates first (see
 framing.py), then decodes frames into messages and dispatches each to the
 handler's ``handle_<MessageName>(conn, msg)`` method. A handler answering a
-request returns the reply message (or an awaitable of it). Writes queued during
-one loop tick leave in one ``writelines`` call.
+request returns the reply message (or an awaitable of it), or returns
+:data:`DEFERRED` and answers later, from any thread, through the
+:class:`Reply` that ``conn.reply_later()`` gave it. Writes queued during one
+loop tick leave in one ``writelines`` call.
+
+The loop thread owns the connection, with one exception: ``send_threadsafe``
+lets another thread (a worker's main thread finishing a task) write a frame
+straight to the socket when nothing is queued before it, which saves two hops
+through the loop thread per reply. A lock keeps frames whole and in order.
 
 A malformed frame or a failed handshake closes only that connection, with a
 logged reason.
@@ -16,6 +23,8 @@ import asyncio
 import inspect
 import itertools
 import logging
+import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +45,57 @@ class RemoteError(Exception):
     def __init__(self, error: str, message: str):
         super().__init__(message)
         self.error = error
+
+
+#: returned by a handler that will answer later through ``conn.reply_later()``
+DEFERRED = object()
+
+
+class Reply:
+    """The answer to one request, to be sent later from any thread."""
+
+    __slots__ = ("conn", "request_id")
+
+    def __init__(self, conn: Connection, request_id: int):
+        self.conn = conn
+        self.request_id = request_id
+
+    def send(self, msg: Message) -> None:
+        if self.request_id > 0:
+            self.conn.send_threadsafe(msg, -self.request_id)
+
+
+class Answer:
+    """The reply to a request made with ``on_reply``: read like a done future.
+
+    The callback runs as soon as the reply is decoded, without the extra loop
+    turn an asyncio future's done-callback costs (the hot path of every task).
+    """
+
+    __slots__ = ("_on_reply", "_reply", "_error")
+
+    def __init__(self, on_reply: Callable[[Answer], None]):
+        self._on_reply = on_reply
+        self._reply: Message | None = None
+        self._error: BaseException | None = None
+
+    def cancelled(self) -> bool:
+        return False
+
+    def exception(self) -> BaseException | None:
+        return self._error
+
+    def result(self) -> Message:
+        if self._error is not None:
+            raise self._error
+        return self._reply
+
+    def _answer(self, reply: Message | None, error: BaseException | None) -> None:
+        self._reply, self._error = reply, error
+        try:
+            self._on_reply(self)
+        except Exception:  # as the loop does for a future's callback: log, keep the connection
+            logger.exception("handling the reply to a request failed")
 
 
 _dispatch_tables: dict[type, dict[int, Callable]] = {}
@@ -66,10 +126,13 @@ class Connection(asyncio.Protocol):
         self._nonce = framing.new_nonce()
         self._authed = False
         self._transport: asyncio.Transport | None = None
+        self._fd = -1  #: our own dup of the socket, for send_threadsafe (closed with us)
+        self._write_lock = threading.RLock()  #: frames stay whole when two threads send
         self._out: list[bytes] = []
         self._flush_scheduled = False
-        self._pending: dict[int, asyncio.Future] = {}
+        self._pending: dict[int, asyncio.Future | Answer] = {}
         self._ids = itertools.count(1)
+        self._dispatching = 0  #: id of the request whose handler runs now
         self.loop = asyncio.get_event_loop()
         self.ready: asyncio.Future = self.loop.create_future()
         self.closed = False
@@ -82,6 +145,9 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport) -> None:
         self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self._fd = os.dup(sock.fileno())
         if self.server:
             transport.write(framing.frame(framing.server_hello(self._nonce)))
 
@@ -128,6 +194,12 @@ class Connection(asyncio.Protocol):
     def _dispatch(self, msg: Message, request_id: int) -> None:
         if request_id < 0:
             fut = self._pending.pop(-request_id, None)
+            if type(fut) is Answer:
+                if type(msg) is ErrorReply:
+                    fut._answer(None, RemoteError(msg.error, msg.message))
+                else:
+                    fut._answer(msg, None)
+                return
             if fut is None or fut.done():
                 return
             if type(msg) is ErrorReply:
@@ -138,10 +210,13 @@ class Connection(asyncio.Protocol):
         method = self._table.get(msg.type)
         if method is None:
             raise ProtocolError(f"{type(msg).__name__} is not accepted here")
+        self._dispatching = request_id
         try:
             result = method(self.handler, self, msg)
         except Exception as e:
             self._handler_failed(msg, request_id, e)
+            return
+        if result is DEFERRED:
             return
         if isinstance(result, asyncio.Future):
             if request_id > 0:
@@ -174,15 +249,41 @@ class Connection(asyncio.Protocol):
         if not isinstance(e, (LookupError, ValueError)) or request_id <= 0:
             logger.error("handling %s failed", type(msg).__name__, exc_info=e)
 
+    def reply_later(self) -> Reply:
+        """In a handler: the Reply for the request being handled (return DEFERRED)."""
+        return Reply(self, self._dispatching)
+
     # --- sending ----------------------------------------------------------------------
 
     def send(self, msg: Message, request_id: int = 0) -> None:
+        """Loop thread: queue a message; it leaves with the others of this tick."""
         if self.closed:
             return
-        self._out.append(framing.encode(msg, request_id))
+        frame = framing.encode(msg, request_id)
+        with self._write_lock:
+            self._out.append(frame)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
+
+    def send_threadsafe(self, msg: Message, request_id: int = 0) -> None:
+        """Any thread: write now if nothing waits to be written first, else queue for the loop."""
+        frame = framing.encode(msg, request_id)
+        with self._write_lock:
+            if self.closed:
+                return
+            if not self._out and self._fd >= 0 and not self._transport.get_write_buffer_size():
+                try:
+                    written = os.write(self._fd, frame)
+                except (BlockingIOError, InterruptedError):
+                    written = 0
+                except OSError:  # the peer is gone: the loop finds out and closes us
+                    return
+                if written == len(frame):
+                    return
+                frame = frame[written:]
+            self._out.append(frame)
+        self.loop.call_soon_threadsafe(self._flush)
 
     def request(self, msg: Message) -> asyncio.Future:
         """Send ``msg`` and return a future of the reply message."""
@@ -195,11 +296,22 @@ class Connection(asyncio.Protocol):
         self.send(msg, request_id)
         return fut
 
+    def request_then(self, msg: Message, on_reply: Callable[[Answer], None]) -> None:
+        """Send ``msg``; call ``on_reply(answer)`` with the reply, or the error if none comes."""
+        answer = Answer(on_reply)
+        if self.closed:
+            self.loop.call_soon(answer._answer, None, ConnectionLost(self.close_reason))
+            return
+        request_id = next(self._ids)
+        self._pending[request_id] = answer
+        self.send(msg, request_id)
+
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._out and not self.closed:
-            out, self._out = self._out, []
-            self._transport.writelines(out)
+        with self._write_lock:
+            if self._out and not self.closed:
+                out, self._out = self._out, []
+                self._transport.writelines(out)
 
     # --- closing ------------------------------------------------------------------------
 
@@ -220,14 +332,20 @@ class Connection(asyncio.Protocol):
     def _closed(self, reason: str) -> None:
         if self.closed:
             return
-        self.closed = True
+        with self._write_lock:
+            self.closed = True
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
         self.close_reason = reason
         if not self.ready.done():
             self.ready.set_exception(ConnectionLost(reason))
             self.ready.exception()  # mark retrieved
         pending, self._pending = self._pending, {}
         for fut in pending.values():
-            if not fut.done():
+            if type(fut) is Answer:  # later, as a future's callback would be
+                self.loop.call_soon(fut._answer, None, ConnectionLost(reason))
+            elif not fut.done():
                 fut.set_exception(ConnectionLost(reason))
         for callback in self.close_callbacks:
             try:

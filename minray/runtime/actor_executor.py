@@ -24,6 +24,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ActorDiedError, AsyncioActorExit, TaskCancelledError
+from ..protocol.connection import Reply
 from ..protocol.messages import ActorExiting, ActorStarted, PushActorTask, PushTask, TaskReply
 from .core_worker import TaskContext
 
@@ -137,20 +138,20 @@ class HostedActor:
         args, kwargs = self.executor._arguments(msg)
         return method(*args, **kwargs)
 
-    def dispatch(self, msg: PushActorTask, fut: asyncio.Future) -> None:
+    def dispatch(self, msg: PushActorTask, reply: Reply) -> None:
         """Loop thread: start a call of a threaded or async actor."""
         if self.mode == "threaded":
             earlier = list(self._threaded) if msg.method == TERMINATE else []
-            done = self._pool.submit(self._run_threaded, msg, fut, earlier)
+            done = self._pool.submit(self._run_threaded, msg, reply, earlier)
             self._threaded.add(done)
             done.add_done_callback(self._threaded.discard)
         else:
-            asyncio.run_coroutine_threadsafe(self._run_async(msg, fut), self.loop)
+            self.loop.call_soon_threadsafe(self._start_async, msg, reply)
 
-    def _run_threaded(self, msg: PushActorTask, fut: asyncio.Future, earlier: list) -> None:
-        concurrent.futures.wait(earlier)  # __ray_terminate__ lets earlier calls finish
-        reply = self.executor.execute(msg)
-        self.worker.loop.call_soon_threadsafe(_resolve, fut, reply)
+    def _run_threaded(self, msg: PushActorTask, reply: Reply, earlier: list) -> None:
+        if earlier:
+            concurrent.futures.wait(earlier)  # __ray_terminate__ lets earlier calls finish
+        reply.send(self.executor.execute(msg))
 
     # --- async calls ------------------------------------------------------------------------------
 
@@ -160,7 +161,10 @@ class HostedActor:
         self._semaphore = asyncio.Semaphore(self.max_concurrency)
         self.loop.run_forever()
 
-    async def _run_async(self, msg: PushActorTask, fut: asyncio.Future) -> None:
+    def _start_async(self, msg: PushActorTask, reply: Reply) -> None:
+        self.loop.create_task(self._run_async(msg, reply))
+
+    async def _run_async(self, msg: PushActorTask, reply: Reply) -> None:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
         if msg.method == TERMINATE:  # let the calls that came before it finish
@@ -170,10 +174,10 @@ class HostedActor:
             task = asyncio.current_task()
             self._running[msg.task_id] = task
             try:
-                reply = await self._execute_async(msg)
+                result = await self._execute_async(msg)
             finally:
                 self._running.pop(msg.task_id, None)
-        self.worker.loop.call_soon_threadsafe(_resolve, fut, reply)
+        reply.send(result)
 
     async def _execute_async(self, msg: PushActorTask) -> TaskReply:
         executor = self.executor
@@ -220,11 +224,6 @@ class HostedActor:
             self.loop.call_soon_threadsafe(self.loop.stop)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _resolve(fut: asyncio.Future, reply: TaskReply) -> None:
-    if not fut.done():
-        fut.set_result(reply)
 
 
 def _exit_process() -> None:

@@ -127,7 +127,7 @@ class ActorSubmitter:
             self.worker.address,
         )
         actor.in_flight[spec.task_id] = spec
-        actor.conn.request(msg).add_done_callback(partial(self._on_reply, actor, actor.conn, spec))
+        actor.conn.request_then(msg, partial(self._on_reply, actor, actor.conn, spec))
 
     def _on_reply(self, actor: _Actor, conn: Connection, spec: TaskSpec, fut) -> None:
         if fut.cancelled():

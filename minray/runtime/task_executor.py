@@ -9,7 +9,6 @@ RayTaskError carrying the remote traceback, minus minray's own frames.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import pickle
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import serialization
 from ..exceptions import RayError, RayTaskError, TaskCancelledError, UnserializableException
+from ..protocol.connection import DEFERRED, Connection
 from ..protocol.messages import (
     CancelTask,
     FreeObjects,
@@ -54,18 +54,18 @@ class TaskExecutor:
 
     # --- loop thread --------------------------------------------------------------------------
 
-    def on_push(self, conn, msg: PushTask | PushActorTask) -> asyncio.Future:
+    def on_push(self, conn: Connection, msg: PushTask | PushActorTask) -> object:
         conn.info.setdefault("peer", msg.caller)
         actor = self.actor
         if type(msg) is PushActorTask and (actor is None or actor.actor_id != msg.actor_id):
             raise ValueError(f"this worker does not host actor {msg.actor_id.hex()}")
         self.worker.take_grants(msg.arg_refs, msg.caller)
-        fut = self.worker.loop.create_future()
+        reply = conn.reply_later()  # the thread that runs the call sends the reply itself
         if type(msg) is PushActorTask and actor.mode != "sync":
-            actor.dispatch(msg, fut)
+            actor.dispatch(msg, reply)
         else:
-            self._tasks.put((msg, fut))
-        return fut
+            self._tasks.put((msg, reply))
+        return DEFERRED
 
     def on_cancel(self, msg: CancelTask) -> None:
         if self.actor is not None:
@@ -83,14 +83,12 @@ class TaskExecutor:
     # --- main thread --------------------------------------------------------------------------
 
     def run_forever(self) -> None:
-        loop = self.worker.loop
         while True:
             item = self._tasks.get()
             if item is None:
                 return
-            msg, fut = item
-            reply = self.execute(msg)
-            loop.call_soon_threadsafe(_resolve, fut, reply)
+            msg, reply = item
+            reply.send(self.execute(msg))
             if self.actor is not None and self.actor.mode == "async":
                 self.actor.run_loop()  # the main thread is the async actor's event loop now
                 return
@@ -257,11 +255,6 @@ class TaskExecutor:
     def _error_entries(self, msg: PushTask, error: BaseException) -> list:
         payload = _pickle_error(error)
         return [[ValueKind.ERROR, payload, []] for _ in range(max(msg.num_returns, 1))]
-
-
-def _resolve(fut: asyncio.Future, reply: TaskReply) -> None:
-    if not fut.done():
-        fut.set_result(reply)
 
 
 def _apply_env(env_vars: dict | None, gpu_ids: list) -> dict:

@@ -261,8 +261,7 @@ class TaskSubmitter:
             spec.actor,
         )
         self._running[spec.task_id] = lease
-        fut = lease.conn.request(msg)
-        fut.add_done_callback(partial(self._on_reply, queue, lease, spec, spec.attempts))
+        lease.conn.request_then(msg, partial(self._on_reply, queue, lease, spec, spec.attempts))
 
     def _on_reply(self, queue: _Queue, lease: _Lease, spec: TaskSpec, attempt: int, fut) -> None:
         error = None if fut.cancelled() else fut.exception()

@@ -328,6 +328,12 @@ class FakeTransport:
         self.batches.append(batch)
         self.written.extend(batch)
 
+    def get_extra_info(self, name, default=None):
+        return default  # no real socket: send_threadsafe queues for the loop
+
+    def get_write_buffer_size(self):
+        return 0
+
     def abort(self):
         self.aborted = True
 
