@@ -2,12 +2,14 @@
 
 Small values are kept here inline; large ones as the location of their
 shared-memory segment; failures as the error to raise at ``get``. Waiters are
-asyncio futures resolved when the value arrives.
+asyncio futures resolved when the value arrives (loop thread), or callbacks,
+which any thread may add and remove.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any, NamedTuple
 
 
@@ -22,6 +24,8 @@ class MemoryStore:
         self._values: dict[bytes, StoredValue] = {}
         self._waiters: dict[bytes, list[asyncio.Future]] = {}
         self._callbacks: dict[bytes, list] = {}
+        #: a callback added from another thread either sees the value or is called by put
+        self._callbacks_lock = threading.Lock()
         #: called with every object id that arrives (wait() on many refs: one each, not n)
         self.arrival_watchers: set = set()
 
@@ -32,29 +36,35 @@ class MemoryStore:
         return object_id in self._values
 
     def put(self, object_id: bytes, value: StoredValue) -> None:
-        self._values[object_id] = value
+        with self._callbacks_lock:
+            self._values[object_id] = value
+            callbacks = self._callbacks.pop(object_id, ())
         for fut in self._waiters.pop(object_id, ()):
             if not fut.done():
                 fut.set_result(value)
-        for callback in self._callbacks.pop(object_id, ()):
+        for callback in callbacks:
             callback(object_id)
         if self.arrival_watchers:
             for watcher in tuple(self.arrival_watchers):  # (set.add from other threads)
                 watcher(object_id)
 
     def add_callback(self, object_id: bytes, callback) -> None:
-        """Call ``callback(object_id)`` when the value arrives (now, if it is here)."""
-        if object_id in self._values:
-            callback(object_id)
-        else:
-            self._callbacks.setdefault(object_id, []).append(callback)
+        """Call ``callback(object_id)`` when the value arrives: on the loop thread, or on
+        this thread now if it is here. Any thread may call this."""
+        with self._callbacks_lock:
+            if object_id not in self._values:
+                self._callbacks.setdefault(object_id, []).append(callback)
+                return
+        callback(object_id)
 
     def remove_callback(self, object_id: bytes, callback) -> None:
-        callbacks = self._callbacks.get(object_id)
-        if callbacks and callback in callbacks:
-            callbacks.remove(callback)
-            if not callbacks:
-                del self._callbacks[object_id]
+        """Forget a callback that has not been called (any thread)."""
+        with self._callbacks_lock:
+            callbacks = self._callbacks.get(object_id)
+            if callbacks and callback in callbacks:
+                callbacks.remove(callback)
+                if not callbacks:
+                    del self._callbacks[object_id]
 
     def wait(self, object_id: bytes) -> asyncio.Future:
         """A future of the value (already done if the value is here)."""

@@ -188,8 +188,8 @@ class ObjectReader:
     def _wait_for_own(self, object_ids: list, timeout: float | None) -> None:
         """Block until our own pending objects arrive (one failing is enough).
 
-        The fast path of ``get(f.remote())``: memory-store callbacks wake this
-        thread directly, without a coroutine on the loop.
+        The fast path of ``get(f.remote())``: this thread puts its callbacks in the
+        memory store and the loop thread's arrival wakes it, with no other hand-off.
         """
         worker = self.worker
         arrivals = _Countdown(len(object_ids))
@@ -197,27 +197,22 @@ class ObjectReader:
         def on_arrival(object_id: bytes) -> None:
             arrivals.arrived(worker.store.get(object_id))
 
-        def watch() -> None:
+        if not worker.alive:
+            raise RaySystemError(SHUT_DOWN)
+        self._sleepers.add(arrivals)
+        try:
             for object_id in object_ids:
                 if object_id in worker.refs:
                     worker.store.add_callback(object_id, on_arrival)
                 else:  # freed already: get() reports it
                     arrivals.arrived(_freed(object_id))
-
-        def unwatch() -> None:
-            for object_id in object_ids:
-                worker.store.remove_callback(object_id, on_arrival)
-
-        if not worker.alive:
-            raise RaySystemError(SHUT_DOWN)
-        self._sleepers.add(arrivals)
-        try:
             with self._blocked_in_get():
-                worker.call_soon(watch)
-                ready = arrivals.event.wait(None if timeout is None or timeout < 0 else timeout)
+                ready = arrivals.wait(timeout)
         finally:
             self._sleepers.discard(arrivals)
-            worker.call_soon(unwatch)
+            if arrivals.left > 0:  # the callbacks of objects still pending stay behind
+                for object_id in object_ids:
+                    worker.store.remove_callback(object_id, on_arrival)
         if arrivals.stopped:
             raise RaySystemError(SHUT_DOWN)
         if not ready:
@@ -226,8 +221,7 @@ class ObjectReader:
     def wake_all(self) -> None:
         """The CoreWorker is stopping: wake threads in ``_wait_for_own`` with an error."""
         for arrivals in list(self._sleepers):
-            arrivals.stopped = True
-            arrivals.event.set()
+            arrivals.stop()
 
     @contextlib.contextmanager
     def _blocked_in_get(self):
@@ -340,7 +334,7 @@ class ObjectReader:
                 if store.get(object_id) is not None:
                     watcher(object_id)
             with self._blocked_in_get():
-                arrivals.event.wait(None if timeout is None or timeout < 0 else timeout)
+                arrivals.wait(timeout)
         finally:
             store.arrival_watchers.discard(watcher)
             self._sleepers.discard(arrivals)
@@ -455,19 +449,43 @@ class _ValueFuture(concurrent.futures.Future):
 
 
 class _Countdown:
-    """Counts arrivals on the loop thread; wakes the waiting thread at zero or on an error."""
+    """Counts arrivals (from any thread); wakes the waiting thread at zero or on an error.
 
-    __slots__ = ("left", "event", "stopped")
+    The waiter sleeps on a plain lock, the cheapest wake-up Python has.
+    """
+
+    __slots__ = ("left", "stopped", "_count_lock", "_sleep", "_woken")
 
     def __init__(self, count: int):
         self.left = count
-        self.event = threading.Event()
         self.stopped = False
+        self._count_lock = threading.Lock()
+        self._sleep = threading.Lock()
+        self._sleep.acquire()  # held until the wake-up
+        self._woken = False
 
     def arrived(self, value: StoredValue | None) -> None:
-        self.left -= 1
-        if self.left <= 0 or value is None or value.kind == ValueKind.ERROR:
-            self.event.set()
+        with self._count_lock:
+            self.left -= 1
+            if self.left <= 0 or value is None or value.kind == ValueKind.ERROR:
+                self._wake()
+
+    def stop(self) -> None:
+        """The CoreWorker is stopping: wake the waiter, which raises."""
+        with self._count_lock:
+            self.stopped = True
+            self._wake()
+
+    def _wake(self) -> None:
+        if not self._woken:
+            self._woken = True
+            self._sleep.release()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Sleep until woken (True) or for ``timeout`` seconds (False); None or < 0: forever."""
+        if timeout is None or timeout < 0:
+            return self._sleep.acquire()
+        return self._sleep.acquire(timeout=timeout)
 
 
 #: stands for "an object arrived" where a _Countdown needs a value that is not an error
