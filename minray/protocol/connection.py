@@ -296,15 +296,25 @@ class Connection(asyncio.Protocol):
         self.send(msg, request_id)
         return fut
 
-    def request_then(self, msg: Message, on_reply: Callable[[Answer], None]) -> None:
-        """Send ``msg``; call ``on_reply(answer)`` with the reply, or the error if none comes."""
+    def request_then(
+        self, msg: Message, on_reply: Callable[[Answer], None], threadsafe: bool = False
+    ) -> None:
+        """Send ``msg``; call ``on_reply(answer)`` on the loop thread with the reply, or the
+        error if none comes. ``threadsafe``: called from another thread (see send_threadsafe).
+        """
         answer = Answer(on_reply)
-        if self.closed:
-            self.loop.call_soon(answer._answer, None, ConnectionLost(self.close_reason))
-            return
-        request_id = next(self._ids)
-        self._pending[request_id] = answer
-        self.send(msg, request_id)
+        with self._write_lock:  # a request is either pending before we close, or refused
+            closed = self.closed
+            if not closed:
+                request_id = next(self._ids)
+                self._pending[request_id] = answer
+        if closed:
+            lost = ConnectionLost(self.close_reason)
+            self.loop.call_soon_threadsafe(answer._answer, None, lost)
+        elif threadsafe:
+            self.send_threadsafe(msg, request_id)
+        else:
+            self.send(msg, request_id)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -337,11 +347,11 @@ class Connection(asyncio.Protocol):
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
-        self.close_reason = reason
+            pending, self._pending = self._pending, {}
+            self.close_reason = reason
         if not self.ready.done():
             self.ready.set_exception(ConnectionLost(reason))
             self.ready.exception()  # mark retrieved
-        pending, self._pending = self._pending, {}
         for fut in pending.values():
             if type(fut) is Answer:  # later, as a future's callback would be
                 self.loop.call_soon(fut._answer, None, ConnectionLost(reason))

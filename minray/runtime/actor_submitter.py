@@ -5,6 +5,12 @@ is pushed once its ObjectRef arguments have values *and* every earlier call
 has been pushed, so one caller's calls reach the actor in the order they were
 made; the connection keeps that order and a sync actor runs them one by one.
 
+A call with no ObjectRef arguments, to an actor this process is connected to
+and has nothing queued or in flight for, is pushed at once by the calling
+thread (``_push_now``): the synchronous ``get(actor.m.remote())`` pattern then
+skips the hand-off to the loop thread. One lock (``_lock``) guards the actor
+table against that thread; every loop-thread entry point takes it.
+
 Where the actor lives is asked of the node (``GetActorInfo``). When the
 connection to the actor breaks, the caller asks again, naming the address that
 failed: the node answers once the actor is alive elsewhere (restarted) or dead.
@@ -15,6 +21,7 @@ ActorUnavailableError (it restarted) or ActorDiedError (it is dead).
 from __future__ import annotations
 
 import collections
+import functools
 import pickle
 import threading
 from functools import partial
@@ -36,6 +43,17 @@ from .task_submitter import NODE_GONE, release_arguments, report_unhandled_error
 
 if TYPE_CHECKING:
     from .core_worker import CoreWorker
+
+
+def _locked(method):
+    """Run a loop-thread entry point under the submitter's lock (see ``_push_now``)."""
+
+    @functools.wraps(method)
+    def locked(self, *args):
+        with self._lock:
+            return method(self, *args)
+
+    return locked
 
 
 class _Actor:
@@ -62,15 +80,41 @@ class ActorSubmitter:
         #: calls submitted and not finished, per actor (read by callers for max_pending_calls)
         self._pending: collections.Counter = collections.Counter()
         self._pending_lock = threading.Lock()
+        self._lock = threading.RLock()  #: the actor table, against _push_now's thread
+        self._unaccepted = 0  #: calls in the inbox: nothing may be pushed before them
 
     # --- entry (any thread) ----------------------------------------------------------------
 
     def submit(self, spec: TaskSpec) -> None:
         with self._pending_lock:
             self._pending[spec.actor_id] += 1
-        self._inbox.put(spec)
+        if spec.placeholders or not self._push_now(spec):
+            with self._lock:
+                self._unaccepted += 1
+            self._inbox.put(spec)
 
+    def _push_now(self, spec: TaskSpec) -> bool:
+        """Push from the calling thread if nothing of this actor must go first."""
+        with self._lock:
+            actor = self._actors.get(spec.actor_id)
+            if (
+                self._unaccepted
+                or actor is None
+                or actor.conn is None
+                or actor.conn.closed
+                or actor.locating
+                or actor.dead is not None
+                or actor.queue
+                or actor.in_flight
+            ):
+                return False
+            spec.ready = True  # no ref arguments: nothing to resolve
+            self._push(actor, spec, from_caller=True)
+            return True
+
+    @_locked
     def _accept(self, spec: TaskSpec) -> None:
+        self._unaccepted -= 1
         actor = self._actors.get(spec.actor_id)
         if actor is None:
             actor = self._actors[spec.actor_id] = _Actor(spec.actor_id)
@@ -79,10 +123,12 @@ class ActorSubmitter:
             self.worker, spec, partial(self._ready, actor), partial(self._failed, actor)
         )
 
+    @_locked
     def _ready(self, actor: _Actor, spec: TaskSpec) -> None:
         spec.ready = True
         self._pump(actor)
 
+    @_locked
     def _failed(self, actor: _Actor, spec: TaskSpec, error: BaseException) -> None:
         if spec in actor.queue:
             actor.queue.remove(spec)
@@ -108,7 +154,7 @@ class ActorSubmitter:
         while actor.queue and actor.queue[0].ready:
             self._push(actor, actor.queue.popleft())
 
-    def _push(self, actor: _Actor, spec: TaskSpec) -> None:
+    def _push(self, actor: _Actor, spec: TaskSpec, from_caller: bool = False) -> None:
         if spec.task_id in self._cancelled:
             self._cancelled.discard(spec.task_id)
             self._fail(spec, TaskCancelledError(spec.task_id.hex()))
@@ -127,8 +173,10 @@ class ActorSubmitter:
             self.worker.address,
         )
         actor.in_flight[spec.task_id] = spec
-        actor.conn.request_then(msg, partial(self._on_reply, actor, actor.conn, spec))
+        on_reply = partial(self._on_reply, actor, actor.conn, spec)
+        actor.conn.request_then(msg, on_reply, threadsafe=from_caller)
 
+    @_locked
     def _on_reply(self, actor: _Actor, conn: Connection, spec: TaskSpec, fut) -> None:
         if fut.cancelled():
             return
@@ -165,6 +213,7 @@ class ActorSubmitter:
         fut = self.worker.node.request(GetActorInfo(actor.actor_id, stale))
         fut.add_done_callback(partial(self._located, actor, stale))
 
+    @_locked
     def _located(self, actor: _Actor, stale: str, fut) -> None:
         if fut.cancelled():
             return
@@ -198,11 +247,13 @@ class ActorSubmitter:
         try:
             conn = await self.worker.peer(address)
         except OSError:  # it died before we reached it: ask again
-            actor.locating = False
-            self._locate(actor, stale=address)
+            with self._lock:
+                actor.locating = False
+                self._locate(actor, stale=address)
             return
         self._connected(actor, conn)
 
+    @_locked
     def _connected(self, actor: _Actor, conn: Connection) -> None:
         actor.locating = False
         actor.conn = conn
@@ -253,6 +304,7 @@ class ActorSubmitter:
         """Calls of this process to the actor that have no result yet (any thread)."""
         return self._pending.get(actor_id, 0)
 
+    @_locked
     def cancel(self, task_id: bytes) -> bool:
         """Cancel a call of this process (loop thread); False if it is not ours or is done."""
         for actor in self._actors.values():
@@ -274,6 +326,7 @@ class ActorSubmitter:
     def has_work(self) -> bool:
         return bool(self._inbox) or any(a.queue or a.in_flight for a in self._actors.values())
 
+    @_locked
     def fail_all(self, error: BaseException) -> None:
         for actor in self._actors.values():
             self._fail_everything(actor, error)

@@ -153,6 +153,43 @@ def test_calls_from_one_caller_run_in_submission_order_despite_slow_arguments(cl
     assert minray.get(log.get.remote()) == ["first", "second", "third"]
 
 
+@minray.remote
+class Recorder:
+    def __init__(self):
+        self.seen = []
+
+    def add(self, value):
+        self.seen.append(value)
+
+    def get(self):
+        return self.seen
+
+
+def test_calls_pushed_by_the_calling_thread_keep_each_callers_order(cluster):
+    recorder = Recorder.remote()
+    minray.get(recorder.get.remote())  # connected and idle: the next call skips the loop thread
+    recorder.add.remote("a")
+    recorder.add.remote(slow_value.remote("b", 0.3))  # waits on the loop thread for its argument
+    recorder.add.remote("c")  # must not overtake "b"
+    assert minray.get(recorder.get.remote()) == ["a", "b", "c"]
+
+    def caller(name):
+        for i in range(100):
+            ref = recorder.add.remote((name, i))
+            if i % 3 == 0:  # idle again now and then: the next call is pushed directly
+                minray.get(ref)
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seen = minray.get(recorder.get.remote())[3:]
+    assert len(seen) == 400
+    for n in range(4):
+        assert [i for name, i in seen if name == n] == list(range(100))
+
+
 def test_a_sync_actor_counts_exactly_with_many_callers(cluster):
     counter = Counter.remote()
 
