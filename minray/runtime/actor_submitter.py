@@ -200,8 +200,8 @@ class ActorSubmitter:
                 return
         if reply.app_error and spec.num_returns == 0:
             report_unhandled_error(reply.returns[0][1])
+        self._done(spec)  # before the results: storing them may wake the caller's thread
         self.worker.store_returns(spec.return_ids, reply.returns, actor.address)
-        self._done(spec)
 
     # --- where the actor is -------------------------------------------------------------------
 

@@ -313,7 +313,19 @@ class CoreWorker:
             self.refs.add_local(object_id, owner or "")
 
     def remove_local_ref(self, object_id: bytes) -> None:
-        """Called from ``ObjectRef.__del__``: defer to the loop, never take the lock here."""
+        """Called from ``ObjectRef.__del__``, which may run inside any allocation.
+
+        If the lock is free, the count changes now (this thread cannot be in the middle
+        of a change: it would hold the lock). Otherwise the loop does it later; never wait
+        for the lock here.
+        """
+        if self.alive and self._lock.acquire(blocking=False):
+            try:
+                actions = self.refs.remove_local(object_id)
+            finally:
+                self._lock.release()
+            self._apply_actions(actions)
+            return
         self._dropped.append(object_id)
         if not self._drain_scheduled and self.alive:
             self._drain_scheduled = True
@@ -337,8 +349,21 @@ class CoreWorker:
         self._apply_actions(actions)
 
     def _apply_actions(self, actions: list) -> None:
-        if actions:
+        if actions and (self.on_loop_thread() or not self._free_inline_here(actions)):
             self.call_soon(self._apply_actions_now, actions)
+
+    def _free_inline_here(self, actions: list) -> bool:
+        """Off the loop: carry out actions that only drop small inline values (no message to
+        send, no error to report), without waking the loop. False: leave all to the loop."""
+        for action in actions:
+            if type(action) is not Free or action.object_id in self._actor_lifetimes:
+                return False
+            value = self.store.get(action.object_id)
+            if value is not None and value.kind != ValueKind.INLINE:
+                return False
+        for action in actions:
+            self.store.delete(action.object_id)
+        return True
 
     def _apply_actions_now(self, actions: list) -> None:
         freed_segments = []
@@ -479,13 +504,16 @@ class CoreWorker:
     def store_returns(self, return_ids: list, entries: list, grantor: str) -> None:
         """Loop thread: a task's results arrived from ``grantor``."""
         actions = []
+        arrivals = []
         with self._lock:
             for object_id, (kind, payload, refs) in zip(return_ids, entries):
                 for ref_id, owner in refs:
                     actions += self.refs.record_grant(ref_id, owner, grantor)
                 if object_id in self.refs:
                     self.refs.set_contains(object_id, refs)
-                    self.store.put(object_id, StoredValue(kind, payload, refs))
+                    arrivals.append(
+                        self.store.put_quietly(object_id, StoredValue(kind, payload, refs))
+                    )
                 else:  # every ref to the result is gone already
                     for ref_id, owner in refs:
                         self.refs.add_hold(ref_id, owner)
@@ -493,6 +521,8 @@ class CoreWorker:
                     if kind == ValueKind.SHARED:
                         self.node.send(FreeObjects([object_id]))
         self._apply_actions(actions)
+        for arrival in arrivals:  # last: a thread woken here finds the lock free
+            self.store.announce(arrival)
 
     # --- handlers (loop thread) ---------------------------------------------------------------
 

@@ -36,12 +36,21 @@ class MemoryStore:
         return object_id in self._values
 
     def put(self, object_id: bytes, value: StoredValue) -> None:
+        self.announce(self.put_quietly(object_id, value))
+
+    def put_quietly(self, object_id: bytes, value: StoredValue) -> tuple:
+        """Store a value; return what ``announce`` tells waiting threads (do it after any lock
+        the caller holds, so the woken thread does not wait for that lock)."""
         with self._callbacks_lock:
             self._values[object_id] = value
             callbacks = self._callbacks.pop(object_id, ())
         for fut in self._waiters.pop(object_id, ()):
             if not fut.done():
                 fut.set_result(value)
+        return object_id, callbacks
+
+    def announce(self, arrival: tuple) -> None:
+        object_id, callbacks = arrival
         for callback in callbacks:
             callback(object_id)
         if self.arrival_watchers:

@@ -292,8 +292,8 @@ class TaskSubmitter:
         else:
             if reply.app_error and spec.num_returns == 0:  # no ref will ever show it
                 report_unhandled_error(reply.returns[0][1])
+            self._finish(spec)  # before the results: storing them may wake the caller's thread
             self.worker.store_returns(spec.return_ids, reply.returns, lease.worker_address)
-            self._finish(spec)
         self._use_lease(queue, lease)
 
     @staticmethod

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import os
 import pickle
+import threading
 import time
 
 import pytest
@@ -116,6 +117,35 @@ def test_task_results_in_shared_memory_are_freed_with_their_refs(cluster):
     del ref
     gc.collect()
     assert _wait_for_no_live_objects() == 0
+
+
+def test_small_values_leave_the_owners_store_with_their_last_ref(cluster):
+    from minray import object_ref
+
+    store = object_ref.current_worker.store  # the driver's memory store (internals)
+    before = len(store)
+
+    def use_and_drop(n):
+        for i in range(n):
+            assert minray.get(echo.remote(i)) == i  # the result ref is dropped right here
+            assert minray.get(minray.put(b"x" * i)) == b"x" * i
+
+    use_and_drop(100)
+    threads = [threading.Thread(target=use_and_drop, args=(50,)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    kept = [echo.remote(i) for i in range(10)]
+    assert minray.get(kept) == list(range(10))
+    deadline = time.time() + 5
+    while len(store) != before + 10 and time.time() < deadline:
+        time.sleep(0.01)
+    assert len(store) == before + 10  # only what is still referenced
+    del kept
+    while len(store) != before and time.time() < deadline:
+        time.sleep(0.01)
+    assert len(store) == before
 
 
 def test_an_array_still_in_use_keeps_its_segment_from_being_reused(cluster):
