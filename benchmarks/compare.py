@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from core import QUEUED_ROW, ROWS, run_row  # noqa: E402
+from core import QUEUED_ROW, ROWS, run_row, settle  # noqa: E402
 
 MICRO = re.compile(r"^(?P<name>.+) per second (?P<mean>[0-9.e+-]+) \+- (?P<std>[0-9.e+-]+)$")
 
@@ -38,6 +38,7 @@ def microbenchmark(python: str, runtime: str, trial_seconds: float) -> dict[str,
         f"import runpy\nrows = runpy.run_path({path!r})\n"
         f"rows['main'](trial_seconds={trial_seconds}, runtime={runtime!r})\n"
     )
+    settle()
     out = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=ROOT)
     rows = {}
     for line in out.stdout.splitlines():
@@ -49,16 +50,24 @@ def microbenchmark(python: str, runtime: str, trial_seconds: float) -> dict[str,
     return rows
 
 
+def _median_rows(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each row's median over the runs it appears in (in the first run's row order)."""
+    return {name: statistics.median(run[name] for run in runs if name in run) for name in runs[0]}
+
+
 PERFORMANCE_INTRO = """# Performance: minray and Ray side by side
 
 This page is written by `make bench-compare` (`benchmarks/compare.py`); do not edit it
 by hand. It installs Ray 2.60 into its own virtualenv (`.bench/ray`, never a
 dependency of minray), runs every row for minray and for Ray alternately, each in
 fresh processes, and writes the tables below (also `benchmarks/results/latest.md`).
+Before each run it waits until the previous run's processes are gone and the CPUs
+are quiet, so neither runtime is measured while the other is still cleaning up.
 
 * Core rows come from `benchmarks/core.py`; each is the median of fresh runs.
 * The `ray microbenchmark` rows use Ray's row names and workloads
-  (`minray/microbenchmark.py`; `minray microbenchmark` prints minray's alone).
+  (`minray/microbenchmark.py`; `minray microbenchmark` prints minray's alone); each
+  figure is the median of alternating runs (`--micro-rounds`, 2 by default).
 * The floors (`benchmarks/floor.py`) say what the machine allows.
 * The plots come from `benchmarks/sweep.py` and `benchmarks/plot.py`.
 
@@ -109,6 +118,9 @@ def main() -> None:
     parser.add_argument("--ray-python", required=True, help="a Python with ray installed")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--trial-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--micro-rounds", type=int, default=2, help="microbenchmark runs per runtime, alternating"
+    )
     parser.add_argument("--output", default=os.path.join(HERE, "results", "latest.md"))
     parser.add_argument(
         "--queued", type=int, default=1_000_000, help="tasks in the queued-tasks row (0: skip)"
@@ -124,7 +136,11 @@ def main() -> None:
             for runtime, python in runtimes.items():
                 for key, value in run_row(name, code, 1000, runtime, python, args.queued).items():
                     core.setdefault((key, runtime), []).append(value)
-    micro = {rt: microbenchmark(py, rt, args.trial_seconds) for rt, py in runtimes.items()}
+    rounds: dict[str, list[dict[str, float]]] = {rt: [] for rt in runtimes}
+    for _ in range(args.micro_rounds):
+        for runtime, python in runtimes.items():
+            rounds[runtime].append(microbenchmark(python, runtime, args.trial_seconds))
+    micro = {rt: _median_rows(results) for rt, results in rounds.items()}
     floor = machine_floor()
     plots = draw_plots(runtimes, args.ray_python)
     ray_version = subprocess.run(

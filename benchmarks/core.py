@@ -20,6 +20,9 @@ import statistics
 import subprocess
 import sys
 import textwrap
+import time
+
+import psutil
 
 #: the start of the actor rows: a 2-CPU cluster, a sync and an async actor class
 WITH_ACTORS = """
@@ -209,9 +212,29 @@ QUEUED_ROW = {
 }
 
 
+#: what is left of a run that has not exited yet (Ray's raylet and workers can take seconds)
+_LEFTOVERS = ("raylet", "gcs_server", "ray::", "minray.node.daemon", "dashboard/agent.py")
+
+
+def settle(timeout: float = 60.0) -> None:
+    """Before a run: wait until the previous run's processes are gone and the CPUs are quiet,
+    so that no runtime is measured while the other one is still cleaning up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        leftovers = []
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = " ".join(proc.info["cmdline"] or ())
+            if any(mark in cmdline for mark in _LEFTOVERS):
+                leftovers.append(proc)
+        if not leftovers and psutil.cpu_percent(interval=0.5) < 15:
+            return
+        time.sleep(0.5)
+
+
 def run_row(
     name: str, code: str, n: int, runtime: str, python: str, queued: int = 1_000_000
 ) -> dict:
+    settle()
     body = textwrap.dedent(code).replace("RUNTIME", runtime)
     script = f"N = {n}\nQUEUED = {queued}\nimport statistics\nextra = {{}}\n{body}\nimport json\n"
     script += f"print('RESULT', json.dumps({{{name!r}: result, **extra}}))"
