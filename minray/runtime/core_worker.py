@@ -4,10 +4,12 @@ User code runs on the main thread; a uvloop event loop on the ``minray-loop``
 thread does all I/O and owner bookkeeping. The rule between the two threads:
 
 * the loop thread owns the memory store's waiters, the connections and the
-  task submitter; the main thread hands work to it with ``call_soon_threadsafe``;
-* reference counts change under ``_lock`` from either thread, except that a
-  dropped ``ObjectRef`` (``__del__``, which may run inside any allocation) only
-  appends to a deque that the loop drains;
+  task submitter; the main thread hands work to it with ``call_soon_threadsafe``
+  (hot paths skip the hand-off under a lock: ``Connection.send_threadsafe``,
+  ``MemoryStore.add_callback``, ``ActorSubmitter._push_now``);
+* reference counts change under ``_lock`` from either thread; a dropped
+  ``ObjectRef`` (``__del__``, which may run inside any allocation) only tries the
+  lock, and leaves the id in a deque for the loop when it is busy;
 * values are deserialized on the thread that asked for them.
 
 One class serves drivers and workers; a worker additionally runs a
