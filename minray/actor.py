@@ -94,6 +94,8 @@ class _ClassInfo:
                 self.generators.add(name)
         for name in (TERMINATE, READY):
             self.methods[name] = {}
+        #: methods a call without arguments suits: such calls skip the signature check
+        self.no_argument_calls = {n for n, sig in self.signatures.items() if _binds_alone(sig)}
         # signatures check calls early; one whose default value cannot be pickled stays here
         try:
             serialization.dumps(self.signatures)
@@ -105,6 +107,15 @@ class _ClassInfo:
         if self._signatures_travel:
             return self.__dict__
         return {**self.__dict__, "signatures": {}}
+
+
+def _binds_alone(signature: inspect.Signature) -> bool:
+    """Whether a method takes ``self`` and nothing else required."""
+    try:
+        signature.bind(None)
+    except TypeError:
+        return False
+    return True
 
 
 class ActorClass:
@@ -313,7 +324,9 @@ class ActorMethod:
                 "@minray.method(num_returns=N) to return N values as separate refs."
             )
         signature = handle._info.signatures.get(self._name)
-        if signature is not None:
+        if signature is not None and (
+            args or kwargs or self._name not in handle._info.no_argument_calls
+        ):
             try:
                 signature.bind(None, *args, **kwargs)
             except TypeError as e:

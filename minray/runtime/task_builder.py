@@ -8,6 +8,7 @@ put into the object store first, as Ray does.
 
 from __future__ import annotations
 
+import pickle
 from typing import TYPE_CHECKING, Any
 
 from .. import ids, serialization
@@ -175,6 +176,10 @@ def _count_new_task(
     return return_ids, [ObjectRef(object_id, worker.address) for object_id in return_ids]
 
 
+#: the pickled arguments of a call without any
+_NO_ARGUMENTS = pickle.dumps(([], {}), protocol=5)
+
+
 def _pickle_arguments(
     worker: CoreWorker, name: str, args: list, kwargs: dict, placeholders: list
 ) -> tuple[bytes, list, list]:
@@ -184,6 +189,8 @@ def _pickle_arguments(
             return ArgPlaceholder(len(placeholders) - 1)
         return value
 
+    if not args and not kwargs:
+        return _NO_ARGUMENTS, [], []
     args = [swap(a) for a in args]
     kwargs = {k: swap(v) for k, v in kwargs.items()}
     # out of band first: large buffers are only looked at, not copied, to learn the size

@@ -9,7 +9,6 @@ RayTaskError carrying the remote traceback, minus minray's own frames.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import queue
@@ -119,23 +118,9 @@ class TaskExecutor:
                 return self.reply(msg, error=e)
             return self.reply(msg, result)
 
-    @contextlib.contextmanager
-    def call_scope(self, msg: PushTask | PushActorTask, context: TaskContext):
+    def call_scope(self, msg: PushTask | PushActorTask, context: TaskContext) -> _CallScope:
         """What surrounds every task or actor call: its context, log name, and argument holds."""
-        worker = self.worker
-        token = worker.set_task_context(context)
-        self.running += 1
-        self.current_task_id = msg.task_id
-        if self.actor is not None:
-            self._mark_log(self.actor.log_name)
-        else:
-            self._mark_log(msg.actor["class_name"] if msg.actor is not None else msg.name)
-        try:
-            yield
-        finally:
-            self.running -= 1
-            worker.reset_task_context(token)
-            worker.release_holds(msg.arg_refs)
+        return _CallScope(self, msg, context)
 
     def reply(
         self, msg: PushTask | PushActorTask, result: Any = None, error: BaseException | None = None
@@ -255,6 +240,33 @@ class TaskExecutor:
     def _error_entries(self, msg: PushTask, error: BaseException) -> list:
         payload = _pickle_error(error)
         return [[ValueKind.ERROR, payload, []] for _ in range(max(msg.num_returns, 1))]
+
+
+class _CallScope:
+    """The ``with`` block of TaskExecutor.call_scope (a class: this runs for every call)."""
+
+    __slots__ = ("executor", "msg", "context", "token")
+
+    def __init__(self, executor: TaskExecutor, msg: PushTask | PushActorTask, context: TaskContext):
+        self.executor = executor
+        self.msg = msg
+        self.context = context
+
+    def __enter__(self) -> None:
+        executor, msg = self.executor, self.msg
+        self.token = executor.worker.set_task_context(self.context)
+        executor.running += 1
+        executor.current_task_id = msg.task_id
+        if executor.actor is not None:
+            executor._mark_log(executor.actor.log_name)
+        else:
+            executor._mark_log(msg.actor["class_name"] if msg.actor is not None else msg.name)
+
+    def __exit__(self, *exc_info) -> None:
+        executor = self.executor
+        executor.running -= 1
+        executor.worker.reset_task_context(self.token)
+        executor.worker.release_holds(self.msg.arg_refs)
 
 
 def _apply_env(env_vars: dict | None, gpu_ids: list) -> dict:
