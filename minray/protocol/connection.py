@@ -61,8 +61,15 @@ class Reply:
         self.request_id = request_id
 
     def send(self, msg: Message) -> None:
+        """Send the answer now, from this thread (see Connection.send_threadsafe)."""
         if self.request_id > 0:
             self.conn.send_threadsafe(msg, -self.request_id)
+
+    def post(self, msg: Message) -> None:
+        """Hand the answer to the loop thread, which sends it with the others of its tick
+        (for many threads answering at once, which would queue on the socket's lock)."""
+        if self.request_id > 0:
+            self.conn.loop.call_soon_threadsafe(self.conn.send, msg, -self.request_id)
 
 
 class Answer:

@@ -151,7 +151,7 @@ class HostedActor:
     def _run_threaded(self, msg: PushActorTask, reply: Reply, earlier: list) -> None:
         if earlier:
             concurrent.futures.wait(earlier)  # __ray_terminate__ lets earlier calls finish
-        reply.send(self.executor.execute(msg))
+        reply.post(self.executor.execute(msg))  # up to max_concurrency threads reply at once
 
     # --- async calls ------------------------------------------------------------------------------
 
