@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench bench-compare clean
+.PHONY: demo test lint format bench bench-compare flamegraphs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ $(RAY):
 
 bench-compare: $(STAMP) $(RAY)
 	$(BIN)/python benchmarks/compare.py --ray-python $(RAY)
+
+# py-spy samples running processes; it is a profiling tool, not a dependency
+flamegraphs: $(STAMP)
+	$(BIN)/pip install -q py-spy
+	$(BIN)/python benchmarks/flamegraphs.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

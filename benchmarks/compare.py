@@ -70,6 +70,10 @@ are quiet, so neither runtime is measured while the other is still cleaning up.
   figure is the median of alternating runs (`--micro-rounds`, 2 by default).
 * The floors (`benchmarks/floor.py`) say what the machine allows.
 * The plots come from `benchmarks/sweep.py` and `benchmarks/plot.py`.
+* Flame graphs of the hot paths (sync actor call, sync task, 1,000 async tasks,
+  1,000 async actor calls), one SVG per process: `docs/flamegraphs/`, recorded
+  with py-spy by `make flamegraphs` (`benchmarks/flamegraphs.py`). The
+  `before-674a923-*` pair shows the sync actor call before the hand-offs were cut.
 
 These machines are noisy: read ratios, not digits.
 
