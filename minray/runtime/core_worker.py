@@ -317,11 +317,12 @@ class CoreWorker:
     def remove_local_ref(self, object_id: bytes) -> None:
         """Called from ``ObjectRef.__del__``, which may run inside any allocation.
 
-        If the lock is free, the count changes now (this thread cannot be in the middle
-        of a change: it would hold the lock). Otherwise the loop does it later; never wait
-        for the lock here.
+        Off the loop thread, if the lock is free, the count changes now (this thread
+        cannot be in the middle of a change: it would hold the lock). Otherwise the loop
+        does it later, between callbacks: never wait for the lock here, and never carry
+        out actions in the middle of whatever loop code the finalizer interrupted.
         """
-        if self.alive and self._lock.acquire(blocking=False):
+        if self.alive and not self.on_loop_thread() and self._lock.acquire(blocking=False):
             try:
                 actions = self.refs.remove_local(object_id)
             finally:
