@@ -45,7 +45,7 @@ class ObjectRef:
         worker = self._worker
         if worker is not None:
             try:
-                worker.remove_local_ref(self._id)
+                worker.remove_local_ref(self._id, self._owner)
             except Exception:  # interpreter shutdown
                 pass
 

@@ -69,7 +69,7 @@ class Reply:
         """Hand the answer to the loop thread, which sends it with the others of its tick
         (for many threads answering at once, which would queue on the socket's lock)."""
         if self.request_id > 0:
-            self.conn.loop.call_soon_threadsafe(self.conn.send, msg, -self.request_id)
+            self.conn.call_soon_threadsafe(self.conn.send, msg, -self.request_id)
 
 
 class Answer:
@@ -290,7 +290,14 @@ class Connection(asyncio.Protocol):
                     return
                 frame = frame[written:]
             self._out.append(frame)
-        self.loop.call_soon_threadsafe(self._flush)
+        self.call_soon_threadsafe(self._flush)
+
+    def call_soon_threadsafe(self, fn: Callable, *args) -> None:
+        """Run ``fn(*args)`` on the loop thread; nothing if the loop is already closed."""
+        try:
+            self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # closed: the process is shutting down, the peer will know
+            pass
 
     def request(self, msg: Message) -> asyncio.Future:
         """Send ``msg`` and return a future of the reply message."""
@@ -317,7 +324,7 @@ class Connection(asyncio.Protocol):
                 self._pending[request_id] = answer
         if closed:
             lost = ConnectionLost(self.close_reason)
-            self.loop.call_soon_threadsafe(answer._answer, None, lost)
+            self.call_soon_threadsafe(answer._answer, None, lost)
         elif threadsafe:
             self.send_threadsafe(msg, request_id)
         else:

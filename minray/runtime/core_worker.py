@@ -121,7 +121,8 @@ class CoreWorker:
         self._loop_thread_id = 0
         self._server = None
         self._lock = threading.Lock()
-        self._dropped: collections.deque = collections.deque()
+        self._dropped: collections.deque = collections.deque()  #: ids whose count drops later
+        self._later_actions: collections.deque = collections.deque()  #: for the loop, batched
         self._drain_scheduled = False
         self._peer_conns: dict[str, Connection] = {}
         self._accepted_conns: set[Connection] = set()  #: connections others opened to us
@@ -314,22 +315,33 @@ class CoreWorker:
         with self._lock:
             self.refs.add_local(object_id, owner or "")
 
-    def remove_local_ref(self, object_id: bytes) -> None:
+    def remove_local_ref(self, object_id: bytes, owner: str | None = None) -> None:
         """Called from ``ObjectRef.__del__``, which may run inside any allocation.
 
-        Off the loop thread, if the lock is free, the count changes now (this thread
-        cannot be in the middle of a change: it would hold the lock). Otherwise the loop
-        does it later, between callbacks: never wait for the lock here, and never carry
-        out actions in the middle of whatever loop code the finalizer interrupted.
+        For an object this process owns, off the loop thread, if the lock is free, the
+        count changes now (this thread cannot be in the middle of a change: it would hold
+        the lock). Otherwise the loop does it later, in a batch, between callbacks: never
+        wait for the lock here, and never carry out actions in the middle of whatever loop
+        code the finalizer interrupted. (Borrowed refs always wait for the batch: their
+        releases travel together.)
         """
-        if self.alive and not self.on_loop_thread() and self._lock.acquire(blocking=False):
+        if (
+            owner == self.address
+            and self.alive
+            and not self.on_loop_thread()
+            and self._lock.acquire(blocking=False)
+        ):
             try:
                 actions = self.refs.remove_local(object_id)
             finally:
                 self._lock.release()
-            self._apply_actions(actions)
-            return
-        self._dropped.append(object_id)
+            if not actions or self._free_inline_here(actions):
+                return
+            # anything else (a segment, a grant to release...) goes to the loop in a batch:
+            # dropping a list of 10,000 borrowed refs sends one ReleaseGrants, not 10,000
+            self._later_actions.extend(actions)
+        else:
+            self._dropped.append(object_id)
         if not self._drain_scheduled and self.alive:
             self._drain_scheduled = True
             try:
@@ -340,6 +352,8 @@ class CoreWorker:
     def _drain_dropped(self) -> None:
         self._drain_scheduled = False
         actions: list = []
+        while self._later_actions:
+            actions.append(self._later_actions.popleft())
         with self._lock:
             while self._dropped:
                 actions += self.refs.remove_local(self._dropped.popleft())
