@@ -134,25 +134,6 @@ def test_handles_compare_equal_by_actor_and_survive_pickling(cluster):
 # --- order and concurrency ------------------------------------------------------------------------
 
 
-def test_calls_from_one_caller_run_in_submission_order_despite_slow_arguments(cluster):
-    @minray.remote
-    class Log:
-        def __init__(self):
-            self.seen = []
-
-        def add(self, value):
-            self.seen.append(value)
-
-        def get(self):
-            return self.seen
-
-    log = Log.remote()
-    log.add.remote(slow_value.remote("first", 0.5))
-    log.add.remote("second")
-    log.add.remote(slow_value.remote("third", 0.1))
-    assert minray.get(log.get.remote()) == ["first", "second", "third"]
-
-
 @minray.remote
 class Recorder:
     def __init__(self):
@@ -163,6 +144,14 @@ class Recorder:
 
     def get(self):
         return self.seen
+
+
+def test_calls_from_one_caller_run_in_submission_order_despite_slow_arguments(cluster):
+    log = Recorder.remote()
+    log.add.remote(slow_value.remote("first", 0.5))
+    log.add.remote("second")
+    log.add.remote(slow_value.remote("third", 0.1))
+    assert minray.get(log.get.remote()) == ["first", "second", "third"]
 
 
 def test_calls_pushed_by_the_calling_thread_keep_each_callers_order(cluster):
