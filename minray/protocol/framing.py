@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import operator
 import os
 import struct
 
@@ -85,9 +86,23 @@ class FrameDecoder:
 
 
 def encode(msg: Message, request_id: int = 0) -> bytes:
-    body = [msg.type, request_id]
-    body.extend(getattr(msg, name) for name in msg.__slots__)
-    return frame(msgpack.packb(body, use_bin_type=True))
+    fields = _FIELD_GETTERS.get(msg.type)
+    if fields is None:
+        fields = _FIELD_GETTERS[msg.type] = _field_getter(msg.__slots__)
+    return frame(msgpack.packb([msg.type, request_id, *fields(msg)], use_bin_type=True))
+
+
+#: message type -> a function returning the message's fields as a tuple, in order
+_FIELD_GETTERS: dict = {}
+
+
+def _field_getter(names: tuple):
+    if not names:
+        return lambda msg: ()
+    if len(names) == 1:
+        name = names[0]
+        return lambda msg: (getattr(msg, name),)
+    return operator.attrgetter(*names)
 
 
 def decode(body: bytes) -> tuple[Message, int]:

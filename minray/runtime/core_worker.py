@@ -449,6 +449,8 @@ class CoreWorker:
 
     def take_grants(self, refs: list, grantor: str) -> None:
         """A message brought these refs: count the grant and hold them until read."""
+        if not refs:
+            return
         actions: list = []
         with self._lock:
             for object_id, owner in refs:

@@ -223,18 +223,21 @@ class ObjectReader:
         for arrivals in list(self._sleepers):
             arrivals.stop()
 
-    @contextlib.contextmanager
-    def _blocked_in_get(self):
+    def _blocked_in_get(self) -> contextlib.AbstractContextManager:
         """A task waiting in get/wait lends its CPU to the node meanwhile."""
         worker = self.worker
-        blocked = worker.mode == "worker" and worker.current_task is not None
-        if blocked:
-            worker.call_soon(worker.node.send, WorkerBlocked(True))
+        if worker.mode == "worker" and worker.current_task is not None:
+            return self._lending_cpu()
+        return _NOTHING_TO_LEND
+
+    @contextlib.contextmanager
+    def _lending_cpu(self):
+        worker = self.worker
+        worker.call_soon(worker.node.send, WorkerBlocked(True))
         try:
             yield
         finally:
-            if blocked:
-                worker.call_soon(worker.node.send, WorkerBlocked(False))
+            worker.call_soon(worker.node.send, WorkerBlocked(False))
 
     def _wait_on_loop(self, coro, timeout: float | None):
         if timeout is not None and timeout < 0:
@@ -446,6 +449,10 @@ class _ValueFuture(concurrent.futures.Future):
             return error
         ok, value = self._materialize()
         return None if ok else value
+
+
+#: what a driver's get/wait lends while it waits: nothing
+_NOTHING_TO_LEND = contextlib.nullcontext()
 
 
 class _Countdown:
