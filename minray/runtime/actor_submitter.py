@@ -21,10 +21,9 @@ ActorUnavailableError (it restarted) or ActorDiedError (it is dead).
 from __future__ import annotations
 
 import collections
-import functools
 import pickle
 import threading
-from functools import partial
+from functools import partial, wraps
 from typing import TYPE_CHECKING
 
 from ..exceptions import (
@@ -48,7 +47,7 @@ if TYPE_CHECKING:
 def _locked(method):
     """Run a loop-thread entry point under the submitter's lock (see ``_push_now``)."""
 
-    @functools.wraps(method)
+    @wraps(method)
     def locked(self, *args):
         with self._lock:
             return method(self, *args)

@@ -29,14 +29,36 @@ def run_example(script: str, tmp_path: Path, timeout: float = 120) -> str:
 @pytest.mark.parametrize(
     "script, expected",
     [
-        ("quickstart.py", "nothing is left running"),
-        ("counter.py", "after 5 + 4 x 25 increments: 105"),
-        ("parameter_server.py", "all parameters are 200"),
-        ("sharded_parameter_server.py", "all parameters are 200"),
+        ("quickstart.py", ["nothing is left running"]),
+        ("counter.py", ["after 5 + 4 x 25 increments: 105"]),
+        ("parameter_server.py", ["all parameters are 200"]),
+        ("sharded_parameter_server.py", ["all parameters are 200"]),
+        (
+            "parallel_iterators.py",
+            [
+                "shard 0: 13 steps over 50 items",
+                "shard 1: 13 steps over 50 items",
+                "gather_sync: [0, 100, 2, 102, 4, 104]",
+                "gather_async: [0, 2, 4, 6, 8]",
+                "repartition: [[0, 4, 3, 7], [1, 5], [2, 6]]",
+                "repeat=True, first 7: [0, 1, 2, 0, 1, 2, 0]",
+            ],
+        ),
+        (
+            "actor_pool_queue.py",
+            [
+                "pool.map: [0, 10, 20, 30, 40, 50, 60, 70]",
+                "unordered: [10, 20, 30]",
+                "consumer summed: 4950",
+                "queue is empty at the end",
+            ],
+        ),
     ],
 )
-def test_example_runs_and_prints_its_result(script, expected, tmp_path):
-    assert expected in run_example(script, tmp_path)
+def test_example_runs_and_prints_its_results(script, expected, tmp_path):
+    out = run_example(script, tmp_path)
+    for line in expected:
+        assert line in out
 
 
 @pytest.mark.parametrize(
@@ -67,24 +89,6 @@ def test_leader_election_needs_the_timeout(tmp_path):
     assert 0.45 <= float(match.group(1)) < 1.5, "term 1 ends at the 0.5 s election timeout"
     assert lines[1].startswith("term 2: node 1 got 3 of 5 votes in ")
     assert lines[1].endswith("-> elected leader")
-
-
-def test_the_parallel_iterators_example_trains_on_every_shard(tmp_path):
-    out = run_example("parallel_iterators.py", tmp_path)
-    assert "shard 0: 13 steps over 50 items" in out
-    assert "shard 1: 13 steps over 50 items" in out
-    assert "gather_sync: [0, 100, 2, 102, 4, 104]" in out
-    assert "gather_async: [0, 2, 4, 6, 8]" in out
-    assert "repartition: [[0, 4, 3, 7], [1, 5], [2, 6]]" in out
-    assert "repeat=True, first 7: [0, 1, 2, 0, 1, 2, 0]" in out
-
-
-def test_the_actor_pool_and_queue_example_prints_its_results(tmp_path):
-    out = run_example("actor_pool_queue.py", tmp_path)
-    assert "pool.map: [0, 10, 20, 30, 40, 50, 60, 70]" in out
-    assert "unordered: [10, 20, 30]" in out
-    assert "consumer summed: 4950" in out
-    assert "queue is empty at the end" in out
 
 
 def test_the_pool_example_prints_the_mapped_values(tmp_path):

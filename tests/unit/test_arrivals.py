@@ -187,12 +187,18 @@ def arrive_later(countdown: _Countdown, values, delay: float = 0.02) -> threadin
     return thread
 
 
-def test_countdown_wakes_after_all_arrivals_from_another_thread():
+@pytest.mark.parametrize(
+    "arrivals, left",
+    [([VALUE] * 5, 0), ([VALUE, ERROR], 3), ([VALUE, None], 3)],
+    ids=["all-arrived", "early-on-error", "early-on-none"],
+)
+def test_countdown_wakes_from_another_thread(arrivals, left):
+    """After all arrivals, or early on an error (or a missing value)."""
     countdown = _Countdown(5)
-    thread = arrive_later(countdown, [VALUE] * 5)
+    thread = arrive_later(countdown, arrivals)
     assert countdown.wait(5) is True
     thread.join(5)
-    assert countdown.left == 0
+    assert countdown.left == left
     assert not countdown.stopped
 
 
@@ -214,16 +220,6 @@ def test_countdown_counts_arrivals_from_many_threads():
         for thread in threads:
             thread.join(5)
     assert countdown.left == 0
-
-
-@pytest.mark.parametrize("wake_value", [ERROR, None], ids=["error", "none"])
-def test_countdown_wakes_early_on_an_error(wake_value):
-    countdown = _Countdown(5)
-    thread = arrive_later(countdown, [VALUE, wake_value])
-    assert countdown.wait(5) is True
-    thread.join(5)
-    assert countdown.left == 3
-    assert not countdown.stopped
 
 
 def test_countdown_wait_times_out():
