@@ -22,7 +22,7 @@ from typing import Any
 
 import psutil
 
-from . import ids
+from . import accelerators, ids
 from .config import CONFIG
 from .exceptions import RaySystemError
 from .object_ref import ObjectRef
@@ -118,7 +118,7 @@ def init(
                 "run without it (tasks then run in worker processes)."
             )
         _setup_logging(logging_level)
-        node_resources = _node_resources(num_cpus, num_gpus, resources)
+        node_resources, gpu_ids = _node_resources(num_cpus, num_gpus, resources)
         store_bytes = _object_store_bytes(object_store_memory)
         node_resources["object_store_memory"] = float(store_bytes)
         _state.namespace = namespace or str(uuid.uuid4())
@@ -130,7 +130,7 @@ def init(
             logger.warning(
                 "minray has no dashboard yet; include_dashboard/dashboard_port are ignored."
             )
-        _start_local_cluster(node_resources, store_bytes)
+        _start_local_cluster(node_resources, store_bytes, gpu_ids)
         _state.worker.log_to_driver = bool(log_to_driver)
         logger.info("Started a local minray instance (%s).", _state.session_dir)
         return _context()
@@ -153,20 +153,6 @@ def _number(name: str, value: Any) -> float:
     return float(value)
 
 
-def _detect_gpus() -> int:
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([g for g in visible.split(",") if g.strip() and g.strip() != "-1"])
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return 0
-    try:
-        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=5).stdout
-    except (OSError, subprocess.SubprocessError):
-        return 0
-    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
-
-
 def _detect_cpus() -> int:
     """CPUs this process may run on (its affinity, where the OS has one), via psutil."""
     try:
@@ -175,10 +161,19 @@ def _detect_cpus() -> int:
         return psutil.cpu_count() or 1
 
 
-def _node_resources(num_cpus, num_gpus, resources) -> dict:
+def _node_resources(num_cpus, num_gpus, resources) -> tuple[dict, list]:
+    """The node's resources and the device ids its GPUs are handed out as."""
     out: dict[str, float] = {}
     out["CPU"] = _number("num_cpus", num_cpus) if num_cpus is not None else float(_detect_cpus())
-    gpus = _number("num_gpus", num_gpus) if num_gpus is not None else float(_detect_gpus())
+    if num_gpus is not None:
+        gpus = _number("num_gpus", num_gpus)
+        gpu_ids = accelerators.node_gpu_ids(gpus)
+    else:
+        found = accelerators.detect_gpus()
+        gpus, gpu_ids = float(found.count), found.device_ids
+        kind = accelerators.accelerator_type(found.model)
+        if kind:
+            out[accelerators.ACCELERATOR_TYPE_PREFIX + kind] = 1.0
     if gpus:
         out["GPU"] = gpus
     out["memory"] = float(psutil.virtual_memory().available * 0.7)
@@ -191,7 +186,7 @@ def _node_resources(num_cpus, num_gpus, resources) -> dict:
         out[name] = _number(f"resources[{name!r}]", amount)
     out["node:127.0.0.1"] = 1.0
     out["node:__internal_head__"] = 1.0
-    return out
+    return out, gpu_ids
 
 
 def _object_store_bytes(requested: int | None) -> int:
@@ -211,7 +206,7 @@ def _object_store_bytes(requested: int | None) -> int:
     return int(total)
 
 
-def _start_local_cluster(node_resources: dict, store_bytes: int) -> None:
+def _start_local_cluster(node_resources: dict, store_bytes: int, gpu_ids: list) -> None:
     os.makedirs(CONFIG.session_root, mode=0o1777, exist_ok=True)
     session_dir = os.path.join(
         CONFIG.session_root,
@@ -221,7 +216,7 @@ def _start_local_cluster(node_resources: dict, store_bytes: int) -> None:
     process = worker = None
     try:
         token = _write_session_files(session_dir)
-        process = _spawn_node(session_dir, node_resources, store_bytes)
+        process = _spawn_node(session_dir, node_resources, store_bytes, gpu_ids)
         worker = CoreWorker(
             mode="driver",
             node_address=f"unix:{os.path.join(session_dir, 'node.sock')}",
@@ -255,12 +250,15 @@ def _write_session_files(session_dir: str) -> bytes:
     return token
 
 
-def _spawn_node(session_dir: str, node_resources: dict, store_bytes: int) -> subprocess.Popen:
+def _spawn_node(
+    session_dir: str, node_resources: dict, store_bytes: int, gpu_ids: list
+) -> subprocess.Popen:
     """Start the node process and wait until it listens."""
     settings = {
         "session_dir": session_dir,
         "node_id": ids.random_unique_id().hex(),
         "resources": node_resources,
+        "gpu_ids": gpu_ids,
         "object_store_memory": store_bytes,
         "embedded": True,
         "parent_pid": os.getpid(),
@@ -556,8 +554,11 @@ def available_resources() -> dict[str, float]:
     return {k: v for k, v in _sum_over_nodes("AvailableResources").items() if v > 0}
 
 
-def get_gpu_ids() -> list[int]:
-    """GPU ids assigned to the current task (empty in the driver)."""
+def get_gpu_ids() -> list[int] | list[str]:
+    """GPU ids assigned to the current task or actor (empty in the driver).
+
+    Ints (``[0]``), or, when the node was started with ``CUDA_VISIBLE_DEVICES``
+    set, that variable's ids as strings (``["2"]``), as in Ray."""
     worker = _auto_init()
     task = worker.current_task
     return list(task.gpu_ids) if task is not None else []

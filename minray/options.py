@@ -11,6 +11,8 @@ import inspect
 import textwrap
 from typing import Any
 
+from .accelerators import ACCELERATOR_TYPE_PREFIX
+
 _NUMBER = (int, float)
 
 #: options minray implements for tasks, and their defaults
@@ -131,6 +133,13 @@ def _check_scheduling_strategy(value: Any) -> None:
         )
 
 
+def _check_accelerator_type(value: Any) -> None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(
+            f"The type of keyword 'accelerator_type' must be str, but received {type(value)}"
+        )
+
+
 def _check_name(value: Any) -> None:
     if value is not None and not isinstance(value, str):
         raise TypeError(f"The type of keyword 'name' must be str, but received {type(value)}")
@@ -148,7 +157,7 @@ _CHECKS = {
     "runtime_env": _check_runtime_env,
     "scheduling_strategy": _check_scheduling_strategy,
     "name": _check_name,
-    "accelerator_type": lambda v: None,
+    "accelerator_type": _check_accelerator_type,
 }
 
 
@@ -337,4 +346,7 @@ def task_resources(options: dict) -> dict:
     for name, amount in (options.get("resources") or {}).items():
         if amount:
             shape[name] = float(amount)
+    if options.get("accelerator_type"):
+        # as in Ray: a sliver of the node's accelerator_type:<TYPE> resource
+        shape[ACCELERATOR_TYPE_PREFIX + options["accelerator_type"]] = 0.001
     return {k: v for k, v in shape.items() if v > 0}

@@ -75,6 +75,12 @@ class RuntimeContext:
     def namespace(self) -> str:
         return api._state.namespace
 
+    def get_accelerator_ids(self) -> dict[str, list[str]]:
+        """The accelerator ids this task or actor may use, as strings: ``{"GPU": ["0"]}``
+        (empty lists in the driver and in tasks that asked for no GPU)."""
+        task = self._worker.current_task
+        return {"GPU": [str(g) for g in task.gpu_ids] if task is not None else []}
+
     def get_assigned_resources(self) -> dict:
         task = self._worker.current_task
         if task is None:

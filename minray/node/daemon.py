@@ -91,6 +91,8 @@ class NodeSettings:
     object_store_memory: int
     embedded: bool
     parent_pid: int
+    #: what tasks see of the node's GPUs, by scheduler slot (ints, or CUDA_VISIBLE_DEVICES' ids)
+    gpu_ids: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -390,10 +392,13 @@ class NodeDaemon:
         worker.lease = lease
         self.leases[lease.lease_id] = lease
         lease.reply.set_result(
-            LeaseGranted(
-                lease.lease_id, worker.worker_id, worker.address, lease.alloc.gpu_id_list()
-            )
+            LeaseGranted(lease.lease_id, worker.worker_id, worker.address, self._gpu_ids(lease))
         )
+
+    def _gpu_ids(self, lease: LeaseRecord) -> list:
+        """The device ids of the lease's GPU slots, as its tasks will see them."""
+        known = self.settings.gpu_ids
+        return [known[i] if i < len(known) else i for i in lease.alloc.gpu_id_list()]
 
     def _end_lease(self, lease: LeaseRecord, kill_worker: bool) -> None:
         self.leases.pop(lease.lease_id, None)
@@ -440,7 +445,7 @@ class NodeDaemon:
         record.alloc = self.scheduler.shrink(lease.alloc, lease.actor_resources)
         record.worker, worker.actor = worker, record
         lease.reply.set_result(
-            LeaseGranted(0, worker.worker_id, worker.address, lease.alloc.gpu_id_list())
+            LeaseGranted(0, worker.worker_id, worker.address, self._gpu_ids(lease))
         )
         asyncio.get_running_loop().call_soon(self._schedule)  # the placement CPU is free again
 
