@@ -1,0 +1,147 @@
+"""Placement-group bundling: which node each bundle of a placement group goes to.
+
+A pure function over a snapshot of free resources, as Ray's four strategies
+define them:
+
+* ``STRICT_PACK``: every bundle on one node, or nowhere.
+* ``PACK``: as few nodes as possible; one node when the group fits on one.
+* ``STRICT_SPREAD``: every bundle on a different node, or nowhere. Solved
+  exactly as a matching (bundles to nodes that can hold them), so a greedy
+  first choice never hides a placement that exists.
+* ``SPREAD``: as evenly as the free resources allow; never fails for want of
+  distinct nodes, only for want of room.
+
+Amounts are compared in the lease scheduler's integer units, so ten bundles of
+0.1 CPU fit exactly one CPU. Call it with the nodes' *available* resources to
+place a group now, and with their *totals* to ask whether it can ever fit
+(None then means infeasible: report it and keep it pending).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..runtime.scheduler import to_units
+
+STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
+
+Resources = Mapping[str, float]
+
+
+def check_bundles(bundles: list, strategy: str) -> None:
+    """Ray's checks on ``placement_group(bundles, strategy)``, with errors that say what to do."""
+    if strategy not in STRATEGIES:
+        raise ValueError(
+            f"Invalid placement group strategy {strategy!r}. Supported strategies are: "
+            f"{list(STRATEGIES)}."
+        )
+    if not isinstance(bundles, list) or not bundles:
+        raise ValueError(
+            "The placement group `bundles` argument must be a non-empty list of dicts, "
+            f"e.g. [{{'CPU': 1}}, {{'CPU': 1}}]; got {bundles!r}."
+        )
+    for index, bundle in enumerate(bundles):
+        if not isinstance(bundle, dict) or not bundle:
+            raise ValueError(
+                f"Bundle {index} must be a non-empty dict of resources, got {bundle!r}."
+            )
+        for name, amount in bundle.items():
+            if not isinstance(name, str):
+                raise TypeError(f"Bundle {index}: resource names must be strings, got {name!r}.")
+            if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
+                raise ValueError(
+                    f"Bundle {index}: {name} must be a non-negative number, got {amount!r}."
+                )
+        if all(amount == 0 for amount in bundle.values()):
+            raise ValueError(
+                f"Bundle {index} {bundle} asks for nothing; every bundle needs a positive amount."
+            )
+
+
+def place_bundles(
+    bundles: list[Resources], strategy: str, nodes: Mapping[bytes, Resources]
+) -> list[bytes] | None:
+    """The node of each bundle (in bundle order), or None when the strategy cannot place
+    them on ``nodes`` (node id -> free resources; their order breaks ties)."""
+    need = [_units(b) for b in bundles]
+    room = {node: _units(free) for node, free in nodes.items()}
+    if strategy == "STRICT_PACK":
+        return _strict_pack(need, room)
+    if strategy == "PACK":
+        return _strict_pack(need, room) or _greedy(need, room, prefer_used=True)
+    if strategy == "STRICT_SPREAD":
+        return _matching(need, room)
+    if strategy == "SPREAD":
+        return _matching(need, room) or _greedy(need, room, prefer_used=False)
+    raise ValueError(f"unknown placement strategy {strategy!r}")
+
+
+# --- internals ---------------------------------------------------------------------------
+
+
+def _units(resources: Resources) -> dict[str, int]:
+    return {name: to_units(v) for name, v in resources.items() if v > 0}
+
+
+def _fits(need: dict[str, int], free: dict[str, int]) -> bool:
+    return all(free.get(name, 0) >= units for name, units in need.items())
+
+
+def _take(need: dict[str, int], free: dict[str, int]) -> None:
+    for name, units in need.items():
+        free[name] -= units
+
+
+def _strict_pack(need: list[dict[str, int]], room: dict[bytes, dict[str, int]]):
+    total: dict[str, int] = {}
+    for bundle in need:
+        for name, units in bundle.items():
+            total[name] = total.get(name, 0) + units
+    for node, free in room.items():
+        if _fits(total, free):
+            return [node] * len(need)
+    return None
+
+
+def _greedy(need, room, prefer_used: bool):
+    """Largest bundle first; PACK prefers nodes already holding bundles, SPREAD the
+    node holding fewest. Ties go to the node listed first."""
+    room = {node: dict(free) for node, free in room.items()}
+    count = dict.fromkeys(room, 0)
+    order = list(room)
+    placed: list[bytes | None] = [None] * len(need)
+    for index in sorted(range(len(need)), key=lambda i: -sum(need[i].values())):
+        fitting = [node for node in order if _fits(need[index], room[node])]
+        if not fitting:
+            return None
+        sign = -1 if prefer_used else 1
+        node = min(fitting, key=lambda n: (sign * count[n], order.index(n)))
+        _take(need[index], room[node])
+        count[node] += 1
+        placed[index] = node
+    return placed
+
+
+def _matching(need, room):
+    """Each bundle on its own node (Kuhn's augmenting paths), or None."""
+    order = list(room)
+    can_hold = [[node for node in order if _fits(bundle, room[node])] for bundle in need]
+    holder: dict[bytes, int] = {}  # node -> bundle index
+
+    def assign(index: int, visited: set) -> bool:
+        for node in can_hold[index]:
+            if node in visited:
+                continue
+            visited.add(node)
+            if node not in holder or assign(holder[node], visited):
+                holder[node] = index
+                return True
+        return False
+
+    for index in range(len(need)):
+        if not assign(index, set()):
+            return None
+    placed: list[bytes] = [b""] * len(need)
+    for node, index in holder.items():
+        placed[index] = node
+    return placed

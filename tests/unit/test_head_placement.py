@@ -1,0 +1,107 @@
+"""minray.head.placement: the four bundling strategies over a snapshot of free resources."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minray.head.placement import check_bundles, place_bundles
+
+A, B, C = b"a" * 28, b"b" * 28, b"c" * 28
+
+
+def test_strict_pack_puts_every_bundle_on_one_node_or_nowhere():
+    nodes = {A: {"CPU": 2}, B: {"CPU": 4}}
+    assert place_bundles([{"CPU": 1}] * 3, "STRICT_PACK", nodes) == [B, B, B]
+    assert place_bundles([{"CPU": 1}] * 5, "STRICT_PACK", nodes) is None
+
+
+def test_pack_uses_one_node_when_it_can_and_few_nodes_when_it_cannot():
+    nodes = {A: {"CPU": 2}, B: {"CPU": 2}, C: {"CPU": 2}}
+    assert place_bundles([{"CPU": 1}] * 2, "PACK", nodes) == [A, A]
+    placed = place_bundles([{"CPU": 1}] * 4, "PACK", nodes)
+    assert sorted(placed) == [A, A, B, B]
+    assert place_bundles([{"CPU": 1}] * 7, "PACK", nodes) is None
+
+
+def test_strict_spread_needs_one_node_per_bundle():
+    nodes = {A: {"CPU": 4}, B: {"CPU": 4}}
+    assert sorted(place_bundles([{"CPU": 1}] * 2, "STRICT_SPREAD", nodes)) == [A, B]
+    assert place_bundles([{"CPU": 1}] * 3, "STRICT_SPREAD", nodes) is None
+
+
+def test_strict_spread_finds_the_matching_a_greedy_first_choice_would_miss():
+    # bundle 0 fits both nodes, bundle 1 only A: greedy "0 -> A" would fail
+    nodes = {A: {"CPU": 2, "GPU": 1}, B: {"CPU": 2}}
+    assert place_bundles([{"CPU": 1}, {"GPU": 1}], "STRICT_SPREAD", nodes) == [B, A]
+
+
+def test_spread_spreads_evenly_and_doubles_up_only_when_it_must():
+    nodes = {A: {"CPU": 4}, B: {"CPU": 4}}
+    assert sorted(place_bundles([{"CPU": 1}] * 2, "SPREAD", nodes)) == [A, B]
+    assert sorted(place_bundles([{"CPU": 1}] * 4, "SPREAD", nodes)) == [A, A, B, B]
+    assert place_bundles([{"CPU": 3}] * 3, "SPREAD", nodes) is None
+
+
+def test_fractions_are_exact():
+    assert place_bundles([{"CPU": 0.1}] * 10, "STRICT_PACK", {A: {"CPU": 1}}) == [A] * 10
+
+
+def test_custom_resources_and_gpus_count():
+    nodes = {A: {"CPU": 8}, B: {"CPU": 1, "GPU": 2, "disk": 1}}
+    assert place_bundles([{"GPU": 1, "disk": 1}], "PACK", nodes) == [B]
+    assert place_bundles([{"GPU": 1}, {"GPU": 1}, {"GPU": 1}], "PACK", nodes) is None
+
+
+@pytest.mark.parametrize(
+    "bundles, strategy, match",
+    [
+        ([{"CPU": 1}], "TIGHT", "Invalid placement group strategy"),
+        ([], "PACK", "non-empty list"),
+        ("CPU", "PACK", "non-empty list"),
+        ([{}], "PACK", "non-empty dict"),
+        ([{"CPU": -1}], "PACK", "non-negative"),
+        ([{"CPU": 0}], "PACK", "asks for nothing"),
+    ],
+)
+def test_bad_bundles_are_refused_with_what_to_do(bundles, strategy, match):
+    with pytest.raises(ValueError, match=match):
+        check_bundles(bundles, strategy)
+
+
+node_free = st.dictionaries(
+    st.sampled_from([A, B, C]),
+    st.fixed_dictionaries({"CPU": st.integers(0, 4), "GPU": st.integers(0, 2)}),
+    min_size=1,
+)
+bundle_lists = st.lists(
+    st.fixed_dictionaries({"CPU": st.integers(0, 2), "GPU": st.integers(0, 1)}).filter(
+        lambda b: any(b.values())
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@given(nodes=node_free, bundles=bundle_lists, strategy=st.sampled_from(["PACK", "SPREAD"]))
+def test_a_placement_never_overcommits_a_node(nodes, bundles, strategy):
+    placed = place_bundles(bundles, strategy, nodes)
+    if placed is None:
+        return
+    for node, free in nodes.items():
+        for name in ("CPU", "GPU"):
+            used = sum(b[name] for b, n in zip(bundles, placed) if n == node)
+            assert used <= free[name]
+
+
+@given(nodes=node_free, bundles=bundle_lists)
+def test_strict_spread_places_each_bundle_on_its_own_node_whenever_that_is_possible(nodes, bundles):
+    import itertools
+
+    placed = place_bundles(bundles, "STRICT_SPREAD", nodes)
+    possible = any(
+        all(all(nodes[n][k] >= b[k] for k in b) for b, n in zip(bundles, perm))
+        for perm in itertools.permutations(nodes, len(bundles))
+    )
+    assert (placed is not None) == possible
+    if placed is not None:
+        assert len(set(placed)) == len(placed)
