@@ -24,11 +24,11 @@ import time
 
 import psutil
 
-#: the start of the actor rows: a 2-CPU cluster, a sync and an async actor class
+#: the start of the actor rows: a CPUS-CPU cluster, a sync and an async actor class
 WITH_ACTORS = """
         import time
         import RUNTIME as minray
-        minray.init(num_cpus=2)
+        minray.init(num_cpus=CPUS)
         @minray.remote
         class Actor:
             def noop(self):
@@ -49,11 +49,11 @@ MANY_CALLS_ON = """
         minray.shutdown()
 """
 
-#: the start of every row but the first: a 2-CPU cluster and a no-op task
+#: the start of every row but the first: a CPUS-CPU cluster and a no-op task
 ON_A_CLUSTER = """
         import time
         import RUNTIME as minray
-        minray.init(num_cpus=2)
+        minray.init(num_cpus=CPUS)
         @minray.remote
         def noop():
             return None
@@ -64,7 +64,7 @@ ROWS = {
         import time
         start = time.perf_counter()
         import RUNTIME as minray
-        minray.init(num_cpus=2)
+        minray.init(num_cpus=CPUS)
         @minray.remote
         def noop():
             return None
@@ -221,29 +221,38 @@ def settle(timeout: float = 60.0) -> None:
     so that no runtime is measured while the other one is still cleaning up."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        leftovers = []
-        for proc in psutil.process_iter(["cmdline"]):
-            cmdline = " ".join(proc.info["cmdline"] or ())
-            if any(mark in cmdline for mark in _LEFTOVERS):
-                leftovers.append(proc)
+        cmdlines = (" ".join(p.info["cmdline"] or ()) for p in psutil.process_iter(["cmdline"]))
+        leftovers = any(mark in cmdline for cmdline in cmdlines for mark in _LEFTOVERS)
         if not leftovers and psutil.cpu_percent(interval=0.5) < 15:
             return
         time.sleep(0.5)
 
 
 def run_row(
-    name: str, code: str, n: int, runtime: str, python: str, queued: int = 1_000_000
+    name: str,
+    code: str,
+    n: int,
+    runtime: str,
+    python: str,
+    queued: int = 1_000_000,
+    *,
+    cpus: int = 2,
+    prelude: str = "",
+    timeout: float | None = None,
 ) -> dict:
+    """One row in a fresh driver (N, CPUS, QUEUED, then prelude): ``{name: result, **extra}``."""
     settle()
-    body = textwrap.dedent(code).replace("RUNTIME", runtime)
-    script = f"N = {n}\nQUEUED = {queued}\nimport statistics\nextra = {{}}\n{body}\nimport json\n"
-    script += f"print('RESULT', json.dumps({{{name!r}: result, **extra}}))"
-    out = subprocess.run(
-        [python, "-c", script],
-        capture_output=True,
-        text=True,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    )
+    body = textwrap.dedent(prelude) + "\n" + textwrap.dedent(code).replace("RUNTIME", runtime)
+    script = f"N = {n}\nCPUS = {cpus}\nQUEUED = {queued}\nimport statistics\nextra = {{}}\n"
+    script += f"{body}\nimport json\nprint('RESULT', json.dumps({{{name!r}: result, **extra}}))"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        out = subprocess.run(
+            [python, "-c", script], capture_output=True, text=True, cwd=root, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as e:  # e.stderr: the bytes read so far, or None
+        tail = (e.stderr or b"").decode(errors="replace")
+        raise RuntimeError(f"{name} timed out after {timeout} s:\n{tail}") from None
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT ") :])
@@ -254,13 +263,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     parser.add_argument("--repeat", type=int, default=3, help="fresh runs per row")
+    parser.add_argument("--queued", type=int, default=0, help="also run the queued row: N tasks")
     parser.add_argument(
-        "--queued", type=int, default=0, help="also run the queued-tasks row with this many tasks"
-    )
-    parser.add_argument(
-        "--ray-python",
-        default=None,
-        help="a Python with Ray installed: run every row on Ray too, alternating",
+        "--ray-python", help="a Python with Ray: run every row on Ray too, alternating"
     )
     args = parser.parse_args()
     n = 200 if args.quick else 1000
