@@ -105,6 +105,18 @@ def draw_plots(runtimes: dict[str, str], plot_python: str) -> str:
     )
 
 
+def scaling_section() -> str:
+    """benchmarks/results/scaling.md (from benchmarks/scaling.py, run on its own) and its plot."""
+    path = os.path.join(HERE, "results", "scaling.md")
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        text = "\n" + f.read().rstrip("\n") + "\n"
+    if os.path.exists(os.path.join(ROOT, "docs", "performance-scaling.png")):
+        text += "\n![throughput against cores](performance-scaling.png)\n"
+    return text
+
+
 def machine_floor() -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, os.path.join(HERE, "floor.py")], capture_output=True, text=True, cwd=ROOT
@@ -196,7 +208,7 @@ def main() -> None:
     with open(args.output, "w") as f:
         f.write("\n".join(lines))
     with open(os.path.join(ROOT, "docs", "performance.md"), "w") as f:
-        f.write(PERFORMANCE_INTRO + "\n".join(lines[2:]) + plots)
+        f.write(PERFORMANCE_INTRO + "\n".join(lines[2:]) + plots + scaling_section())
     print("\n".join(lines))
 
 
