@@ -106,7 +106,8 @@ def draw_plots(runtimes: dict[str, str], plot_python: str) -> str:
 
 
 def scaling_section() -> str:
-    """benchmarks/results/scaling.md (from benchmarks/scaling.py, run on its own) and its plot."""
+    """benchmarks/results/scaling.md (from benchmarks/scaling.py, run on its own), its plot,
+    and the notes on the GPU machine's run."""
     path = os.path.join(HERE, "results", "scaling.md")
     if not os.path.exists(path):
         return ""
@@ -114,6 +115,10 @@ def scaling_section() -> str:
         text = "\n" + f.read().rstrip("\n") + "\n"
     if os.path.exists(os.path.join(ROOT, "docs", "performance-scaling.png")):
         text += "\n![throughput against cores](performance-scaling.png)\n"
+    notes = os.path.join(HERE, "results", "device-h200.md")  # written by hand from that run
+    if os.path.exists(notes):
+        with open(notes) as f:
+            text += "\n" + f.read().rstrip("\n") + "\n"
     return text
 
 
