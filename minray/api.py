@@ -8,15 +8,12 @@ embedded node process for this driver and stops it at ``shutdown()``.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
-import select
 import shutil
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from typing import Any
 
@@ -25,9 +22,9 @@ import psutil
 from . import accelerators, ids
 from .config import CONFIG
 from .exceptions import RaySystemError
+from .node import launcher
 from .object_ref import ObjectRef
 from .options import TASK_DEFAULTS, UNSUPPORTED_TASK_OPTIONS
-from .protocol import framing
 from .protocol.messages import GetClusterInfo, ShutdownNode
 from .remote_function import make_remote
 from .runtime.core_worker import CoreWorker
@@ -207,16 +204,21 @@ def _object_store_bytes(requested: int | None) -> int:
 
 
 def _start_local_cluster(node_resources: dict, store_bytes: int, gpu_ids: list) -> None:
-    os.makedirs(CONFIG.session_root, mode=0o1777, exist_ok=True)
-    session_dir = os.path.join(
-        CONFIG.session_root,
-        f"session-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{os.urandom(3).hex()}",
-    )
-    os.mkdir(session_dir, 0o700)
+    session_dir = launcher.new_session_dir()
     process = worker = None
     try:
-        token = _write_session_files(session_dir)
-        process = _spawn_node(session_dir, node_resources, store_bytes, gpu_ids)
+        token = launcher.write_session_files(session_dir)
+        settings = {
+            "session_dir": session_dir,
+            "node_id": ids.random_unique_id().hex(),
+            "resources": node_resources,
+            "gpu_ids": gpu_ids,
+            "object_store_memory": store_bytes,
+            "embedded": True,
+            "parent_pid": os.getpid(),
+            "extra": {"code_paths": launcher.driver_code_paths()},
+        }
+        process = launcher.spawn_node(settings)
         worker = CoreWorker(
             mode="driver",
             node_address=f"unix:{os.path.join(session_dir, 'node.sock')}",
@@ -236,92 +238,6 @@ def _start_local_cluster(node_resources: dict, store_bytes: int, gpu_ids: list) 
     _state.worker = worker
     _state.node_process = process
     _state.session_dir = session_dir
-
-
-def _write_session_files(session_dir: str) -> bytes:
-    os.mkdir(os.path.join(session_dir, "logs"), 0o700)
-    os.mkdir(os.path.join(session_dir, "sockets"), 0o700)
-    token = framing.new_token()
-    fd = os.open(os.path.join(session_dir, "token"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, token)
-    finally:
-        os.close(fd)
-    return token
-
-
-def _spawn_node(
-    session_dir: str, node_resources: dict, store_bytes: int, gpu_ids: list
-) -> subprocess.Popen:
-    """Start the node process and wait until it listens."""
-    settings = {
-        "session_dir": session_dir,
-        "node_id": ids.random_unique_id().hex(),
-        "resources": node_resources,
-        "gpu_ids": gpu_ids,
-        "object_store_memory": store_bytes,
-        "embedded": True,
-        "parent_pid": os.getpid(),
-        "extra": {"code_paths": _driver_code_paths()},
-    }
-    read_end, write_end = os.pipe()
-    try:
-        with open(os.path.join(session_dir, "logs", "node.log"), "ab") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "minray.node.daemon",
-                    "--settings",
-                    json.dumps(settings),
-                    "--ready-fd",
-                    str(write_end),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                pass_fds=(write_end,),
-                start_new_session=True,
-            )
-        os.close(write_end)
-        write_end = -1
-        try:
-            _wait_ready(read_end, process, session_dir)
-        except BaseException:
-            process.kill()
-            process.wait()
-            raise
-        return process
-    finally:
-        os.close(read_end)
-        if write_end >= 0:
-            os.close(write_end)
-
-
-def _driver_code_paths() -> list[str]:
-    """Where the driver finds its own modules (its script's directory, its working
-    directory), so workers can import them too when they unpickle functions, as in Ray."""
-    paths = [os.getcwd()]
-    script = sys.argv[0] if sys.argv else ""
-    if script and os.path.isfile(script):
-        paths.insert(0, os.path.dirname(os.path.abspath(script)))
-    return list(dict.fromkeys(paths))
-
-
-def _wait_ready(read_end: int, process: subprocess.Popen, session_dir: str) -> None:
-    deadline = time.monotonic() + CONFIG.node_start_timeout_s
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([read_end], [], [], 0.1)
-        if ready and os.read(read_end, 64).startswith(b"READY"):
-            return
-        if process.poll() is not None:
-            break
-    try:
-        with open(os.path.join(session_dir, "logs", "node.log")) as f:
-            log = f.read()[-3000:]
-    except OSError:
-        log = ""
-    raise RaySystemError(f"the minray node process did not start. Its log:\n{log}")
 
 
 def _context() -> RayContext:

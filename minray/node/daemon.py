@@ -33,8 +33,6 @@ from ..object_store import shm
 from ..object_store.accounting import StoreAccounting
 from ..protocol.connection import Connection, serve
 from ..protocol.messages import (
-    ActorInfo,
-    ActorRegistered,
     ActorState,
     ClusterInfo,
     CreateObject,
@@ -42,19 +40,21 @@ from ..protocol.messages import (
     ExitIfIdle,
     LeaseGranted,
     LogLines,
-    NamedActors,
     ObjectCreated,
     Ok,
     RegisterClient,
     RegisterReply,
     RequestLease,
     ResourcesInfeasible,
-    RestartActor,
     SegmentsRemoved,
 )
 from ..runtime.scheduler import Allocation, LeaseScheduler
 from .actor_directory import ActorDirectory, ActorRecord
+from .actor_handlers import ActorHandlers
 from .log_monitor import LogMonitor
+from .processes import alive as _alive
+from .processes import kill as _kill
+from .processes import wait_child as _wait_child
 from .worker_pool import ZygoteClient, start_zygote
 
 logger = logging.getLogger("minray.node")
@@ -103,7 +103,7 @@ class NodeSettings:
         return os.path.join(self.session_dir, "logs", f"worker-{worker_id.hex()[:12]}.{suffix}")
 
 
-class NodeDaemon:
+class NodeDaemon(ActorHandlers):
     def __init__(self, settings: NodeSettings, token: bytes, zygote: ZygoteClient):
         self.settings = settings
         self.token = token
@@ -414,149 +414,6 @@ class NodeDaemon:
         elif worker.worker_id in self.workers:
             self._worker_ready(worker)
 
-    # --- actors ---------------------------------------------------------------------------
-
-    def handle_RegisterActor(self, conn: Connection, msg):
-        try:
-            record, created = self.actors.register(
-                msg.actor_id,
-                conn,
-                name=msg.name,
-                namespace=msg.namespace,
-                class_name=msg.class_name,
-                detached=msg.detached,
-                max_restarts=msg.max_restarts,
-                handle_blob=msg.handle_blob,
-                get_if_exists=msg.get_if_exists,
-            )
-        except ValueError as e:
-            return ErrorReply("ActorAlreadyExistsError", str(e))
-        return ActorRegistered(record.actor_id, created)
-
-    def _grant_to_actor(self, lease: LeaseRecord, worker: WorkerRecord) -> None:
-        """The worker is the actor's from now on; it holds only the actor's own resources."""
-        record = self.actors.get(lease.actor_id)
-        if record is None or record.state == ActorState.DEAD:
-            self.scheduler.release(lease.alloc)
-            lease.reply.set_result(ErrorReply("ActorDiedError", "the actor is dead"))
-            self._worker_ready(worker)
-            asyncio.get_running_loop().call_soon(self._schedule)  # what it held is free
-            return
-        record.alloc = self.scheduler.shrink(lease.alloc, lease.actor_resources)
-        record.worker, worker.actor = worker, record
-        lease.reply.set_result(
-            LeaseGranted(0, worker.worker_id, worker.address, self._gpu_ids(lease))
-        )
-        asyncio.get_running_loop().call_soon(self._schedule)  # the placement CPU is free again
-
-    def handle_ActorStarted(self, conn: Connection, msg) -> Ok:
-        worker = conn.info.get("worker")
-        record = self.actors.get(msg.actor_id)
-        if worker is None or record is None or record.worker is not worker:
-            raise ValueError("ActorStarted from a worker that does not host this actor")
-        if msg.error is not None:
-            cause = "The actor died because of an error raised in its creation task"
-            self._actor_died(record, cause, msg.error)
-        elif self.actors.started(msg.actor_id, msg.address, worker.pid or 0) is None:
-            _kill(worker.pid)  # killed while it was starting
-        else:
-            self._notify_actor(record)
-        return Ok()
-
-    def handle_GetActorInfo(self, conn: Connection, msg):
-        record = self.actors.get(msg.actor_id)
-        if record is None:
-            return ErrorReply("ValueError", f"no actor with id {msg.actor_id.hex()} is known")
-        if _settled(record, msg.stale_address):
-            return _actor_info(record)
-        fut = asyncio.get_running_loop().create_future()
-        self._actor_waiters.setdefault(record.actor_id, []).append((msg.stale_address, fut))
-        return fut
-
-    def _notify_actor(self, record: ActorRecord) -> None:
-        waiters = self._actor_waiters.pop(record.actor_id, [])
-        for stale, fut in waiters:
-            if fut.done():
-                continue
-            if _settled(record, stale):
-                fut.set_result(_actor_info(record))
-            else:
-                self._actor_waiters.setdefault(record.actor_id, []).append((stale, fut))
-
-    def handle_GetNamedActor(self, conn: Connection, msg):
-        record = self.actors.named(msg.name, msg.namespace)
-        if record is None:
-            return ErrorReply(
-                "ValueError",
-                f"Failed to look up actor with name '{msg.name}'. This could because 1. You are "
-                "trying to look up a named actor you didn't create. 2. The named actor died. "
-                "3. You did not use a namespace matching the namespace of the actor.",
-            )
-        return _actor_info(record)
-
-    def handle_ListNamedActors(self, conn: Connection, msg) -> NamedActors:
-        return NamedActors(self.actors.list_named(None if msg.all_namespaces else msg.namespace))
-
-    def handle_KillActor(self, conn: Connection, msg) -> Ok:
-        record = self.actors.get(msg.actor_id)
-        if record is None or record.state == ActorState.DEAD:
-            return Ok()
-        if msg.no_restart:
-            self._actor_died(record, f"The actor was killed by `minray.kill`.\n{record.describe()}")
-        elif record.worker is not None and record.worker.pid:
-            _kill(record.worker.pid)  # it restarts if it may
-        return Ok()
-
-    def handle_ActorOutOfScope(self, conn: Connection, msg) -> None:
-        record = self.actors.get(msg.actor_id)
-        if record is not None and not record.detached:
-            self._actor_died(
-                record,
-                "The actor is dead because all references to the actor were removed "
-                f"(its handles went out of scope).\n{record.describe()}",
-            )
-
-    def handle_ActorExiting(self, conn: Connection, msg) -> Ok:
-        record = self.actors.get(msg.actor_id)
-        if record is not None and record.worker is conn.info.get("worker"):
-            self.actors.died(msg.actor_id, f"{msg.reason}\n{record.describe()}")
-            self._notify_actor(record)
-        return Ok()
-
-    def handle_ActorCreationFailed(self, conn: Connection, msg) -> None:
-        record = self.actors.get(msg.actor_id)
-        if record is not None and record.owner is conn:
-            self._actor_died(record, "The actor's creation task failed", msg.error)
-
-    def _actor_died(self, record: ActorRecord, cause: str, error: bytes | None = None) -> None:
-        """Mark the actor dead for good, stop its worker, drop its lease requests."""
-        if self.actors.died(record.actor_id, cause, error) is None:
-            return
-        if record.worker is not None and record.worker.pid:
-            _kill(record.worker.pid)
-        for key, (reply, request) in list(self._requests.items()):
-            if request.actor_id == record.actor_id and self.scheduler.cancel(key):
-                del self._requests[key]
-                reply.set_result(ErrorReply("ActorDiedError", "the actor is dead"))
-        self._notify_actor(record)
-
-    def _actor_worker_lost(self, worker: WorkerRecord) -> None:
-        record = worker.actor
-        worker.actor = None
-        if record.alloc is not None:
-            self.scheduler.release(record.alloc)
-        cause = (
-            "The actor died unexpectedly before finishing this task.\n"
-            f"{record.describe()}\nThe actor's worker process died: it may have crashed, been "
-            "killed (by a signal or the out-of-memory killer) or called os._exit(); see "
-            f"{self.settings.worker_log(worker.worker_id, 'err')}."
-        )
-        state = self.actors.worker_lost(record.actor_id, cause, owner_alive=not record.owner.closed)
-        if state == ActorState.RESTARTING:
-            logger.info("restarting actor %s (restart %d)", record.actor_id.hex(), record.restarts)
-            record.owner.send(RestartActor(record.actor_id))
-        self._notify_actor(record)
-
     # --- objects --------------------------------------------------------------------------
 
     def handle_CreateObject(self, conn: Connection, msg: CreateObject):
@@ -646,61 +503,6 @@ class NodeDaemon:
         if lines:
             for driver in self.drivers:
                 driver.send(LogLines(lines))
-
-
-def _settled(record: ActorRecord, stale_address: str) -> bool:
-    """Whether a caller that saw ``stale_address`` fail can be answered now."""
-    if record.state == ActorState.DEAD:
-        return True
-    return record.state == ActorState.ALIVE and record.address != stale_address
-
-
-def _actor_info(record: ActorRecord) -> ActorInfo:
-    return ActorInfo(
-        record.actor_id,
-        record.state,
-        record.address,
-        record.pid,
-        record.restarts,
-        record.death_cause,
-        record.death_error,
-        record.handle_blob,
-    )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is as good as dead
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def _kill(pid: int) -> None:
-    """Kill a worker and whatever it started (each worker leads its own process group)."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-async def _wait_child(pid: int, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return
-        await asyncio.sleep(0.005)
-    _kill(pid)
-    os.waitpid(pid, 0)
 
 
 def _worker_entry_factory(settings: NodeSettings, token: bytes):
