@@ -22,7 +22,9 @@ import psutil
 from . import accelerators, ids
 from .config import CONFIG
 from .exceptions import RaySystemError
+from .head.query import query_head
 from .node import launcher
+from .node.cluster_address import connection_target, local_node
 from .object_ref import ObjectRef
 from .options import TASK_DEFAULTS, UNSUPPORTED_TASK_OPTIONS
 from .protocol.messages import GetClusterInfo, ShutdownNode
@@ -42,6 +44,7 @@ class _State:
         self.session_dir: str | None = None
         self.namespace: str = ""
         self.env_vars: dict = {}
+        self.owns_session = True  #: False for a driver connected to a running cluster
         self.lock = threading.RLock()
 
 
@@ -88,9 +91,17 @@ def init(
     log_to_driver: bool = True,
     local_mode: bool = False,
     logging_level: int = logging.INFO,
+    _token: bytes | str | None = None,
     **kwargs: Any,
 ) -> RayContext:
-    """Start minray on this machine (a node process plus workers) and connect to it."""
+    """Start minray on this machine (a node process plus workers) and connect to it.
+
+    With ``address`` ("HOST:PORT" of a head, or "auto" for the cluster started on
+    this machine; default: the ``MINRAY_ADDRESS`` environment variable), connect to
+    a running cluster instead, through its node on this machine. The cluster's
+    token comes from ``_token``, ``MINRAY_AUTH_TOKEN``, ``~/.minray/auth_token``, or
+    for a head on this machine its session directory.
+    """
     with _state.lock:
         if kwargs:
             raise TypeError(f"init() got unexpected keyword arguments {sorted(kwargs)}")
@@ -103,18 +114,30 @@ def init(
                 "by passing in 'ignore_reinit_error=True' or by calling 'minray.shutdown()' "
                 "prior to 'minray.init()'."
             )
-        if address not in (None, "local"):
-            raise ConnectionError(
-                f"minray.init(address={address!r}): connecting to an existing cluster is not "
-                "supported by this minray version yet; call minray.init() without an address "
-                "to start a local cluster."
-            )
+        if address is None:
+            address = os.environ.get("MINRAY_ADDRESS") or None
         if local_mode:
             raise ValueError(
                 "local_mode is deprecated in Ray and not supported by minray; "
                 "run without it (tasks then run in worker processes)."
             )
         _setup_logging(logging_level)
+        if address not in (None, "local"):
+            given = [k for k, v in (("num_cpus", num_cpus), ("num_gpus", num_gpus),
+                     ("resources", resources), ("object_store_memory", object_store_memory))
+                     if v is not None]  # fmt: skip
+            if given:
+                raise ValueError(
+                    f"When connecting to an existing cluster, {', '.join(given)} must not be "
+                    "provided: the nodes' resources are set when they start "
+                    "(`minray start --num-cpus ...`)."
+                )
+            _state.namespace = namespace or str(uuid.uuid4())
+            _state.env_vars = dict((runtime_env or {}).get("env_vars") or {})
+            head = _connect_to_cluster(address, _token)
+            _state.worker.log_to_driver = bool(log_to_driver)
+            logger.info("Connected to the minray cluster at %s.", head)
+            return _context()
         node_resources, gpu_ids = _node_resources(num_cpus, num_gpus, resources)
         store_bytes = _object_store_bytes(object_store_memory)
         node_resources["object_store_memory"] = float(store_bytes)
@@ -240,6 +263,33 @@ def _start_local_cluster(node_resources: dict, store_bytes: int, gpu_ids: list) 
     _state.session_dir = session_dir
 
 
+def _connect_to_cluster(address: str, token: bytes | str | None) -> str:
+    """A driver for a running cluster, through the cluster's node on this machine;
+    returns the head's address."""
+    address, token = connection_target(address, token)
+    nodes = query_head(address, token, GetClusterInfo()).nodes
+    node = local_node(nodes)
+    if node is None:
+        raise ConnectionError(
+            f"the minray cluster at {address} has no live node on this machine; a driver "
+            "connects through a node on its own machine: start one here with "
+            f"`minray start --address={address}`."
+        )
+    worker = CoreWorker(
+        mode="driver",
+        node_address=node["RayletSocketName"],
+        session_dir=node["ObjectStoreSocketName"],
+        token=token,
+        job_id=DRIVER_JOB_ID,
+    )
+    worker.start()
+    _state.worker = worker
+    _state.node_process = None
+    _state.session_dir = node["ObjectStoreSocketName"]
+    _state.owns_session = False
+    return address
+
+
 def _context() -> RayContext:
     session_dir = _state.session_dir or ""
     worker = _state.worker
@@ -274,8 +324,9 @@ def shutdown() -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if _state.session_dir:
+        if _state.session_dir and _state.owns_session:
             shutil.rmtree(_state.session_dir, ignore_errors=True)
+        _state.owns_session = True
         _state.node_process = None
         _state.session_dir = None
 
@@ -455,6 +506,8 @@ def nodes() -> list[dict]:
 def _sum_over_nodes(key: str) -> dict[str, float]:
     total: dict[str, float] = {}
     for node in _cluster_nodes():
+        if not node["Alive"]:
+            continue
         for name, amount in node[key].items():
             total[name] = total.get(name, 0.0) + amount
     return total

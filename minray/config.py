@@ -28,6 +28,12 @@ class Config:
     log_poll_interval_s: float = 0.05
     #: seconds the driver waits for the node process to come up
     node_start_timeout_s: float = 30.0
+    #: seconds between a member node's heartbeats to the head
+    heartbeat_interval_s: float = 1.0
+    #: a node not heard from for this long is declared dead (its tasks fail over)
+    node_death_timeout_s: float = 10.0
+    #: seconds to reach the head (TCP connect, handshake, registration) before giving up
+    head_connect_timeout_s: float = 5.0
 
     @classmethod
     def from_env(cls) -> Config:

@@ -31,6 +31,7 @@ class NodeRecord:
     total: dict[str, float]
     available: dict[str, float]
     labels: dict[str, str] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)  #: how the node describes itself (nodes() keys)
     state: NodeState = NodeState.ALIVE
     last_seen: float = 0.0
     registered_at: float = 0.0

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from .. import _loop, ids
 from ..config import CONFIG
 from ..exceptions import ObjectStoreFullError
+from ..head.service import HeadService
 from ..object_store import shm
 from ..object_store.accounting import StoreAccounting
 from ..protocol.connection import Connection, serve
@@ -51,10 +52,11 @@ from ..protocol.messages import (
 from ..runtime.scheduler import Allocation, LeaseScheduler
 from .actor_directory import ActorDirectory, ActorRecord
 from .actor_handlers import ActorHandlers
+from .cluster_address import forget_current_cluster, record_current_cluster
+from .head_client import HeadClient, HeadUnreachable
 from .log_monitor import LogMonitor
 from .processes import alive as _alive
-from .processes import kill as _kill
-from .processes import wait_child as _wait_child
+from .processes import stop_workers
 from .worker_pool import ZygoteClient, start_zygote
 
 logger = logging.getLogger("minray.node")
@@ -89,10 +91,18 @@ class NodeSettings:
     node_id: bytes
     resources: dict
     object_store_memory: int
-    embedded: bool
-    parent_pid: int
+    embedded: bool  #: this driver's own node: it stops when its driver disconnects
+    parent_pid: int  #: stop when this process is gone (0: run until stopped)
     #: what tasks see of the node's GPUs, by scheduler slot (ints, or CUDA_VISIBLE_DEVICES' ids)
     gpu_ids: list = field(default_factory=list)
+    #: run the head services' TCP listener here, at head_host:head_port (0: any free port)
+    head: bool = False
+    head_host: str = "127.0.0.1"
+    head_port: int = 0
+    #: "tcp:HOST:PORT" of the head to join; "" for a head or an embedded node
+    head_address: str = ""
+    #: the address other machines know this node by (Ray's NodeManagerAddress)
+    node_ip: str = "127.0.0.1"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -129,6 +139,10 @@ class NodeDaemon(ActorHandlers):
         self._stopped = asyncio.Event()
         self._stopping = False
         self._server = None
+        #: head services (head or embedded node) or the link to the head (member node)
+        self.head: HeadService | None = None
+        self.head_client: HeadClient | None = None
+        self._head_server = None
 
     @property
     def num_cpus(self) -> int:
@@ -145,6 +159,12 @@ class NodeDaemon(ActorHandlers):
             CONFIG.max_frame_bytes,
             on_connect=self._accepted,
         )
+        try:
+            await self._start_membership()
+        except HeadUnreachable as e:  # said plainly in the log, which the launcher shows
+            logger.error("this node could not join the cluster: %s", e)
+            await stop_workers(self.zygote.pid, set())
+            raise SystemExit(1) from None
         for _ in range(self.num_cpus):
             self._start_worker()
         loop = asyncio.get_running_loop()
@@ -156,33 +176,67 @@ class NodeDaemon(ActorHandlers):
             os.close(ready_fd)
         await self._stopped.wait()
 
+    async def _start_membership(self) -> None:
+        """Join the head (member node), or run the head services (head, embedded node)."""
+        s = self.settings
+        if s.head_address:
+            self.head_client = HeadClient(
+                s.node_id,
+                s.head_address,
+                self.token,
+                self.scheduler.available_resources,
+                self._lost_head,
+            )
+            total = self.scheduler.total_resources()
+            await self.head_client.join(s.address, total, self.node_info())
+            asyncio.get_running_loop().create_task(self.head_client.heartbeat(self._stopped))
+            return
+        self.head = HeadService(s.node_id, self.node_info, CONFIG.node_death_timeout_s)
+        asyncio.get_running_loop().create_task(self.head.run_detector(self._stopped))
+        if s.head:
+            self._head_server = await serve(
+                f"tcp:{s.head_host}:{s.head_port}", self.head, self.token, CONFIG.max_frame_bytes
+            )
+            port = self._head_server.sockets[0].getsockname()[1]
+            with open(os.path.join(s.session_dir, "head_address"), "w") as f:
+                f.write(f"{s.head_host}:{port}\n")
+            record_current_cluster(f"{s.head_host}:{port}", s.session_dir)
+            logger.info("head services listening on %s:%d", s.head_host, port)
+
+    def _lost_head(self, reason: str) -> None:
+        if not self._stopping:
+            logger.warning("%s; stopping this node", reason)
+            asyncio.get_running_loop().create_task(self.shutdown())
+
     async def shutdown(self) -> None:
         if self._stopping:
             return
         self._stopping = True
         if self._server is not None:
             self._server.close()
-        pids = [w.pid for w in self.workers.values() if w.pid]
-        for pid in pids:
-            _kill(pid)
+        if self.head_client is not None:
+            await self.head_client.leave("the node was stopped")
+        if self.head is not None:
+            self.head.close()
+        if self._head_server is not None:
+            self._head_server.close()
+            forget_current_cluster(self.settings.session_dir)
         self.zygote.close()
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and any(_alive(p) for p in pids):
-            await asyncio.sleep(0.01)
-        await _wait_child(self.zygote.pid, deadline)
+        await stop_workers(self.zygote.pid, {w.pid for w in self.workers.values() if w.pid})
         self._flush_logs()
         for segment in self.store.all_segments():
             shm.unlink(segment)
-        if self.settings.embedded:
+        if self.settings.parent_pid:
             shutil.rmtree(self.settings.session_dir, ignore_errors=True)
         self._stopped.set()
 
     async def _housekeeping(self) -> None:
         while not self._stopping:
             await asyncio.sleep(0.5)
-            if self.settings.embedded and not _alive(self.settings.parent_pid):
+            if self.settings.parent_pid and not _alive(self.settings.parent_pid):
                 logger.warning(
-                    "the driver (pid %d) is gone; shutting down", self.settings.parent_pid
+                    "the process that started this node (pid %d) is gone; shutting down",
+                    self.settings.parent_pid,
                 )
                 await self.shutdown()
                 return
@@ -456,21 +510,27 @@ class NodeDaemon(ActorHandlers):
     # --- cluster state ----------------------------------------------------------------------
 
     def handle_GetClusterInfo(self, conn: Connection, msg) -> ClusterInfo:
-        return ClusterInfo([self.node_info()])
+        if self.head is not None:
+            return ClusterInfo(self.head.nodes_info())
+        me = self.settings.node_id.hex()
+        view = [n for n in self.head_client.view if n["NodeID"] != me]
+        return ClusterInfo([*view, self.node_info()])
 
     def node_info(self) -> dict:
         s = self.settings
         return {
             "NodeID": s.node_id.hex(),
             "Alive": True,
-            "NodeManagerAddress": "127.0.0.1",
+            "NodeManagerAddress": s.node_ip,
             "NodeManagerHostname": socket.gethostname(),
             "NodeManagerPort": 0,
             "ObjectManagerPort": 0,
             "ObjectStoreSocketName": s.session_dir,
             "RayletSocketName": s.address,
             "MetricsExportPort": 0,
-            "NodeName": "127.0.0.1",
+            "NodeName": s.node_ip,
+            "IsHead": self.head is not None,
+            "HeadAddress": s.head_address,
             "Resources": self.scheduler.total_resources(),
             "AvailableResources": self.scheduler.available_resources(),
             "ObjectStoreUsedBytes": self.store.live_bytes,

@@ -63,6 +63,11 @@ class MsgType(enum.IntEnum):
     PUSH_ACTOR_TASK = 41
     CANCEL_TASK = 42
     ACTOR_CREATION_FAILED = 43
+    REGISTER_NODE = 44
+    NODE_REGISTERED = 45
+    NODE_HEARTBEAT = 46
+    UNREGISTER_NODE = 47
+    CLUSTER_VIEW = 48
 
 
 class ValueKind(enum.IntEnum):
@@ -478,3 +483,53 @@ class ReleaseGrants(Message):
     type = MsgType.RELEASE_GRANTS
     sender: str
     items: list
+
+
+# --- node <-> head (TCP) ------------------------------------------------------
+
+
+@message
+class RegisterNode(Message):
+    """Node -> head, first message on its connection: join the cluster."""
+
+    type = MsgType.REGISTER_NODE
+    node_id: bytes
+    address: str  #: where the node listens ("unix:/path" on its machine)
+    resources: dict  #: the node's total resources
+    info: dict  #: how it describes itself in nodes() (NodeManagerAddress, hostname, ...)
+    version: str  #: minray version; another one is refused
+    python: str  #: "3.11"; another minor version is refused (pickles do not cross)
+
+
+@message
+class NodeRegistered(Message):
+    type = MsgType.NODE_REGISTERED
+    head_node_id: bytes
+    nodes: list  #: the cluster view now, as in ClusterInfo
+
+
+@message
+class NodeHeartbeat(Message):
+    """Node -> head, every heartbeat interval (one-way): still alive."""
+
+    type = MsgType.NODE_HEARTBEAT
+    node_id: bytes
+    available: Any  #: free resources if they changed since the last heartbeat, else None
+
+
+@message
+class UnregisterNode(Message):
+    """Node -> head: this node is stopping; mark it dead now."""
+
+    type = MsgType.UNREGISTER_NODE
+    node_id: bytes
+    reason: str
+
+
+@message
+class ClusterView(Message):
+    """Head -> every member node (one-way), whenever the view changed."""
+
+    type = MsgType.CLUSTER_VIEW
+    version: int
+    nodes: list  #: one dict per node, as in ClusterInfo

@@ -1,0 +1,245 @@
+"""``minray start``, ``minray stop`` and ``minray status``: a cluster by hand.
+
+* ``minray start --head`` starts a head node (detached unless ``--block``), with
+  the cluster token from ``--token``, ``MINRAY_AUTH_TOKEN`` or
+  ``~/.minray/auth_token`` (made there, mode 0600, if none exists), and prints
+  how to join it.
+* ``minray start --address HOST:PORT`` starts a node that joins that head.
+* ``minray stop`` stops the nodes this machine started, by the pids recorded
+  under ``<session root>/started/`` (never by process name).
+* ``minray status`` shows the head's view of the nodes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+from . import api, ids
+from .config import CONFIG
+from .exceptions import RaySystemError
+from .head.query import query_head
+from .node import launcher
+from .node.cluster_address import TOKEN_ENV, connection_target, user_token_file
+from .node.processes import alive, kill, remove_segments, remove_session
+from .protocol import framing
+from .protocol.messages import GetClusterInfo
+
+DEFAULT_PORT = 6380
+
+
+def add_commands(commands) -> None:
+    """Register ``start``, ``stop`` and ``status`` on the ``minray`` parser."""
+    start = commands.add_parser("start", help="start a head node, or a node joining a head")
+    role = start.add_mutually_exclusive_group(required=True)
+    role.add_argument("--head", action="store_true", help="start the head node")
+    role.add_argument("--address", help="HOST:PORT of the head to join")
+    start.add_argument("--port", type=int, default=DEFAULT_PORT, help="the head's port")
+    start.add_argument("--node-ip-address", default="127.0.0.1", help="address to listen on")
+    start.add_argument("--num-cpus", type=float, default=None)
+    start.add_argument("--num-gpus", type=float, default=None)
+    start.add_argument("--resources", default=None, help='custom resources, as JSON: {"ssd": 1}')
+    start.add_argument("--object-store-memory", type=int, default=None, help="bytes")
+    start.add_argument("--token", default=None, help="the cluster token (hex)")
+    start.add_argument("--block", action="store_true", help="stay in the foreground")
+    stop = commands.add_parser("stop", help="stop the minray nodes started on this machine")
+    stop.add_argument("--force", action="store_true", help="SIGKILL at once")
+    status = commands.add_parser("status", help="show the cluster's nodes and resources")
+    status.add_argument("--address", default="auto", help="HOST:PORT of the head")
+
+
+def run(args) -> int:
+    try:
+        if args.command == "start":
+            return start(args)
+        if args.command == "stop":
+            return stop(args.force)
+        return status(args.address)
+    except (ValueError, ConnectionError, RaySystemError) as e:
+        print(f"minray {args.command}: {e}", file=sys.stderr)
+        return 1
+
+
+# --- start ------------------------------------------------------------------------------
+
+
+def start(args) -> int:
+    resources = json.loads(args.resources) if args.resources else None
+    if resources is not None and not isinstance(resources, dict):
+        raise ValueError(f'--resources must be a JSON object such as {{"ssd": 1}}, not {resources}')
+    node_resources, gpu_ids = api._node_resources(args.num_cpus, args.num_gpus, resources)
+    node_resources.pop("node:127.0.0.1", None)
+    node_resources[f"node:{args.node_ip_address}"] = 1.0
+    store = api._object_store_bytes(args.object_store_memory)
+    node_resources["object_store_memory"] = float(store)
+    settings = {
+        "node_id": ids.random_unique_id().hex(),
+        "resources": node_resources,
+        "gpu_ids": gpu_ids,
+        "object_store_memory": store,
+        "embedded": False,
+        "parent_pid": os.getpid() if args.block else 0,
+        "node_ip": args.node_ip_address,
+    }
+    if args.head:
+        token = _head_token(args.token)
+        _check_port_free(args.node_ip_address, args.port)
+        settings.update(head=True, head_host=args.node_ip_address, head_port=args.port)
+    else:
+        node_resources.pop("node:__internal_head__", None)
+        address, token = connection_target(args.address, args.token)
+        settings["head_address"] = f"tcp:{address}"
+    session_dir = launcher.new_session_dir()
+    launcher.write_session_files(session_dir, token)
+    settings["session_dir"] = session_dir
+    started = time.monotonic()
+    process = launcher.spawn_node(settings)
+    _record(process.pid, session_dir, "head" if args.head else "node")
+    if args.head:
+        _print_head_started(args, time.monotonic() - started)
+    else:
+        print(
+            f"Node {settings['node_id'][:12]} joined the cluster at {address} (pid {process.pid})."
+        )
+    if args.block:
+        try:
+            process.wait()
+        except KeyboardInterrupt:
+            process.send_signal(signal.SIGTERM)
+            process.wait(15)
+    return 0
+
+
+def _head_token(given: str | None) -> bytes:
+    if given:
+        return bytes.fromhex(given)
+    if os.environ.get(TOKEN_ENV):
+        return bytes.fromhex(os.environ[TOKEN_ENV])
+    path = user_token_file()
+    if os.path.exists(path):
+        if os.stat(path).st_mode & 0o077:
+            raise ValueError(
+                f"{path} can be read by other users; make it private (chmod 600 {path}) "
+                "and try again: anyone holding the token can run code on the cluster"
+            )
+        with open(path) as f:
+            return bytes.fromhex(f.read().strip())
+    token = framing.new_token()
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token.hex() + "\n")
+    return token
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            raise ValueError(
+                f"cannot listen on {host}:{port} ({e.strerror}). Is a minray head already "
+                "running there (`minray status`)? Choose another port with --port."
+            ) from None
+
+
+def _print_head_started(args, seconds: float) -> None:
+    address = f"{args.node_ip_address}:{args.port}"
+    print(f"Started the minray head at {address} in {seconds:.2f} s.\n")
+    print("To connect a driver on this machine:   minray.init(address='auto')")
+    print(f"To add a node on another machine:      minray start --address={address}")
+    print(
+        f"  with the cluster token in {user_token_file()} there, or passed as\n"
+        f"  --token=$(cat {user_token_file()}) or in ${TOKEN_ENV}."
+    )
+    print("To stop it:                            minray stop")
+    if not ipaddress.ip_address(args.node_ip_address).is_loopback:
+        print(
+            f"\nWARNING: the head listens on {args.node_ip_address}: anyone who can reach "
+            f"port {args.port} and holds the token can run code on this machine."
+        )
+
+
+# --- stop and status --------------------------------------------------------------------
+
+
+def _records_dir() -> str:
+    return os.path.join(CONFIG.session_root, "started")
+
+
+def _record(pid: int, session_dir: str, role: str) -> None:
+    os.makedirs(_records_dir(), mode=0o700, exist_ok=True)
+    with open(os.path.join(_records_dir(), f"{pid}.json"), "w") as f:
+        json.dump({"pid": pid, "session_dir": session_dir, "role": role}, f)
+
+
+def stop(force: bool) -> int:
+    records = []
+    for name in sorted(os.listdir(_records_dir())) if os.path.isdir(_records_dir()) else []:
+        path = os.path.join(_records_dir(), name)
+        try:
+            with open(path) as f:
+                records.append((path, json.load(f)))
+        except (OSError, ValueError):
+            os.unlink(path)
+    running = [(p, r) for p, r in records if _is_our_node(r["pid"])]
+    for path, record in records:
+        if (path, record) not in running:
+            os.unlink(path)
+    if not running:
+        print("No minray node started on this machine is running; nothing to stop.")
+        return 0
+    for _, record in sorted(running, key=lambda pr: pr[1]["role"] == "head"):  # nodes first
+        _stop_one(record, force)
+    for path, _ in running:
+        os.unlink(path)
+    print(f"Stopped {len(running)} minray node(s).")
+    return 0
+
+
+def _is_our_node(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return alive(pid) and b"minray.node.daemon" in f.read()
+    except OSError:
+        return False
+
+
+def _stop_one(record: dict, force: bool) -> None:
+    pid = record["pid"]
+    if not force:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    if alive(pid):
+        kill(pid)
+        remove_segments(record["session_dir"])  # a killed node cleans nothing up
+    remove_session(record["session_dir"], keep_logs=True)
+    print(f"  stopped the {record['role']} (pid {pid}); its logs: {record['session_dir']}/logs")
+
+
+def status(address: str) -> int:
+    target, token = connection_target(address, None)
+    nodes = query_head(target, token, GetClusterInfo()).nodes
+    alive_nodes = [n for n in nodes if n["Alive"]]
+    print(f"minray cluster at {target}: {len(alive_nodes)} node(s) alive, "
+          f"{len(nodes) - len(alive_nodes)} dead")  # fmt: skip
+    for node in nodes:
+        state = "head" if node.get("IsHead") else "alive" if node["Alive"] else "DEAD"
+        total, free = node["Resources"], node.get("AvailableResources", {})
+        used = ", ".join(
+            f"{name} {total[name] - free.get(name, 0):g}/{total[name]:g}"
+            for name in ("CPU", "GPU")
+            if name in total
+        )
+        line = f"  {node['NodeID'][:12]}  {node['NodeManagerAddress']:15}  {state:5}  {used}"
+        if not node["Alive"]:
+            line += f"  ({node.get('DeathReasonMessage', '')})"
+        print(line)
+    return 0

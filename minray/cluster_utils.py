@@ -1,0 +1,218 @@
+"""Several minray nodes on one machine, for tests and teaching (Ray's ``ray.cluster_utils``).
+
+Each node is a real node process with its own session directory, sockets and
+shared-memory namespace; the first one is the head, the others join it over TCP
+on 127.0.0.1 with a token made for this cluster. So joining, heartbeats and a
+node's death are the real code paths::
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+    node = cluster.add_node(num_cpus=2, resources={"ssd": 1})
+    cluster.wait_for_nodes()
+    cluster.connect()                       # minray.init(address=cluster.address)
+    cluster.remove_node(node, allow_graceful=False)   # SIGKILL, as a crash would
+    cluster.shutdown()
+
+Nodes started here end with the process that started them (like ``init()``'s).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import psutil
+
+from . import api, ids
+from .head.query import query_head
+from .node import launcher
+from .node.processes import remove_segments
+from .protocol import framing
+from .protocol.messages import GetClusterInfo
+
+
+class ClusterNode:
+    """One node process of a :class:`Cluster`."""
+
+    def __init__(self, node_id: str, process: subprocess.Popen, session_dir: str, head: bool):
+        self.node_id = node_id  #: 56 hex digits, as in ``nodes()``
+        self.unique_id = node_id
+        self.process = process
+        self.session_dir = session_dir
+        self.is_head = head
+        self.node_ip_address = "127.0.0.1"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def __repr__(self) -> str:
+        role = "head" if self.is_head else "node"
+        return f"ClusterNode({role} {self.node_id[:12]}, pid={self.pid})"
+
+
+class Cluster:
+    """A head and any number of nodes on this machine (see the module doc)."""
+
+    def __init__(
+        self,
+        initialize_head: bool = False,
+        connect: bool = False,
+        head_node_args: dict | None = None,
+        shutdown_at_exit: bool = True,
+    ):
+        self.head_node: ClusterNode | None = None
+        self.worker_nodes: list[ClusterNode] = []
+        self.token = framing.new_token()
+        self._address = ""
+        self._connected = False
+        if initialize_head:
+            self.add_node(**(head_node_args or {}))
+        if connect:
+            self.connect()
+
+    @property
+    def address(self) -> str:
+        """``"127.0.0.1:PORT"`` of the head, for ``minray.init(address=...)``."""
+        if self.head_node is None:
+            raise RuntimeError("the cluster has no head node yet: call add_node() first")
+        return self._address
+
+    def list_all_nodes(self) -> list[ClusterNode]:
+        return ([self.head_node] if self.head_node else []) + list(self.worker_nodes)
+
+    def add_node(
+        self,
+        wait: bool = True,
+        num_cpus: float | None = None,
+        num_gpus: float | None = None,
+        resources: dict | None = None,
+        object_store_memory: int | None = None,
+        **unsupported,
+    ) -> ClusterNode:
+        """Start a node; the first one added is the head. Returns it once it has joined
+        (with ``wait=False``, as soon as its process is up)."""
+        if unsupported:
+            raise TypeError(
+                f"add_node() got arguments minray does not support: {sorted(unsupported)}; "
+                "it takes num_cpus, num_gpus, resources and object_store_memory"
+            )
+        head = self.head_node is None
+        node_resources, gpu_ids = api._node_resources(num_cpus, num_gpus, resources)
+        if not head:
+            node_resources.pop("node:__internal_head__", None)
+        store = api._object_store_bytes(object_store_memory)
+        node_resources["object_store_memory"] = float(store)
+        session_dir = launcher.new_session_dir()
+        try:
+            launcher.write_session_files(session_dir, self.token)
+            node_id = ids.random_unique_id().hex()
+            settings = {
+                "session_dir": session_dir,
+                "node_id": node_id,
+                "resources": node_resources,
+                "gpu_ids": gpu_ids,
+                "object_store_memory": store,
+                "embedded": False,  # drivers come and go
+                "parent_pid": os.getpid(),  # ends with this process, and cleans its session up
+                "head": head,
+                "head_address": "" if head else f"tcp:{self.address}",
+                "extra": {"code_paths": launcher.driver_code_paths()},
+            }
+            process = launcher.spawn_node(settings)
+        except BaseException:
+            shutil.rmtree(session_dir, ignore_errors=True)
+            raise
+        node = ClusterNode(node_id, process, session_dir, head)
+        if head:
+            self.head_node = node
+            with open(os.path.join(session_dir, "head_address")) as f:
+                self._address = f.read().strip()
+        else:
+            self.worker_nodes.append(node)
+            if wait:
+                self._wait_until(lambda alive: node_id in alive, 30, f"{node} to join")
+        return node
+
+    def remove_node(self, node: ClusterNode, allow_graceful: bool = True) -> None:
+        """Stop a node: with ``allow_graceful`` it leaves (SIGTERM, it says goodbye to the
+        head); without, its processes are killed at once (SIGKILL), as a crash would."""
+        if node is self.head_node:
+            self.head_node = None
+        elif node in self.worker_nodes:
+            self.worker_nodes.remove(node)
+        else:
+            raise ValueError(f"{node!r} is not a node of this cluster")
+        _stop_node(node, graceful=allow_graceful)
+
+    def wait_for_nodes(self, timeout: float = 30) -> None:
+        """Wait until the head sees every node of this cluster alive."""
+        expected = {n.node_id for n in self.list_all_nodes()}
+        self._wait_until(lambda alive: expected <= alive, timeout, "every node to join")
+
+    def connect(self, namespace: str | None = None) -> api.RayContext:
+        """``minray.init(address=self.address)`` with this cluster's token."""
+        context = api.init(address=self.address, namespace=namespace, _token=self.token)
+        self._connected = True
+        return context
+
+    def shutdown(self) -> None:
+        """Disconnect the driver (if connected here) and stop every node."""
+        if self._connected:
+            api.shutdown()
+            self._connected = False
+        for node in reversed(self.list_all_nodes()):
+            _stop_node(node, graceful=True)
+        self.worker_nodes.clear()
+        self.head_node = None
+
+    def alive_node_ids(self) -> set[str]:
+        """Ids of the nodes the head sees alive now."""
+        nodes = query_head(self.address, self.token, GetClusterInfo()).nodes
+        return {n["NodeID"] for n in nodes if n["Alive"]}
+
+    def _wait_until(self, condition, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            alive = self.alive_node_ids()
+            if condition(alive):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+            time.sleep(0.05)
+
+
+def _stop_node(node: ClusterNode, graceful: bool) -> None:
+    process = node.process
+    if graceful and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    _kill_tree(process.pid)
+    process.wait()
+    # a crashed node cleans nothing up: do it for it, so no test leaves segments behind
+    remove_segments(node.session_dir)
+    shutil.rmtree(node.session_dir, ignore_errors=True)
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL the node and every process under it (zygote, workers, their children)."""
+    try:
+        procs = [psutil.Process(pid)]
+        procs += procs[0].children(recursive=True)
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs[1:], timeout=5)

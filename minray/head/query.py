@@ -1,0 +1,79 @@
+"""Asking the head one question from synchronous code (drivers, ``cluster_utils``, the CLI).
+
+Each call opens an authenticated TCP connection on a short-lived event loop of
+its own, in a helper thread, so it works whatever loop the caller runs. Errors
+say what was tried and what to do: an unreachable address, a refused token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from ..config import CONFIG
+from ..protocol.connection import ConnectionLost, connect
+from ..protocol.messages import Message
+
+
+class _Asker:
+    """Handler of the short connection: the head sends nothing unasked on it."""
+
+
+def parse_host_port(address: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` -> (host, port), or ValueError naming the accepted forms."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(
+            f"address {address!r} is not a minray head address. Accepted forms: "
+            "'HOST:PORT' (e.g. '127.0.0.1:6380', as `minray start --head` prints), "
+            "'auto' (the cluster started on this machine), or None/'local' (start a "
+            "new local cluster)."
+        )
+    return host.strip("[]"), int(port)
+
+
+def query_head(address: str, token: bytes, msg: Message, timeout: float | None = None):
+    """Send ``msg`` to the head at ``HOST:PORT`` and return its reply.
+
+    Raises ConnectionError naming the address when it cannot be reached in time or
+    refuses the token; RemoteError when the head answers with an error.
+    """
+    host, port = parse_host_port(address)
+    timeout = CONFIG.head_connect_timeout_s if timeout is None else timeout
+    result: dict = {}
+
+    async def ask():
+        try:
+            conn = await asyncio.wait_for(
+                connect(f"tcp:{host}:{port}", _Asker(), token, CONFIG.max_frame_bytes), timeout
+            )
+        except ConnectionLost as e:
+            raise ConnectionError(
+                f"the minray head at {address} refused the handshake: the token given is "
+                f"not the cluster's ({e})"
+            ) from e
+        except (OSError, asyncio.TimeoutError) as e:
+            raise ConnectionError(
+                f"could not reach a minray head at {address} within {timeout:g} s "
+                f"({type(e).__name__}: {e}). Is `minray start --head` running there, and is "
+                "the address right?"
+            ) from e
+        try:
+            return await asyncio.wait_for(conn.request(msg), timeout)
+        except asyncio.TimeoutError as e:
+            raise ConnectionError(f"the minray head at {address} did not answer in time") from e
+        finally:
+            conn.close()
+
+    def run():
+        try:
+            result["reply"] = asyncio.run(ask())
+        except BaseException as e:  # noqa: B036 - handed to the calling thread
+            result["error"] = e
+
+    thread = threading.Thread(target=run, name="minray-head-query", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["reply"]

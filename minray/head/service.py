@@ -1,0 +1,218 @@
+"""The head's membership service: nodes join over TCP, heartbeat, and are seen to die.
+
+It wires the pure :class:`~minray.head.node_table.NodeTable` to connections.
+
+1. A node connects to the head's port; the HMAC handshake with the cluster
+   token runs before anything else is decoded (protocol/framing.py).
+2. It sends ``RegisterNode`` (its id, resources, how to reach it, its minray
+   and Python versions). Another minray or Python version is refused, both
+   versions named: pickles do not cross Python versions.
+3. It sends ``NodeHeartbeat`` every ``heartbeat_interval_s``, with its free
+   resources when they changed.
+4. The head pushes ``ClusterView`` to every member when the view changed
+   (coalesced over a short delay), so nodes never poll.
+5. A node that leaves (``UnregisterNode``), whose connection closes, or that
+   is silent past ``node_death_timeout_s``, is marked dead, for good.
+
+The head's own node is in the table too; its figures are read live. Drivers and
+tools ask ``GetClusterInfo``. This service never runs user code and never
+unpickles: it sees msgpack fields only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Callable
+
+from .. import __version__
+from ..protocol.connection import Connection
+from ..protocol.messages import (
+    ClusterInfo,
+    ClusterView,
+    ErrorReply,
+    NodeRegistered,
+    Ok,
+)
+from .node_table import NodeRecord, NodeTable
+
+logger = logging.getLogger("minray.head")
+
+PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+#: seconds a burst of changes is gathered before one ClusterView goes out
+PUSH_DELAY_S = 0.02
+
+
+def version_problem(version: str, python: str) -> str:
+    """Why a peer of this minray and Python version cannot join ("" if it can)."""
+    if version != __version__:
+        return (
+            f"this node runs minray {version}, the head runs minray {__version__}; "
+            "install the same minray version on every machine of the cluster"
+        )
+    if python != PYTHON_VERSION:
+        return (
+            f"this node runs Python {python}, the head runs Python {PYTHON_VERSION}; "
+            "pickled functions and values do not cross Python versions, so every "
+            "machine of the cluster needs the same Python minor version"
+        )
+    return ""
+
+
+class HeadService:
+    """Membership: the node table, the members' connections, pushes and the detector."""
+
+    def __init__(
+        self,
+        local_id: bytes,
+        local_info: Callable[[], dict],
+        death_timeout_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.table = NodeTable(death_timeout_s)
+        self.local_id = local_id
+        self._local_info = local_info  #: the head node's own info, read live
+        self._clock = clock
+        self.members: dict[bytes, Connection] = {}
+        self._pushed = -1
+        self._push_handle: asyncio.TimerHandle | None = None
+        info = local_info()
+        self._local_available = info["AvailableResources"]
+        self.table.register(local_id, info["RayletSocketName"], info["Resources"], clock())
+
+    # --- queries -------------------------------------------------------------------------
+
+    def nodes_info(self) -> list[dict]:
+        """Every node ever registered, in Ray's ``nodes()`` shape."""
+        out = []
+        for record in self.table.nodes.values():
+            if record.node_id == self.local_id:
+                out.append(self._local_info())
+            else:
+                out.append(_info(record))
+        return out
+
+    # --- handlers (on the head's TCP listener) --------------------------------------------
+
+    def handle_RegisterNode(self, conn: Connection, msg) -> NodeRegistered | ErrorReply:
+        problem = version_problem(msg.version, msg.python)
+        if problem:
+            logger.warning("refused node %s: %s", msg.node_id.hex()[:12], problem)
+            return ErrorReply("VersionMismatch", problem)
+        try:
+            record = self.table.register(msg.node_id, msg.address, msg.resources, self._clock())
+        except ValueError as e:
+            return ErrorReply("NodeDiedError", str(e))
+        record.info = dict(msg.info)
+        conn.info["node_id"] = msg.node_id
+        old = self.members.get(msg.node_id)
+        self.members[msg.node_id] = conn
+        if old is not None and old is not conn:
+            old.close()
+        conn.close_callbacks.append(self._member_closed)
+        logger.info("node %s joined from %s", msg.node_id.hex()[:12], msg.address)
+        self._schedule_push()
+        return NodeRegistered(self.local_id, self.nodes_info())
+
+    def handle_NodeHeartbeat(self, conn: Connection, msg) -> None:
+        if conn.info.get("node_id") != msg.node_id:
+            conn.abort("heartbeat for a node this connection did not register")
+            return
+        if not self.table.heartbeat(msg.node_id, self._clock(), msg.available):
+            conn.abort("heartbeat from a node already declared dead")
+            return
+        self._schedule_push()
+
+    def handle_UnregisterNode(self, conn: Connection, msg) -> Ok:
+        if conn.info.get("node_id") == msg.node_id:
+            self._mark_dead(msg.node_id, msg.reason or "the node left the cluster")
+        return Ok()
+
+    def handle_GetClusterInfo(self, conn: Connection, msg) -> ClusterInfo:
+        return ClusterInfo(self.nodes_info())
+
+    # --- changes -------------------------------------------------------------------------
+
+    def local_changed(self) -> None:
+        """The head node's own resources changed: tell the members (coalesced)."""
+        self.table.version += 1
+        self._schedule_push()
+
+    def expire(self) -> list[NodeRecord]:
+        """Run the death detector now; returns the nodes it declared dead."""
+        dead = self.table.expire(self._clock())
+        for record in dead:
+            logger.warning("node %s is dead: %s", record.node_id.hex()[:12], record.death_reason)
+            conn = self.members.pop(record.node_id, None)
+            if conn is not None:
+                conn.close()
+        if dead:
+            self._schedule_push()
+        return dead
+
+    async def run_detector(self, stopped: asyncio.Event) -> None:
+        """Check for silent nodes at each deadline (at least every second)."""
+        while not stopped.is_set():
+            deadline = self.table.next_deadline()
+            wait = 1.0 if deadline is None else max(0.05, deadline - self._clock() + 0.01)
+            try:
+                await asyncio.wait_for(stopped.wait(), min(wait, 1.0))
+            except asyncio.TimeoutError:
+                self.expire()
+                self._check_local()
+
+    def close(self) -> None:
+        if self._push_handle is not None:
+            self._push_handle.cancel()
+        for conn in list(self.members.values()):
+            conn.close()
+        self.members.clear()
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _check_local(self) -> None:
+        """Members learn the head node's free resources within a second of a change."""
+        available = self._local_info()["AvailableResources"]
+        if available != self._local_available:
+            self._local_available = available
+            self.local_changed()
+
+    def _member_closed(self, conn: Connection) -> None:
+        node_id = conn.info.get("node_id")
+        if node_id is not None and self.members.get(node_id) is conn:
+            del self.members[node_id]
+            self._mark_dead(node_id, f"its connection to the head closed ({conn.close_reason})")
+
+    def _mark_dead(self, node_id: bytes, reason: str) -> None:
+        record = self.table.remove(node_id, reason)
+        if record is not None:
+            logger.warning("node %s is dead: %s", node_id.hex()[:12], reason)
+            self._schedule_push()
+
+    def _schedule_push(self) -> None:
+        if self._push_handle is None and self.members:
+            loop = asyncio.get_running_loop()
+            self._push_handle = loop.call_later(PUSH_DELAY_S, self._push)
+
+    def _push(self) -> None:
+        self._push_handle = None
+        if self.table.version == self._pushed:
+            return
+        self._pushed = self.table.version
+        view = ClusterView(self.table.version, self.nodes_info())
+        for conn in list(self.members.values()):
+            conn.send(view)
+
+
+def _info(record: NodeRecord) -> dict:
+    return {
+        **record.info,
+        "NodeID": record.node_id.hex(),
+        "Alive": record.alive,
+        "Resources": dict(record.total),
+        "AvailableResources": dict(record.available),
+        "DeathReason": 0 if record.alive else 1,
+        "DeathReasonMessage": record.death_reason,
+    }

@@ -1,0 +1,122 @@
+"""Finding a running cluster: its head's address, its token, and the node on this machine.
+
+* ``address="auto"`` means the cluster whose head was started last on this
+  machine: every head records ``{"address", "session_dir"}`` in
+  ``<session root>/current_cluster`` and removes it when it stops.
+* The token, in order: the one passed in, ``MINRAY_AUTH_TOKEN``, the file
+  ``~/.minray/auth_token`` (hex), then, for a head on this machine, its session
+  directory's token file (readable by its own user only).
+* A driver talks to the cluster through a node on its own machine: the node
+  whose Unix socket exists here (the head's first).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..config import CONFIG
+from ..head.query import parse_host_port
+
+TOKEN_ENV = "MINRAY_AUTH_TOKEN"
+
+
+def current_cluster_file() -> str:
+    return os.path.join(CONFIG.session_root, "current_cluster")
+
+
+def user_token_file() -> str:
+    return os.path.join(os.path.expanduser("~"), ".minray", "auth_token")
+
+
+def record_current_cluster(address: str, session_dir: str) -> None:
+    """Called by a head once it listens: ``address="auto"`` finds it from now on."""
+    os.makedirs(CONFIG.session_root, mode=0o1777, exist_ok=True)
+    path = current_cluster_file()
+    tmp = f"{path}.{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump({"address": address, "session_dir": session_dir}, f)
+    os.replace(tmp, path)
+
+
+def forget_current_cluster(session_dir: str) -> None:
+    """Called by a head as it stops: remove the record if it is still this head's."""
+    record = read_current_cluster()
+    if record is not None and record.get("session_dir") == session_dir:
+        try:
+            os.unlink(current_cluster_file())
+        except FileNotFoundError:
+            pass
+
+
+def read_current_cluster() -> dict | None:
+    try:
+        with open(current_cluster_file()) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def connection_target(address: str, token: bytes | str | None) -> tuple[str, bytes]:
+    """``(HOST:PORT, token)`` for ``init(address=...)``; ValueError for a malformed
+    address, ConnectionError when nothing says where the cluster or its token is."""
+    record = None
+    if address == "auto":
+        record = read_current_cluster()
+        if record is None:
+            raise ConnectionError(
+                "address 'auto': no running minray cluster was found on this machine "
+                f"(no {current_cluster_file()}). Start one with `minray start --head`, or give "
+                "the head's address as HOST:PORT."
+            )
+        address = record["address"]
+    parse_host_port(address)
+    if record is None:
+        found = read_current_cluster()
+        record = found if found and found.get("address") == address else None
+    return address, _find_token(address, token, record)
+
+
+def _find_token(address: str, token: bytes | str | None, record: dict | None) -> bytes:
+    if token is not None:
+        return _decode(token, "the token passed to init()")
+    if os.environ.get(TOKEN_ENV):
+        return _decode(os.environ[TOKEN_ENV], f"${TOKEN_ENV}")
+    path = user_token_file()
+    if os.path.exists(path):
+        with open(path) as f:
+            return _decode(f.read().strip(), path)
+    if record is not None:
+        try:
+            with open(os.path.join(record["session_dir"], "token"), "rb") as f:
+                return f.read()
+        except OSError:
+            pass
+    raise ConnectionError(
+        f"no token for the minray cluster at {address}: tried init(_token=...), "
+        f"${TOKEN_ENV} and {path}. The head prints its token when it starts; pass it in "
+        "one of these ways."
+    )
+
+
+def _decode(token: bytes | str, source: str) -> bytes:
+    if isinstance(token, bytes):
+        return token
+    try:
+        return bytes.fromhex(token.strip())
+    except ValueError:
+        raise ValueError(
+            f"the cluster token from {source} is not hex digits; copy it as the head printed it"
+        ) from None
+
+
+def local_node(nodes: list[dict]) -> dict | None:
+    """The live node whose Unix socket is on this machine (the head first), if any."""
+    candidates = []
+    for node in nodes:
+        socket_address = node.get("RayletSocketName", "")
+        if node.get("Alive") and socket_address.startswith("unix:"):
+            if os.path.exists(socket_address[len("unix:") :]):
+                candidates.append(node)
+    candidates.sort(key=lambda n: not n.get("IsHead"))
+    return candidates[0] if candidates else None

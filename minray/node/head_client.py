@@ -1,0 +1,119 @@
+"""A member node's link to the head: join, heartbeat, keep the pushed cluster view.
+
+The node connects to the head over TCP with the cluster token, registers, then
+sends a heartbeat every ``heartbeat_interval_s`` (with its free resources when
+they changed). The head pushes ``ClusterView`` on every change; the node keeps
+the last one to answer ``nodes()`` for its own drivers without asking.
+
+If the connection to the head is lost, the node stops: the head has declared
+it dead, or is itself gone, so anything it runs would be orphaned. Stopping
+ends its workers and unlinks its shared memory, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from .. import __version__
+from ..config import CONFIG
+from ..head.service import PYTHON_VERSION
+from ..protocol.connection import Connection, ConnectionLost, RemoteError, connect
+from ..protocol.messages import NodeHeartbeat, RegisterNode, UnregisterNode
+
+logger = logging.getLogger("minray.node")
+
+TOKEN_HELP = (
+    "Give the head's token with --token, the MINRAY_AUTH_TOKEN environment variable, "
+    "or the file ~/.minray/auth_token (the head prints how)."
+)
+
+
+class HeadUnreachable(ConnectionError):
+    """The head could not be reached, refused this node, or went away."""
+
+
+class HeadClient:
+    """Handler of the connection to the head (it pushes ``ClusterView``)."""
+
+    def __init__(
+        self,
+        node_id: bytes,
+        head_address: str,
+        token: bytes,
+        available: Callable[[], dict],
+        on_lost: Callable[[str], None],
+    ):
+        self.node_id = node_id
+        self.head_address = head_address
+        self.token = token
+        self._available = available
+        self._on_lost = on_lost
+        self.conn: Connection | None = None
+        self.view: list[dict] = []
+        self._sent: dict | None = None
+        self._leaving = False
+
+    async def join(self, address: str, resources: dict, info: dict) -> None:
+        """Connect and register; raises HeadUnreachable with a reason a user can act on."""
+        try:
+            self.conn = await asyncio.wait_for(
+                connect(self.head_address, self, self.token, CONFIG.max_frame_bytes),
+                CONFIG.head_connect_timeout_s,
+            )
+        except ConnectionLost as e:  # reached, but the handshake failed
+            raise HeadUnreachable(
+                f"the head at {self.head_address} closed the connection during the token "
+                f"handshake ({e}): this node's token is not the head's. {TOKEN_HELP}"
+            ) from e
+        except (OSError, asyncio.TimeoutError) as e:
+            raise HeadUnreachable(
+                f"could not reach the head at {self.head_address} within "
+                f"{CONFIG.head_connect_timeout_s:g} s ({type(e).__name__}: {e}). Is it running, "
+                "and is the address right? Is a firewall blocking the port?"
+            ) from e
+        register = RegisterNode(self.node_id, address, resources, info, __version__, PYTHON_VERSION)
+        try:
+            reply = await asyncio.wait_for(
+                self.conn.request(register), CONFIG.head_connect_timeout_s
+            )
+        except RemoteError as e:
+            self.conn.close()
+            raise HeadUnreachable(f"the head refused this node: {e}") from e
+        except (ConnectionError, asyncio.TimeoutError) as e:
+            raise HeadUnreachable(f"the head at {self.head_address} did not answer ({e})") from e
+        self.view = reply.nodes
+        self.conn.close_callbacks.append(self._closed)
+
+    async def heartbeat(self, stopped: asyncio.Event) -> None:
+        """Send a heartbeat every interval until the node stops."""
+        while not stopped.is_set():
+            available = self._available()
+            changed = available if available != self._sent else None
+            if self.conn is not None and not self.conn.closed:
+                self.conn.send(NodeHeartbeat(self.node_id, changed))
+                self._sent = available
+            try:
+                await asyncio.wait_for(stopped.wait(), CONFIG.heartbeat_interval_s)
+            except asyncio.TimeoutError:
+                pass
+
+    async def leave(self, reason: str) -> None:
+        """Tell the head this node is going (best effort), then close."""
+        self._leaving = True
+        conn = self.conn
+        if conn is None or conn.closed:
+            return
+        try:
+            await asyncio.wait_for(conn.request(UnregisterNode(self.node_id, reason)), 1.0)
+        except (ConnectionError, RemoteError, asyncio.TimeoutError):
+            pass
+        conn.close()
+
+    def handle_ClusterView(self, conn: Connection, msg) -> None:
+        self.view = msg.nodes
+
+    def _closed(self, conn: Connection) -> None:
+        if not self._leaving:
+            self._on_lost(f"lost the connection to the head at {self.head_address}")

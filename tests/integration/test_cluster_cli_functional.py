@@ -1,0 +1,125 @@
+"""``minray start --head``, ``minray start --address``, ``minray status`` and ``minray stop``
+as a user types them, each test in its own session root and home directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+import psutil
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def env(tmp_path):
+    """A fresh session root (short: Unix socket paths are limited) and home directory."""
+    root = tempfile.mkdtemp(prefix="mr", dir="/tmp")
+    env = dict(os.environ, HOME=str(tmp_path), MINRAY_SESSION_ROOT=root)
+    env.pop("MINRAY_AUTH_TOKEN", None)
+    env["MINRAY_HEARTBEAT_INTERVAL_S"] = "0.2"
+    yield env
+    minray(env, "stop", "--force", check=False)
+    leftover = [
+        p for p in psutil.process_iter(["cmdline"]) if root in " ".join(p.info["cmdline"] or ())
+    ]
+    shutil.rmtree(root, ignore_errors=True)
+    assert not leftover, f"processes left running: {leftover}"
+
+
+def minray(env, *args, check=True, timeout=60) -> subprocess.CompletedProcess:
+    out = subprocess.run(
+        [sys.executable, "-m", "minray.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check:
+        assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def segments() -> set[str]:
+    return {name for name in os.listdir("/dev/shm") if name.startswith("minray_")}
+
+
+def test_start_a_head_join_a_node_run_a_driver_then_stop_everything(env, tmp_path):
+    before = segments()
+    port = free_port()
+    head = minray(env, "start", "--head", "--port", str(port), "--num-cpus", "1")
+    address = f"127.0.0.1:{port}"
+    assert f"Started the minray head at {address}" in head.stdout
+    assert f"minray start --address={address}" in head.stdout
+    token_file = tmp_path / ".minray" / "auth_token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    node = minray(env, "start", "--address", address, "--num-cpus", "2", "--resources", '{"a": 1}')
+    assert "joined the cluster" in node.stdout
+
+    status = minray(env, "status")
+    assert "2 node(s) alive, 0 dead" in status.stdout
+    assert "CPU 0/2" in status.stdout
+
+    driver = textwrap.dedent("""
+        import minray
+        minray.init(address="auto")
+        @minray.remote
+        def add(a, b):
+            return a + b
+        print("total", minray.cluster_resources()["CPU"], minray.get(add.remote(1, 2)))
+        minray.shutdown()
+    """)
+    ran = subprocess.run(
+        [sys.executable, "-c", driver],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "total 3.0 3" in ran.stdout, ran.stderr
+
+    stopped = minray(env, "stop")
+    assert "Stopped 2 minray node(s)" in stopped.stdout
+    assert segments() <= before
+    again = minray(env, "stop")
+    assert "nothing to stop" in again.stdout
+
+
+def test_a_port_in_use_is_refused_with_what_to_do(env):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        out = minray(env, "start", "--head", "--port", str(port), check=False)
+    assert out.returncode == 1
+    assert "Address already in use" in out.stderr and "--port" in out.stderr
+
+
+def test_a_node_with_a_wrong_token_is_refused_and_says_where_tokens_come_from(env):
+    port = free_port()
+    minray(env, "start", "--head", "--port", str(port), "--num-cpus", "1")
+    out = minray(env, "start", "--address", f"127.0.0.1:{port}", "--token", "ab" * 32, check=False)
+    assert out.returncode == 1
+    assert "token" in out.stderr and "MINRAY_AUTH_TOKEN" in out.stderr
+    assert "1 node(s) alive" in minray(env, "status").stdout
+
+
+def test_status_and_joining_without_a_cluster_say_so(env):
+    out = minray(env, "status", check=False)
+    assert out.returncode == 1 and "no running minray cluster" in out.stderr
+    out = minray(env, "start", "--address", "127.0.0.1:1", "--token", "ab" * 32, check=False)
+    assert out.returncode == 1 and "could not reach the head" in out.stderr
