@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 
 from .. import _loop, ids
 from ..config import CONFIG
-from ..exceptions import ObjectStoreFullError
 from ..head.service import HeadService
 from ..object_store import shm
 from ..object_store.accounting import StoreAccounting
@@ -36,18 +35,15 @@ from ..protocol.connection import Connection, serve
 from ..protocol.messages import (
     ActorState,
     ClusterInfo,
-    CreateObject,
     ErrorReply,
     ExitIfIdle,
     LeaseGranted,
     LogLines,
-    ObjectCreated,
     Ok,
     RegisterClient,
     RegisterReply,
     RequestLease,
     ResourcesInfeasible,
-    SegmentsRemoved,
 )
 from ..runtime.scheduler import Allocation, LeaseScheduler
 from .actor_directory import ActorDirectory, ActorRecord
@@ -55,6 +51,7 @@ from .actor_handlers import ActorHandlers
 from .cluster_address import forget_current_cluster, record_current_cluster
 from .head_client import HeadClient, HeadUnreachable
 from .log_monitor import LogMonitor
+from .object_handlers import ObjectHandlers
 from .processes import alive as _alive
 from .processes import stop_workers
 from .worker_pool import ZygoteClient, start_zygote
@@ -113,7 +110,7 @@ class NodeSettings:
         return os.path.join(self.session_dir, "logs", f"worker-{worker_id.hex()[:12]}.{suffix}")
 
 
-class NodeDaemon(ActorHandlers):
+class NodeDaemon(ActorHandlers, ObjectHandlers):
     def __init__(self, settings: NodeSettings, token: bytes, zygote: ZygoteClient):
         self.settings = settings
         self.token = token
@@ -467,45 +464,6 @@ class NodeDaemon(ActorHandlers):
             worker.conn.close()
         elif worker.worker_id in self.workers:
             self._worker_ready(worker)
-
-    # --- objects --------------------------------------------------------------------------
-
-    def handle_CreateObject(self, conn: Connection, msg: CreateObject):
-        segment = shm.segment_name(self.session_tag, msg.object_id)
-        try:
-            reservation, unlink = self.store.reserve(msg.object_id, segment, msg.size, msg.owner)
-        except ObjectStoreFullError as e:
-            return ErrorReply("ObjectStoreFullError", str(e))
-        self._unlink(unlink)
-        return ObjectCreated(reservation.segment, reservation.size, reservation.reused)
-
-    def handle_FreeObjects(self, conn: Connection, msg) -> None:
-        unlink: list[str] = []
-        for object_id in msg.object_ids:
-            unlink += self.store.free(object_id)
-        self._unlink(unlink)
-
-    def handle_PinSegments(self, conn: Connection, msg) -> None:
-        for segment in msg.segments:
-            self.store.pin(segment)
-            conn.info["pins"][segment] += 1
-
-    def handle_UnpinSegments(self, conn: Connection, msg) -> None:
-        unlink: list[str] = []
-        pins = conn.info["pins"]
-        for segment in msg.segments:
-            if pins[segment] > 0:
-                pins[segment] -= 1
-                unlink += self.store.unpin(segment)
-        self._unlink(unlink)
-
-    def _unlink(self, segments: list[str]) -> None:
-        if not segments:
-            return
-        for segment in segments:
-            shm.unlink(segment)
-        for client in self.clients:  # writers may keep a mapping of them for reuse
-            client.send(SegmentsRemoved(segments))
 
     # --- cluster state ----------------------------------------------------------------------
 
