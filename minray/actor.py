@@ -164,6 +164,7 @@ class ActorClass:
             except TypeError as e:
                 raise TypeError(f"{self.__name__}.remote(): {e}") from None
         worker = api._auto_init()
+        opts.check_node_affinity(options, worker.node_id.hex())
         class_id, blob = self._export()
         info = self._info
         actor_id = ids.new_actor_id()

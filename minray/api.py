@@ -97,7 +97,8 @@ def init(
     """Start minray on this machine (a node process plus workers) and connect to it.
 
     With ``address`` ("HOST:PORT" of a head, or "auto" for the cluster started on
-    this machine; default: the ``MINRAY_ADDRESS`` environment variable), connect to
+    this machine; default: ``MINRAY_ADDRESS``, or ``RAY_ADDRESS`` under
+    ``minray.compat``), connect to
     a running cluster instead, through its node on this machine. The cluster's
     token comes from ``_token``, ``MINRAY_AUTH_TOKEN``, ``~/.minray/auth_token``, or
     for a head on this machine its session directory.
@@ -116,6 +117,8 @@ def init(
             )
         if address is None:
             address = os.environ.get("MINRAY_ADDRESS") or None
+            if address is None and sys.modules.get("ray") is sys.modules[__package__]:
+                address = os.environ.get("RAY_ADDRESS") or None  # a Ray program, under compat
         if local_mode:
             raise ValueError(
                 "local_mode is deprecated in Ray and not supported by minray; "

@@ -90,3 +90,8 @@ class JobID(BaseID):
 class TaskID(BaseID):
     __slots__ = ()
     size = TASK_ID_SIZE
+
+
+class PlacementGroupID(BaseID):
+    __slots__ = ()
+    size = 18  #: as in Ray (36 hex digits)

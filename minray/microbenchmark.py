@@ -55,7 +55,7 @@ def main(trial_seconds: float = 2.0, runtime: str = "minray") -> list:
     import numpy as np
 
     minray = importlib.import_module(runtime)
-    minray.init(ignore_reinit_error=True)
+    minray.init(ignore_reinit_error=True, resources={"custom": 100})  # as Ray's
     results: list = []
 
     def row(name, fn, multiplier=1):
@@ -124,8 +124,25 @@ def main(trial_seconds: float = 2.0, runtime: str = "minray") -> list:
         10000,
     )
     _actor_rows(minray, row, small_value)
+    _placement_group_row(minray, row)
     minray.shutdown()
     return [r for r in results if r is not None]
+
+
+def _placement_group_row(minray, row, num_groups: int = 100) -> None:
+    """Ray's row: create 100 one-bundle groups, wait for each, remove each."""
+    import importlib
+
+    util = importlib.import_module(f"{minray.__name__}.util.placement_group")
+
+    def create_and_remove():
+        groups = [util.placement_group([{"custom": 0.001}]) for _ in range(num_groups)]
+        for group in groups:
+            group.wait(timeout_seconds=30)
+        for group in groups:
+            util.remove_placement_group(group)
+
+    row("placement group create/removal", create_and_remove, num_groups)
 
 
 def _actor_rows(minray, row, small_value) -> None:

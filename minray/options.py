@@ -12,6 +12,8 @@ import textwrap
 from typing import Any
 
 from .accelerators import ACCELERATOR_TYPE_PREFIX
+from .head.placement import in_bundle
+from .scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
 _NUMBER = (int, float)
 
@@ -126,10 +128,41 @@ def _check_runtime_env(value: Any) -> None:
 
 
 def _check_scheduling_strategy(value: Any) -> None:
+    if isinstance(value, NodeAffinitySchedulingStrategy):
+        return
+    if isinstance(value, PlacementGroupSchedulingStrategy):
+        if value.placement_group_capture_child_tasks:
+            raise ValueError(
+                "placement_group_capture_child_tasks=True is not supported by minray yet; "
+                "pass the PlacementGroupSchedulingStrategy to the child tasks yourself."
+            )
+        index, count = value.placement_group_bundle_index, value.placement_group.bundle_count
+        if not isinstance(index, int) or not -1 <= index < count:
+            raise ValueError(
+                f"placement_group_bundle_index {index!r} is out of range: the placement "
+                f"group has {count} bundles (0 to {count - 1}), or -1 for any bundle."
+            )
+        return
     if value not in (None, "DEFAULT", "SPREAD"):
         raise ValueError(
-            f"scheduling_strategy {value!r} is not supported by minray yet; "
-            "use 'DEFAULT' or 'SPREAD'."
+            f"scheduling_strategy {value!r} is not valid; use 'DEFAULT', 'SPREAD', "
+            "a PlacementGroupSchedulingStrategy or a NodeAffinitySchedulingStrategy "
+            "(minray.util.scheduling_strategies)."
+        )
+
+
+def check_node_affinity(options: dict, local_node: str) -> None:
+    """Refuse a hard affinity to another node: tasks run on their caller's node so far."""
+    strategy = options.get("scheduling_strategy")
+    if (
+        isinstance(strategy, NodeAffinitySchedulingStrategy)
+        and not strategy.soft
+        and strategy.node_id != local_node
+    ):
+        raise ValueError(
+            f"NodeAffinitySchedulingStrategy(node_id={strategy.node_id!r}, soft=False): "
+            f"minray runs tasks and actors on their caller's node ({local_node}) until "
+            "cross-node scheduling exists; use soft=True, or that node's id."
         )
 
 
@@ -298,7 +331,7 @@ def actor_resources(options: dict) -> tuple[dict, dict]:
     )
     if not given:
         held = task_resources({**options, "num_cpus": 0})
-        return {**held, "CPU": 1.0}, held
+        return task_resources({**options, "num_cpus": 1}), held
     num_cpus = options.get("num_cpus")
     shape = task_resources({**options, "num_cpus": 1 if num_cpus is None else num_cpus})
     return shape, dict(shape)
@@ -349,4 +382,13 @@ def task_resources(options: dict) -> dict:
     if options.get("accelerator_type"):
         # as in Ray: a sliver of the node's accelerator_type:<TYPE> resource
         shape[ACCELERATOR_TYPE_PREFIX + options["accelerator_type"]] = 0.001
+    return _in_placement_group(options, shape)
+
+
+def _in_placement_group(options: dict, shape: dict) -> dict:
+    """The shape, asked of a placement group's bundle when the strategy says so."""
+    strategy = options.get("scheduling_strategy")
+    if isinstance(strategy, PlacementGroupSchedulingStrategy):
+        group = strategy.placement_group
+        return in_bundle(shape, group.id.hex(), strategy.placement_group_bundle_index)
     return {k: v for k, v in shape.items() if v > 0}

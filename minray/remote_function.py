@@ -69,6 +69,8 @@ class RemoteFunction:
         except TypeError as e:
             raise TypeError(f"{self.__qualname__}.remote(): {e}") from None
         worker = api._auto_init()
+        if options["scheduling_strategy"] is not None:
+            opts.check_node_affinity(options, worker.node_id.hex())
         function_id, blob = self._export()
         num_returns = options["num_returns"]
         refs = submit_task(

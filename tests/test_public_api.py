@@ -64,3 +64,9 @@ def test_ray_util_names_are_there():
 
     assert {"ActorPool", "iter", "list_named_actors", "progress", "queue"} <= set(dir(util))
     assert util.queue.Queue and util.iter.from_range and util.progress.as_completed
+    assert callable(util.placement_group) and callable(util.remove_placement_group)
+    from minray.cluster_utils import Cluster
+    from minray.util.placement_group import placement_group_table
+    from minray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    assert Cluster and placement_group_table and PlacementGroupSchedulingStrategy

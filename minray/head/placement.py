@@ -145,3 +145,37 @@ def _matching(need, room):
     for node, index in holder.items():
         placed[index] = node
     return placed
+
+
+# --- bundles as resources -------------------------------------------------------------
+#
+# As in Ray, a placed bundle turns into resources of its own: bundle i of group G with
+# {"CPU": 2} adds "CPU_group_i_G": 2 and "CPU_group_G": 2 to its node, plus
+# "bundle_group_i_G" / "bundle_group_G" (1000 per bundle) that even a task asking for no
+# CPU takes a sliver of, so it runs only where the bundle is.
+
+BUNDLE_UNITS = 1000.0
+BUNDLE_SLIVER = 0.001
+
+
+def bundle_resources(group_hex: str, bundles: list[Resources]) -> dict[str, float]:
+    """The resources a placed group adds to its node (for all its bundles there)."""
+    out: dict[str, float] = {}
+    for index, bundle in enumerate(bundles):
+        for name, amount in [*bundle.items(), ("bundle", BUNDLE_UNITS)]:
+            if amount > 0:
+                for key in (f"{name}_group_{index}_{group_hex}", f"{name}_group_{group_hex}"):
+                    out[key] = out.get(key, 0.0) + amount
+    return out
+
+
+def in_bundle(shape: Resources, group_hex: str, index: int = -1) -> dict[str, float]:
+    """A task's resource shape, asked of bundle ``index`` of the group (-1: any bundle)."""
+    suffix = f"group_{group_hex}" if index < 0 else f"group_{index}_{group_hex}"
+    out = {f"{name}_{suffix}": amount for name, amount in shape.items() if amount > 0}
+    out[f"bundle_{suffix}"] = BUNDLE_SLIVER
+    return out
+
+
+def is_bundle_resource(name: str) -> bool:
+    return "_group_" in name

@@ -151,3 +151,11 @@ class ActorDirectory:
             for r in self.actors.values()
             if r.owner is owner and not r.detached and r.state != ActorState.DEAD
         ]
+
+    def holding(self, names: set[str]) -> list[ActorRecord]:
+        """Live actors that hold any of these resources (a placement group's)."""
+        return [
+            r
+            for r in self.actors.values()
+            if r.state != ActorState.DEAD and r.alloc is not None and names & set(r.alloc.resources)
+        ]

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from .. import _loop, ids
 from ..config import CONFIG
+from ..head.placement import is_bundle_resource
 from ..head.service import HeadService
 from ..object_store import shm
 from ..object_store.accounting import StoreAccounting
@@ -52,6 +53,7 @@ from .cluster_address import forget_current_cluster, record_current_cluster
 from .head_client import HeadClient, HeadUnreachable
 from .log_monitor import LogMonitor
 from .object_handlers import ObjectHandlers
+from .placement_groups import GroupRecord, PlacementGroupHandlers
 from .processes import alive as _alive
 from .processes import stop_workers
 from .worker_pool import ZygoteClient, start_zygote
@@ -110,7 +112,7 @@ class NodeSettings:
         return os.path.join(self.session_dir, "logs", f"worker-{worker_id.hex()[:12]}.{suffix}")
 
 
-class NodeDaemon(ActorHandlers, ObjectHandlers):
+class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
     def __init__(self, settings: NodeSettings, token: bytes, zygote: ZygoteClient):
         self.settings = settings
         self.token = token
@@ -131,6 +133,7 @@ class NodeDaemon(ActorHandlers, ObjectHandlers):
         self.starting = 0
         self._requests: dict[tuple, tuple[asyncio.Future, RequestLease]] = {}
         self.actors = ActorDirectory()
+        self.groups: dict[bytes, GroupRecord] = {}  #: placement groups, in creation order
         self._actor_waiters: dict[bytes, list[tuple[str, asyncio.Future]]] = {}
         self._lease_ids = itertools.count(1)
         self._stopped = asyncio.Event()
@@ -316,6 +319,7 @@ class NodeDaemon(ActorHandlers, ObjectHandlers):
             self._requests.pop(key)
         for lease in [lease for lease in self.leases.values() if lease.owner is conn]:
             self._end_lease(lease, kill_worker=True)  # its owner is gone: stop its work
+        self._groups_owner_gone(conn)
         for record in self.actors.owned_by(conn):
             self._actor_died(
                 record,
@@ -379,7 +383,7 @@ class NodeDaemon(ActorHandlers, ObjectHandlers):
             if record is None or record.state == ActorState.DEAD:
                 return ErrorReply("ActorDiedError", "the actor is dead")
         missing = self.scheduler.missing(msg.resources)
-        if missing:
+        if missing and not all(map(is_bundle_resource, missing)):  # a group may be pending
             conn.send(
                 ResourcesInfeasible(
                     msg.request_id, msg.task_name, msg.resources, self.scheduler.total_resources()
@@ -420,6 +424,8 @@ class NodeDaemon(ActorHandlers, ObjectHandlers):
                 self.scheduler.unblock(lease.alloc)
 
     def _schedule(self) -> None:
+        if self.groups:
+            self._place_groups()
         for key, alloc in self.scheduler.schedule():
             reply, request = self._requests.pop(key)
             owner = key[0]

@@ -68,6 +68,11 @@ class MsgType(enum.IntEnum):
     NODE_HEARTBEAT = 46
     UNREGISTER_NODE = 47
     CLUSTER_VIEW = 48
+    CREATE_PLACEMENT_GROUP = 49
+    REMOVE_PLACEMENT_GROUP = 50
+    GET_PLACEMENT_GROUPS = 51
+    PLACEMENT_GROUPS = 52
+    WAIT_PLACEMENT_GROUP = 53
 
 
 class ValueKind(enum.IntEnum):
@@ -533,3 +538,54 @@ class ClusterView(Message):
     type = MsgType.CLUSTER_VIEW
     version: int
     nodes: list  #: one dict per node, as in ClusterInfo
+
+
+# --- placement groups (driver/worker -> node) ---------------------------------------
+
+
+@message
+class CreatePlacementGroup(Message):
+    """Reserve bundles of resources; answered at once by PlacementGroups([the group])
+    (state PENDING until they fit, with the reason when they never can)."""
+
+    type = MsgType.CREATE_PLACEMENT_GROUP
+    group_id: bytes
+    name: str  #: "" for an unnamed group; else unique in the namespace
+    namespace: str
+    bundles: list  #: [{resource: amount}, ...]
+    strategy: str  #: PACK, SPREAD, STRICT_PACK or STRICT_SPREAD
+    detached: bool  #: outlives its creator
+
+
+@message
+class RemovePlacementGroup(Message):
+    """Give a group's resources back; its tasks and actors are stopped (one-way)."""
+
+    type = MsgType.REMOVE_PLACEMENT_GROUP
+    group_id: bytes
+
+
+@message
+class GetPlacementGroups(Message):
+    """Look groups up by id, or by name in a namespace, or all (both empty)."""
+
+    type = MsgType.GET_PLACEMENT_GROUPS
+    group_id: bytes
+    name: str
+    namespace: str
+
+
+@message
+class WaitPlacementGroup(Message):
+    """Answered by PlacementGroups([the group]) once it is placed or removed, or after
+    ``timeout_s`` with its state then."""
+
+    type = MsgType.WAIT_PLACEMENT_GROUP
+    group_id: bytes
+    timeout_s: float
+
+
+@message
+class PlacementGroups(Message):
+    type = MsgType.PLACEMENT_GROUPS
+    groups: list  #: one dict per group (see node/placement_groups.py)

@@ -83,7 +83,8 @@ class LeaseScheduler:
 
     def release(self, alloc: Allocation) -> None:
         for name, units in alloc.resources.items():
-            self.available[name] = self.available.get(name, 0) + units
+            if name in self.total:  # a removed placement group's resources are gone
+                self.available[name] = self.available.get(name, 0) + units
         for gpu, units in alloc.gpu_ids:
             self._gpu_free[gpu] += units
 
@@ -104,6 +105,32 @@ class LeaseScheduler:
             if held:
                 gpu_ids.append((gpu, held))
         return Allocation(kept, tuple(gpu_ids))
+
+    def reserve(self, need: dict[str, float], adds: dict[str, float]) -> bool:
+        """Take ``need`` from what is free and add ``adds`` as new resources (a placement
+        group's bundles become ``CPU_group_<id>``...), all or nothing."""
+        units = {name: to_units(v) for name, v in need.items() if v > 0}
+        if any(self.available.get(name, 0) < u for name, u in units.items()):
+            return False
+        for name, u in units.items():
+            self.available[name] -= u
+        for name, amount in adds.items():
+            self.total[name] = self.total.get(name, 0) + to_units(amount)
+            self.available[name] = self.available.get(name, 0) + to_units(amount)
+        return True
+
+    def unreserve(self, need: dict[str, float], adds: dict[str, float]) -> None:
+        """Undo :meth:`reserve`: the added resources go, ``need`` is free again. Leases
+        still holding added resources must have been ended first."""
+        for name, amount in adds.items():
+            self.total[name] = self.total.get(name, 0) - to_units(amount)
+            self.available[name] = self.available.get(name, 0) - to_units(amount)
+            if self.total[name] <= 0:
+                del self.total[name]
+                self.available.pop(name, None)
+        for name, v in need.items():
+            if v > 0:
+                self.available[name] = self.available.get(name, 0) + to_units(v)
 
     def block(self, alloc: Allocation) -> None:
         """The lease's task waits in get(): lend its CPU to other tasks."""

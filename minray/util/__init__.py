@@ -6,14 +6,34 @@
 * ``joblib.register_ray()`` — a joblib backend ("ray", "minray") for scikit-learn;
 * ``iter`` — Ray 1.x parallel iterators (sharded, lazy);
 * ``progress`` — a tqdm progress bar over many refs;
-* ``list_named_actors()``.
+* ``list_named_actors()``;
+* ``placement_group()`` and friends, ``scheduling_strategies``.
 """
 
 from __future__ import annotations
 
 from minray.actor import list_named_actors
 
-from . import iter, progress, queue  # noqa: A004 - Ray's module names
+from . import iter, progress, queue, scheduling_strategies  # noqa: A004 - Ray's module names
 from .actor_pool import ActorPool
 
-__all__ = ["ActorPool", "iter", "list_named_actors", "progress", "queue"]
+# the submodule first, so that the name then means the function, as in Ray
+from .placement_group import (
+    get_placement_group,
+    placement_group,
+    placement_group_table,
+    remove_placement_group,
+)
+
+__all__ = [
+    "ActorPool",
+    "get_placement_group",
+    "iter",
+    "list_named_actors",
+    "placement_group",
+    "placement_group_table",
+    "progress",
+    "queue",
+    "remove_placement_group",
+    "scheduling_strategies",
+]

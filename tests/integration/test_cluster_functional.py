@@ -7,6 +7,8 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import time
 
 import psutil
@@ -194,6 +196,30 @@ def test_garbage_on_the_head_port_is_dropped_and_the_cluster_carries_on(cluster)
     node = cluster.add_node(num_cpus=1)
     started.append(node)
     assert head_view(cluster)[node.node_id]["Alive"]
+
+
+def test_a_ray_program_under_compat_connects_through_ray_address(cluster, tmp_path):
+    cluster, started, processes = cluster
+    node = cluster.add_node(num_cpus=1)
+    started.append(node)
+    script = tmp_path / "ray_program.py"
+    script.write_text(
+        "import ray\n"
+        "ray.init()\n"
+        "from ray.util.placement_group import placement_group\n"
+        "print('nodes', len(ray.nodes()), placement_group([{'CPU': 1}]).wait(10))\n"
+    )
+    env = dict(os.environ, RAY_ADDRESS=cluster.address, MINRAY_AUTH_TOKEN=cluster.token.hex())
+    env.pop("MINRAY_ADDRESS", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "minray.compat", str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    )
+    assert "nodes 2 True" in out.stdout, out.stderr
 
 
 # --- connecting a driver: bad input ---------------------------------------------------------

@@ -105,3 +105,40 @@ def test_strict_spread_places_each_bundle_on_its_own_node_whenever_that_is_possi
     assert (placed is not None) == possible
     if placed is not None:
         assert len(set(placed)) == len(placed)
+
+
+def test_a_placed_group_adds_rays_renamed_resources_per_bundle_and_in_total():
+    from minray.head.placement import bundle_resources
+
+    adds = bundle_resources("g1", [{"CPU": 1}, {"CPU": 2, "GPU": 1}])
+    assert adds["CPU_group_0_g1"] == 1 and adds["CPU_group_1_g1"] == 2
+    assert adds["CPU_group_g1"] == 3 and adds["GPU_group_g1"] == 1
+    assert adds["bundle_group_g1"] == 2000 and adds["bundle_group_1_g1"] == 1000
+
+
+def test_a_task_in_a_group_asks_for_the_renamed_resources_and_a_bundle_sliver():
+    from minray.head.placement import in_bundle
+
+    assert in_bundle({"CPU": 1, "GPU": 0}, "g1", 1) == {
+        "CPU_group_1_g1": 1,
+        "bundle_group_1_g1": 0.001,
+    }
+    assert in_bundle({}, "g1") == {"bundle_group_g1": 0.001}
+
+
+def test_options_with_a_placement_group_strategy_turn_into_bundle_resources():
+    from minray.ids import PlacementGroupID
+    from minray.options import actor_resources, task_resources
+    from minray.placement_group import PlacementGroup
+    from minray.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    group = PlacementGroup(PlacementGroupID(b"\x01" * 18), [{"CPU": 2}])
+    hexid = group.id.hex()
+    strategy = PlacementGroupSchedulingStrategy(group, 0)
+    assert task_resources({"num_cpus": 1, "scheduling_strategy": strategy}) == {
+        f"CPU_group_0_{hexid}": 1.0,
+        f"bundle_group_0_{hexid}": 0.001,
+    }
+    needed, held = actor_resources({"scheduling_strategy": strategy})
+    assert needed == {f"CPU_group_0_{hexid}": 1.0, f"bundle_group_0_{hexid}": 0.001}
+    assert held == {f"bundle_group_0_{hexid}": 0.001}

@@ -371,3 +371,17 @@ def test_releasing_every_fractional_grant_restores_exact_totals(amounts):
     for _, alloc in granted:
         s.release(alloc)
     assert s.available == s.total
+
+
+def test_reserving_takes_resources_all_or_nothing_and_adds_the_renamed_ones():
+    s = LeaseScheduler({"CPU": 2})
+    assert not s.reserve({"CPU": 3}, {"CPU_group_g": 3})
+    assert s.available_resources() == {"CPU": 2.0}
+    assert s.reserve({"CPU": 2}, {"CPU_group_g": 2})
+    assert s.available_resources() == {"CPU_group_g": 2.0}
+    s.submit("in-group", {"CPU_group_g": 1})
+    ((key, alloc),) = s.schedule()
+    s.unreserve({"CPU": 2}, {"CPU_group_g": 2})
+    s.release(alloc)  # a lease of a removed group gives back nothing that no longer exists
+    assert s.total_resources() == {"CPU": 2.0}
+    assert s.available_resources() == {"CPU": 2.0}
