@@ -10,7 +10,10 @@ It wires the pure :class:`~minray.head.node_table.NodeTable` to connections.
 3. It sends ``NodeHeartbeat`` every ``heartbeat_interval_s``, with its free
    resources when they changed.
 4. The head pushes ``ClusterView`` to every member when the view changed
-   (coalesced over a short delay), so nodes never poll.
+   (coalesced over a short delay), so nodes never poll. A push carries only the
+   nodes that changed since the last one (a member got the whole view when it
+   registered), and is encoded once for all members: with N nodes, a change
+   costs O(N) bytes, not O(N²).
 5. A node that leaves (``UnregisterNode``), whose connection closes, or that
    is silent past ``node_death_timeout_s``, is marked dead, for good.
 
@@ -28,6 +31,7 @@ import time
 from collections.abc import Callable
 
 from .. import __version__
+from ..protocol import framing
 from ..protocol.connection import Connection
 from ..protocol.messages import (
     ClusterInfo,
@@ -76,7 +80,7 @@ class HeadService:
         self._local_info = local_info  #: the head node's own info, read live
         self._clock = clock
         self.members: dict[bytes, Connection] = {}
-        self._pushed = -1
+        self._dirty: set[bytes] = set()  #: nodes changed since the last push
         self._push_handle: asyncio.TimerHandle | None = None
         info = local_info()
         self._local_available = info["AvailableResources"]
@@ -113,17 +117,19 @@ class HeadService:
             old.close()
         conn.close_callbacks.append(self._member_closed)
         logger.info("node %s joined from %s", msg.node_id.hex()[:12], msg.address)
-        self._schedule_push()
+        self._changed(msg.node_id)
         return NodeRegistered(self.local_id, self.nodes_info())
 
     def handle_NodeHeartbeat(self, conn: Connection, msg) -> None:
         if conn.info.get("node_id") != msg.node_id:
             conn.abort("heartbeat for a node this connection did not register")
             return
+        version = self.table.version
         if not self.table.heartbeat(msg.node_id, self._clock(), msg.available):
             conn.abort("heartbeat from a node already declared dead")
             return
-        self._schedule_push()
+        if self.table.version != version:
+            self._changed(msg.node_id)
 
     def handle_UnregisterNode(self, conn: Connection, msg) -> Ok:
         if conn.info.get("node_id") == msg.node_id:
@@ -138,7 +144,7 @@ class HeadService:
     def local_changed(self) -> None:
         """The head node's own resources changed: tell the members (coalesced)."""
         self.table.version += 1
-        self._schedule_push()
+        self._changed(self.local_id)
 
     def expire(self) -> list[NodeRecord]:
         """Run the death detector now; returns the nodes it declared dead."""
@@ -148,8 +154,7 @@ class HeadService:
             conn = self.members.pop(record.node_id, None)
             if conn is not None:
                 conn.close()
-        if dead:
-            self._schedule_push()
+            self._changed(record.node_id)
         return dead
 
     async def run_detector(self, stopped: asyncio.Event) -> None:
@@ -189,21 +194,26 @@ class HeadService:
         record = self.table.remove(node_id, reason)
         if record is not None:
             logger.warning("node %s is dead: %s", node_id.hex()[:12], reason)
-            self._schedule_push()
+            self._changed(node_id)
 
-    def _schedule_push(self) -> None:
+    def _changed(self, node_id: bytes) -> None:
+        self._dirty.add(node_id)
         if self._push_handle is None and self.members:
             loop = asyncio.get_running_loop()
             self._push_handle = loop.call_later(PUSH_DELAY_S, self._push)
 
     def _push(self) -> None:
         self._push_handle = None
-        if self.table.version == self._pushed:
-            return
-        self._pushed = self.table.version
-        view = ClusterView(self.table.version, self.nodes_info())
+        changed, self._dirty = self._dirty, set()
+        nodes = []
+        for node_id in changed:
+            if node_id == self.local_id:
+                nodes.append(self._local_info())
+            elif node_id in self.table.nodes:
+                nodes.append(_info(self.table.nodes[node_id]))
+        frame = framing.encode(ClusterView(self.table.version, nodes))
         for conn in list(self.members.values()):
-            conn.send(view)
+            conn.send_frame(frame)
 
 
 def _info(record: NodeRecord) -> dict:

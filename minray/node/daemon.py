@@ -477,7 +477,7 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
         if self.head is not None:
             return ClusterInfo(self.head.nodes_info())
         me = self.settings.node_id.hex()
-        view = [n for n in self.head_client.view if n["NodeID"] != me]
+        view = [n for n in self.head_client.view.values() if n["NodeID"] != me]
         return ClusterInfo([*view, self.node_info()])
 
     def node_info(self) -> dict:

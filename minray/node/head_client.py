@@ -51,7 +51,7 @@ class HeadClient:
         self._available = available
         self._on_lost = on_lost
         self.conn: Connection | None = None
-        self.view: list[dict] = []
+        self.view: dict[str, dict] = {}  #: node id (hex) -> the node's last pushed record
         self._sent: dict | None = None
         self._leaving = False
 
@@ -83,7 +83,7 @@ class HeadClient:
             raise HeadUnreachable(f"the head refused this node: {e}") from e
         except (ConnectionError, asyncio.TimeoutError) as e:
             raise HeadUnreachable(f"the head at {self.head_address} did not answer ({e})") from e
-        self.view = reply.nodes
+        self.view = {node["NodeID"]: node for node in reply.nodes}
         self.conn.close_callbacks.append(self._closed)
 
     async def heartbeat(self, stopped: asyncio.Event) -> None:
@@ -112,7 +112,8 @@ class HeadClient:
         conn.close()
 
     def handle_ClusterView(self, conn: Connection, msg) -> None:
-        self.view = msg.nodes
+        for node in msg.nodes:  # the nodes that changed since the last push
+            self.view[node["NodeID"]] = node
 
     def _closed(self, conn: Connection) -> None:
         if not self._leaving:

@@ -273,6 +273,16 @@ class Connection(asyncio.Protocol):
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
 
+    def send_frame(self, frame: bytes) -> None:
+        """Loop thread: queue a frame already encoded (one push sent to many peers)."""
+        if self.closed:
+            return
+        with self._write_lock:
+            self._out.append(frame)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
     def send_threadsafe(self, msg: Message, request_id: int = 0) -> None:
         """Any thread: write now if nothing waits to be written first, else queue for the loop."""
         frame = framing.encode(msg, request_id)

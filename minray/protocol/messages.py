@@ -537,7 +537,7 @@ class ClusterView(Message):
 
     type = MsgType.CLUSTER_VIEW
     version: int
-    nodes: list  #: one dict per node, as in ClusterInfo
+    nodes: list  #: the nodes that changed since the last push, one dict each (as ClusterInfo)
 
 
 # --- placement groups (driver/worker -> node) ---------------------------------------
