@@ -39,6 +39,7 @@ from ..protocol.messages import (
     ErrorReply,
     ExitIfIdle,
     LeaseGranted,
+    LeaseSpillback,
     LogLines,
     Ok,
     RegisterClient,
@@ -56,6 +57,7 @@ from .object_handlers import ObjectHandlers
 from .placement_groups import GroupRecord, PlacementGroupHandlers
 from .processes import alive as _alive
 from .processes import stop_workers
+from .spillback import spill_target
 from .worker_pool import ZygoteClient, start_zygote
 
 logger = logging.getLogger("minray.node")
@@ -242,6 +244,20 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
                 return
             self._trim_idle_workers()
             self._forget_workers_that_died_starting()
+            if self._requests and self._has_peers():
+                self._respill_queued()
+
+    def _respill_queued(self) -> None:
+        """Send queued requests on to a node that now has room (or joined with what they
+        need): the view changes as nodes join and work ends."""
+        nodes, me, info = self._cluster_nodes(), self.settings.node_id.hex(), self.node_info()
+        for key, (fut, msg) in list(self._requests.items()):
+            if msg.spilled or msg.actor_id or fut.done():
+                continue
+            target = spill_target(msg.resources, nodes, me, info)
+            if target is not None and self.scheduler.cancel(key):
+                del self._requests[key]
+                fut.set_result(LeaseSpillback(*target))
 
     def _forget_workers_that_died_starting(self) -> None:
         for worker in list(self.workers.values()):
@@ -298,7 +314,7 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
             worker.pid = worker.pid or msg.pid
             self.starting -= 1
             self._worker_ready(worker)
-        else:
+        elif msg.kind == "driver":  # an owner of another node leasing here is not a driver
             self.drivers.add(conn)
         return RegisterReply(
             self.settings.node_id, self.scheduler.total_resources(), self.settings.session_dir
@@ -382,6 +398,12 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
             record = self.actors.get(msg.actor_id)
             if record is None or record.state == ActorState.DEAD:
                 return ErrorReply("ActorDiedError", "the actor is dead")
+        elif not msg.spilled and self._has_peers():
+            target = spill_target(
+                msg.resources, self._cluster_nodes(), self.settings.node_id.hex(), self.node_info()
+            )
+            if target is not None:
+                return LeaseSpillback(*target)
         missing = self.scheduler.missing(msg.resources)
         if missing and not all(map(is_bundle_resource, missing)):  # a group may be pending
             conn.send(
@@ -474,11 +496,19 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
     # --- cluster state ----------------------------------------------------------------------
 
     def handle_GetClusterInfo(self, conn: Connection, msg) -> ClusterInfo:
+        return ClusterInfo(self._cluster_nodes())
+
+    def _has_peers(self) -> bool:
         if self.head is not None:
-            return ClusterInfo(self.head.nodes_info())
+            return bool(self.head.members)
+        return len(self.head_client.view) > 1
+
+    def _cluster_nodes(self) -> list[dict]:
+        if self.head is not None:
+            return self.head.nodes_info()
         me = self.settings.node_id.hex()
         view = [n for n in self.head_client.view.values() if n["NodeID"] != me]
-        return ClusterInfo([*view, self.node_info()])
+        return [*view, self.node_info()]
 
     def node_info(self) -> dict:
         s = self.settings

@@ -1,12 +1,9 @@
 """Every message minray sends between processes, in one place.
 
-A message is a small record; on the wire it is the msgpack array
-``[type, request_id, field1, field2, ...]`` in field order. ``request_id`` is
-positive on a request that expects a reply, the negated id on that reply, and
-0 on a one-way notification. User data inside messages is always opaque
-``bytes`` (cloudpickle), never decoded by the protocol layer.
-
-Shapes that recur in fields:
+On the wire a message is the msgpack array ``[type, request_id, field1, ...]``
+in field order; ``request_id`` is positive on a request, negated on its reply,
+0 on a one-way notification. User data inside is opaque ``bytes`` (cloudpickle),
+never decoded by the protocol layer. Shapes that recur in fields:
 
 * ref list: ``[[object_id, owner_address], ...]`` — ObjectRefs carried inside a
   pickled value, so the receiver can count them (see runtime/refcount.py).
@@ -73,6 +70,7 @@ class MsgType(enum.IntEnum):
     GET_PLACEMENT_GROUPS = 51
     PLACEMENT_GROUPS = 52
     WAIT_PLACEMENT_GROUP = 53
+    LEASE_SPILLBACK = 54
 
 
 class ValueKind(enum.IntEnum):
@@ -124,7 +122,8 @@ class RegisterReply(Message):
 
 @message
 class RequestLease(Message):
-    """Ask the node for a worker with these resources; answered by LeaseGranted."""
+    """Ask the node for a worker with these resources; answered by LeaseGranted, or by
+    LeaseSpillback naming a node that has room (ask there, with ``spilled`` set)."""
 
     type = MsgType.REQUEST_LEASE
     request_id: int
@@ -132,6 +131,16 @@ class RequestLease(Message):
     task_name: str  #: for the infeasible-task warning
     actor_id: bytes  #: b"" for tasks; else the worker becomes this actor's, for good
     actor_resources: dict  #: what the actor holds while it lives (part of ``resources``)
+    spilled: bool  #: sent on by another node: grant here or queue, never send on again
+
+
+@message
+class LeaseSpillback(Message):
+    """Node -> owner: this node is full; ask the node at ``address`` instead."""
+
+    type = MsgType.LEASE_SPILLBACK
+    node_id: bytes
+    address: str
 
 
 @message
@@ -545,8 +554,7 @@ class ClusterView(Message):
 
 @message
 class CreatePlacementGroup(Message):
-    """Reserve bundles of resources; answered at once by PlacementGroups([the group])
-    (state PENDING until they fit, with the reason when they never can)."""
+    """Reserve bundles; answered at once by PlacementGroups([the group]), maybe PENDING."""
 
     type = MsgType.CREATE_PLACEMENT_GROUP
     group_id: bytes
@@ -577,8 +585,7 @@ class GetPlacementGroups(Message):
 
 @message
 class WaitPlacementGroup(Message):
-    """Answered by PlacementGroups([the group]) once it is placed or removed, or after
-    ``timeout_s`` with its state then."""
+    """Answered by PlacementGroups([the group]) once placed or removed, or at the timeout."""
 
     type = MsgType.WAIT_PLACEMENT_GROUP
     group_id: bytes

@@ -52,6 +52,7 @@ from ..protocol.messages import (
 )
 from .actor_submitter import ActorSubmitter
 from .memory_store import MemoryStore, StoredValue
+from .node_links import NodeLinks
 from .object_reader import SHUT_DOWN, ObjectReader
 from .refcount import Free, ReferenceCounter, Release
 from .segment_maps import SegmentMaps
@@ -103,6 +104,7 @@ class CoreWorker:
         self.refs = ReferenceCounter(self.address)
         self.submitter = TaskSubmitter(self)
         self.segments = SegmentMaps(self._send_to_node)
+        self.nodes = NodeLinks(self)  #: connections to other nodes (spilled leases, objects)
         self.objects = ObjectReader(self)
         self.executor = None
         self.actors = ActorSubmitter(self)
@@ -208,6 +210,7 @@ class CoreWorker:
             self._server.close()
         for conn in [*self._peer_conns.values(), *self._accepted_conns]:
             conn.close()
+        self.nodes.close_all()
         if self.node is not None:
             self.node.close_callbacks.clear()
             self.node.close()
@@ -246,11 +249,15 @@ class CoreWorker:
         """Run a coroutine on the loop from another thread and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def _send_to_node(self, msg) -> None:
-        """Send a notification to the node from any thread (even a finalizer)."""
+    def _send_to_node(self, msg, node_id: bytes | None = None) -> None:
+        """Send a notification to this process's node, or to the node ``node_id``, from
+        any thread (even a finalizer)."""
         if self.alive and self.node is not None:
             try:
-                self.loop.call_soon_threadsafe(self.node.send, msg)
+                if node_id is None or node_id == self.node_id:
+                    self.loop.call_soon_threadsafe(self.node.send, msg)
+                else:
+                    self.loop.call_soon_threadsafe(self.nodes.send, node_id, msg)
             except RuntimeError:  # the loop is closed: we are shutting down
                 pass
 
@@ -394,13 +401,17 @@ class CoreWorker:
                 if value is None:
                     continue
                 if value.kind == ValueKind.SHARED:
-                    freed_segments.append(action.object_id)
+                    freed_segments.append((value.payload[2], action.object_id))
                 elif value.kind == ValueKind.ERROR:
                     self._report_if_unseen(action.object_id, value)
             elif type(action) is Release:
                 releases.setdefault(action.grantor, []).append([action.object_id, action.count])
         if freed_segments and self.node is not None:
-            self.node.send(FreeObjects(freed_segments))
+            by_node: dict[bytes, list] = {}
+            for node_id, object_id in freed_segments:  # the node that accounts for it
+                by_node.setdefault(node_id, []).append(object_id)
+            for node_id, object_ids in by_node.items():
+                self.nodes.send(node_id, FreeObjects(object_ids))
         for grantor, items in releases.items():
             self.loop.create_task(self._send_release(grantor, items))
 
@@ -538,7 +549,7 @@ class CoreWorker:
                         self.refs.add_hold(ref_id, owner)
                         actions += self.refs.remove_hold(ref_id)
                     if kind == ValueKind.SHARED:
-                        self.node.send(FreeObjects([object_id]))
+                        self.nodes.send(payload[2], FreeObjects([object_id]))
         self._apply_actions(actions)
         for arrival in arrivals:  # last: a thread woken here finds the lock free
             self.store.announce(arrival)

@@ -104,7 +104,7 @@ class ObjectReader:
             return serialization.from_inline(value.payload)
         if kind == ValueKind.SHARED:
             try:
-                mem = self.worker.segments.readable(value.payload[0])
+                mem = self.worker.segments.readable(value.payload[0], value.payload[2])
             except FileNotFoundError:
                 raise ObjectLostError(
                     object_id.hex(), "Its shared-memory segment is gone."

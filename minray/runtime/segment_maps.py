@@ -32,19 +32,20 @@ class SegmentMaps:
         self._writable: collections.OrderedDict[str, mmap.mmap] = collections.OrderedDict()
         self.max_writable = max_writable
 
-    def readable(self, name: str) -> mmap.mmap:
-        """A read-only mapping of the segment, pinned while anything uses it."""
+    def readable(self, name: str, node_id: bytes | None = None) -> mmap.mmap:
+        """A read-only mapping of the segment, pinned (at the node ``node_id`` that
+        accounts for it; default: this process's) while anything uses it."""
         with self._lock:
             mem = self._readable.get(name)
             if mem is not None:
                 return mem
-            self._send(PinSegments([name]))
+            self._send(PinSegments([name]), node_id)
             try:
                 mem = shm.open_readonly(name)
             except BaseException:
-                self._send(UnpinSegments([name]))
+                self._send(UnpinSegments([name]), node_id)
                 raise
-            weakref.finalize(mem, self._send, UnpinSegments([name]))
+            weakref.finalize(mem, self._send, UnpinSegments([name]), node_id)
             self._readable[name] = mem
             return mem
 

@@ -178,7 +178,7 @@ class TaskExecutor:
                 values[index] = serialization.from_inline(payload)
             else:
                 values[index] = serialization.read_segment(
-                    self.worker.segments.readable(payload[0])
+                    self.worker.segments.readable(payload[0], payload[2])
                 )
         args = [values[a.index] if type(a) is ArgPlaceholder else a for a in args]
         kwargs = {k: values[v.index] if type(v) is ArgPlaceholder else v for k, v in kwargs.items()}

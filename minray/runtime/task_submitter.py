@@ -23,6 +23,7 @@ from ..protocol.messages import (
     ActorCreationFailed,
     CancelLeaseRequest,
     CancelTask,
+    LeaseSpillback,
     PushTask,
     RequestLease,
     ReturnLease,
@@ -78,14 +79,15 @@ LEASE_LINGER_S = 0.001
 
 
 class _Lease:
-    __slots__ = ("lease_id", "worker_address", "conn", "gpu_ids", "linger")
+    __slots__ = ("lease_id", "worker_address", "conn", "gpu_ids", "linger", "node")
 
-    def __init__(self, lease_id: int, worker_address: str, conn: Connection, gpu_ids: list):
+    def __init__(self, lease_id: int, worker_address: str, conn: Connection, gpu_ids: list, node):
         self.lease_id = lease_id
         self.worker_address = worker_address
         self.conn = conn
         self.gpu_ids = gpu_ids
         self.linger = None  #: timer that returns the lease while it sits idle
+        self.node: Connection = node  #: the node that granted it (ours, or one we spilled to)
 
 
 class _Queue:
@@ -106,7 +108,7 @@ class _Queue:
         self.actor_id = actor_id
         self.actor_resources = actor_resources or {}
         self.tasks: collections.deque[TaskSpec] = collections.deque()
-        self.requests: set[int] = set()  #: lease requests sent and not answered yet
+        self.requests: dict[int, Connection] = {}  #: lease requests not answered yet: node
         self.cancelled: set[int] = set()  #: those of them we no longer need
         self.idle: list[_Lease] = []  #: leases about to be returned (see LEASE_LINGER_S)
 
@@ -160,26 +162,35 @@ class TaskSubmitter:
             wanted -= 1
             live += 1
         if not queue.tasks:
-            for request_id in queue.requests - queue.cancelled:
-                queue.cancelled.add(request_id)
-                self.worker.node.send(CancelLeaseRequest(request_id))
+            for request_id, node in queue.requests.items():
+                if request_id not in queue.cancelled:
+                    queue.cancelled.add(request_id)
+                    node.send(CancelLeaseRequest(request_id))
 
-    def _request_lease(self, queue: _Queue) -> None:
+    def _request_lease(self, queue: _Queue, node: Connection | None = None) -> None:
+        """Ask our node for a lease (or, with ``node``, the node it spilled us to)."""
+        node = node or self.worker.node
         request_id = next(self._request_ids)
-        queue.requests.add(request_id)
+        queue.requests[request_id] = node
         name = queue.tasks[0].name if queue.tasks else ""
-        fut = self.worker.node.request(
-            RequestLease(request_id, queue.resources, name, queue.actor_id, queue.actor_resources)
+        spilled = node is not self.worker.node
+        fut = node.request(
+            RequestLease(
+                request_id, queue.resources, name, queue.actor_id, queue.actor_resources, spilled
+            )
         )
-        fut.add_done_callback(partial(self._on_lease_reply, queue, request_id))
+        fut.add_done_callback(partial(self._on_lease_reply, queue, request_id, node))
 
-    def _on_lease_reply(self, queue: _Queue, request_id: int, fut) -> None:
-        queue.requests.discard(request_id)
+    def _on_lease_reply(self, queue: _Queue, request_id: int, node: Connection, fut) -> None:
+        queue.requests.pop(request_id, None)
         queue.cancelled.discard(request_id)
         if fut.cancelled():
             return
         if isinstance(fut.exception(), ConnectionLost):
-            self.fail_all(RaySystemError(NODE_GONE))
+            if node is self.worker.node:
+                self.fail_all(RaySystemError(NODE_GONE))
+            else:  # the node we spilled to is gone: ask ours again
+                self._pump(queue)
             return
         if fut.exception() is not None:  # we cancelled the request, or the actor is dead
             if queue.actor_id and fut.exception().error == "ActorDiedError":
@@ -189,22 +200,34 @@ class TaskSubmitter:
             self._pump(queue)
             return
         grant = fut.result()
+        if type(grant) is LeaseSpillback:
+            self.worker.loop.create_task(self._spill(queue, grant))
+            return
         conn = self.worker.cached_peer(grant.worker_address)
         if conn is not None:
-            self._use_lease(
-                queue, _Lease(grant.lease_id, grant.worker_address, conn, grant.gpu_ids)
-            )
+            lease = _Lease(grant.lease_id, grant.worker_address, conn, grant.gpu_ids, node)
+            self._use_lease(queue, lease)
         else:
-            self.worker.loop.create_task(self._connect_lease(queue, grant))
+            self.worker.loop.create_task(self._connect_lease(queue, grant, node))
 
-    async def _connect_lease(self, queue: _Queue, grant) -> None:
+    async def _spill(self, queue: _Queue, spillback) -> None:
+        """Our node is full: ask the node it named (once; that node grants or queues)."""
+        try:
+            node = await self.worker.nodes.at(spillback.address)
+        except (OSError, ConnectionError):
+            node = self.worker.node
+        if queue.tasks:
+            self._request_lease(queue, node)
+
+    async def _connect_lease(self, queue: _Queue, grant, node: Connection) -> None:
         try:
             conn = await self.worker.peer(grant.worker_address)
         except OSError:
-            self.worker.node.send(ReturnLease(grant.lease_id, True))
+            node.send(ReturnLease(grant.lease_id, True))
             self._pump(queue)
             return
-        self._use_lease(queue, _Lease(grant.lease_id, grant.worker_address, conn, grant.gpu_ids))
+        lease = _Lease(grant.lease_id, grant.worker_address, conn, grant.gpu_ids, node)
+        self._use_lease(queue, lease)
 
     def _use_lease(self, queue: _Queue, lease: _Lease) -> None:
         if queue.tasks:
@@ -220,7 +243,7 @@ class TaskSubmitter:
     def _return(self, queue: _Queue, lease: _Lease) -> None:
         if lease in queue.idle:
             queue.idle.remove(lease)
-            self.worker.node.send(ReturnLease(lease.lease_id, False))
+            lease.node.send(ReturnLease(lease.lease_id, False))
 
     # --- running ------------------------------------------------------------------------------
 
@@ -273,7 +296,7 @@ class TaskSubmitter:
                 self._created(spec)
             return
         if error is not None and spec.cancelled:
-            self.worker.node.send(ReturnLease(lease.lease_id, True))
+            lease.node.send(ReturnLease(lease.lease_id, True))
             self._fail(spec, TaskCancelledError())
             self._pump(queue)
             return
@@ -282,7 +305,7 @@ class TaskSubmitter:
                 raise error
             # the worker died, or broke the connection: either way the node replaces it
             # (a lease of a worker that is already gone is simply forgotten)
-            self.worker.node.send(ReturnLease(lease.lease_id, True))
+            lease.node.send(ReturnLease(lease.lease_id, True))
             self._retry_or_fail(queue, spec, WorkerCrashedError(), "its worker died")
             self._pump(queue)
             return
