@@ -280,3 +280,15 @@ __all__ = [
     "OwnerDiedError",
     "ObjectFreedError",
 ]
+
+
+def error_from_reply(name: str, message: str) -> Exception:
+    """The exception a node's ``ErrorReply(name, message)`` stands for (RaySystemError
+    when ``name`` is not one of these classes)."""
+    cls = globals().get(name)
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        try:
+            return cls(message)
+        except TypeError:
+            pass
+    return RaySystemError(f"{name}: {message}")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import ActorDiedError, AsyncioActorExit, TaskCancelledError
 from ..protocol.connection import Reply
 from ..protocol.messages import ActorExiting, ActorStarted, PushActorTask, PushTask, TaskReply
-from .core_worker import TaskContext
+from .task_context import TaskContext
 
 if TYPE_CHECKING:
     from .task_executor import TaskExecutor

@@ -25,7 +25,6 @@ import contextvars
 import logging
 import os
 import pickle
-import sys
 import threading
 from typing import Any
 
@@ -34,6 +33,7 @@ from ..config import CONFIG, Config
 from ..exceptions import (
     ObjectStoreFullError,
     RaySystemError,
+    error_from_reply,
 )
 from ..object_ref import ObjectRef
 from ..object_store import shm
@@ -53,33 +53,17 @@ from ..protocol.messages import (
 from .actor_submitter import ActorSubmitter
 from .memory_store import MemoryStore, StoredValue
 from .node_links import NodeLinks
+from .node_notices import NodeNotices
 from .object_reader import SHUT_DOWN, ObjectReader
 from .refcount import Free, ReferenceCounter, Release
 from .segment_maps import SegmentMaps
+from .task_context import TaskContext, _task_context
 from .task_submitter import NODE_GONE, TaskSubmitter, report_unhandled_error
 
 logger = logging.getLogger("minray")
 
 
-class TaskContext:
-    """What the main thread is running right now (for the runtime context and logs)."""
-
-    __slots__ = ("task_id", "name", "gpu_ids", "job_id")
-
-    def __init__(self, task_id: bytes, name: str, gpu_ids: list, job_id: bytes):
-        self.task_id = task_id
-        self.name = name
-        self.gpu_ids = gpu_ids
-        self.job_id = job_id
-
-
-#: the task or actor call running on this thread (or asyncio task)
-_task_context: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
-    "minray_task", default=None
-)
-
-
-class CoreWorker:
+class CoreWorker(NodeNotices):
     def __init__(
         self,
         *,
@@ -518,7 +502,7 @@ class CoreWorker:
             mem = self.segments.writable(reply.segment, reply.size, reply.reused)
             serialization.write_segment(mem, plan, s)
         except RemoteError as e:
-            raise _remote_error(e) from None
+            raise error_from_reply(e.error, str(e)) from None
         except BaseException as e:  # noqa: B036 - also Ctrl-C: give the reservation back
             self._send_to_node(FreeObjects([object_id]))
             if isinstance(e, OSError):
@@ -607,50 +591,3 @@ class CoreWorker:
     def handle_CancelTask(self, conn: Connection, msg) -> None:
         if self.executor is not None:
             self.executor.on_cancel(msg)
-
-    def handle_LogLines(self, conn: Connection, msg) -> None:
-        if not self.log_to_driver:
-            return
-        out, err = sys.stdout, sys.stderr
-        for pid, name, is_err, text in msg.lines:
-            stream = err if is_err else out
-            stream.write(f"\x1b[36m({name} pid={pid})\x1b[0m {text}\n")
-        out.flush()
-        err.flush()
-
-    def handle_ResourcesInfeasible(self, conn: Connection, msg) -> None:
-        need = {k: float(v) for k, v in msg.resources.items()}
-        key = (msg.task_name, tuple(sorted(need.items())))
-        if key in self._infeasible_warned:
-            return
-        self._infeasible_warned.add(key)
-        missing = {k: v for k, v in need.items() if v > msg.available.get(k, 0)}
-        what = (
-            f"Actor {msg.task_name[: -len('.__init__')]!r}"
-            if msg.task_name.endswith(".__init__")
-            else f"Task {msg.task_name!r}"
-        )
-        logger.warning(
-            "%s cannot be scheduled: no node has %s (it asks for %s; the cluster has %s). "
-            "It stays pending until a node with these resources joins. Check its "
-            "num_cpus/num_gpus/resources options, or start minray with the resources it needs "
-            "(e.g. minray.init(num_gpus=1)). [Ray: No available node types can fulfill resource "
-            "request %s]",
-            what,
-            missing or need,
-            need,
-            msg.available,
-            need,
-        )
-
-
-def _remote_error(e: RemoteError) -> Exception:
-    from .. import exceptions
-
-    cls = getattr(exceptions, e.error, None)
-    if isinstance(cls, type) and issubclass(cls, Exception):
-        try:
-            return cls(str(e))
-        except TypeError:
-            pass
-    return RaySystemError(f"{e.error}: {e}")

@@ -30,7 +30,7 @@ from ..protocol.messages import (
     ValueKind,
 )
 from .actor_executor import ActorExit, HostedActor
-from .core_worker import TaskContext
+from .task_context import TaskContext
 from .task_spec import ArgPlaceholder
 
 if TYPE_CHECKING:

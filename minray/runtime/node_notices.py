@@ -1,0 +1,54 @@
+"""What a node tells the processes connected to it, unasked: their workers' output
+lines, and that a task asks for resources no node has.
+
+A mixin of :class:`~minray.runtime.core_worker.CoreWorker` (``log_to_driver``,
+``_infeasible_warned``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from ..protocol.connection import Connection
+
+logger = logging.getLogger("minray")
+
+
+class NodeNotices:
+    """``handle_<Message>`` methods for the node's notifications."""
+
+    def handle_LogLines(self, conn: Connection, msg) -> None:
+        if not self.log_to_driver:
+            return
+        out, err = sys.stdout, sys.stderr
+        for pid, name, is_err, text in msg.lines:
+            stream = err if is_err else out
+            stream.write(f"\x1b[36m({name} pid={pid})\x1b[0m {text}\n")
+        out.flush()
+        err.flush()
+
+    def handle_ResourcesInfeasible(self, conn: Connection, msg) -> None:
+        need = {k: float(v) for k, v in msg.resources.items()}
+        key = (msg.task_name, tuple(sorted(need.items())))
+        if key in self._infeasible_warned:
+            return
+        self._infeasible_warned.add(key)
+        missing = {k: v for k, v in need.items() if v > msg.available.get(k, 0)}
+        what = (
+            f"Actor {msg.task_name[: -len('.__init__')]!r}"
+            if msg.task_name.endswith(".__init__")
+            else f"Task {msg.task_name!r}"
+        )
+        logger.warning(
+            "%s cannot be scheduled: no node has %s (it asks for %s; the cluster has %s). "
+            "It stays pending until a node with these resources joins. Check its "
+            "num_cpus/num_gpus/resources options, or start minray with the resources it needs "
+            "(e.g. minray.init(num_gpus=1)). [Ray: No available node types can fulfill resource "
+            "request %s]",
+            what,
+            missing or need,
+            need,
+            msg.available,
+            need,
+        )

@@ -1,0 +1,25 @@
+"""What the main thread is running now: the task or actor call, for the runtime
+context, ``get_gpu_ids()`` and log prefixes. A context variable, so each thread
+(and each asyncio task of an async actor) has its own."""
+
+from __future__ import annotations
+
+import contextvars
+
+
+class TaskContext:
+    """What the main thread is running right now (for the runtime context and logs)."""
+
+    __slots__ = ("task_id", "name", "gpu_ids", "job_id")
+
+    def __init__(self, task_id: bytes, name: str, gpu_ids: list, job_id: bytes):
+        self.task_id = task_id
+        self.name = name
+        self.gpu_ids = gpu_ids
+        self.job_id = job_id
+
+
+#: the task or actor call running on this thread (or asyncio task)
+_task_context: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
+    "minray_task", default=None
+)
