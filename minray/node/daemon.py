@@ -57,7 +57,7 @@ from .object_handlers import ObjectHandlers
 from .placement_groups import GroupRecord, PlacementGroupHandlers
 from .processes import alive as _alive
 from .processes import stop_workers
-from .spillback import spill_target
+from .spillback import SpillTally, spill_target
 from .worker_pool import ZygoteClient, start_zygote
 
 logger = logging.getLogger("minray.node")
@@ -145,6 +145,7 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
         self.head: HeadService | None = None
         self.head_client: HeadClient | None = None
         self._head_server = None
+        self._spills = SpillTally(2 * CONFIG.heartbeat_interval_s)  #: sent on, not yet seen
 
     @property
     def num_cpus(self) -> int:
@@ -254,7 +255,7 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
         for key, (fut, msg) in list(self._requests.items()):
             if msg.spilled or msg.actor_id or fut.done():
                 continue
-            target = spill_target(msg.resources, nodes, me, info)
+            target = spill_target(msg.resources, nodes, me, info, self._spills)
             if target is not None and self.scheduler.cancel(key):
                 del self._requests[key]
                 fut.set_result(LeaseSpillback(*target))
@@ -399,9 +400,8 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
             if record is None or record.state == ActorState.DEAD:
                 return ErrorReply("ActorDiedError", "the actor is dead")
         elif not msg.spilled and self._has_peers():
-            target = spill_target(
-                msg.resources, self._cluster_nodes(), self.settings.node_id.hex(), self.node_info()
-            )
+            me, info = self.settings.node_id.hex(), self.node_info()
+            target = spill_target(msg.resources, self._cluster_nodes(), me, info, self._spills)
             if target is not None:
                 return LeaseSpillback(*target)
         missing = self.scheduler.missing(msg.resources)

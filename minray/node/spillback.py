@@ -16,6 +16,7 @@ one machine; across machines it needs the nodes' TCP listeners (not built).
 from __future__ import annotations
 
 import os
+import time
 
 from ..head.cluster_scheduler import choose_node
 
@@ -39,15 +40,50 @@ def reachable_view(nodes: list[dict], local_id: str, local: dict) -> tuple[dict,
     return view, addresses
 
 
+class SpillTally:
+    """What this node sent to each other node since their figures were last heard.
+
+    The view says what a node had free up to a heartbeat ago; requests spilled to
+    it since then are taken off that, so a burst spreads over the nodes with room
+    instead of all going to the first one."""
+
+    def __init__(self, memory_s: float, clock=time.monotonic) -> None:
+        self.memory_s = memory_s  #: by then the node's own figures include what we sent
+        self._clock = clock
+        self._sent: dict[bytes, tuple[float, dict[str, float]]] = {}
+        self._seen: dict[bytes, dict] = {}
+
+    def adjust(self, view: dict) -> dict:
+        out, now = {}, self._clock()
+        for node_id, (total, available) in view.items():
+            fresh = self._seen.get(node_id) != available
+            since, sent = self._sent.get(node_id, (now, {}))
+            if fresh or now - since > self.memory_s:  # its figures caught up: count anew
+                self._seen[node_id] = available
+                self._sent.pop(node_id, None)
+                sent = {}
+            out[node_id] = (total, {k: v - sent.get(k, 0.0) for k, v in available.items()})
+        return out
+
+    def record(self, node_id: bytes, shape: dict) -> None:
+        since, sent = self._sent.setdefault(node_id, (self._clock(), {}))
+        for name, amount in shape.items():
+            sent[name] = sent.get(name, 0.0) + amount
+
+
 def spill_target(
-    shape: dict, nodes: list[dict], local_id: str, local: dict
+    shape: dict, nodes: list[dict], local_id: str, local: dict, tally: SpillTally | None = None
 ) -> tuple[bytes, str] | None:
     """``(node_id, address)`` of the node to send this request to, or None: keep it."""
     view, addresses = reachable_view(nodes, local_id, local)
     if len(view) < 2:
         return None
     me = bytes.fromhex(local_id)
+    if tally is not None:
+        view = tally.adjust(view)
     choice = choose_node(shape, view, me)
     if choice.node_id is None or choice.node_id == me:
         return None
+    if tally is not None:
+        tally.record(choice.node_id, shape)
     return choice.node_id, addresses[choice.node_id]

@@ -30,6 +30,14 @@ def run_example(script: str, tmp_path: Path, timeout: float = 120) -> str:
     "script, expected",
     [
         ("quickstart.py", ["nothing is left running"]),
+        (
+            "cluster_demo.py",
+            [
+                "3 nodes, 3 CPUs",
+                "a task that needs big_disk ran on node 3 (big_disk)",
+                "node 2 is dead: its connection to the head closed",
+            ],
+        ),
         ("counter.py", ["after 5 + 4 x 25 increments: 105"]),
         ("parameter_server.py", ["all parameters are 200"]),
         ("sharded_parameter_server.py", ["all parameters are 200"]),

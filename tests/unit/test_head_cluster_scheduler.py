@@ -83,3 +83,20 @@ def test_a_node_chosen_with_room_really_has_room_and_feasible_requests_always_ge
         assert nodes[choice.node_id][1]["CPU"] >= cpus
     elif not choice.infeasible:
         assert all(available["CPU"] < cpus for _, available in nodes.values())
+
+
+def test_a_burst_of_spills_spreads_over_the_nodes_with_room_until_fresh_figures_come():
+    from minray.node.spillback import SpillTally
+
+    now = [0.0]
+    tally = SpillTally(memory_s=2.0, clock=lambda: now[0])
+    nodes = view(a=0, b=1, c=1)  # we are a (full); b and c have one CPU each
+    chosen = []
+    for _ in range(3):
+        choice = choose_node({"CPU": 1}, tally.adjust(nodes), A)
+        if choice.has_room:
+            tally.record(choice.node_id, {"CPU": 1})
+        chosen.append(choice.node_id if choice.has_room else None)
+    assert sorted(chosen[:2]) == [B, C] and chosen[2] is None
+    now[0] = 3.0  # the sent requests are in the nodes' own figures by now
+    assert choose_node({"CPU": 1}, tally.adjust(nodes), A).has_room

@@ -1,0 +1,99 @@
+"""Two nodes on this machine, minray beside Ray (``cluster_utils.Cluster`` of each).
+
+    python benchmarks/cluster.py [--ray-python .bench/ray/bin/python] [--repeat 3]
+
+Rows, each in fresh driver processes, alternating runtimes; figures are medians:
+
+* ``two_node_cluster_start_s``: ``Cluster(initialize_head=True)``, ``add_node``,
+  ``wait_for_nodes`` and ``connect`` until the first task's result;
+* ``cross_node_round_trip_ms``: ``get(f.remote())`` of a no-op pinned to the second
+  node (a custom resource only it has), median of 300 after a warm-up;
+* ``two_node_async_noops_per_s``: 10,000 no-op tasks submitted at once to a head
+  with 1 CPU and a node with 1 CPU (DEFAULT scheduling: both runtimes spill
+  tasks over to the second node).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from core import run_row  # noqa: E402
+
+TWO_NODES = """
+        import time
+        t0 = time.perf_counter()
+        import RUNTIME as minray
+        from RUNTIME.cluster_utils import Cluster
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+        cluster.add_node(num_cpus=1, resources={"pin": 1})
+        cluster.wait_for_nodes()
+        cluster.connect()
+        @minray.remote
+        def noop():
+            return None
+        minray.get(noop.remote())
+        started = time.perf_counter() - t0
+"""
+
+ROWS = {
+    "two_node_cluster_start_s": TWO_NODES
+    + """
+        result = started
+        minray.shutdown(); cluster.shutdown()
+    """,
+    "cross_node_round_trip_ms": TWO_NODES
+    + """
+        pinned = noop.options(resources={"pin": 0.01})
+        for _ in range(100):
+            minray.get(pinned.remote())
+        samples = []
+        for _ in range(300):
+            t = time.perf_counter()
+            minray.get(pinned.remote())
+            samples.append(time.perf_counter() - t)
+        result = statistics.median(samples) * 1000
+        minray.shutdown(); cluster.shutdown()
+    """,
+    "two_node_async_noops_per_s": TWO_NODES
+    + """
+        minray.get([noop.remote() for _ in range(1000)])
+        t = time.perf_counter()
+        minray.get([noop.remote() for _ in range(10_000)])
+        result = 10_000 / (time.perf_counter() - t)
+        minray.shutdown(); cluster.shutdown()
+    """,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ray-python", default=None)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    runtimes = [("minray", sys.executable)]
+    if args.ray_python:
+        runtimes.append(("ray", args.ray_python))
+    results: dict[tuple[str, str], list[float]] = {}
+    for name, code in ROWS.items():
+        for _ in range(args.repeat):
+            for runtime, python in runtimes:
+                row = run_row(name, code, 0, runtime, python, timeout=300)
+                results.setdefault((name, runtime), []).append(row[name])
+    print("| row | minray | Ray | minray / Ray |\n|---|---:|---:|---:|")
+    for name in ROWS:
+        mine = statistics.median(results[(name, "minray")])
+        if args.ray_python:
+            theirs = statistics.median(results[(name, "ray")])
+            print(f"| {name} | {mine:,.3f} | {theirs:,.3f} | {mine / theirs:.2f} |")
+        else:
+            print(f"| {name} | {mine:,.3f} | | |")
+
+
+if __name__ == "__main__":
+    main()
