@@ -32,8 +32,8 @@ def main() -> None:
         second.node_id: "node 2",
         third.node_id: "node 3 (big_disk)",
     }
-    print(f"cluster at {cluster.address}: {len(minray.nodes())} nodes, "
-          f"{minray.cluster_resources()['CPU']:.0f} CPUs")  # fmt: skip
+    count, cpus = len(minray.nodes()), minray.cluster_resources()["CPU"]
+    print(f"cluster at {cluster.address}: {count} nodes, {cpus:.0f} CPUs")
 
     results = minray.get([where.remote(i) for i in range(6)])
     for i, node in results:

@@ -152,7 +152,8 @@ def _check_scheduling_strategy(value: Any) -> None:
 
 
 def check_node_affinity(options: dict, local_node: str) -> None:
-    """Refuse a hard affinity to another node: tasks run on their caller's node so far."""
+    """Refuse an actor's hard affinity to another node: actors stay on their creator's
+    node until the actor directory is cluster-wide (tasks go anywhere)."""
     strategy = options.get("scheduling_strategy")
     if (
         isinstance(strategy, NodeAffinitySchedulingStrategy)
@@ -161,9 +162,20 @@ def check_node_affinity(options: dict, local_node: str) -> None:
     ):
         raise ValueError(
             f"NodeAffinitySchedulingStrategy(node_id={strategy.node_id!r}, soft=False): "
-            f"minray runs tasks and actors on their caller's node ({local_node}) until "
-            "cross-node scheduling exists; use soft=True, or that node's id."
+            f"minray places actors on their creator's node ({local_node}) for now; use "
+            "soft=True, or that node's id."
         )
+
+
+def lease_strategy(options: dict):
+    """How the node should place a task's lease: None (DEFAULT, and placement groups,
+    which resources already pin), "SPREAD", or ("affinity", node id, soft)."""
+    strategy = options.get("scheduling_strategy")
+    if strategy == "SPREAD":
+        return "SPREAD"
+    if isinstance(strategy, NodeAffinitySchedulingStrategy):
+        return ("affinity", strategy.node_id, bool(strategy.soft))
+    return None
 
 
 def _check_accelerator_type(value: Any) -> None:

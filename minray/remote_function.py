@@ -69,8 +69,6 @@ class RemoteFunction:
         except TypeError as e:
             raise TypeError(f"{self.__qualname__}.remote(): {e}") from None
         worker = api._auto_init()
-        if options["scheduling_strategy"] is not None:
-            opts.check_node_affinity(options, worker.node_id.hex())
         function_id, blob = self._export()
         num_returns = options["num_returns"]
         refs = submit_task(
@@ -85,6 +83,7 @@ class RemoteFunction:
             max_retries=options["max_retries"],
             retry_exceptions=options["retry_exceptions"],
             env_vars=_env_vars(options),
+            strategy=opts.lease_strategy(options),
         )
         if num_returns == 1:
             return refs[0]

@@ -5,8 +5,9 @@ Pass one as ``scheduling_strategy=`` to ``.options()`` or ``@remote``:
 * ``"DEFAULT"`` and ``"SPREAD"`` (strings);
 * :class:`PlacementGroupSchedulingStrategy`: run in a bundle of a placement group;
 * :class:`NodeAffinitySchedulingStrategy`: run on one node (``soft``: elsewhere if it
-  cannot). minray runs tasks on the node their caller is on; affinity to another
-  node is refused with a clear error until cross-node scheduling exists.
+  cannot; else a node that is gone fails the task with TaskUnschedulableError).
+  Actors stay on their creator's node for now: an actor's hard affinity to
+  another node is refused.
 """
 
 from __future__ import annotations

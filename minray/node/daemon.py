@@ -57,7 +57,7 @@ from .object_handlers import ObjectHandlers
 from .placement_groups import GroupRecord, PlacementGroupHandlers
 from .processes import alive as _alive
 from .processes import stop_workers
-from .spillback import SpillTally, spill_target
+from .spillback import SpillTally, Unschedulable, spill_target
 from .worker_pool import ZygoteClient, start_zygote
 
 logger = logging.getLogger("minray.node")
@@ -146,6 +146,7 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
         self.head_client: HeadClient | None = None
         self._head_server = None
         self._spills = SpillTally(2 * CONFIG.heartbeat_interval_s)  #: sent on, not yet seen
+        self._spread: dict = {}  #: the node a SPREAD request went to last
 
     @property
     def num_cpus(self) -> int:
@@ -253,7 +254,7 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
         need): the view changes as nodes join and work ends."""
         nodes, me, info = self._cluster_nodes(), self.settings.node_id.hex(), self.node_info()
         for key, (fut, msg) in list(self._requests.items()):
-            if msg.spilled or msg.actor_id or fut.done():
+            if msg.spilled or msg.actor_id or msg.strategy or fut.done():
                 continue
             target = spill_target(msg.resources, nodes, me, info, self._spills)
             if target is not None and self.scheduler.cancel(key):
@@ -399,9 +400,15 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
             record = self.actors.get(msg.actor_id)
             if record is None or record.state == ActorState.DEAD:
                 return ErrorReply("ActorDiedError", "the actor is dead")
-        elif not msg.spilled and self._has_peers():
+        elif not msg.spilled and (msg.strategy is not None or self._has_peers()):
             me, info = self.settings.node_id.hex(), self.node_info()
-            target = spill_target(msg.resources, self._cluster_nodes(), me, info, self._spills)
+            try:
+                target = spill_target(
+                    msg.resources, self._cluster_nodes(), me, info, self._spills,
+                    msg.strategy, self._spread,
+                )  # fmt: skip
+            except Unschedulable as e:
+                return ErrorReply("TaskUnschedulableError", str(e))
             if target is not None:
                 return LeaseSpillback(*target)
         missing = self.scheduler.missing(msg.resources)

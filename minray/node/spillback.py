@@ -8,7 +8,8 @@ now, or the only nodes where it can ever fit. The view may be a second old: the
 chosen node grants or queues the request itself (``spilled`` requests are never
 sent on again), so a stale view costs a wait, never a loop.
 
-Actors are not spilled yet: the actor directory lives in each node.
+Actors are not spilled yet (the actor directory lives in each node), and their
+scheduling strategy is not used.
 Nodes are reached by their Unix socket, so spillback works between nodes of
 one machine; across machines it needs the nodes' TCP listeners (not built).
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 
-from ..head.cluster_scheduler import choose_node
+from ..head.cluster_scheduler import NodeAffinity, choose_node
 
 
 def reachable_view(nodes: list[dict], local_id: str, local: dict) -> tuple[dict, dict]:
@@ -71,17 +72,42 @@ class SpillTally:
             sent[name] = sent.get(name, 0.0) + amount
 
 
+class Unschedulable(Exception):
+    """A hard node affinity that no live node can meet: the task must fail."""
+
+
 def spill_target(
-    shape: dict, nodes: list[dict], local_id: str, local: dict, tally: SpillTally | None = None
+    shape: dict,
+    nodes: list[dict],
+    local_id: str,
+    local: dict,
+    tally: SpillTally | None = None,
+    strategy=None,
+    spread: dict | None = None,
 ) -> tuple[bytes, str] | None:
-    """``(node_id, address)`` of the node to send this request to, or None: keep it."""
+    """``(node_id, address)`` of the node to send this request to, or None: keep it.
+
+    ``strategy``: None (DEFAULT), "SPREAD" (round-robin; ``spread["last"]`` keeps the
+    node chosen last), or ``("affinity", node id hex, soft)``; raises Unschedulable
+    for a hard affinity to a node that is gone or can never fit the request."""
+    if isinstance(strategy, list):  # msgpack turned the tuple into a list
+        strategy = tuple(strategy)
     view, addresses = reachable_view(nodes, local_id, local)
-    if len(view) < 2:
-        return None
     me = bytes.fromhex(local_id)
+    if strategy is None and len(view) < 2:
+        return None
     if tally is not None:
         view = tally.adjust(view)
-    choice = choose_node(shape, view, me)
+    if strategy is None or strategy == "SPREAD":
+        last = spread.get("last") if spread is not None else None
+        choice = choose_node(shape, view, me, strategy or "DEFAULT", last_spread=last)
+        if strategy and choice.node_id is not None and spread is not None:
+            spread["last"] = choice.node_id
+    else:
+        _, node_hex, soft = strategy
+        choice = choose_node(shape, view, me, NodeAffinity(bytes.fromhex(node_hex), soft))
+        if choice.node_id is None:
+            raise Unschedulable(choice.reason)
     if choice.node_id is None or choice.node_id == me:
         return None
     if tally is not None:

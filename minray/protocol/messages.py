@@ -132,6 +132,7 @@ class RequestLease(Message):
     actor_id: bytes  #: b"" for tasks; else the worker becomes this actor's, for good
     actor_resources: dict  #: what the actor holds while it lives (part of ``resources``)
     spilled: bool  #: sent on by another node: grant here or queue, never send on again
+    strategy: Any  #: None (DEFAULT), "SPREAD", or ["affinity", node id hex, soft]
 
 
 @message

@@ -32,6 +32,7 @@ def submit_task(
     max_retries: int,
     retry_exceptions: Any,
     env_vars: dict | None,
+    strategy: Any = None,
 ) -> list:
     """Build the task, hand it to the submitter and return its result refs."""
     placeholders: list = []
@@ -59,6 +60,7 @@ def submit_task(
             max_retries=max_retries,
             retry_exceptions=retry_exceptions,
             env_vars=env_vars,
+            strategy=strategy,
         )
     )
     return refs

@@ -54,12 +54,15 @@ class TaskSpec:
     #: an actor's creation task: what its worker needs to host it (see actor_executor.py)
     actor: dict | None = None
     actor_resources: dict = field(default_factory=dict)
+    #: None (DEFAULT), "SPREAD", or ("affinity", node id hex, soft)
+    strategy: Any = None
 
     @property
     def scheduling_key(self) -> tuple:
         if self.actor is not None:  # an actor's worker is its own: never shared
             return ("actor", self.actor["actor_id"])
-        return tuple(sorted(self.resources.items()))
+        key = tuple(sorted(self.resources.items()))
+        return key if self.strategy is None else (key, self.strategy)
 
     def argument_ref_ids(self) -> list:
         return (

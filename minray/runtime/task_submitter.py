@@ -17,7 +17,13 @@ import pickle
 from functools import partial
 from typing import TYPE_CHECKING
 
-from ..exceptions import RayError, RaySystemError, TaskCancelledError, WorkerCrashedError
+from ..exceptions import (
+    RayError,
+    RaySystemError,
+    TaskCancelledError,
+    TaskUnschedulableError,
+    WorkerCrashedError,
+)
 from ..protocol.connection import Connection, ConnectionLost, RemoteError
 from ..protocol.messages import (
     ActorCreationFailed,
@@ -95,6 +101,7 @@ class _Queue:
 
     __slots__ = (
         "resources",
+        "strategy",
         "actor_id",
         "actor_resources",
         "tasks",
@@ -103,8 +110,12 @@ class _Queue:
         "idle",
     )
 
-    def __init__(self, resources: dict, actor_id: bytes = b"", actor_resources: dict | None = None):
+    def __init__(
+        self, resources: dict, actor_id: bytes = b"", actor_resources: dict | None = None,
+        strategy=None,
+    ):  # fmt: skip
         self.resources = resources
+        self.strategy = strategy
         self.actor_id = actor_id
         self.actor_resources = actor_resources or {}
         self.tasks: collections.deque[TaskSpec] = collections.deque()
@@ -146,7 +157,9 @@ class TaskSubmitter:
         queue = self._queues.get(key)
         if queue is None:
             actor_id = spec.actor["actor_id"] if spec.actor is not None else b""
-            queue = self._queues[key] = _Queue(spec.resources, actor_id, spec.actor_resources)
+            queue = self._queues[key] = _Queue(
+                spec.resources, actor_id, spec.actor_resources, spec.strategy
+            )
         queue.tasks.append(spec)
         self._pump(queue)
 
@@ -176,7 +189,13 @@ class TaskSubmitter:
         spilled = node is not self.worker.node
         fut = node.request(
             RequestLease(
-                request_id, queue.resources, name, queue.actor_id, queue.actor_resources, spilled
+                request_id,
+                queue.resources,
+                name,
+                queue.actor_id,
+                queue.actor_resources,
+                spilled,
+                queue.strategy,
             )
         )
         fut.add_done_callback(partial(self._on_lease_reply, queue, request_id, node))
@@ -193,6 +212,11 @@ class TaskSubmitter:
                 self._pump(queue)
             return
         if fut.exception() is not None:  # we cancelled the request, or the actor is dead
+            if fut.exception().error == "TaskUnschedulableError":
+                for spec in list(queue.tasks):
+                    self._fail(spec, TaskUnschedulableError(str(fut.exception())))
+                queue.tasks.clear()
+                return
             if queue.actor_id and fut.exception().error == "ActorDiedError":
                 for spec in queue.tasks:
                     self._created(spec)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import minray
-from minray.exceptions import ActorDiedError, GetTimeoutError
+from minray.exceptions import ActorDiedError, GetTimeoutError, TaskUnschedulableError
 from minray.util.placement_group import (
     get_placement_group,
     placement_group,
@@ -145,7 +145,7 @@ def test_names_are_unique_and_bundle_indexes_checked(cluster):
         )
 
 
-def test_node_affinity_runs_on_the_callers_node_and_refuses_other_nodes(cluster):
+def test_node_affinity_on_one_node_runs_here_and_fails_for_a_node_that_is_not_there(cluster):
     here = minray.get_runtime_context().get_node_id()
     on_this_node = pid.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, False))
     assert minray.get(on_this_node.remote(), timeout=10)
@@ -153,5 +153,6 @@ def test_node_affinity_runs_on_the_callers_node_and_refuses_other_nodes(cluster)
     soft = pid.options(scheduling_strategy=NodeAffinitySchedulingStrategy(elsewhere, True))
     assert minray.get(soft.remote(), timeout=10)
     hard = pid.options(scheduling_strategy=NodeAffinitySchedulingStrategy(elsewhere, False))
-    with pytest.raises(ValueError, match="soft=False"):
-        hard.remote()
+    with pytest.raises(TaskUnschedulableError, match="soft=False.*not alive"):
+        minray.get(hard.remote(), timeout=10)
+    assert minray.get(pid.options(scheduling_strategy="SPREAD").remote(), timeout=10)

@@ -15,8 +15,10 @@ import pytest
 import minray
 from minray.cluster_utils import Cluster
 from minray.config import CONFIG
+from minray.exceptions import TaskUnschedulableError
 from minray.protocol.connection import connect
 from minray.protocol.messages import GetClusterInfo
+from minray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 
 @pytest.fixture
@@ -111,3 +113,21 @@ def test_a_task_on_a_node_that_dies_is_retried_on_another(two_nodes, tmp_path):
     # until a node with it joins
     replacement = cluster.add_node(num_cpus=1, resources={"only_there": 1})
     assert minray.get(ref, timeout=30) == replacement.node_id
+
+
+def test_spread_puts_tasks_on_every_node_and_affinity_picks_one(two_nodes):
+    cluster, node = two_nodes
+    spread = node_of.options(scheduling_strategy="SPREAD")
+    assert set(minray.get([spread.remote(0.2) for _ in range(4)], timeout=30)) == {
+        cluster.head_node.node_id,
+        node.node_id,
+    }
+    there = node_of.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, False))
+    assert minray.get([there.remote() for _ in range(3)], timeout=30) == [node.node_id] * 3
+    cluster.remove_node(node, allow_graceful=True)
+    with pytest.raises(TaskUnschedulableError, match="not alive"):
+        minray.get(there.remote(), timeout=30)
+    soft = NodeAffinitySchedulingStrategy(node.node_id, soft=True)
+    assert minray.get(node_of.options(scheduling_strategy=soft).remote(), timeout=30) == (
+        cluster.head_node.node_id
+    )

@@ -146,9 +146,10 @@ def test_any_message_with_msgpack_field_values_round_trips(msg, request_id):
 
 
 def test_encode_writes_type_request_id_and_fields_in_order():
-    msg = RequestLease(7, {"CPU": 1.0}, "f", b"", {}, False)
+    msg = RequestLease(7, {"CPU": 1.0}, "f", b"", {}, False, "SPREAD")
     items = msgpack.unpackb(body_of(encode(msg, 42)), raw=False)
-    assert items == [int(MsgType.REQUEST_LEASE), 42, 7, {"CPU": 1.0}, "f", b"", {}, False]
+    fields = [7, {"CPU": 1.0}, "f", b"", {}, False, "SPREAD"]
+    assert items == [int(MsgType.REQUEST_LEASE), 42, *fields]
 
 
 def test_a_message_without_fields_round_trips_with_the_default_request_id():
