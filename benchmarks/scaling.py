@@ -132,6 +132,14 @@ assert _INIT in ON_A_CLUSTER
 #: as core.py's default store does; with 3 GiB each put faulted in fresh pages (~10x slower)
 _BIG_STORE = "minray.init(num_cpus=CPUS, object_store_memory=6 * 2**30)"
 _ACTOR = WITH_ACTORS + "        actor = Actor.remote()\n"
+#: with --nodes N: the same rows on N nodes of CPUS/N CPUs each (cluster_utils.Cluster; the
+#: driver connects through the head, tasks spill over to the others)
+_CLUSTER = (
+    "from minray.cluster_utils import Cluster; _c = Cluster(initialize_head=True, "
+    "head_node_args={'num_cpus': CPUS // NODES}); "
+    "[_c.add_node(num_cpus=CPUS // NODES) for _ in range(NODES - 1)]; "
+    "_c.wait_for_nodes(); _c.connect()"
+)
 _C_ACTORS = "targets = [Actor.remote() for _ in range(CPUS)]"
 
 #: what each row measures, for scaling.md
@@ -171,12 +179,15 @@ def shm_problem() -> str | None:
     return None
 
 
-def run_point(name: str, n: int, cpus: int, timeout: float) -> dict:
+def run_point(name: str, n: int, cpus: int, timeout: float, nodes: int = 1) -> dict:
     """One fresh driver process; a failure is recorded, never raised."""
     start, rec = time.perf_counter(), {"row": name, "cpus": cpus, "n": n}
     try:
         code, python = ROWS[name], sys.executable
-        out = run_row(name, code, n, "minray", python, cpus=cpus, prelude=PROBE, timeout=timeout)
+        if nodes > 1:
+            code = code.replace(_INIT, _CLUSTER)
+        prelude = PROBE + f"\nNODES = {nodes}\n"
+        out = run_row(name, code, n, "minray", python, cpus=cpus, prelude=prelude, timeout=timeout)
     except RuntimeError as e:
         rec.update(ok=False, error=str(e)[-3000:])
     else:
@@ -220,13 +231,16 @@ def observation(name: str, cpus: int, p: dict) -> str:
 
 
 def markdown(data: dict) -> str:
-    summary, cpus, m = data["summary"], data["cpus"], data["machine"]
+    summary, cpus, m, nodes = data["summary"], data["cpus"], data["machine"], data["nodes"]
+    where = "`minray.init(num_cpus=C)`"
+    if nodes > 1:
+        where = f"a `cluster_utils.Cluster` of {nodes} nodes with C/{nodes} CPUs each"
     head = " | ".join(f"{c} CPU{'s' if c > 1 else ''}" for c in cpus)
     lines = [
         "## Scaling with cores\n",
-        f"`benchmarks/scaling.py --cpus {','.join(map(str, cpus))}` on a {m['cpu_count']}-CPU "
-        f"machine ({m['platform']}, Python {m['python']}), {data['date']}. Each figure is the "
-        f"median of {data['repeat']} fresh driver processes on `minray.init(num_cpus=C)`; "
+        f"`benchmarks/scaling.py --cpus {','.join(map(str, cpus))} --nodes {nodes}` on a "
+        f"{m['cpu_count']}-CPU machine ({m['platform']}, Python {m['python']}), {data['date']}. "
+        f"Each figure is the median of {data['repeat']} fresh driver processes on {where}; "
         "higher is better.\n",
         *(f"* `{name}`: {ABOUT[name]}" for name in data["rows"]),
         "",
@@ -258,10 +272,13 @@ def main() -> None:
     parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated row names")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every row's N")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per driver")
+    parser.add_argument("--nodes", type=int, default=1, help="nodes sharing the CPUs")
     args = parser.parse_args()
     cpus, rows = sorted({int(c) for c in args.cpus.split(",")}), args.rows.split(",")
     os.makedirs(args.out, exist_ok=True)
     skipped = {}
+    if "put_1gib_gb_per_s" in rows and args.nodes > 1:
+        rows.remove("put_1gib_gb_per_s")  # a put stays on the driver's node
     if "put_1gib_gb_per_s" in rows and (reason := shm_problem()):
         print(f"skipping put_1gib_gb_per_s: {reason}")
         skipped["put_1gib_gb_per_s"] = reason
@@ -271,6 +288,7 @@ def main() -> None:
     machine |= {"python": platform.python_version(), "platform": platform.platform()}
     data = {"date": datetime.date.today().isoformat(), "cpus": cpus, "rows": rows}
     data |= {"repeat": args.repeat, "machine": machine, "skipped": skipped, "records": []}
+    data["nodes"] = args.nodes
     start = time.perf_counter()
     print("| row | CPUs | run | s | result | " + PROBE_COLUMNS)
     for c in cpus:
@@ -278,7 +296,7 @@ def main() -> None:
             for name in rows:
                 grow = c**0.5 if name in GROWS else 1
                 n = max(1, round(N_BASE.get(name, 1000) * args.scale * grow))
-                rec = run_point(name, n, c, args.timeout)
+                rec = run_point(name, n, c, args.timeout, args.nodes)
                 data["records"].append(rec)
                 head = f"| {name} | {c} | {rep + 1} | {rec['seconds']:.1f} |"
                 if rec["ok"]:
