@@ -11,12 +11,42 @@ import asyncio
 import threading
 
 from ..config import CONFIG
-from ..protocol.connection import ConnectionLost, connect
+from ..protocol.connection import Connection, ConnectionLost, connect
 from ..protocol.messages import Message
 
 
 class _Asker:
     """Handler of the short connection: the head sends nothing unasked on it."""
+
+
+TOKEN_HELP = (
+    "Give the head's token with --token, the MINRAY_AUTH_TOKEN environment variable, "
+    "or the file ~/.minray/auth_token (the head prints how)."
+)
+
+
+class HeadUnreachable(ConnectionError):
+    """The head could not be reached, refused the token, or went away."""
+
+
+async def connect_to_head(address: str, handler, token: bytes, timeout: float) -> Connection:
+    """An authenticated connection to the head at ``tcp:HOST:PORT``, or HeadUnreachable
+    saying what went wrong and what to check."""
+    try:
+        return await asyncio.wait_for(
+            connect(address, handler, token, CONFIG.max_frame_bytes), timeout
+        )
+    except ConnectionLost as e:  # reached, but the handshake failed
+        raise HeadUnreachable(
+            f"the minray head at {address} closed the connection during the token "
+            f"handshake ({e}): the token given is not the cluster's. {TOKEN_HELP}"
+        ) from e
+    except (OSError, asyncio.TimeoutError) as e:
+        raise HeadUnreachable(
+            f"could not reach a minray head at {address} within {timeout:g} s "
+            f"({type(e).__name__}: {e}). Is `minray start --head` running there, is the "
+            "address right, and is no firewall blocking the port?"
+        ) from e
 
 
 def parse_host_port(address: str) -> tuple[str, int]:
@@ -43,21 +73,7 @@ def query_head(address: str, token: bytes, msg: Message, timeout: float | None =
     result: dict = {}
 
     async def ask():
-        try:
-            conn = await asyncio.wait_for(
-                connect(f"tcp:{host}:{port}", _Asker(), token, CONFIG.max_frame_bytes), timeout
-            )
-        except ConnectionLost as e:
-            raise ConnectionError(
-                f"the minray head at {address} refused the handshake: the token given is "
-                f"not the cluster's ({e})"
-            ) from e
-        except (OSError, asyncio.TimeoutError) as e:
-            raise ConnectionError(
-                f"could not reach a minray head at {address} within {timeout:g} s "
-                f"({type(e).__name__}: {e}). Is `minray start --head` running there, and is "
-                "the address right?"
-            ) from e
+        conn = await connect_to_head(f"tcp:{host}:{port}", _Asker(), token, timeout)
         try:
             return await asyncio.wait_for(conn.request(msg), timeout)
         except asyncio.TimeoutError as e:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from .. import _loop, ids
 from ..config import CONFIG
 from ..head.placement import is_bundle_resource
+from ..head.query import HeadUnreachable
 from ..head.service import HeadService
 from ..object_store import shm
 from ..object_store.accounting import StoreAccounting
@@ -51,7 +52,7 @@ from ..runtime.scheduler import Allocation, LeaseScheduler
 from .actor_directory import ActorDirectory, ActorRecord
 from .actor_handlers import ActorHandlers
 from .cluster_address import forget_current_cluster, record_current_cluster
-from .head_client import HeadClient, HeadUnreachable
+from .head_client import HeadClient
 from .log_monitor import LogMonitor
 from .object_handlers import ObjectHandlers
 from .placement_groups import GroupRecord, PlacementGroupHandlers

@@ -18,20 +18,12 @@ from collections.abc import Callable
 
 from .. import __version__
 from ..config import CONFIG
+from ..head.query import HeadUnreachable, connect_to_head
 from ..head.service import PYTHON_VERSION
-from ..protocol.connection import Connection, ConnectionLost, RemoteError, connect
+from ..protocol.connection import Connection, RemoteError
 from ..protocol.messages import NodeHeartbeat, RegisterNode, UnregisterNode
 
 logger = logging.getLogger("minray.node")
-
-TOKEN_HELP = (
-    "Give the head's token with --token, the MINRAY_AUTH_TOKEN environment variable, "
-    "or the file ~/.minray/auth_token (the head prints how)."
-)
-
-
-class HeadUnreachable(ConnectionError):
-    """The head could not be reached, refused this node, or went away."""
 
 
 class HeadClient:
@@ -57,22 +49,8 @@ class HeadClient:
 
     async def join(self, address: str, resources: dict, info: dict) -> None:
         """Connect and register; raises HeadUnreachable with a reason a user can act on."""
-        try:
-            self.conn = await asyncio.wait_for(
-                connect(self.head_address, self, self.token, CONFIG.max_frame_bytes),
-                CONFIG.head_connect_timeout_s,
-            )
-        except ConnectionLost as e:  # reached, but the handshake failed
-            raise HeadUnreachable(
-                f"the head at {self.head_address} closed the connection during the token "
-                f"handshake ({e}): this node's token is not the head's. {TOKEN_HELP}"
-            ) from e
-        except (OSError, asyncio.TimeoutError) as e:
-            raise HeadUnreachable(
-                f"could not reach the head at {self.head_address} within "
-                f"{CONFIG.head_connect_timeout_s:g} s ({type(e).__name__}: {e}). Is it running, "
-                "and is the address right? Is a firewall blocking the port?"
-            ) from e
+        timeout = CONFIG.head_connect_timeout_s
+        self.conn = await connect_to_head(self.head_address, self, self.token, timeout)
         register = RegisterNode(self.node_id, address, resources, info, __version__, PYTHON_VERSION)
         try:
             reply = await asyncio.wait_for(

@@ -122,4 +122,4 @@ def test_status_and_joining_without_a_cluster_say_so(env):
     out = minray(env, "status", check=False)
     assert out.returncode == 1 and "no running minray cluster" in out.stderr
     out = minray(env, "start", "--address", "127.0.0.1:1", "--token", "ab" * 32, check=False)
-    assert out.returncode == 1 and "could not reach the head" in out.stderr
+    assert out.returncode == 1 and "could not reach a minray head" in out.stderr
