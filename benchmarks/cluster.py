@@ -10,7 +10,8 @@ Rows, each in fresh driver processes, alternating runtimes; figures are medians:
   node (a custom resource only it has), median of 300 after a warm-up;
 * ``two_node_async_noops_per_s``: 10,000 no-op tasks submitted at once to a head
   with 1 CPU and a node with 1 CPU (DEFAULT scheduling: both runtimes spill
-  tasks over to the second node).
+  tasks over to the second node);
+* ``two_node_spread_noops_per_s``: the same with ``scheduling_strategy="SPREAD"``.
 """
 
 from __future__ import annotations
@@ -65,6 +66,15 @@ ROWS = {
         minray.get([noop.remote() for _ in range(1000)])
         t = time.perf_counter()
         minray.get([noop.remote() for _ in range(10_000)])
+        result = 10_000 / (time.perf_counter() - t)
+        minray.shutdown(); cluster.shutdown()
+    """,
+    "two_node_spread_noops_per_s": TWO_NODES
+    + """
+        spread = noop.options(scheduling_strategy="SPREAD")
+        minray.get([spread.remote() for _ in range(1000)])
+        t = time.perf_counter()
+        minray.get([spread.remote() for _ in range(10_000)])
         result = 10_000 / (time.perf_counter() - t)
         minray.shutdown(); cluster.shutdown()
     """,
