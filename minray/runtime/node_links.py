@@ -17,6 +17,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
+from ..config import CONFIG
 from ..protocol.connection import Connection, connect
 from ..protocol.messages import GetClusterInfo, Message, RegisterClient
 
@@ -67,12 +68,20 @@ class NodeLinks:
     # --- internals -------------------------------------------------------------------------
 
     async def _dial(self, address: str) -> Connection:
+        """Connect and register, within a few seconds (a hung node must not hold us)."""
+        return await asyncio.wait_for(self._register(address), CONFIG.head_connect_timeout_s)
+
+    async def _register(self, address: str) -> Connection:
         worker = self.worker
         conn = await connect(address, worker, worker.token, worker.config.max_frame_bytes)
         kind = "driver" if worker.mode == "driver" else "owner"
-        reply = await conn.request(
-            RegisterClient(kind, worker.worker_id, worker.address, os.getpid(), worker.job_id)
-        )
+        try:
+            reply = await conn.request(
+                RegisterClient(kind, worker.worker_id, worker.address, os.getpid(), worker.job_id)
+            )
+        except asyncio.CancelledError:
+            conn.close()
+            raise
         conn.info["node_id"] = reply.node_id
         conn.close_callbacks.append(self._closed)
         self._by_address[address] = conn
@@ -86,7 +95,7 @@ class NodeLinks:
             if node is None or not node["Alive"]:
                 return  # the node is gone, and its segments with it
             conn = await self.at(node["RayletSocketName"])
-        except (OSError, ConnectionError) as e:
+        except (OSError, ConnectionError, asyncio.TimeoutError) as e:
             logger.debug("could not reach node %s for %s: %s", node_id.hex(), msg, e)
             return
         conn.send(msg)

@@ -10,6 +10,7 @@ runs dry. A worker that dies mid-task fails the push; the task is retried up to
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import itertools
 import logging
@@ -180,13 +181,14 @@ class TaskSubmitter:
                     queue.cancelled.add(request_id)
                     node.send(CancelLeaseRequest(request_id))
 
-    def _request_lease(self, queue: _Queue, node: Connection | None = None) -> None:
+    def _request_lease(
+        self, queue: _Queue, node: Connection | None = None, spilled: bool = False
+    ) -> None:
         """Ask our node for a lease (or, with ``node``, the node it spilled us to)."""
         node = node or self.worker.node
         request_id = next(self._request_ids)
         queue.requests[request_id] = node
         name = queue.tasks[0].name if queue.tasks else ""
-        spilled = node is not self.worker.node
         fut = node.request(
             RequestLease(
                 request_id,
@@ -235,13 +237,15 @@ class TaskSubmitter:
             self.worker.loop.create_task(self._connect_lease(queue, grant, node))
 
     async def _spill(self, queue: _Queue, spillback) -> None:
-        """Our node is full: ask the node it named (once; that node grants or queues)."""
+        """Our node is full: ask the node it named (once; that node grants or queues).
+        If that node cannot be reached, ask our own node again: by then its view may
+        have the other node dead, and a request queued there can still move on later."""
         try:
-            node = await self.worker.nodes.at(spillback.address)
-        except (OSError, ConnectionError):
-            node = self.worker.node
+            node, spilled = await self.worker.nodes.at(spillback.address), True
+        except (OSError, ConnectionError, asyncio.TimeoutError):
+            node, spilled = self.worker.node, False
         if queue.tasks:
-            self._request_lease(queue, node)
+            self._request_lease(queue, node, spilled)
 
     async def _connect_lease(self, queue: _Queue, grant, node: Connection) -> None:
         try:
