@@ -82,7 +82,7 @@ async def run_fake_nodes(address: str, token: bytes, count: int, first: int, arg
             if is_changer and time.time() >= args.change_at:
                 available = {"CPU": 3.0}
                 sent.setdefault("at", time.time())
-            conn.send(NodeHeartbeat(node_id, available))
+            conn.send(NodeHeartbeat(node_id, available, None))
             await asyncio.sleep(1.0)
 
     for (node_id, _), conn in zip(nodes, conns):

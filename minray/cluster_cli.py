@@ -242,4 +242,13 @@ def status(address: str) -> int:
         if not node["Alive"]:
             line += f"  ({node.get('DeathReasonMessage', '')})"
         print(line)
+    demands = [
+        (node["NodeID"][:12], demand)
+        for node in alive_nodes
+        for demand in node.get("PendingDemands") or []
+    ]
+    print("Pending demands:" if demands else "No pending demands.")
+    for node_id, (shape, count, infeasible) in demands:
+        why = "  INFEASIBLE: no node has these resources" if infeasible else ""
+        print(f"  {shape} x {count}, queued at {node_id}{why}")
     return 0

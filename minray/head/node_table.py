@@ -97,7 +97,11 @@ class NodeTable:
         return record
 
     def heartbeat(
-        self, node_id: bytes, now: float, available: dict[str, float] | None = None
+        self,
+        node_id: bytes,
+        now: float,
+        available: dict[str, float] | None = None,
+        pending: list | None = None,
     ) -> bool:
         """A node says it is alive (and, if it changed, what it has free).
         False when the node is unknown or already dead: it must stop or re-join."""
@@ -107,6 +111,9 @@ class NodeTable:
         record.last_seen = max(record.last_seen, now)
         if available is not None and available != record.available:
             record.available = dict(available)
+            self.version += 1
+        if pending is not None and pending != record.info.get("PendingDemands"):
+            record.info["PendingDemands"] = pending
             self.version += 1
         return True
 

@@ -125,7 +125,7 @@ class HeadService:
             conn.abort("heartbeat for a node this connection did not register")
             return
         version = self.table.version
-        if not self.table.heartbeat(msg.node_id, self._clock(), msg.available):
+        if not self.table.heartbeat(msg.node_id, self._clock(), msg.available, msg.pending):
             conn.abort("heartbeat from a node already declared dead")
             return
         if self.table.version != version:

@@ -58,7 +58,7 @@ from .object_handlers import ObjectHandlers
 from .placement_groups import GroupRecord, PlacementGroupHandlers
 from .processes import alive as _alive
 from .processes import stop_workers
-from .spillback import SpillTally, Unschedulable, spill_target
+from .spillback import SpillTally, Unschedulable, pending_demands, spill_target
 from .worker_pool import ZygoteClient, start_zygote
 
 logger = logging.getLogger("minray.node")
@@ -185,13 +185,11 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
         """Join the head (member node), or run the head services (head, embedded node)."""
         s = self.settings
         if s.head_address:
+            demands = lambda: pending_demands(self._requests, self.scheduler)  # noqa: E731
             self.head_client = HeadClient(
-                s.node_id,
-                s.head_address,
-                self.token,
-                self.scheduler.available_resources,
-                self._lost_head,
-            )
+                s.node_id, s.head_address, self.token, self.scheduler.available_resources,
+                self._lost_head, demands,
+            )  # fmt: skip
             total = self.scheduler.total_resources()
             await self.head_client.join(s.address, total, self.node_info())
             asyncio.get_running_loop().create_task(self.head_client.heartbeat(self._stopped))
@@ -538,6 +536,7 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
             "ObjectStoreUsedBytes": self.store.live_bytes,
             "ObjectStorePooledBytes": self.store.pooled_bytes,
             "Workers": len(self.workers),
+            "PendingDemands": pending_demands(self._requests, self.scheduler),
         }
 
     def handle_ShutdownNode(self, conn: Connection, msg) -> Ok:

@@ -36,11 +36,14 @@ class HeadClient:
         token: bytes,
         available: Callable[[], dict],
         on_lost: Callable[[str], None],
+        pending: Callable[[], list] = list,
     ):
         self.node_id = node_id
         self.head_address = head_address
         self.token = token
         self._available = available
+        self._pending = pending
+        self._sent_pending: list | None = []
         self._on_lost = on_lost
         self.conn: Connection | None = None
         self.view: dict[str, dict] = {}  #: node id (hex) -> the node's last pushed record
@@ -67,11 +70,12 @@ class HeadClient:
     async def heartbeat(self, stopped: asyncio.Event) -> None:
         """Send a heartbeat every interval until the node stops."""
         while not stopped.is_set():
-            available = self._available()
+            available, pending = self._available(), self._pending()
             changed = available if available != self._sent else None
+            waiting = pending if pending != self._sent_pending else None
             if self.conn is not None and not self.conn.closed:
-                self.conn.send(NodeHeartbeat(self.node_id, changed))
-                self._sent = available
+                self.conn.send(NodeHeartbeat(self.node_id, changed, waiting))
+                self._sent, self._sent_pending = available, pending
             try:
                 await asyncio.wait_for(stopped.wait(), CONFIG.heartbeat_interval_s)
             except asyncio.TimeoutError:

@@ -72,6 +72,20 @@ class SpillTally:
             sent[name] = sent.get(name, 0.0) + amount
 
 
+def pending_demands(requests: dict, scheduler) -> list:
+    """Queued lease requests by shape: ``[[shape, count, infeasible], ...]`` (infeasible:
+    no resource of this node can ever fit it), for ``minray status``."""
+    counts: dict[tuple, int] = {}
+    for _, msg in requests.values():
+        key = tuple(sorted(msg.resources.items()))
+        counts[key] = counts.get(key, 0) + 1
+    out = []
+    for key, count in counts.items():
+        missing = [n for n in scheduler.missing(dict(key)) if "_group_" not in n]
+        out.append([dict(key), count, bool(missing)])
+    return out
+
+
 class Unschedulable(Exception):
     """A hard node affinity that no live node can meet: the task must fail."""
 

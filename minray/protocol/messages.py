@@ -530,6 +530,7 @@ class NodeHeartbeat(Message):
     type = MsgType.NODE_HEARTBEAT
     node_id: bytes
     available: Any  #: free resources if they changed since the last heartbeat, else None
+    pending: Any  #: queued demands (node_info's PendingDemands) if they changed, else None
 
 
 @message

@@ -222,6 +222,31 @@ def test_a_ray_program_under_compat_connects_through_ray_address(cluster, tmp_pa
     assert "nodes 2 True" in out.stdout, out.stderr
 
 
+def test_status_shows_pending_and_infeasible_demands(cluster, monkeypatch, capsys):
+    from minray import cluster_cli
+
+    cluster, started, processes = cluster
+    node = cluster.add_node(num_cpus=1)
+    started.append(node)
+    cluster.connect()
+
+    @minray.remote(resources={"nowhere": 1})
+    def never():
+        return 1
+
+    ref = never.remote()
+    monkeypatch.setenv("MINRAY_AUTH_TOKEN", cluster.token.hex())
+    out = ""
+    deadline = time.monotonic() + 10
+    while "INFEASIBLE" not in out and time.monotonic() < deadline:
+        cluster_cli.status(cluster.address)
+        out = capsys.readouterr().out
+        time.sleep(0.1)
+    assert "'nowhere': 1.0" in out and "x 1" in out and "INFEASIBLE" in out
+    assert "2 node(s) alive" in out
+    del ref
+
+
 # --- connecting a driver: bad input ---------------------------------------------------------
 
 
