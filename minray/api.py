@@ -44,7 +44,6 @@ class _State:
         self.session_dir: str | None = None
         self.namespace: str = ""
         self.env_vars: dict = {}
-        self.owns_session = True  #: False for a driver connected to a running cluster
         self.lock = threading.RLock()
 
 
@@ -141,9 +140,9 @@ def init(
             _state.worker.log_to_driver = bool(log_to_driver)
             logger.info("Connected to the minray cluster at %s.", head)
             return _context()
-        node_resources, gpu_ids = _node_resources(num_cpus, num_gpus, resources)
-        store_bytes = _object_store_bytes(object_store_memory)
-        node_resources["object_store_memory"] = float(store_bytes)
+        node_resources, gpu_ids, store_bytes = _node_resources(
+            num_cpus, num_gpus, resources, object_store_memory
+        )
         _state.namespace = namespace or str(uuid.uuid4())
         from .options import _check_runtime_env
 
@@ -184,8 +183,11 @@ def _detect_cpus() -> int:
         return psutil.cpu_count() or 1
 
 
-def _node_resources(num_cpus, num_gpus, resources) -> tuple[dict, list]:
-    """The node's resources and the device ids its GPUs are handed out as."""
+def _node_resources(
+    num_cpus, num_gpus, resources, object_store_memory, *, head=True, node_ip="127.0.0.1"
+) -> tuple[dict, list, int]:
+    """A node's resources, the device ids its GPUs are handed out as, and its object
+    store's size in bytes (also under ``object_store_memory`` in the resources)."""
     out: dict[str, float] = {}
     out["CPU"] = _number("num_cpus", num_cpus) if num_cpus is not None else float(_detect_cpus())
     if num_gpus is not None:
@@ -207,9 +209,12 @@ def _node_resources(num_cpus, num_gpus, resources) -> tuple[dict, list]:
                 "'CPU' and 'GPU' in resources."
             )
         out[name] = _number(f"resources[{name!r}]", amount)
-    out["node:127.0.0.1"] = 1.0
-    out["node:__internal_head__"] = 1.0
-    return out, gpu_ids
+    out[f"node:{node_ip}"] = 1.0
+    if head:
+        out["node:__internal_head__"] = 1.0
+    store = _object_store_bytes(object_store_memory)
+    out["object_store_memory"] = float(store)
+    return out, gpu_ids, store
 
 
 def _object_store_bytes(requested: int | None) -> int:
@@ -230,21 +235,19 @@ def _object_store_bytes(requested: int | None) -> int:
 
 
 def _start_local_cluster(node_resources: dict, store_bytes: int, gpu_ids: list) -> None:
-    session_dir = launcher.new_session_dir()
-    process = worker = None
+    settings = {
+        "node_id": ids.random_unique_id().hex(),
+        "resources": node_resources,
+        "gpu_ids": gpu_ids,
+        "object_store_memory": store_bytes,
+        "embedded": True,
+        "parent_pid": os.getpid(),
+        "extra": {"code_paths": launcher.driver_code_paths()},
+    }
+    process, token = launcher.start_node(settings)
+    session_dir = settings["session_dir"]
+    worker = None
     try:
-        token = launcher.write_session_files(session_dir)
-        settings = {
-            "session_dir": session_dir,
-            "node_id": ids.random_unique_id().hex(),
-            "resources": node_resources,
-            "gpu_ids": gpu_ids,
-            "object_store_memory": store_bytes,
-            "embedded": True,
-            "parent_pid": os.getpid(),
-            "extra": {"code_paths": launcher.driver_code_paths()},
-        }
-        process = launcher.spawn_node(settings)
         worker = CoreWorker(
             mode="driver",
             node_address=f"unix:{os.path.join(session_dir, 'node.sock')}",
@@ -256,9 +259,8 @@ def _start_local_cluster(node_resources: dict, store_bytes: int, gpu_ids: list) 
     except BaseException:  # noqa: B036 - also Ctrl-C: leave nothing behind
         if worker is not None:
             worker.stop()
-        if process is not None:
-            process.kill()
-            process.wait()
+        process.kill()
+        process.wait()
         shutil.rmtree(session_dir, ignore_errors=True)
         raise
     _state.worker = worker
@@ -288,8 +290,7 @@ def _connect_to_cluster(address: str, token: bytes | str | None) -> str:
     worker.start()
     _state.worker = worker
     _state.node_process = None
-    _state.session_dir = node["ObjectStoreSocketName"]
-    _state.owns_session = False
+    _state.session_dir = node["ObjectStoreSocketName"]  # the node's: never removed here
     return address
 
 
@@ -327,9 +328,8 @@ def shutdown() -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if _state.session_dir and _state.owns_session:
+        if _state.session_dir and process is not None:  # our own node's session
             shutil.rmtree(_state.session_dir, ignore_errors=True)
-        _state.owns_session = True
         _state.node_process = None
         _state.session_dir = None
 

@@ -25,7 +25,12 @@ from .config import CONFIG
 from .exceptions import RaySystemError
 from .head.query import query_head
 from .node import launcher
-from .node.cluster_address import TOKEN_ENV, connection_target, user_token_file
+from .node.cluster_address import (
+    TOKEN_ENV,
+    configured_token,
+    connection_target,
+    user_token_file,
+)
 from .node.processes import alive, kill, remove_segments, remove_session
 from .protocol import framing
 from .protocol.messages import GetClusterInfo
@@ -72,11 +77,14 @@ def start(args) -> int:
     resources = json.loads(args.resources) if args.resources else None
     if resources is not None and not isinstance(resources, dict):
         raise ValueError(f'--resources must be a JSON object such as {{"ssd": 1}}, not {resources}')
-    node_resources, gpu_ids = api._node_resources(args.num_cpus, args.num_gpus, resources)
-    node_resources.pop("node:127.0.0.1", None)
-    node_resources[f"node:{args.node_ip_address}"] = 1.0
-    store = api._object_store_bytes(args.object_store_memory)
-    node_resources["object_store_memory"] = float(store)
+    node_resources, gpu_ids, store = api._node_resources(
+        args.num_cpus,
+        args.num_gpus,
+        resources,
+        args.object_store_memory,
+        head=args.head,
+        node_ip=args.node_ip_address,
+    )
     settings = {
         "node_id": ids.random_unique_id().hex(),
         "resources": node_resources,
@@ -91,15 +99,11 @@ def start(args) -> int:
         _check_port_free(args.node_ip_address, args.port)
         settings.update(head=True, head_host=args.node_ip_address, head_port=args.port)
     else:
-        node_resources.pop("node:__internal_head__", None)
         address, token = connection_target(args.address, args.token)
         settings["head_address"] = f"tcp:{address}"
-    session_dir = launcher.new_session_dir()
-    launcher.write_session_files(session_dir, token)
-    settings["session_dir"] = session_dir
     started = time.monotonic()
-    process = launcher.spawn_node(settings)
-    _record(process.pid, session_dir, "head" if args.head else "node")
+    process, _ = launcher.start_node(settings, token)
+    _record(process.pid, settings["session_dir"], "head" if args.head else "node")
     if args.head:
         _print_head_started(args, time.monotonic() - started)
     else:
@@ -116,19 +120,11 @@ def start(args) -> int:
 
 
 def _head_token(given: str | None) -> bytes:
-    if given:
-        return bytes.fromhex(given)
-    if os.environ.get(TOKEN_ENV):
-        return bytes.fromhex(os.environ[TOKEN_ENV])
+    """The configured token, or a new one saved (mode 0600) where joiners look for it."""
+    token = configured_token(given, private_file=True)
+    if token is not None:
+        return token
     path = user_token_file()
-    if os.path.exists(path):
-        if os.stat(path).st_mode & 0o077:
-            raise ValueError(
-                f"{path} can be read by other users; make it private (chmod 600 {path}) "
-                "and try again: anyone holding the token can run code on the cluster"
-            )
-        with open(path) as f:
-            return bytes.fromhex(f.read().strip())
     token = framing.new_token()
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -103,31 +103,23 @@ class Cluster:
                 "it takes num_cpus, num_gpus, resources and object_store_memory"
             )
         head = self.head_node is None
-        node_resources, gpu_ids = api._node_resources(num_cpus, num_gpus, resources)
-        if not head:
-            node_resources.pop("node:__internal_head__", None)
-        store = api._object_store_bytes(object_store_memory)
-        node_resources["object_store_memory"] = float(store)
-        session_dir = launcher.new_session_dir()
-        try:
-            launcher.write_session_files(session_dir, self.token)
-            node_id = ids.random_unique_id().hex()
-            settings = {
-                "session_dir": session_dir,
-                "node_id": node_id,
-                "resources": node_resources,
-                "gpu_ids": gpu_ids,
-                "object_store_memory": store,
-                "embedded": False,  # drivers come and go
-                "parent_pid": os.getpid(),  # ends with this process, and cleans its session up
-                "head": head,
-                "head_address": "" if head else f"tcp:{self.address}",
-                "extra": {"code_paths": launcher.driver_code_paths()},
-            }
-            process = launcher.spawn_node(settings)
-        except BaseException:
-            shutil.rmtree(session_dir, ignore_errors=True)
-            raise
+        node_resources, gpu_ids, store = api._node_resources(
+            num_cpus, num_gpus, resources, object_store_memory, head=head
+        )
+        node_id = ids.random_unique_id().hex()
+        settings = {
+            "node_id": node_id,
+            "resources": node_resources,
+            "gpu_ids": gpu_ids,
+            "object_store_memory": store,
+            "embedded": False,  # drivers come and go
+            "parent_pid": os.getpid(),  # ends with this process, and cleans its session up
+            "head": head,
+            "head_address": "" if head else f"tcp:{self.address}",
+            "extra": {"code_paths": launcher.driver_code_paths()},
+        }
+        process, _ = launcher.start_node(settings, self.token)
+        session_dir = settings["session_dir"]
         node = ClusterNode(node_id, process, session_dir, head)
         if head:
             self.head_node = node

@@ -29,6 +29,7 @@ class RemoteFunction:
         self._function = function
         self._options = {**opts.TASK_DEFAULTS, **task_options}
         self._resources = opts.task_resources(self._options)
+        self._strategy = opts.lease_strategy(self._options)
         opts.check_num_returns_zero(function, self._options["num_returns"])
         self._signature = inspect.signature(function)
         self._blob: bytes | None = None
@@ -47,7 +48,7 @@ class RemoteFunction:
 
     def remote(self, *args, **kwargs):
         """Run the function as a task; returns an ObjectRef (a list for num_returns > 1)."""
-        return self._remote(args, kwargs, self._options, self._resources)
+        return self._remote(args, kwargs, self._options, self._resources, self._strategy)
 
     def options(self, **task_options) -> _BoundOptions:
         """Override options for some calls: ``f.options(num_cpus=2).remote(x)``."""
@@ -63,7 +64,7 @@ class RemoteFunction:
             )
         return self._function_id, self._blob
 
-    def _remote(self, args: tuple, kwargs: dict, options: dict, resources: dict):
+    def _remote(self, args: tuple, kwargs: dict, options: dict, resources: dict, strategy):
         try:
             self._signature.bind(*args, **kwargs)
         except TypeError as e:
@@ -83,7 +84,7 @@ class RemoteFunction:
             max_retries=options["max_retries"],
             retry_exceptions=options["retry_exceptions"],
             env_vars=_env_vars(options),
-            strategy=opts.lease_strategy(options),
+            strategy=strategy,
         )
         if num_returns == 1:
             return refs[0]
@@ -99,9 +100,10 @@ class _BoundOptions:
         self._function = function
         self._options = options
         self._resources = opts.task_resources(options)
+        self._strategy = opts.lease_strategy(options)
 
     def remote(self, *args, **kwargs):
-        return self._function._remote(args, kwargs, self._options, self._resources)
+        return self._function._remote(args, kwargs, self._options, self._resources, self._strategy)
 
 
 def _env_vars(options: dict) -> dict | None:

@@ -77,15 +77,30 @@ def connection_target(address: str, token: bytes | str | None) -> tuple[str, byt
     return address, _find_token(address, token, record)
 
 
-def _find_token(address: str, token: bytes | str | None, record: dict | None) -> bytes:
-    if token is not None:
-        return _decode(token, "the token passed to init()")
+def configured_token(given: bytes | str | None, private_file: bool = False) -> bytes | None:
+    """The token ``given``, else ``$MINRAY_AUTH_TOKEN``, else ``~/.minray/auth_token``
+    (with ``private_file``: refused if other users can read it), else None."""
+    if given is not None:
+        return _decode(given, "the token given")
     if os.environ.get(TOKEN_ENV):
         return _decode(os.environ[TOKEN_ENV], f"${TOKEN_ENV}")
     path = user_token_file()
-    if os.path.exists(path):
-        with open(path) as f:
-            return _decode(f.read().strip(), path)
+    if not os.path.exists(path):
+        return None
+    if private_file and os.stat(path).st_mode & 0o077:
+        raise ValueError(
+            f"{path} can be read by other users; make it private (chmod 600 {path}) "
+            "and try again: anyone holding the token can run code on the cluster"
+        )
+    with open(path) as f:
+        return _decode(f.read().strip(), path)
+
+
+def _find_token(address: str, token: bytes | str | None, record: dict | None) -> bytes:
+    found = configured_token(token)
+    if found is not None:
+        return found
+    path = user_token_file()
     if record is not None:
         try:
             with open(os.path.join(record["session_dir"], "token"), "rb") as f:

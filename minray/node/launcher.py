@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import time
@@ -42,6 +43,19 @@ def write_session_files(session_dir: str, token: bytes | None = None) -> bytes:
     finally:
         os.close(fd)
     return token
+
+
+def start_node(settings: dict, token: bytes | None = None) -> tuple[subprocess.Popen, bytes]:
+    """Start a node in a new session directory (set here as ``settings["session_dir"]``),
+    with this token (a new one if None); returns the process and the token. The
+    directory goes again if the node does not start."""
+    session_dir = settings["session_dir"] = new_session_dir()
+    try:
+        token = write_session_files(session_dir, token)
+        return spawn_node(settings), token
+    except BaseException:  # noqa: B036 - also Ctrl-C: leave nothing behind
+        shutil.rmtree(session_dir, ignore_errors=True)
+        raise
 
 
 def spawn_node(settings: dict) -> subprocess.Popen:

@@ -59,6 +59,15 @@ def head_view(cluster) -> dict[str, dict]:
     return {n["NodeID"]: n for n in nodes}
 
 
+def death_reason(cluster, node, timeout: float) -> str:
+    """Wait until the head sees ``node`` dead; why it says it died."""
+    view = wait_for(
+        lambda: (v := head_view(cluster)) and not v[node.node_id]["Alive"] and v, timeout, "death"
+    )
+    assert view[cluster.head_node.node_id]["Alive"]
+    return view[node.node_id]["DeathReasonMessage"]
+
+
 @pytest.fixture
 def cluster(monkeypatch):
     """A head (1 CPU) and nothing else yet; fast heartbeats so deaths show quickly."""
@@ -117,12 +126,8 @@ def test_a_removed_node_is_marked_dead_at_once_and_leaves_nothing(cluster, grace
     node = cluster.add_node(num_cpus=1)
     node_procs = node_processes(node)
     cluster.remove_node(node, allow_graceful=graceful)
-    view = wait_for(
-        lambda: (v := head_view(cluster)) and not v[node.node_id]["Alive"] and v, 5, "death"
-    )
-    reason = view[node.node_id]["DeathReasonMessage"]
+    reason = death_reason(cluster, node, 5)
     assert ("stopped" in reason) if graceful else ("connection" in reason)
-    assert view[cluster.head_node.node_id]["Alive"]
     assert_gone(node_procs, [node])
 
 
@@ -134,10 +139,7 @@ def test_a_hung_node_is_declared_dead_by_the_heartbeat_timeout_then_stops_itself
     os.kill(node.pid, signal.SIGSTOP)  # its TCP connection stays open: only silence tells
     try:
         stopped_at = time.monotonic()
-        view = wait_for(
-            lambda: (v := head_view(cluster)) and not v[node.node_id]["Alive"] and v, 10, "death"
-        )
-        assert "no heartbeat" in view[node.node_id]["DeathReasonMessage"]
+        assert "no heartbeat" in death_reason(cluster, node, 10)
         assert time.monotonic() - stopped_at < 6
     finally:
         os.kill(node.pid, signal.SIGCONT)
