@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minray.util.iter import (
-    LocalIterator,
-    ParallelIteratorWorker,
+from minray.util.iter import LocalIterator, ParallelIteratorWorker
+from minray.util.iter_steps import (
     apply_batch,
     apply_filter,
     apply_flatten,
