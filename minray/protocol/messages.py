@@ -13,89 +13,17 @@ never decoded by the protocol layer. Shapes that recur in fields:
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import Any
 
-
-class MsgType(enum.IntEnum):
-    REGISTER_CLIENT = 1
-    REGISTER_REPLY = 2
-    REQUEST_LEASE = 3
-    LEASE_GRANTED = 4
-    CANCEL_LEASE_REQUEST = 5
-    RETURN_LEASE = 6
-    RESOURCES_INFEASIBLE = 7
-    WORKER_BLOCKED = 8
-    CREATE_OBJECT = 9
-    OBJECT_CREATED = 10
-    FREE_OBJECTS = 11
-    GET_CLUSTER_INFO = 12
-    CLUSTER_INFO = 13
-    LOG_LINES = 14
-    ERROR_REPLY = 16
-    OK = 17
-    PUSH_TASK = 18
-    TASK_REPLY = 19
-    GET_OBJECT = 20
-    OBJECT_REPLY = 21
-    RELEASE_GRANTS = 22
-    SHUTDOWN_NODE = 23
-    PIN_SEGMENTS = 24
-    UNPIN_SEGMENTS = 25
-    SEGMENTS_REMOVED = 26
-    EXIT_IF_IDLE = 27
-    EXIT_REPLY = 28
-    REGISTER_ACTOR = 29
-    ACTOR_REGISTERED = 30
-    ACTOR_STARTED = 31
-    GET_ACTOR_INFO = 32
-    ACTOR_INFO = 33
-    GET_NAMED_ACTOR = 34
-    LIST_NAMED_ACTORS = 35
-    NAMED_ACTORS = 36
-    KILL_ACTOR = 37
-    ACTOR_OUT_OF_SCOPE = 38
-    RESTART_ACTOR = 39
-    ACTOR_EXITING = 40
-    PUSH_ACTOR_TASK = 41
-    CANCEL_TASK = 42
-    ACTOR_CREATION_FAILED = 43
-    REGISTER_NODE = 44
-    NODE_REGISTERED = 45
-    NODE_HEARTBEAT = 46
-    UNREGISTER_NODE = 47
-    CLUSTER_VIEW = 48
-    CREATE_PLACEMENT_GROUP = 49
-    REMOVE_PLACEMENT_GROUP = 50
-    GET_PLACEMENT_GROUPS = 51
-    PLACEMENT_GROUPS = 52
-    WAIT_PLACEMENT_GROUP = 53
-    LEASE_SPILLBACK = 54
-
-
-class ValueKind(enum.IntEnum):
-    INLINE = 0  #: payload is the pickled value (bytes)
-    SHARED = 1  #: payload is [segment_name, size, node_id]
-    ERROR = 2  #: payload is a pickled exception to raise at get()
-
-
-class Message:
-    """Base of all messages; subclasses are dataclasses with a ``type``."""
-
-    type: ClassVar[MsgType]
-    __slots__ = ()
-
-
-MESSAGE_CLASSES: dict[int, type[Message]] = {}
-FIELD_COUNTS: dict[int, int] = {}
-
-
-def message(cls):
-    cls = dataclass(slots=True)(cls)
-    MESSAGE_CLASSES[cls.type] = cls
-    FIELD_COUNTS[cls.type] = len(fields(cls))
-    return cls
-
+from .cluster_messages import *  # noqa: F403 - every message is importable from here
+from .message_base import (  # noqa: F401 - re-exported
+    FIELD_COUNTS,
+    MESSAGE_CLASSES,
+    Message,
+    MsgType,
+    ValueKind,
+    message,
+)
 
 # --- client <-> node ------------------------------------------------------
 
@@ -498,103 +426,3 @@ class ReleaseGrants(Message):
     type = MsgType.RELEASE_GRANTS
     sender: str
     items: list
-
-
-# --- node <-> head (TCP) ------------------------------------------------------
-
-
-@message
-class RegisterNode(Message):
-    """Node -> head, first message on its connection: join the cluster."""
-
-    type = MsgType.REGISTER_NODE
-    node_id: bytes
-    address: str  #: where the node listens ("unix:/path" on its machine)
-    resources: dict  #: the node's total resources
-    info: dict  #: how it describes itself in nodes() (NodeManagerAddress, hostname, ...)
-    version: str  #: minray version; another one is refused
-    python: str  #: "3.11"; another minor version is refused (pickles do not cross)
-
-
-@message
-class NodeRegistered(Message):
-    type = MsgType.NODE_REGISTERED
-    head_node_id: bytes
-    nodes: list  #: the cluster view now, as in ClusterInfo
-
-
-@message
-class NodeHeartbeat(Message):
-    """Node -> head, every heartbeat interval (one-way): still alive."""
-
-    type = MsgType.NODE_HEARTBEAT
-    node_id: bytes
-    available: Any  #: free resources if they changed since the last heartbeat, else None
-    pending: Any  #: queued demands (node_info's PendingDemands) if they changed, else None
-
-
-@message
-class UnregisterNode(Message):
-    """Node -> head: this node is stopping; mark it dead now."""
-
-    type = MsgType.UNREGISTER_NODE
-    node_id: bytes
-    reason: str
-
-
-@message
-class ClusterView(Message):
-    """Head -> every member node (one-way), whenever the view changed."""
-
-    type = MsgType.CLUSTER_VIEW
-    version: int
-    nodes: list  #: the nodes that changed since the last push, one dict each (as ClusterInfo)
-
-
-# --- placement groups (driver/worker -> node) ---------------------------------------
-
-
-@message
-class CreatePlacementGroup(Message):
-    """Reserve bundles; answered at once by PlacementGroups([the group]), maybe PENDING."""
-
-    type = MsgType.CREATE_PLACEMENT_GROUP
-    group_id: bytes
-    name: str  #: "" for an unnamed group; else unique in the namespace
-    namespace: str
-    bundles: list  #: [{resource: amount}, ...]
-    strategy: str  #: PACK, SPREAD, STRICT_PACK or STRICT_SPREAD
-    detached: bool  #: outlives its creator
-
-
-@message
-class RemovePlacementGroup(Message):
-    """Give a group's resources back; its tasks and actors are stopped (one-way)."""
-
-    type = MsgType.REMOVE_PLACEMENT_GROUP
-    group_id: bytes
-
-
-@message
-class GetPlacementGroups(Message):
-    """Look groups up by id, or by name in a namespace, or all (both empty)."""
-
-    type = MsgType.GET_PLACEMENT_GROUPS
-    group_id: bytes
-    name: str
-    namespace: str
-
-
-@message
-class WaitPlacementGroup(Message):
-    """Answered by PlacementGroups([the group]) once placed or removed, or at the timeout."""
-
-    type = MsgType.WAIT_PLACEMENT_GROUP
-    group_id: bytes
-    timeout_s: float
-
-
-@message
-class PlacementGroups(Message):
-    type = MsgType.PLACEMENT_GROUPS
-    groups: list  #: one dict per group (see node/placement_groups.py)

@@ -1,0 +1,106 @@
+"""Messages between nodes and the head, and for placement groups (see messages.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .message_base import Message, MsgType, message
+
+# --- node <-> head (TCP) ------------------------------------------------------
+
+
+@message
+class RegisterNode(Message):
+    """Node -> head, first message on its connection: join the cluster."""
+
+    type = MsgType.REGISTER_NODE
+    node_id: bytes
+    address: str  #: where the node listens ("unix:/path" on its machine)
+    resources: dict  #: the node's total resources
+    info: dict  #: how it describes itself in nodes() (NodeManagerAddress, hostname, ...)
+    version: str  #: minray version; another one is refused
+    python: str  #: "3.11"; another minor version is refused (pickles do not cross)
+
+
+@message
+class NodeRegistered(Message):
+    type = MsgType.NODE_REGISTERED
+    head_node_id: bytes
+    nodes: list  #: the cluster view now, as in ClusterInfo
+
+
+@message
+class NodeHeartbeat(Message):
+    """Node -> head, every heartbeat interval (one-way): still alive."""
+
+    type = MsgType.NODE_HEARTBEAT
+    node_id: bytes
+    available: Any  #: free resources if they changed since the last heartbeat, else None
+    pending: Any  #: queued demands (node_info's PendingDemands) if they changed, else None
+
+
+@message
+class UnregisterNode(Message):
+    """Node -> head: this node is stopping; mark it dead now."""
+
+    type = MsgType.UNREGISTER_NODE
+    node_id: bytes
+    reason: str
+
+
+@message
+class ClusterView(Message):
+    """Head -> every member node (one-way), whenever the view changed."""
+
+    type = MsgType.CLUSTER_VIEW
+    version: int
+    nodes: list  #: the nodes that changed since the last push, one dict each (as ClusterInfo)
+
+
+# --- placement groups (driver/worker -> node) ---------------------------------------
+
+
+@message
+class CreatePlacementGroup(Message):
+    """Reserve bundles; answered at once by PlacementGroups([the group]), maybe PENDING."""
+
+    type = MsgType.CREATE_PLACEMENT_GROUP
+    group_id: bytes
+    name: str  #: "" for an unnamed group; else unique in the namespace
+    namespace: str
+    bundles: list  #: [{resource: amount}, ...]
+    strategy: str  #: PACK, SPREAD, STRICT_PACK or STRICT_SPREAD
+    detached: bool  #: outlives its creator
+
+
+@message
+class RemovePlacementGroup(Message):
+    """Give a group's resources back; its tasks and actors are stopped (one-way)."""
+
+    type = MsgType.REMOVE_PLACEMENT_GROUP
+    group_id: bytes
+
+
+@message
+class GetPlacementGroups(Message):
+    """Look groups up by id, or by name in a namespace, or all (both empty)."""
+
+    type = MsgType.GET_PLACEMENT_GROUPS
+    group_id: bytes
+    name: str
+    namespace: str
+
+
+@message
+class WaitPlacementGroup(Message):
+    """Answered by PlacementGroups([the group]) once placed or removed, or at the timeout."""
+
+    type = MsgType.WAIT_PLACEMENT_GROUP
+    group_id: bytes
+    timeout_s: float
+
+
+@message
+class PlacementGroups(Message):
+    type = MsgType.PLACEMENT_GROUPS
+    groups: list  #: one dict per group (see node/placement_groups.py)

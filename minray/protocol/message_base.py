@@ -1,0 +1,92 @@
+"""The base of every message: type codes, the Message class and the registry.
+
+The messages themselves are in messages.py (between processes of one node and
+between CoreWorkers) and cluster_messages.py (between nodes and the head);
+import them from ``messages``, which has them all.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, fields
+from typing import ClassVar
+
+
+class MsgType(enum.IntEnum):
+    REGISTER_CLIENT = 1
+    REGISTER_REPLY = 2
+    REQUEST_LEASE = 3
+    LEASE_GRANTED = 4
+    CANCEL_LEASE_REQUEST = 5
+    RETURN_LEASE = 6
+    RESOURCES_INFEASIBLE = 7
+    WORKER_BLOCKED = 8
+    CREATE_OBJECT = 9
+    OBJECT_CREATED = 10
+    FREE_OBJECTS = 11
+    GET_CLUSTER_INFO = 12
+    CLUSTER_INFO = 13
+    LOG_LINES = 14
+    ERROR_REPLY = 16
+    OK = 17
+    PUSH_TASK = 18
+    TASK_REPLY = 19
+    GET_OBJECT = 20
+    OBJECT_REPLY = 21
+    RELEASE_GRANTS = 22
+    SHUTDOWN_NODE = 23
+    PIN_SEGMENTS = 24
+    UNPIN_SEGMENTS = 25
+    SEGMENTS_REMOVED = 26
+    EXIT_IF_IDLE = 27
+    EXIT_REPLY = 28
+    REGISTER_ACTOR = 29
+    ACTOR_REGISTERED = 30
+    ACTOR_STARTED = 31
+    GET_ACTOR_INFO = 32
+    ACTOR_INFO = 33
+    GET_NAMED_ACTOR = 34
+    LIST_NAMED_ACTORS = 35
+    NAMED_ACTORS = 36
+    KILL_ACTOR = 37
+    ACTOR_OUT_OF_SCOPE = 38
+    RESTART_ACTOR = 39
+    ACTOR_EXITING = 40
+    PUSH_ACTOR_TASK = 41
+    CANCEL_TASK = 42
+    ACTOR_CREATION_FAILED = 43
+    REGISTER_NODE = 44
+    NODE_REGISTERED = 45
+    NODE_HEARTBEAT = 46
+    UNREGISTER_NODE = 47
+    CLUSTER_VIEW = 48
+    CREATE_PLACEMENT_GROUP = 49
+    REMOVE_PLACEMENT_GROUP = 50
+    GET_PLACEMENT_GROUPS = 51
+    PLACEMENT_GROUPS = 52
+    WAIT_PLACEMENT_GROUP = 53
+    LEASE_SPILLBACK = 54
+
+
+class ValueKind(enum.IntEnum):
+    INLINE = 0  #: payload is the pickled value (bytes)
+    SHARED = 1  #: payload is [segment_name, size, node_id]
+    ERROR = 2  #: payload is a pickled exception to raise at get()
+
+
+class Message:
+    """Base of all messages; subclasses are dataclasses with a ``type``."""
+
+    type: ClassVar[MsgType]
+    __slots__ = ()
+
+
+MESSAGE_CLASSES: dict[int, type[Message]] = {}
+FIELD_COUNTS: dict[int, int] = {}
+
+
+def message(cls):
+    cls = dataclass(slots=True)(cls)
+    MESSAGE_CLASSES[cls.type] = cls
+    FIELD_COUNTS[cls.type] = len(fields(cls))
+    return cls
