@@ -21,7 +21,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -36,7 +35,6 @@ from ..object_store.accounting import StoreAccounting
 from ..protocol.connection import Connection, serve
 from ..protocol.messages import (
     ActorState,
-    ClusterInfo,
     ErrorReply,
     ExitIfIdle,
     LeaseGranted,
@@ -51,14 +49,15 @@ from ..protocol.messages import (
 from ..runtime.scheduler import Allocation, LeaseScheduler
 from .actor_directory import ActorDirectory, ActorRecord
 from .actor_handlers import ActorHandlers
-from .cluster_address import forget_current_cluster, record_current_cluster
+from .cluster_address import forget_current_cluster
 from .head_client import HeadClient
 from .log_monitor import LogMonitor
+from .membership import Membership
 from .object_handlers import ObjectHandlers
 from .placement_groups import GroupRecord, PlacementGroupHandlers
 from .processes import alive as _alive
 from .processes import stop_workers
-from .spillback import SpillTally, Unschedulable, pending_demands, spill_target
+from .spillback import SpillTally, Unschedulable, spill_target
 from .worker_pool import ZygoteClient, start_zygote
 
 logger = logging.getLogger("minray.node")
@@ -115,7 +114,7 @@ class NodeSettings:
         return os.path.join(self.session_dir, "logs", f"worker-{worker_id.hex()[:12]}.{suffix}")
 
 
-class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
+class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers, Membership):
     def __init__(self, settings: NodeSettings, token: bytes, zygote: ZygoteClient):
         self.settings = settings
         self.token = token
@@ -180,36 +179,6 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
             os.write(ready_fd, b"READY\n")
             os.close(ready_fd)
         await self._stopped.wait()
-
-    async def _start_membership(self) -> None:
-        """Join the head (member node), or run the head services (head, embedded node)."""
-        s = self.settings
-        if s.head_address:
-            demands = lambda: pending_demands(self._requests, self.scheduler)  # noqa: E731
-            self.head_client = HeadClient(
-                s.node_id, s.head_address, self.token, self.scheduler.available_resources,
-                self._lost_head, demands,
-            )  # fmt: skip
-            total = self.scheduler.total_resources()
-            await self.head_client.join(s.address, total, self.node_info())
-            asyncio.get_running_loop().create_task(self.head_client.heartbeat(self._stopped))
-            return
-        self.head = HeadService(s.node_id, self.node_info, CONFIG.node_death_timeout_s)
-        asyncio.get_running_loop().create_task(self.head.run_detector(self._stopped))
-        if s.head:
-            self._head_server = await serve(
-                f"tcp:{s.head_host}:{s.head_port}", self.head, self.token, CONFIG.max_frame_bytes
-            )
-            port = self._head_server.sockets[0].getsockname()[1]
-            with open(os.path.join(s.session_dir, "head_address"), "w") as f:
-                f.write(f"{s.head_host}:{port}\n")
-            record_current_cluster(f"{s.head_host}:{port}", s.session_dir)
-            logger.info("head services listening on %s:%d", s.head_host, port)
-
-    def _lost_head(self, reason: str) -> None:
-        if not self._stopping:
-            logger.warning("%s; stopping this node", reason)
-            asyncio.get_running_loop().create_task(self.shutdown())
 
     async def shutdown(self) -> None:
         if self._stopping:
@@ -498,46 +467,6 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers):
             worker.conn.close()
         elif worker.worker_id in self.workers:
             self._worker_ready(worker)
-
-    # --- cluster state ----------------------------------------------------------------------
-
-    def handle_GetClusterInfo(self, conn: Connection, msg) -> ClusterInfo:
-        return ClusterInfo(self._cluster_nodes())
-
-    def _has_peers(self) -> bool:
-        if self.head is not None:
-            return bool(self.head.members)
-        return len(self.head_client.view) > 1
-
-    def _cluster_nodes(self) -> list[dict]:
-        if self.head is not None:
-            return self.head.nodes_info()
-        me = self.settings.node_id.hex()
-        view = [n for n in self.head_client.view.values() if n["NodeID"] != me]
-        return [*view, self.node_info()]
-
-    def node_info(self) -> dict:
-        s = self.settings
-        return {
-            "NodeID": s.node_id.hex(),
-            "Alive": True,
-            "NodeManagerAddress": s.node_ip,
-            "NodeManagerHostname": socket.gethostname(),
-            "NodeManagerPort": 0,
-            "ObjectManagerPort": 0,
-            "ObjectStoreSocketName": s.session_dir,
-            "RayletSocketName": s.address,
-            "MetricsExportPort": 0,
-            "NodeName": s.node_ip,
-            "IsHead": self.head is not None,
-            "HeadAddress": s.head_address,
-            "Resources": self.scheduler.total_resources(),
-            "AvailableResources": self.scheduler.available_resources(),
-            "ObjectStoreUsedBytes": self.store.live_bytes,
-            "ObjectStorePooledBytes": self.store.pooled_bytes,
-            "Workers": len(self.workers),
-            "PendingDemands": pending_demands(self._requests, self.scheduler),
-        }
 
     def handle_ShutdownNode(self, conn: Connection, msg) -> Ok:
         # every line workers wrote so far reaches the driver before our answer does

@@ -1,0 +1,98 @@
+"""The node's place in the cluster: joining the head or running its services, and
+what the node tells others about itself.
+
+A mixin of :class:`~minray.node.daemon.NodeDaemon`. A member node joins the head
+(node/head_client.py) and keeps the view the head pushes; the head, and an
+embedded node, run the head services (head/service.py) in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+
+from ..config import CONFIG
+from ..head.service import HeadService
+from ..protocol.connection import Connection, serve
+from ..protocol.messages import ClusterInfo
+from .cluster_address import record_current_cluster
+from .head_client import HeadClient
+from .spillback import pending_demands
+
+logger = logging.getLogger("minray.node")
+
+
+class Membership:
+    """Membership and the cluster view, mixed into the node daemon."""
+
+    async def _start_membership(self) -> None:
+        """Join the head (member node), or run the head services (head, embedded node)."""
+        s = self.settings
+        if s.head_address:
+            demands = lambda: pending_demands(self._requests, self.scheduler)  # noqa: E731
+            self.head_client = HeadClient(
+                s.node_id, s.head_address, self.token, self.scheduler.available_resources,
+                self._lost_head, demands,
+            )  # fmt: skip
+            total = self.scheduler.total_resources()
+            await self.head_client.join(s.address, total, self.node_info())
+            asyncio.get_running_loop().create_task(self.head_client.heartbeat(self._stopped))
+            return
+        self.head = HeadService(s.node_id, self.node_info, CONFIG.node_death_timeout_s)
+        asyncio.get_running_loop().create_task(self.head.run_detector(self._stopped))
+        if s.head:
+            self._head_server = await serve(
+                f"tcp:{s.head_host}:{s.head_port}", self.head, self.token, CONFIG.max_frame_bytes
+            )
+            port = self._head_server.sockets[0].getsockname()[1]
+            with open(os.path.join(s.session_dir, "head_address"), "w") as f:
+                f.write(f"{s.head_host}:{port}\n")
+            record_current_cluster(f"{s.head_host}:{port}", s.session_dir)
+            logger.info("head services listening on %s:%d", s.head_host, port)
+
+    def _lost_head(self, reason: str) -> None:
+        if not self._stopping:
+            logger.warning("%s; stopping this node", reason)
+            asyncio.get_running_loop().create_task(self.shutdown())
+
+    # --- cluster state ----------------------------------------------------------------------
+
+    def handle_GetClusterInfo(self, conn: Connection, msg) -> ClusterInfo:
+        return ClusterInfo(self._cluster_nodes())
+
+    def _has_peers(self) -> bool:
+        if self.head is not None:
+            return bool(self.head.members)
+        return len(self.head_client.view) > 1
+
+    def _cluster_nodes(self) -> list[dict]:
+        if self.head is not None:
+            return self.head.nodes_info()
+        me = self.settings.node_id.hex()
+        view = [n for n in self.head_client.view.values() if n["NodeID"] != me]
+        return [*view, self.node_info()]
+
+    def node_info(self) -> dict:
+        s = self.settings
+        return {
+            "NodeID": s.node_id.hex(),
+            "Alive": True,
+            "NodeManagerAddress": s.node_ip,
+            "NodeManagerHostname": socket.gethostname(),
+            "NodeManagerPort": 0,
+            "ObjectManagerPort": 0,
+            "ObjectStoreSocketName": s.session_dir,
+            "RayletSocketName": s.address,
+            "MetricsExportPort": 0,
+            "NodeName": s.node_ip,
+            "IsHead": self.head is not None,
+            "HeadAddress": s.head_address,
+            "Resources": self.scheduler.total_resources(),
+            "AvailableResources": self.scheduler.available_resources(),
+            "ObjectStoreUsedBytes": self.store.live_bytes,
+            "ObjectStorePooledBytes": self.store.pooled_bytes,
+            "Workers": len(self.workers),
+            "PendingDemands": pending_demands(self._requests, self.scheduler),
+        }
