@@ -5,7 +5,6 @@ when that node dies."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 
@@ -14,11 +13,10 @@ import pytest
 
 import minray
 from minray.cluster_utils import Cluster
-from minray.config import CONFIG
 from minray.exceptions import TaskUnschedulableError
-from minray.protocol.connection import connect
-from minray.protocol.messages import GetClusterInfo
 from minray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from .cluster_helpers import live_used_bytes
 
 
 @pytest.fixture
@@ -40,23 +38,6 @@ def two_nodes(monkeypatch):
 def node_of(seconds: float = 0.0) -> str:
     time.sleep(seconds)
     return minray.get_runtime_context().get_node_id()
-
-
-def live_used_bytes(node) -> float:
-    """The node's own figure, asked of its process (the head's copy is from registration)."""
-
-    async def ask():
-        with open(os.path.join(node.session_dir, "token"), "rb") as f:
-            token = f.read()
-        address = f"unix:{os.path.join(node.session_dir, 'node.sock')}"
-        conn = await connect(address, object(), token, CONFIG.max_frame_bytes)
-        try:
-            nodes = (await conn.request(GetClusterInfo())).nodes
-        finally:
-            conn.close()
-        return next(n for n in nodes if n["NodeID"] == node.node_id)["ObjectStoreUsedBytes"]
-
-    return asyncio.run(ask())
 
 
 def test_tasks_spill_to_a_node_with_room_when_the_drivers_node_is_full(two_nodes):

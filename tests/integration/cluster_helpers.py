@@ -1,0 +1,38 @@
+"""Helpers for the tests of several nodes on one machine (cluster_utils.Cluster)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from minray.config import CONFIG
+from minray.protocol.connection import connect
+from minray.protocol.messages import GetClusterInfo
+
+
+def live_node_info(node) -> dict:
+    """The node's own record, asked of its process (the head's copy may be a second old)."""
+
+    async def ask():
+        with open(os.path.join(node.session_dir, "token"), "rb") as f:
+            token = f.read()
+        address = f"unix:{os.path.join(node.session_dir, 'node.sock')}"
+        conn = await connect(address, object(), token, CONFIG.max_frame_bytes)
+        try:
+            nodes = (await conn.request(GetClusterInfo())).nodes
+        finally:
+            conn.close()
+        return next(n for n in nodes if n["NodeID"] == node.node_id)
+
+    return asyncio.run(ask())
+
+
+def live_used_bytes(node) -> float:
+    """Bytes of live objects in the node's store, by its own count."""
+    return live_node_info(node)["ObjectStoreUsedBytes"]
+
+
+def segments_of(node) -> list[str]:
+    """The node's shared-memory segments in /dev/shm."""
+    tag = os.path.basename(node.session_dir)[-6:]
+    return [n for n in os.listdir("/dev/shm") if n.startswith("minray_" + tag)]
