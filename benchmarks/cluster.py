@@ -11,7 +11,13 @@ Rows, each in fresh driver processes, alternating runtimes; figures are medians:
 * ``two_node_async_noops_per_s``: 10,000 no-op tasks submitted at once to a head
   with 1 CPU and a node with 1 CPU (DEFAULT scheduling: both runtimes spill
   tasks over to the second node);
-* ``two_node_spread_noops_per_s``: the same with ``scheduling_strategy="SPREAD"``.
+* ``two_node_spread_noops_per_s``: the same with ``scheduling_strategy="SPREAD"``;
+* ``pull_1gib_gb_per_s``: a 1 GiB numpy array ``put`` on the head, read by a task
+  pinned to the second node (which copies it into its own store first), median
+  of 3 fresh arrays. minray's second node is at 127.0.0.2, so the copy goes over
+  loopback TCP as Ray's does (at 127.0.0.1 it would take the Unix socket). The
+  floor beside it is ``loopback_tcp_stream_gb_per_s`` of benchmarks/floor.py,
+  measured in the same run.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from core import run_row  # noqa: E402
+from floor import loopback_tcp_gb_per_s  # noqa: E402
 
 TWO_NODES = """
         import time
@@ -32,7 +39,9 @@ TWO_NODES = """
         import RUNTIME as minray
         from RUNTIME.cluster_utils import Cluster
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-        cluster.add_node(num_cpus=1, resources={"pin": 1})
+        # minray: the second node at another loopback address, reached over TCP as Ray's is
+        elsewhere = {"node_ip_address": "127.0.0.2"} if minray.__name__ == "minray" else {}
+        cluster.add_node(num_cpus=1, resources={"pin": 1}, **elsewhere)
         cluster.wait_for_nodes()
         cluster.connect()
         @minray.remote
@@ -78,6 +87,23 @@ ROWS = {
         result = 10_000 / (time.perf_counter() - t)
         minray.shutdown(); cluster.shutdown()
     """,
+    "pull_1gib_gb_per_s": TWO_NODES
+    + """
+        import numpy as np
+        @minray.remote(resources={"pin": 0.01})
+        def first(x):
+            return int(x[0])
+        minray.get(first.remote(np.zeros(1000)))
+        rates = []
+        for i in range(3):
+            ref = minray.put(np.full(1 << 30, i + 1, dtype=np.uint8))
+            t = time.perf_counter()
+            assert minray.get(first.remote(ref)) == i + 1
+            rates.append((1 << 30) / (time.perf_counter() - t) / 1e9)
+            del ref
+        result = statistics.median(rates)
+        minray.shutdown(); cluster.shutdown()
+    """,
 }
 
 
@@ -95,6 +121,7 @@ def main() -> None:
             for runtime, python in runtimes:
                 row = run_row(name, code, 0, runtime, python, timeout=300)
                 results.setdefault((name, runtime), []).append(row[name])
+    floor = statistics.median(loopback_tcp_gb_per_s() for _ in range(args.repeat))
     print("| row | minray | Ray | minray / Ray |\n|---|---:|---:|---:|")
     for name in ROWS:
         mine = statistics.median(results[(name, "minray")])
@@ -103,6 +130,8 @@ def main() -> None:
             print(f"| {name} | {mine:,.3f} | {theirs:,.3f} | {mine / theirs:.2f} |")
         else:
             print(f"| {name} | {mine:,.3f} | | |")
+    pulled = statistics.median(results[("pull_1gib_gb_per_s", "minray")])
+    print(f"\nloopback TCP stream (floor.py): {floor:.3f} GB/s; the pull: {pulled / floor:.0%}")
 
 
 if __name__ == "__main__":

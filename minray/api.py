@@ -286,6 +286,7 @@ def _connect_to_cluster(address: str, token: bytes | str | None) -> str:
         session_dir=node["ObjectStoreSocketName"],
         token=token,
         job_id=DRIVER_JOB_ID,
+        node_ip=node["NodeManagerAddress"],
     )
     worker.start()
     _state.worker = worker
@@ -298,7 +299,7 @@ def _context() -> RayContext:
     session_dir = _state.session_dir or ""
     worker = _state.worker
     return RayContext(
-        node_ip_address="127.0.0.1",
+        node_ip_address=worker.node_ip if worker else "127.0.0.1",
         session_dir=session_dir,
         address=worker.node_address if worker else "",
         node_id=worker.node_id.hex() if worker else "",

@@ -23,17 +23,19 @@ import time
 from . import api, ids
 from .config import CONFIG
 from .exceptions import RaySystemError
-from .head.query import query_head
+from .head.query import parse_host_port, query_head
 from .node import launcher
 from .node.cluster_address import (
     TOKEN_ENV,
     configured_token,
     connection_target,
+    route_ip,
     user_token_file,
 )
 from .node.processes import alive, kill, remove_segments, remove_session
 from .protocol import framing
 from .protocol.messages import GetClusterInfo
+from .protocol.reach import LOOPBACK
 
 DEFAULT_PORT = 6380
 
@@ -45,7 +47,12 @@ def add_commands(commands) -> None:
     role.add_argument("--head", action="store_true", help="start the head node")
     role.add_argument("--address", help="HOST:PORT of the head to join")
     start.add_argument("--port", type=int, default=DEFAULT_PORT, help="the head's port")
-    start.add_argument("--node-ip-address", default="127.0.0.1", help="address to listen on")
+    start.add_argument(
+        "--node-ip-address",
+        default=None,
+        help="this machine's address for the cluster (default: 127.0.0.1 for a head; for a "
+        "joining node, the address it reaches the head from)",
+    )
     start.add_argument("--num-cpus", type=float, default=None)
     start.add_argument("--num-gpus", type=float, default=None)
     start.add_argument("--resources", default=None, help='custom resources, as JSON: {"ssd": 1}')
@@ -74,6 +81,10 @@ def run(args) -> int:
 
 
 def start(args) -> int:
+    if not args.head:
+        address, token = connection_target(args.address, args.token)
+    if args.node_ip_address is None:
+        args.node_ip_address = LOOPBACK if args.head else _route_to(address)
     resources = json.loads(args.resources) if args.resources else None
     if resources is not None and not isinstance(resources, dict):
         raise ValueError(f'--resources must be a JSON object such as {{"ssd": 1}}, not {resources}')
@@ -99,7 +110,6 @@ def start(args) -> int:
         _check_port_free(args.node_ip_address, args.port)
         settings.update(head=True, head_host=args.node_ip_address, head_port=args.port)
     else:
-        address, token = connection_target(args.address, args.token)
         settings["head_address"] = f"tcp:{address}"
     started = time.monotonic()
     process, _ = launcher.start_node(settings, token)
@@ -117,6 +127,17 @@ def start(args) -> int:
             process.send_signal(signal.SIGTERM)
             process.wait(15)
     return 0
+
+
+def _route_to(address: str) -> str:
+    host, _ = parse_host_port(address)
+    try:
+        return route_ip(host)
+    except OSError as e:
+        raise ConnectionError(
+            f"no route from this machine to the head at {address} ({e.strerror or e}); "
+            "check the address, or name this machine's address with --node-ip-address"
+        ) from None
 
 
 def _head_token(given: str | None) -> bytes:

@@ -17,6 +17,7 @@ Nodes started here end with the process that started them (like ``init()``'s).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import signal
@@ -31,6 +32,7 @@ from .node import launcher
 from .node.processes import remove_segments
 from .protocol import framing
 from .protocol.messages import GetClusterInfo
+from .protocol.reach import LOOPBACK
 
 
 class ClusterNode:
@@ -93,18 +95,28 @@ class Cluster:
         num_gpus: float | None = None,
         resources: dict | None = None,
         object_store_memory: int | None = None,
+        node_ip_address: str = LOOPBACK,
         **unsupported,
     ) -> ClusterNode:
         """Start a node; the first one added is the head. Returns it once it has joined
-        (with ``wait=False``, as soon as its process is up)."""
+        (with ``wait=False``, as soon as its process is up).
+
+        ``node_ip_address`` another loopback address (``"127.0.0.2"``) makes the node
+        behave as if on another machine: it and its workers are reached over TCP."""
         if unsupported:
             raise TypeError(
                 f"add_node() got arguments minray does not support: {sorted(unsupported)}; "
-                "it takes num_cpus, num_gpus, resources and object_store_memory"
+                "it takes num_cpus, num_gpus, resources, object_store_memory and "
+                "node_ip_address"
+            )
+        if not ipaddress.ip_address(node_ip_address).is_loopback:
+            raise ValueError(
+                f"node_ip_address={node_ip_address!r}: a Cluster runs on this machine only; "
+                "use a loopback address such as 127.0.0.2"
             )
         head = self.head_node is None
         node_resources, gpu_ids, store = api._node_resources(
-            num_cpus, num_gpus, resources, object_store_memory, head=head
+            num_cpus, num_gpus, resources, object_store_memory, head=head, node_ip=node_ip_address
         )
         node_id = ids.random_unique_id().hex()
         settings = {
@@ -115,12 +127,15 @@ class Cluster:
             "embedded": False,  # drivers come and go
             "parent_pid": os.getpid(),  # ends with this process, and cleans its session up
             "head": head,
+            "head_host": node_ip_address,
+            "node_ip": node_ip_address,
             "head_address": "" if head else f"tcp:{self.address}",
             "extra": {"code_paths": launcher.driver_code_paths()},
         }
         process, _ = launcher.start_node(settings, self.token)
         session_dir = settings["session_dir"]
         node = ClusterNode(node_id, process, session_dir, head)
+        node.node_ip_address = node_ip_address
         if head:
             self.head_node = node
             with open(os.path.join(session_dir, "head_address")) as f:

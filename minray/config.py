@@ -34,6 +34,10 @@ class Config:
     node_death_timeout_s: float = 10.0
     #: seconds to reach the head (TCP connect, handshake, registration) before giving up
     head_connect_timeout_s: float = 5.0
+    #: seconds a copy of an object between nodes may make no progress before it fails
+    transfer_timeout_s: float = 30.0
+    #: threads per node that copy objects to and from other nodes
+    transfer_threads: int = 4
 
     @classmethod
     def from_env(cls) -> Config:

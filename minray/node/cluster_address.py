@@ -7,16 +7,22 @@
   ``~/.minray/auth_token`` (hex), then, for a head on this machine, its session
   directory's token file (readable by its own user only).
 * A driver talks to the cluster through a node on its own machine: the node
-  whose Unix socket exists here (the head's first).
+  whose Unix socket exists here and whose address is one of this machine's
+  (the head's first).
+* How processes reach a node, Unix socket or TCP, is in protocol/reach.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+
+import psutil
 
 from ..config import CONFIG
 from ..head.query import parse_host_port
+from ..protocol.reach import LOOPBACK
 
 TOKEN_ENV = "MINRAY_AUTH_TOKEN"
 
@@ -125,13 +131,34 @@ def _decode(token: bytes | str, source: str) -> bytes:
         ) from None
 
 
+def route_ip(host: str) -> str:
+    """This machine's address on the route to ``host`` (a joining node's default)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect((host, 9))  # UDP: picks the route, sends nothing
+        return s.getsockname()[0]
+
+
+def local_ips() -> set[str]:
+    """The addresses of this machine (in this network namespace)."""
+    out = {LOOPBACK}
+    for addresses in psutil.net_if_addrs().values():
+        out.update(a.address.split("%")[0] for a in addresses if a.family in _INET)
+    return out
+
+
+_INET = (socket.AF_INET, socket.AF_INET6)
+
+
 def local_node(nodes: list[dict]) -> dict | None:
-    """The live node whose Unix socket is on this machine (the head first), if any."""
+    """The live node of this machine (its Unix socket exists here and its address is one
+    of ours), the head first, if any."""
     candidates = []
+    here = local_ips()
     for node in nodes:
         socket_address = node.get("RayletSocketName", "")
         if node.get("Alive") and socket_address.startswith("unix:"):
-            if os.path.exists(socket_address[len("unix:") :]):
+            ip = node.get("NodeManagerAddress", LOOPBACK)
+            if os.path.exists(socket_address[len("unix:") :]) and (ip in here or ip[:4] == "127."):
                 candidates.append(node)
     candidates.sort(key=lambda n: not n.get("IsHead"))
     return candidates[0] if candidates else None

@@ -54,6 +54,7 @@ from .head_client import HeadClient
 from .log_monitor import LogMonitor
 from .membership import Membership
 from .object_handlers import ObjectHandlers
+from .object_transfer import ObjectTransfers
 from .placement_groups import GroupRecord, PlacementGroupHandlers
 from .processes import alive as _alive
 from .processes import stop_workers
@@ -104,6 +105,8 @@ class NodeSettings:
     head_address: str = ""
     #: the address other machines know this node by (Ray's NodeManagerAddress)
     node_ip: str = "127.0.0.1"
+    #: in a cluster, the node's TCP port for other machines (0: any free port)
+    node_port: int = 0
     extra: dict = field(default_factory=dict)
 
     @property
@@ -114,7 +117,9 @@ class NodeSettings:
         return os.path.join(self.session_dir, "logs", f"worker-{worker_id.hex()[:12]}.{suffix}")
 
 
-class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers, Membership):
+class NodeDaemon(
+    ActorHandlers, ObjectHandlers, ObjectTransfers, PlacementGroupHandlers, Membership
+):
     def __init__(self, settings: NodeSettings, token: bytes, zygote: ZygoteClient):
         self.settings = settings
         self.token = token
@@ -147,6 +152,9 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers, Membersh
         self._head_server = None
         self._spills = SpillTally(2 * CONFIG.heartbeat_interval_s)  #: sent on, not yet seen
         self._spread: dict = {}  #: the node a SPREAD request went to last
+        self._tcp_server = None
+        self.tcp_port = 0  #: of the TCP listener (0: none, as in an embedded node)
+        self._init_transfers()
 
     @property
     def num_cpus(self) -> int:
@@ -163,6 +171,15 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers, Membersh
             CONFIG.max_frame_bytes,
             on_connect=self._accepted,
         )
+        if self.settings.head or self.settings.head_address:  # a cluster: reachable by TCP
+            self._tcp_server = await serve(
+                f"tcp:{self.settings.node_ip}:{self.settings.node_port}",
+                self,
+                self.token,
+                CONFIG.max_frame_bytes,
+                on_connect=self._accepted,
+            )
+            self.tcp_port = self._tcp_server.sockets[0].getsockname()[1]
         try:
             await self._start_membership()
         except HeadUnreachable as e:  # said plainly in the log, which the launcher shows
@@ -184,8 +201,10 @@ class NodeDaemon(ActorHandlers, ObjectHandlers, PlacementGroupHandlers, Membersh
         if self._stopping:
             return
         self._stopping = True
-        if self._server is not None:
-            self._server.close()
+        for server in (self._server, self._tcp_server):
+            if server is not None:
+                server.close()
+        self._close_transfers()
         if self.head_client is not None:
             await self.head_client.leave("the node was stopped")
         if self.head is not None:

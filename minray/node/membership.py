@@ -81,7 +81,7 @@ class Membership:
             "Alive": True,
             "NodeManagerAddress": s.node_ip,
             "NodeManagerHostname": socket.gethostname(),
-            "NodeManagerPort": 0,
+            "NodeManagerPort": self.tcp_port,
             "ObjectManagerPort": 0,
             "ObjectStoreSocketName": s.session_dir,
             "RayletSocketName": s.address,

@@ -30,7 +30,9 @@ class ObjectHandlers:
         unlink: list[str] = []
         for object_id in msg.object_ids:
             unlink += self.store.free(object_id)
+            self._forget_copy(object_id)
         self._unlink(unlink)
+        self._free_copies(msg.object_ids)
 
     def handle_PinSegments(self, conn: Connection, msg) -> None:
         for segment in msg.segments:

@@ -10,30 +10,30 @@ sent on again), so a stale view costs a wait, never a loop.
 
 Actors are not spilled yet (the actor directory lives in each node), and their
 scheduling strategy is not used.
-Nodes are reached by their Unix socket, so spillback works between nodes of
-one machine; across machines it needs the nodes' TCP listeners (not built).
+Owners reach the chosen node by its Unix socket on the same machine, else by
+TCP (protocol/reach.py).
 """
 
 from __future__ import annotations
 
-import os
 import time
 
 from ..head.cluster_scheduler import NodeAffinity, choose_node
+from ..protocol.reach import reach_address
 
 
 def reachable_view(nodes: list[dict], local_id: str, local: dict) -> tuple[dict, dict]:
     """``({node_id: (total, available)}, {node_id: address})`` of the live nodes this
-    process can reach, the local one with its live figures."""
+    node can reach, the local one with its live figures; the addresses are for this
+    node's clients (same machine: Unix socket, else TCP)."""
     view, addresses = {}, {}
+    local_ip = local.get("NodeManagerAddress", "")
     for node in nodes:
         node_hex = node["NodeID"]
         if node_hex == local_id:
             node = local
-        address = node.get("RayletSocketName", "")
-        if not node.get("Alive") or not address.startswith("unix:"):
-            continue
-        if node_hex != local_id and not os.path.exists(address[len("unix:") :]):
+        address = reach_address(node, local_ip)
+        if not node.get("Alive") or address is None:
             continue
         key = bytes.fromhex(node_hex)
         view[key] = (node["Resources"], node.get("AvailableResources", {}))

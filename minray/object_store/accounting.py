@@ -107,6 +107,11 @@ class StoreAccounting:
             return []
         return self._to_pool(info.segment, info.size)
 
+    def segment_of(self, object_id: bytes) -> str | None:
+        """The segment that holds a live object, or None."""
+        info = self._objects.get(object_id)
+        return info.segment if info is not None else None
+
     def owner_gone(self, owner: str) -> list[str]:
         gone = [oid for oid, info in self._objects.items() if info.owner == owner]
         unlink: list[str] = []

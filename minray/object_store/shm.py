@@ -56,6 +56,11 @@ def open_readonly(name: str) -> mmap.mmap:
         os.close(fd)
 
 
+def open_fd(name: str) -> int:
+    """A read-only descriptor of an existing segment (for ``os.sendfile``); close it."""
+    return _posixshmem.shm_open(name, os.O_RDONLY, mode=0o600)
+
+
 def unlink(name: str) -> bool:
     """Remove a segment's name; mappings stay valid until unmapped. False if already gone."""
     try:

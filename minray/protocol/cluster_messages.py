@@ -104,3 +104,37 @@ class WaitPlacementGroup(Message):
 class PlacementGroups(Message):
     type = MsgType.PLACEMENT_GROUPS
     groups: list  #: one dict per group (see node/placement_groups.py)
+
+
+# --- objects between nodes ---------------------------------------------------------------
+
+
+@message
+class PullObject(Message):
+    """CoreWorker -> its node: make a local copy of a shared object held by another node
+    (answered by ObjectPulled once the copy is complete)."""
+
+    type = MsgType.PULL_OBJECT
+    object_id: bytes
+    segment: str  #: the segment's name at the node that holds it
+    size: int
+    node_id: bytes  #: the node that holds it
+
+
+@message
+class ObjectPulled(Message):
+    type = MsgType.OBJECT_PULLED
+    segment: str  #: the local copy's name
+    size: int
+
+
+@message
+class SendObject(Message):
+    """Node -> node, on a connection of its own: send the bytes of a segment. The answer,
+    Ok, is followed by exactly ``size`` raw bytes, then the connection closes."""
+
+    type = MsgType.SEND_OBJECT
+    object_id: bytes
+    segment: str
+    size: int
+    to_node: bytes  #: the node that receives the copy (it is freed there with the object)

@@ -347,6 +347,18 @@ class Connection(asyncio.Protocol):
                 out, self._out = self._out, []
                 self._transport.writelines(out)
 
+    def take_over(self) -> int:
+        """Loop thread: stop reading, and return a new descriptor of the socket for a
+        raw byte stream after the last frame (the caller closes it, then this connection).
+        Raises RuntimeError if frames still wait to be written."""
+        with self._write_lock:
+            if self.closed or self._fd < 0:
+                raise RuntimeError("the connection is closed")
+            if self._out or self._transport.get_write_buffer_size():
+                raise RuntimeError("frames are still queued on this connection")
+            self._transport.pause_reading()
+            return os.dup(self._fd)
+
     # --- closing ------------------------------------------------------------------------
 
     def abort(self, reason: str) -> None:
@@ -421,8 +433,10 @@ async def serve(
     token: bytes,
     max_frame: int,
     on_connect: Callable[[Connection], None] | None = None,
+    sock=None,
 ):
-    """Listen at ``address``; returns the asyncio Server."""
+    """Listen at ``address`` (on ``sock`` if given: a bound, listening socket); returns
+    the asyncio Server."""
     loop = asyncio.get_running_loop()
     scheme, where = parse_address(address)
 
@@ -432,6 +446,8 @@ async def serve(
             on_connect(conn)
         return conn
 
+    if sock is not None:
+        return await loop.create_server(factory, sock=sock)
     if scheme == "unix":
         return await loop.create_unix_server(factory, where)
     return await loop.create_server(factory, *where)

@@ -66,11 +66,14 @@ class MsgType(enum.IntEnum):
     PLACEMENT_GROUPS = 52
     WAIT_PLACEMENT_GROUP = 53
     LEASE_SPILLBACK = 54
+    PULL_OBJECT = 55
+    OBJECT_PULLED = 56
+    SEND_OBJECT = 57
 
 
 class ValueKind(enum.IntEnum):
     INLINE = 0  #: payload is the pickled value (bytes)
-    SHARED = 1  #: payload is [segment_name, size, node_id]
+    SHARED = 1  #: payload is [segment_name, size, node_id, object_id]
     ERROR = 2  #: payload is a pickled exception to raise at get()
 
 

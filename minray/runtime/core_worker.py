@@ -25,6 +25,7 @@ import contextvars
 import logging
 import os
 import pickle
+import socket
 import threading
 from typing import Any
 
@@ -50,6 +51,7 @@ from ..protocol.messages import (
     ReleaseGrants,
     ValueKind,
 )
+from ..protocol.reach import LOOPBACK, listens_on_tcp
 from .actor_submitter import ActorSubmitter
 from .memory_store import MemoryStore, StoredValue
 from .node_links import NodeLinks
@@ -74,6 +76,7 @@ class CoreWorker(NodeNotices):
         job_id: bytes,
         worker_id: bytes | None = None,
         config: Config = CONFIG,
+        node_ip: str = LOOPBACK,
     ):
         self.mode = mode
         self.config = config
@@ -82,8 +85,15 @@ class CoreWorker(NodeNotices):
         self.session_dir = session_dir
         self.node_address = node_address
         self.token = token
+        self.node_ip = node_ip  #: the address of this process's node
         self.socket_path = os.path.join(session_dir, "sockets", self.worker_id.hex()[:16])
-        self.address = f"unix:{self.socket_path}"
+        self._listener: socket.socket | None = None
+        if listens_on_tcp(node_ip):  # peers may be on other machines
+            family = socket.AF_INET6 if ":" in node_ip else socket.AF_INET
+            self._listener = socket.create_server((node_ip, 0), family=family, backlog=128)
+            self.address = f"tcp:{node_ip}:{self._listener.getsockname()[1]}"
+        else:
+            self.address = f"unix:{self.socket_path}"
         self.store = MemoryStore()
         self.refs = ReferenceCounter(self.address)
         self.submitter = TaskSubmitter(self)
@@ -154,7 +164,12 @@ class CoreWorker(NodeNotices):
 
     async def _start_async(self) -> None:
         self._server = await serve(
-            self.address, self, self.token, self.config.max_frame_bytes, on_connect=self._accepted
+            self.address,
+            self,
+            self.token,
+            self.config.max_frame_bytes,
+            on_connect=self._accepted,
+            sock=self._listener,
         )
         self.node = await connect(self.node_address, self, self.token, self.config.max_frame_bytes)
         self.node.close_callbacks.append(self._node_closed)
@@ -513,7 +528,9 @@ class CoreWorker(NodeNotices):
                     "more shared memory."
                 ) from None
             raise
-        return StoredValue(ValueKind.SHARED, [reply.segment, reply.size, self.node_id], s.refs)
+        return StoredValue(
+            ValueKind.SHARED, [reply.segment, reply.size, self.node_id, object_id], s.refs
+        )
 
     def store_returns(self, return_ids: list, entries: list, grantor: str) -> None:
         """Loop thread: a task's results arrived from ``grantor``."""

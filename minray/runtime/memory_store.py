@@ -15,7 +15,8 @@ from typing import Any, NamedTuple
 
 class StoredValue(NamedTuple):
     kind: int  #: a protocol.messages.ValueKind
-    payload: Any  #: INLINE: [pickle, *buffers]; SHARED: [segment, size, node_id]; ERROR: bytes
+    #: INLINE: [pickle, *buffers]; SHARED: [segment, size, node_id, object_id]; ERROR: bytes
+    payload: Any
     refs: list  #: refs nested in the value, [[object_id, owner], ...]
 
 

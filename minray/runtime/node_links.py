@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from ..config import CONFIG
 from ..protocol.connection import Connection, connect
 from ..protocol.messages import GetClusterInfo, Message, RegisterClient
+from ..protocol.reach import reach_address
 
 if TYPE_CHECKING:
     from .core_worker import CoreWorker
@@ -92,9 +93,10 @@ class NodeLinks:
         try:
             nodes = (await self.worker.node.request(GetClusterInfo())).nodes
             node = next((n for n in nodes if n["NodeID"] == node_id.hex()), None)
-            if node is None or not node["Alive"]:
+            address = reach_address(node, self.worker.node_ip) if node else None
+            if address is None or not node["Alive"]:
                 return  # the node is gone, and its segments with it
-            conn = await self.at(node["RayletSocketName"])
+            conn = await self.at(address)
         except (OSError, ConnectionError, asyncio.TimeoutError) as e:
             logger.debug("could not reach node %s for %s: %s", node_id.hex(), msg, e)
             return

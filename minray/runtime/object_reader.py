@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import mmap
 import pickle
 import threading
 from typing import TYPE_CHECKING, Any
@@ -22,14 +23,15 @@ from .. import serialization
 from ..exceptions import (
     GetTimeoutError,
     ObjectLostError,
+    ObjectStoreFullError,
     OwnerDiedError,
     RaySystemError,
     RayTaskError,
     UnserializableException,
 )
 from ..object_ref import ObjectRef
-from ..protocol.connection import ConnectionLost
-from ..protocol.messages import GetObject, ValueKind, WorkerBlocked
+from ..protocol.connection import ConnectionLost, RemoteError
+from ..protocol.messages import GetObject, PullObject, ValueKind, WorkerBlocked
 from .memory_store import StoredValue
 
 if TYPE_CHECKING:
@@ -103,13 +105,7 @@ class ObjectReader:
         if kind == ValueKind.INLINE:
             return serialization.from_inline(value.payload)
         if kind == ValueKind.SHARED:
-            try:
-                mem = self.worker.segments.readable(value.payload[0], value.payload[2])
-            except FileNotFoundError:
-                raise ObjectLostError(
-                    object_id.hex(), "Its shared-memory segment is gone."
-                ) from None
-            return serialization.read_segment(mem)
+            return serialization.read_segment(self.map_shared(value.payload))
         self.worker.error_seen(object_id)
         try:
             error = pickle.loads(value.payload)
@@ -120,6 +116,26 @@ class ObjectReader:
         if isinstance(error, RayTaskError):
             raise error.as_instanceof_cause()
         raise error
+
+    def map_shared(self, payload: list) -> mmap.mmap:
+        """A read-only mapping of a shared object (payload ``[segment, size, node_id,
+        object_id]``); one that another node holds is copied to this node first."""
+        name, size, node_id, object_id = payload
+        worker = self.worker
+        if node_id != worker.node_id:
+            if worker.on_loop_thread():  # call_node would wait on this very thread
+                raise RaySystemError("a shared object from another node was read on the loop")
+            try:
+                reply = worker.call_node(PullObject(object_id, name, size, node_id))
+            except RemoteError as e:
+                if e.error == "ObjectStoreFullError":
+                    raise ObjectStoreFullError(str(e)) from None
+                raise ObjectLostError(object_id.hex(), str(e)) from None
+            name, node_id = reply.segment, worker.node_id
+        try:
+            return worker.segments.readable(name, node_id)
+        except FileNotFoundError:
+            raise ObjectLostError(object_id.hex(), "Its shared-memory segment is gone.") from None
 
     def check_session(self, refs: list) -> None:
         """Refuse refs made by an earlier minray session of this process, as Ray does."""

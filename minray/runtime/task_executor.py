@@ -177,9 +177,7 @@ class TaskExecutor:
             if kind == ValueKind.INLINE:
                 values[index] = serialization.from_inline(payload)
             else:
-                values[index] = serialization.read_segment(
-                    self.worker.segments.readable(payload[0], payload[2])
-                )
+                values[index] = serialization.read_segment(self.worker.objects.map_shared(payload))
         args = [values[a.index] if type(a) is ArgPlaceholder else a for a in args]
         kwargs = {k: values[v.index] if type(v) is ArgPlaceholder else v for k, v in kwargs.items()}
         return args, kwargs

@@ -61,6 +61,7 @@ def run_worker(settings: NodeSettings, token: bytes, worker_id: bytes) -> None:
         token=token,
         job_id=DRIVER_JOB_ID,
         worker_id=worker_id,
+        node_ip=settings.node_ip,
     )
     worker.executor = TaskExecutor(worker)
     worker.start()

@@ -3,12 +3,15 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minray import __version__
 from minray.head.query import parse_host_port
 from minray.head.service import PYTHON_VERSION, version_problem
 from minray.node import cluster_address
 from minray.node.cluster_address import connection_target, local_node
+from minray.protocol.reach import LOOPBACK, listens_on_tcp, reach_address
 
 
 @pytest.fixture
@@ -79,3 +82,26 @@ def test_the_current_cluster_record_is_removed_only_by_its_own_head(tmp_path, mo
     assert cluster_address.read_current_cluster()["address"] == "127.0.0.1:1"
     cluster_address.forget_current_cluster("/s/one")
     assert cluster_address.read_current_cluster() is None
+
+
+# --- which address reaches a node (protocol/reach.py) ---------------------------------
+
+_ips = st.sampled_from(["127.0.0.1", "127.0.0.2", "10.0.0.1", "10.0.0.2", "::1"])
+
+
+@given(_ips, _ips, st.integers(0, 65535))
+def test_a_node_is_reached_by_unix_socket_at_its_own_address_else_by_tcp(here, there, port):
+    node = {"NodeManagerAddress": there, "NodeManagerPort": port, "RayletSocketName": "unix:/s"}
+    address = reach_address(node, here)
+    if here == there:
+        assert address == "unix:/s"
+    elif port:
+        assert address == f"tcp:{there}:{port}"
+    else:  # a node without a TCP listener (an embedded one) cannot be reached from elsewhere
+        assert address is None
+
+
+def test_only_processes_of_a_node_at_the_default_loopback_address_skip_tcp():
+    assert not listens_on_tcp(LOOPBACK)
+    assert listens_on_tcp("127.0.0.2")
+    assert listens_on_tcp("10.0.0.1")

@@ -1,0 +1,222 @@
+"""Copying shared objects between nodes: the pull at the reader's node, the push at the holder's.
+
+A mixin of :class:`~minray.node.daemon.NodeDaemon`. A CoreWorker that needs an
+object whose segment another node holds asks its own node (``PullObject``).
+That node pulls it once, however many readers ask at the same time: it reserves
+room in its own store, dials the holder's node on a connection of its own, and
+reads the bytes straight into the new segment (``recv_into`` on a blocking
+socket, in a thread). The holder answers ``SendObject`` by streaming the
+segment with ``sendfile``: no copy in user space on either side.
+
+The copy belongs to the node that made it. The holder remembers where it sent
+copies, and when the owner frees the object (``FreeObjects`` to the holder) it
+frees them too. Nodes on one machine (the same address) use their Unix sockets;
+others use TCP (cluster_address.reach_address).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import select
+from typing import TYPE_CHECKING
+
+from ..config import CONFIG
+from ..exceptions import ObjectStoreFullError
+from ..object_store import shm
+from ..protocol import blocking, framing
+from ..protocol.connection import DEFERRED, Connection, RemoteError, connect
+from ..protocol.messages import ErrorReply, FreeObjects, ObjectPulled, Ok, PullObject, SendObject
+from ..protocol.reach import reach_address
+
+if TYPE_CHECKING:
+    from .daemon import NodeDaemon
+
+logger = logging.getLogger("minray.node")
+
+
+class ObjectTransfers:
+    """``handle_PullObject`` and ``handle_SendObject``, mixed into the node daemon."""
+
+    def _init_transfers(self: NodeDaemon) -> None:
+        self._pulls: dict[bytes, asyncio.Task] = {}  #: object id -> the pull in flight
+        self._copies: dict[
+            bytes, tuple
+        ] = {}  #: object id -> (source node, its segment, our segment, size)
+        self._sent_to: dict[bytes, set[bytes]] = {}  #: object id -> nodes holding a copy
+        self._node_conns: dict[str, Connection] = {}  #: for frees sent on to other nodes
+        self._transfer_threads = concurrent.futures.ThreadPoolExecutor(
+            CONFIG.transfer_threads, thread_name_prefix="minray-transfer"
+        )
+
+    # --- the reader's node ----------------------------------------------------------------
+
+    def handle_PullObject(self: NodeDaemon, conn: Connection, msg: PullObject):
+        copy = self._copies.get(msg.object_id)
+        if copy is not None and copy[:2] == (msg.node_id, msg.segment):
+            return ObjectPulled(copy[2], copy[3])
+        task = self._pulls.get(msg.object_id)
+        if task is None:
+            task = self._pulls[msg.object_id] = asyncio.get_running_loop().create_task(
+                self._pull(msg)
+            )
+            task.add_done_callback(lambda _: self._pulls.pop(msg.object_id, None))
+        return asyncio.shield(task)
+
+    async def _pull(self: NodeDaemon, msg: PullObject):
+        source = self._node_record(msg.node_id)
+        where = f"node {msg.node_id.hex()[:12]}"
+        if source is None or not source.get("Alive"):
+            return ErrorReply(
+                "ObjectLostError",
+                f"Its only copy was on {where}, which is dead or not in the cluster.",
+            )
+        address = reach_address(source, self.settings.node_ip)
+        if address is None:
+            return ErrorReply("ObjectLostError", f"{where} cannot be reached from this node.")
+        segment = shm.segment_name(self.session_tag, msg.object_id)
+        try:
+            reservation, unlink = self.store.reserve(msg.object_id, segment, msg.size, "")
+        except ObjectStoreFullError as e:
+            return ErrorReply("ObjectStoreFullError", f"cannot copy it from {where}: {e}")
+        self._unlink(unlink)
+        request = SendObject(msg.object_id, msg.segment, msg.size, self.settings.node_id)
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self._transfer_threads, _receive, address, self.token, request, reservation
+            )
+        except (OSError, ConnectionError, RemoteError, framing.ProtocolError) as e:
+            self._unlink(self.store.free(msg.object_id))
+            reason = e.args[-1] if isinstance(e, RemoteError) else f"{type(e).__name__}: {e}"
+            logger.warning("pulling %s from %s failed: %s", msg.object_id.hex(), where, reason)
+            return ErrorReply("ObjectLostError", f"Copying it from {where} failed: {reason}")
+        self._copies[msg.object_id] = (msg.node_id, msg.segment, reservation.segment, msg.size)
+        return ObjectPulled(reservation.segment, msg.size)
+
+    def _forget_copy(self, object_id: bytes) -> None:
+        """FreeObjects reached this node: a copy made here goes with the object."""
+        self._copies.pop(object_id, None)
+
+    # --- the holder's node ----------------------------------------------------------------
+
+    def handle_SendObject(self: NodeDaemon, conn: Connection, msg: SendObject):
+        segment = self.store.segment_of(msg.object_id)
+        if segment != msg.segment:
+            raise LookupError(f"this node holds no object {msg.object_id.hex()} in {msg.segment}")
+        fd = conn.take_over()
+        self.store.pin(segment)  # not reused for another object while it is read
+        future = asyncio.get_running_loop().run_in_executor(
+            self._transfer_threads, _send, fd, segment, msg.size
+        )
+        future.add_done_callback(lambda f: self._sent(conn, msg, f))
+        return DEFERRED  # the answer is written by _send, before the bytes
+
+    def _sent(self: NodeDaemon, conn: Connection, msg: SendObject, future) -> None:
+        conn.close()
+        self._unlink(self.store.unpin(msg.segment))
+        if future.exception() is not None:
+            logger.warning("sending %s failed: %s", msg.object_id.hex(), future.exception())
+            return
+        if self.store.segment_of(msg.object_id) is None:  # freed meanwhile: so is the copy
+            self._send_to_node(msg.to_node, FreeObjects([msg.object_id]))
+        else:
+            self._sent_to.setdefault(msg.object_id, set()).add(msg.to_node)
+
+    def _free_copies(self: NodeDaemon, object_ids: list) -> None:
+        """The owner freed these objects here: free the copies sent to other nodes."""
+        by_node: dict[bytes, list] = {}
+        for object_id in object_ids:
+            for node_id in self._sent_to.pop(object_id, ()):
+                by_node.setdefault(node_id, []).append(object_id)
+        for node_id, ids in by_node.items():
+            self._send_to_node(node_id, FreeObjects(ids))
+
+    def _send_to_node(self: NodeDaemon, node_id: bytes, msg) -> None:
+        asyncio.get_running_loop().create_task(self._send_to_node_async(node_id, msg))
+
+    async def _send_to_node_async(self: NodeDaemon, node_id: bytes, msg) -> None:
+        node = self._node_record(node_id)
+        address = reach_address(node, self.settings.node_ip) if node else None
+        if address is None or not node.get("Alive"):
+            return  # gone, and its copies with it
+        conn = self._node_conns.get(address)
+        try:
+            if conn is None or conn.closed:
+                conn = await asyncio.wait_for(
+                    connect(address, self, self.token, CONFIG.max_frame_bytes),
+                    CONFIG.head_connect_timeout_s,
+                )
+                self._node_conns[address] = conn
+        except (OSError, asyncio.TimeoutError) as e:
+            logger.debug("could not reach node %s: %s", node_id.hex(), e)
+            return
+        conn.send(msg)
+
+    def _node_record(self: NodeDaemon, node_id: bytes) -> dict | None:
+        wanted = node_id.hex()
+        return next((n for n in self._cluster_nodes() if n["NodeID"] == wanted), None)
+
+    def _close_transfers(self) -> None:
+        for conn in self._node_conns.values():
+            conn.close()
+        self._transfer_threads.shutdown(wait=False, cancel_futures=True)
+
+
+# --- the blocking halves, run on transfer threads ---------------------------------------
+
+
+def _receive(address: str, token: bytes, request: SendObject, reservation) -> None:
+    """Dial the holder, ask for the object, and read it into the reserved segment."""
+    sock = blocking.dial(address, token, CONFIG.transfer_timeout_s)
+    try:
+        blocking.request(sock, request)
+        if reservation.reused:
+            mem = shm.open_writable(reservation.segment)
+        else:
+            mem = shm.create(reservation.segment, reservation.size)
+        try:
+            view = memoryview(mem)
+            try:
+                blocking.recv_into_exactly(sock, view[: request.size])
+            finally:
+                view.release()
+        finally:
+            mem.close()
+    finally:
+        sock.close()
+
+
+def _send(fd: int, segment: str, size: int) -> None:
+    """Write Ok, then the segment's bytes, to the socket ``fd`` (non-blocking: wait with
+    poll when it is full); close ``fd``."""
+    try:
+        _write_all(fd, memoryview(framing.encode(Ok(), -1)))
+        src = shm.open_fd(segment)
+        try:
+            offset = 0
+            while offset < size:
+                try:
+                    offset += os.sendfile(fd, src, offset, size - offset)
+                except BlockingIOError:
+                    _wait_writable(fd)
+        finally:
+            os.close(src)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        try:
+            data = data[os.write(fd, data) :]
+        except BlockingIOError:
+            _wait_writable(fd)
+
+
+def _wait_writable(fd: int) -> None:
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    if not poller.poll(CONFIG.transfer_timeout_s * 1000):
+        raise TimeoutError(f"the receiver took nothing for {CONFIG.transfer_timeout_s} s")

@@ -1,0 +1,80 @@
+"""A blocking client connection, for bulk transfers run on a thread of their own.
+
+The event-loop ``Connection`` (connection.py) is right for many small messages.
+Moving a large object is one request and then a long stream of raw bytes, which
+a plain blocking socket does best: ``recv_into`` writes straight into the
+destination's shared memory. The handshake and frames are the same as
+everywhere (framing.py), so the listener cannot tell the difference.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from . import framing
+from .connection import RemoteError, parse_address
+from .framing import ProtocolError
+from .messages import ErrorReply, Message
+
+
+def dial(address: str, token: bytes, timeout: float) -> socket.socket:
+    """Connect to ``address`` ("unix:/path" or "tcp:host:port") and authenticate.
+
+    ``timeout`` bounds every later send and receive too (a peer that stops
+    answering raises ``TimeoutError``)."""
+    scheme, where = parse_address(address)
+    if scheme == "unix":
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(where)
+        except BaseException:
+            sock.close()
+            raise
+    else:
+        sock = socket.create_connection(where, timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        hello = read_frame(sock, framing.HANDSHAKE_MAX)
+        nonce = framing.new_nonce()
+        sock.sendall(framing.frame(framing.client_answer(token, hello, nonce)))
+        framing.client_check(token, nonce, read_frame(sock, framing.HANDSHAKE_MAX))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def request(sock: socket.socket, msg: Message, max_reply: int = 1 << 20) -> Message:
+    """Send one request and read its reply; an ErrorReply raises RemoteError."""
+    sock.sendall(framing.encode(msg, 1))
+    reply, request_id = framing.decode(read_frame(sock, max_reply))
+    if request_id != -1:
+        raise ProtocolError(f"expected the reply to request 1, got {request_id}")
+    if type(reply) is ErrorReply:
+        raise RemoteError(reply.error, reply.message)
+    return reply
+
+
+def read_frame(sock: socket.socket, max_size: int) -> bytes:
+    header = recv_exactly(sock, 4)
+    size = int.from_bytes(header, "big")
+    if size > max_size:
+        raise ProtocolError(f"frame of {size} bytes exceeds the limit of {max_size}")
+    return recv_exactly(sock, size)
+
+
+def recv_exactly(sock: socket.socket, size: int) -> bytes:
+    buf = bytearray(size)
+    recv_into_exactly(sock, memoryview(buf))
+    return bytes(buf)
+
+
+def recv_into_exactly(sock: socket.socket, view: memoryview, chunk: int = 8 << 20) -> None:
+    """Fill ``view`` from the socket; ConnectionError if the peer closes first."""
+    got, size = 0, len(view)
+    while got < size:
+        n = sock.recv_into(view[got : got + chunk])
+        if n == 0:
+            raise ConnectionError(f"the peer closed the connection after {got:,} of {size:,} bytes")
+        got += n
