@@ -111,27 +111,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ray-python", default=None)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", nargs="*", choices=list(ROWS), help="run only these rows")
     args = parser.parse_args()
+    rows = {name: ROWS[name] for name in args.only or ROWS}
     runtimes = [("minray", sys.executable)]
     if args.ray_python:
         runtimes.append(("ray", args.ray_python))
     results: dict[tuple[str, str], list[float]] = {}
-    for name, code in ROWS.items():
+    for name, code in rows.items():
         for _ in range(args.repeat):
             for runtime, python in runtimes:
                 row = run_row(name, code, 0, runtime, python, timeout=300)
                 results.setdefault((name, runtime), []).append(row[name])
     floor = statistics.median(loopback_tcp_gb_per_s() for _ in range(args.repeat))
     print("| row | minray | Ray | minray / Ray |\n|---|---:|---:|---:|")
-    for name in ROWS:
+    for name in rows:
         mine = statistics.median(results[(name, "minray")])
         if args.ray_python:
             theirs = statistics.median(results[(name, "ray")])
             print(f"| {name} | {mine:,.3f} | {theirs:,.3f} | {mine / theirs:.2f} |")
         else:
             print(f"| {name} | {mine:,.3f} | | |")
-    pulled = statistics.median(results[("pull_1gib_gb_per_s", "minray")])
-    print(f"\nloopback TCP stream (floor.py): {floor:.3f} GB/s; the pull: {pulled / floor:.0%}")
+    if "pull_1gib_gb_per_s" in rows:
+        pulled = statistics.median(results[("pull_1gib_gb_per_s", "minray")])
+        print(f"\nloopback TCP stream (floor.py): {floor:.3f} GB/s; the pull: {pulled / floor:.0%}")
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ class HostedActor:
         except BaseException as e:  # noqa: B036 - the caller sees it as ActorDiedError
             from .task_executor import _pickle_error, task_error
 
-            error = task_error(f"{info['class_name']}.__init__", e)
+            error = task_error(f"{info['class_name']}.__init__", e, executor.worker.node_ip)
             print(f"Exception raised in creation task: {error}", file=sys.stderr, flush=True)
             worker.call_node(ActorStarted(info["actor_id"], worker.address, _pickle_error(error)))
             raise

@@ -140,9 +140,9 @@ class TaskExecutor:
             sys.stderr.flush()
             os._exit(1)  # as in Ray: the worker exits and the task counts as crashed
         elif isinstance(error, KeyboardInterrupt):
-            error = task_error(msg.name, TaskCancelledError(msg.task_id.hex()))
+            error = task_error(msg.name, TaskCancelledError(msg.task_id.hex()), self.worker.node_ip)
         else:
-            error = task_error(msg.name, error)
+            error = task_error(msg.name, error, self.worker.node_ip)
         return TaskReply(msg.task_id, self._error_entries(msg, error), True)
 
     def _call_function(self, msg: PushTask) -> Any:
@@ -286,15 +286,16 @@ def _restore_env(saved: dict) -> None:
             os.environ[key] = value
 
 
-def task_error(name: str, error: BaseException) -> RayTaskError:
-    """Wrap what a task raised, with its traceback minus minray's own frames."""
+def task_error(name: str, error: BaseException, ip: str) -> RayTaskError:
+    """Wrap what a task raised, with its traceback minus minray's own frames (``ip``: the
+    address of the node it ran on)."""
     te = traceback.TracebackException.from_exception(error)
     _drop_runtime_frames(te, set())
     lines = list(te.format())
     if lines and lines[0].startswith("Traceback"):
         lines = lines[1:]
     cause = error.cause if isinstance(error, RayTaskError) else error
-    return RayTaskError(name, "".join(lines).rstrip(), cause, pid=os.getpid(), ip="127.0.0.1")
+    return RayTaskError(name, "".join(lines).rstrip(), cause, pid=os.getpid(), ip=ip)
 
 
 def _drop_runtime_frames(te: traceback.TracebackException, seen: set) -> None:
