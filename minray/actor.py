@@ -169,7 +169,7 @@ class ActorClass:
         info = self._info
         actor_id = ids.new_actor_id()
         name = options["name"] or ""
-        namespace = options["namespace"] or api._state.namespace
+        namespace = options["namespace"] or worker.current_namespace()
         max_concurrency = options["max_concurrency"] or (
             DEFAULT_MAX_CONCURRENCY_ASYNC if info.is_async else 1
         )
@@ -392,7 +392,7 @@ def list_named_actors(all_namespaces: bool = False) -> list:
     from .protocol.messages import ListNamedActors
 
     worker = api._auto_init()
-    reply = worker.call_node(ListNamedActors(api._state.namespace, bool(all_namespaces)))
+    reply = worker.call_node(ListNamedActors(worker.current_namespace(), bool(all_namespaces)))
     if all_namespaces:
         return [{"name": name, "namespace": ns} for name, ns in reply.actors]
     return [name for name, _ in reply.actors]

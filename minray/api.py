@@ -138,6 +138,7 @@ def init(
             _state.env_vars = dict((runtime_env or {}).get("env_vars") or {})
             head = _connect_to_cluster(address, _token)
             _state.worker.log_to_driver = bool(log_to_driver)
+            _state.worker.namespace = _state.namespace
             logger.info("Connected to the minray cluster at %s.", head)
             return _context()
         node_resources, gpu_ids, store_bytes = _node_resources(
@@ -154,6 +155,7 @@ def init(
             )
         _start_local_cluster(node_resources, store_bytes, gpu_ids)
         _state.worker.log_to_driver = bool(log_to_driver)
+        _state.worker.namespace = _state.namespace
         logger.info("Started a local minray instance (%s).", _state.session_dir)
         return _context()
 
@@ -446,7 +448,7 @@ def get_actor(name: str, namespace: str | None = None):
     from .protocol.messages import GetNamedActor
 
     try:
-        info = worker.call_node(GetNamedActor(name, namespace or _state.namespace))
+        info = worker.call_node(GetNamedActor(name, namespace or worker.current_namespace()))
     except RemoteError as e:
         raise ValueError(str(e)) from None
     return handle_from_blob(info.handle_blob)

@@ -102,7 +102,7 @@ def placement_group(
     message = CreatePlacementGroup(
         group_id.binary(),
         name,
-        api._state.namespace,
+        worker.current_namespace(),
         [{k: float(v) for k, v in b.items()} for b in bundles],
         strategy,
         lifetime == "detached",
@@ -131,12 +131,13 @@ def remove_placement_group(placement_group: PlacementGroup) -> None:
 def get_placement_group(placement_group_name: str) -> PlacementGroup:
     """The live placement group of this name in the current namespace."""
     worker = api._auto_init()
-    message = GetPlacementGroups(b"", placement_group_name, api._state.namespace)
+    namespace = worker.current_namespace()
+    message = GetPlacementGroups(b"", placement_group_name, namespace)
     found = worker.call_node(message).groups
     if not found:
         raise ValueError(
             f"Failed to look up placement group with name: {placement_group_name} "
-            f"(namespace {api._state.namespace!r})."
+            f"(namespace {namespace!r})."
         )
     return _from_record(found[0])
 

@@ -73,7 +73,7 @@ class RuntimeContext:
 
     @property
     def namespace(self) -> str:
-        return api._state.namespace
+        return api._auto_init().current_namespace()
 
     def get_accelerator_ids(self) -> dict[str, list[str]]:
         """The accelerator ids this task or actor may use, as strings: ``{"GPU": ["0"]}``

@@ -367,6 +367,7 @@ class PushTask(Message):
     gpu_ids: list
     env_vars: Any  #: dict of environment variables for this task, or None
     actor: Any  #: None for tasks; for an actor's creation, a dict (see actor_executor.py)
+    namespace: str  #: the submitting job's (where get_actor in the task looks)
 
 
 @message

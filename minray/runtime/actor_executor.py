@@ -124,7 +124,7 @@ class HostedActor:
         return TaskReply(msg.task_id, self.executor._error_entries(msg, error), True)
 
     def context(self, msg: PushActorTask) -> TaskContext:
-        return TaskContext(msg.task_id, msg.name, self.gpu_ids, self.job_id)
+        return TaskContext(msg.task_id, msg.name, self.gpu_ids, self.job_id, self.namespace)
 
     # --- sync and threaded calls --------------------------------------------------------------
 

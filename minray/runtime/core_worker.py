@@ -86,6 +86,7 @@ class CoreWorker(NodeNotices):
         self.node_address = node_address
         self.token = token
         self.node_ip = node_ip  #: the address of this process's node
+        self.namespace = ""  #: a driver's, set by init (a worker's comes with each task)
         self.socket_path = os.path.join(session_dir, "sockets", self.worker_id.hex()[:16])
         self._listener: socket.socket | None = None
         if listens_on_tcp(node_ip):  # peers may be on other machines
@@ -130,6 +131,12 @@ class CoreWorker(NodeNotices):
         self._errors_seen: set = set()
 
     # --- the task running now ------------------------------------------------------------
+
+    def current_namespace(self) -> str:
+        """The namespace of the job this code runs for: the running task's, else (in a
+        driver) the one ``init`` chose."""
+        context = _task_context.get()
+        return context.namespace if context is not None else self.namespace
 
     @property
     def current_task(self) -> TaskContext | None:

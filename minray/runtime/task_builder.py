@@ -61,6 +61,7 @@ def submit_task(
             retry_exceptions=retry_exceptions,
             env_vars=env_vars,
             strategy=strategy,
+            namespace=worker.current_namespace(),
         )
     )
     return refs
@@ -102,6 +103,7 @@ def build_actor_creation(
         env_vars=env_vars,
         actor=actor_info,
         actor_resources=actor_resources,
+        namespace=worker.current_namespace(),
     )
     return spec, keep
 

@@ -10,13 +10,14 @@ import contextvars
 class TaskContext:
     """What the main thread is running right now (for the runtime context and logs)."""
 
-    __slots__ = ("task_id", "name", "gpu_ids", "job_id")
+    __slots__ = ("task_id", "name", "gpu_ids", "job_id", "namespace")
 
-    def __init__(self, task_id: bytes, name: str, gpu_ids: list, job_id: bytes):
+    def __init__(self, task_id: bytes, name: str, gpu_ids: list, job_id: bytes, namespace: str):
         self.task_id = task_id
         self.name = name
         self.gpu_ids = gpu_ids
         self.job_id = job_id
+        self.namespace = namespace  #: of the job it belongs to
 
 
 #: the task or actor call running on this thread (or asyncio task)

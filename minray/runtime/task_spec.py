@@ -56,6 +56,8 @@ class TaskSpec:
     actor_resources: dict = field(default_factory=dict)
     #: None (DEFAULT), "SPREAD", or ("affinity", node id hex, soft)
     strategy: Any = None
+    #: the namespace of the job that submitted it (get_actor in the task looks there)
+    namespace: str = ""
 
     @property
     def scheduling_key(self) -> tuple:

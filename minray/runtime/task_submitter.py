@@ -310,6 +310,7 @@ class TaskSubmitter:
             lease.gpu_ids,
             spec.env_vars,
             spec.actor,
+            spec.namespace,
         )
         self._running[spec.task_id] = lease
         lease.conn.request_then(msg, partial(self._on_reply, queue, lease, spec, spec.attempts))

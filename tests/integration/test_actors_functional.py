@@ -294,6 +294,25 @@ def test_named_actors_are_found_and_names_are_unique(cluster):
     assert list_named_actors() == ["counter"]
 
 
+def test_tasks_and_actors_look_names_up_in_the_drivers_namespace(cluster):
+    keep = Counter.options(name="shared_counter").remote()  # noqa: F841 - alive while held
+
+    @minray.remote
+    def bump_by_name():
+        return minray.get(minray.get_actor("shared_counter").incr.remote())
+
+    @minray.remote
+    class Caller:
+        def bump(self):
+            namespace = minray.get_runtime_context().namespace
+            return namespace, minray.get(minray.get_actor("shared_counter").incr.remote())
+
+    first = minray.get(bump_by_name.remote())
+    namespace, second = minray.get(Caller.remote().bump.remote())
+    assert (first, second) == (1, 2)
+    assert namespace == minray.get_runtime_context().namespace
+
+
 def test_get_actor_of_a_missing_name_raises_value_error(cluster):
     with pytest.raises(ValueError, match="Failed to look up actor with name 'ghost'"):
         minray.get_actor("ghost")
