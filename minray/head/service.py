@@ -18,8 +18,9 @@ It wires the pure :class:`~minray.head.node_table.NodeTable` to connections.
    is silent past ``node_death_timeout_s``, is marked dead, for good.
 
 The head's own node is in the table too; its figures are read live. Drivers and
-tools ask ``GetClusterInfo``. This service never runs user code and never
-unpickles: it sees msgpack fields only.
+tools ask ``GetClusterInfo``. Actor homes and names are in actor_service.py.
+This service never runs user code and never unpickles: it sees msgpack fields
+only.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from ..protocol.messages import (
     NodeRegistered,
     Ok,
 )
+from .actor_homes import ActorHomes
+from .actor_service import ActorService
 from .node_table import NodeRecord, NodeTable
 
 logger = logging.getLogger("minray.head")
@@ -65,8 +68,9 @@ def version_problem(version: str, python: str) -> str:
     return ""
 
 
-class HeadService:
-    """Membership: the node table, the members' connections, pushes and the detector."""
+class HeadService(ActorService):
+    """Membership (the node table, the members' connections, pushes and the detector), and
+    the actor homes and names (head/actor_service.py)."""
 
     def __init__(
         self,
@@ -76,6 +80,7 @@ class HeadService:
         clock: Callable[[], float] = time.monotonic,
     ):
         self.table = NodeTable(death_timeout_s)
+        self.actor_homes = ActorHomes()
         self.local_id = local_id
         self._local_info = local_info  #: the head node's own info, read live
         self._clock = clock
@@ -151,6 +156,7 @@ class HeadService:
         dead = self.table.expire(self._clock())
         for record in dead:
             logger.warning("node %s is dead: %s", record.node_id.hex()[:12], record.death_reason)
+            self.actor_homes.node_died(record.node_id)
             conn = self.members.pop(record.node_id, None)
             if conn is not None:
                 conn.close()
@@ -194,6 +200,7 @@ class HeadService:
         record = self.table.remove(node_id, reason)
         if record is not None:
             logger.warning("node %s is dead: %s", node_id.hex()[:12], reason)
+            self.actor_homes.node_died(node_id)
             self._changed(node_id)
 
     def _changed(self, node_id: bytes) -> None:

@@ -10,7 +10,7 @@ unique per namespace among actors that are not DEAD.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,20 +36,25 @@ class ActorRecord:
     death_error: Any = None
     worker: Any = None  #: the node's record of the worker hosting the actor
     alloc: Any = None  #: the resources the actor holds while it lives
+    ip: str = "127.0.0.1"  #: the address of the node that hosts it
 
     def describe(self) -> str:
         """The lines Ray prints about a dead actor."""
         return (
             f"\tclass_name: {self.class_name}\n\tactor_id: {self.actor_id.hex()}\n"
             f"\tpid: {self.pid}\n\tname: {self.name or '(none)'}\n"
-            f"\tnamespace: {self.namespace}\n\tip: 127.0.0.1"
+            f"\tnamespace: {self.namespace}\n\tip: {self.ip}"
         )
 
 
 class ActorDirectory:
-    def __init__(self) -> None:
+    def __init__(
+        self, ip: str = "127.0.0.1", on_death: Callable[[bytes], None] | None = None
+    ) -> None:
         self.actors: dict[bytes, ActorRecord] = {}
         self._names: dict[tuple[str, str], bytes] = {}
+        self.ip = ip  #: this node's address, for describe()
+        self._on_death = on_death  #: called with the id of each actor that dies
 
     def register(
         self,
@@ -84,6 +89,7 @@ class ActorDirectory:
             detached,
             max_restarts,
             handle_blob,
+            ip=self.ip,
         )
         self.actors[actor_id] = record
         if name:
@@ -142,6 +148,8 @@ class ActorDirectory:
         record.handle_blob = b""  # only live actors are looked up by name
         if record.name and self._names.get((record.namespace, record.name)) == actor_id:
             del self._names[(record.namespace, record.name)]
+        if self._on_death is not None:
+            self._on_death(actor_id)
         return record
 
     def owned_by(self, owner: Hashable) -> list[ActorRecord]:

@@ -2,8 +2,9 @@
 
 A mixin of :class:`~minray.node.daemon.NodeDaemon` (it uses the daemon's
 scheduler, requests and workers); the actor states themselves live in the pure
-``ActorDirectory``. When the head services take over the actor directory, these
-handlers move there.
+``ActorDirectory``. The record of an actor lives at its home, the node of the
+process that created it; what other nodes ask about it is forwarded there
+(node/actor_forwarding.py).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from ..protocol.messages import (
     ActorInfo,
     ActorRegistered,
     ActorState,
+    ClaimActor,
     ErrorReply,
     LeaseGranted,
-    NamedActors,
     Ok,
     RestartActor,
+    WhereIsActor,
 )
 from .actor_directory import ActorRecord
 from .processes import kill as _kill
@@ -36,6 +38,22 @@ class ActorHandlers:
     """``handle_<Message>`` methods for actor messages, mixed into the node daemon."""
 
     def handle_RegisterActor(self, conn: Connection, msg):
+        claim = ClaimActor(
+            msg.actor_id, self.settings.node_id, msg.name, msg.namespace, msg.get_if_exists
+        )
+        if self.head is not None:  # in-process: no wait
+            return self._register_claimed(conn, msg, self.head.handle_ClaimActor(None, claim))
+        return self._register_at_head(conn, msg, claim)
+
+    async def _register_at_head(self, conn: Connection, msg, claim: ClaimActor):
+        return self._register_claimed(conn, msg, await self._ask_head(claim))
+
+    def _register_claimed(self, conn: Connection, msg, claimed):
+        """The head's answer to the claim: keep the record here, or name the holder."""
+        if type(claimed) is ErrorReply:
+            return claimed
+        if claimed.actor_id != msg.actor_id:  # get_if_exists: a live actor has the name
+            return ActorRegistered(claimed.actor_id, False)
         try:
             record, created = self.actors.register(
                 msg.actor_id,
@@ -84,8 +102,8 @@ class ActorHandlers:
 
     def handle_GetActorInfo(self, conn: Connection, msg):
         record = self.actors.get(msg.actor_id)
-        if record is None:
-            return ErrorReply("ValueError", f"no actor with id {msg.actor_id.hex()} is known")
+        if record is None:  # a handle passed here: its home knows
+            return self._forward_home(msg, WhereIsActor(msg.actor_id, "", ""))
         if _settled(record, msg.stale_address):
             return _actor_info(record)
         fut = asyncio.get_running_loop().create_future()
@@ -104,21 +122,18 @@ class ActorHandlers:
 
     def handle_GetNamedActor(self, conn: Connection, msg):
         record = self.actors.named(msg.name, msg.namespace)
-        if record is None:
-            return ErrorReply(
-                "ValueError",
-                f"Failed to look up actor with name '{msg.name}'. This could because 1. You are "
-                "trying to look up a named actor you didn't create. 2. The named actor died. "
-                "3. You did not use a namespace matching the namespace of the actor.",
-            )
+        if record is None:  # perhaps an actor of another node
+            return self._forward_home(msg, WhereIsActor(b"", msg.name, msg.namespace))
         return _actor_info(record)
 
-    def handle_ListNamedActors(self, conn: Connection, msg) -> NamedActors:
-        return NamedActors(self.actors.list_named(None if msg.all_namespaces else msg.namespace))
+    def handle_ListNamedActors(self, conn: Connection, msg):
+        return self._ask_head(msg)  # the names of the whole cluster
 
-    def handle_KillActor(self, conn: Connection, msg) -> Ok:
+    def handle_KillActor(self, conn: Connection, msg):
         record = self.actors.get(msg.actor_id)
-        if record is None or record.state == ActorState.DEAD:
+        if record is None:
+            return self._forward_home(msg, WhereIsActor(msg.actor_id, "", ""))
+        if record.state == ActorState.DEAD:
             return Ok()
         if msg.no_restart:
             self._actor_died(record, f"The actor was killed by `minray.kill`.\n{record.describe()}")

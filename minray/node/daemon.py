@@ -48,11 +48,13 @@ from ..protocol.messages import (
 )
 from ..runtime.scheduler import Allocation, LeaseScheduler
 from .actor_directory import ActorDirectory, ActorRecord
+from .actor_forwarding import ActorForwarding
 from .actor_handlers import ActorHandlers
 from .cluster_address import forget_current_cluster
 from .head_client import HeadClient
 from .log_monitor import LogMonitor
 from .membership import Membership
+from .node_peers import NodePeers
 from .object_handlers import ObjectHandlers
 from .object_transfer import ObjectTransfers
 from .placement_groups import GroupRecord, PlacementGroupHandlers
@@ -118,7 +120,12 @@ class NodeSettings:
 
 
 class NodeDaemon(
-    ActorHandlers, ObjectHandlers, ObjectTransfers, PlacementGroupHandlers, Membership
+    ActorHandlers,
+    ActorForwarding,
+    ObjectHandlers,
+    ObjectTransfers,
+    PlacementGroupHandlers,
+    Membership,
 ):
     def __init__(self, settings: NodeSettings, token: bytes, zygote: ZygoteClient):
         self.settings = settings
@@ -139,7 +146,8 @@ class NodeDaemon(
         self.clients: set[Connection] = set()
         self.starting = 0
         self._requests: dict[tuple, tuple[asyncio.Future, RequestLease]] = {}
-        self.actors = ActorDirectory()
+        self.actors = ActorDirectory(settings.node_ip, on_death=self._actor_gone)
+        self.peers = NodePeers(self)  #: connections to other nodes
         self.groups: dict[bytes, GroupRecord] = {}  #: placement groups, in creation order
         self._actor_waiters: dict[bytes, list[tuple[str, asyncio.Future]]] = {}
         self._lease_ids = itertools.count(1)
@@ -205,6 +213,7 @@ class NodeDaemon(
             if server is not None:
                 server.close()
         self._close_transfers()
+        self.peers.close_all()
         if self.head_client is not None:
             await self.head_client.leave("the node was stopped")
         if self.head is not None:

@@ -27,7 +27,7 @@ from ..config import CONFIG
 from ..exceptions import ObjectStoreFullError
 from ..object_store import shm
 from ..protocol import blocking, framing
-from ..protocol.connection import DEFERRED, Connection, RemoteError, connect
+from ..protocol.connection import DEFERRED, Connection, RemoteError
 from ..protocol.messages import ErrorReply, FreeObjects, ObjectPulled, Ok, PullObject, SendObject
 from ..protocol.reach import reach_address
 
@@ -46,7 +46,6 @@ class ObjectTransfers:
             bytes, tuple
         ] = {}  #: object id -> (source node, its segment, our segment, size)
         self._sent_to: dict[bytes, set[bytes]] = {}  #: object id -> nodes holding a copy
-        self._node_conns: dict[str, Connection] = {}  #: for frees sent on to other nodes
         self._transfer_threads = concurrent.futures.ThreadPoolExecutor(
             CONFIG.transfer_threads, thread_name_prefix="minray-transfer"
         )
@@ -120,7 +119,7 @@ class ObjectTransfers:
             logger.warning("sending %s failed: %s", msg.object_id.hex(), future.exception())
             return
         if self.store.segment_of(msg.object_id) is None:  # freed meanwhile: so is the copy
-            self._send_to_node(msg.to_node, FreeObjects([msg.object_id]))
+            self.peers.send(msg.to_node, FreeObjects([msg.object_id]))
         else:
             self._sent_to.setdefault(msg.object_id, set()).add(msg.to_node)
 
@@ -131,36 +130,12 @@ class ObjectTransfers:
             for node_id in self._sent_to.pop(object_id, ()):
                 by_node.setdefault(node_id, []).append(object_id)
         for node_id, ids in by_node.items():
-            self._send_to_node(node_id, FreeObjects(ids))
-
-    def _send_to_node(self: NodeDaemon, node_id: bytes, msg) -> None:
-        asyncio.get_running_loop().create_task(self._send_to_node_async(node_id, msg))
-
-    async def _send_to_node_async(self: NodeDaemon, node_id: bytes, msg) -> None:
-        node = self._node_record(node_id)
-        address = reach_address(node, self.settings.node_ip) if node else None
-        if address is None or not node.get("Alive"):
-            return  # gone, and its copies with it
-        conn = self._node_conns.get(address)
-        try:
-            if conn is None or conn.closed:
-                conn = await asyncio.wait_for(
-                    connect(address, self, self.token, CONFIG.max_frame_bytes),
-                    CONFIG.head_connect_timeout_s,
-                )
-                self._node_conns[address] = conn
-        except (OSError, asyncio.TimeoutError) as e:
-            logger.debug("could not reach node %s: %s", node_id.hex(), e)
-            return
-        conn.send(msg)
+            self.peers.send(node_id, FreeObjects(ids))
 
     def _node_record(self: NodeDaemon, node_id: bytes) -> dict | None:
-        wanted = node_id.hex()
-        return next((n for n in self._cluster_nodes() if n["NodeID"] == wanted), None)
+        return self.peers.record(node_id)
 
     def _close_transfers(self) -> None:
-        for conn in self._node_conns.values():
-            conn.close()
         self._transfer_threads.shutdown(wait=False, cancel_futures=True)
 
 

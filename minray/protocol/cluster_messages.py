@@ -138,3 +138,52 @@ class SendObject(Message):
     segment: str
     size: int
     to_node: bytes  #: the node that receives the copy (it is freed there with the object)
+
+
+# --- actors across the cluster (node -> head; see head/actor_homes.py) -------------------
+
+
+@message
+class ClaimActor(Message):
+    """A new actor at home on ``node_id``; answered by ActorClaimed, or an ErrorReply
+    (ActorAlreadyExistsError) when its name is taken."""
+
+    type = MsgType.CLAIM_ACTOR
+    actor_id: bytes
+    node_id: bytes
+    name: str
+    namespace: str
+    get_if_exists: bool
+
+
+@message
+class ActorClaimed(Message):
+    type = MsgType.ACTOR_CLAIMED
+    actor_id: bytes  #: the new actor, or the live one that holds the name (get_if_exists)
+
+
+@message
+class ActorGone(Message):
+    """The actor died: its name is free (one-way)."""
+
+    type = MsgType.ACTOR_GONE
+    actor_id: bytes
+
+
+@message
+class WhereIsActor(Message):
+    """Which node keeps an actor's record: by id, or (id empty) by name in a namespace.
+    Answered by ActorHome, or ErrorReply(ValueError) if no such actor is known."""
+
+    type = MsgType.WHERE_IS_ACTOR
+    actor_id: bytes
+    name: str
+    namespace: str
+
+
+@message
+class ActorHome(Message):
+    type = MsgType.ACTOR_HOME
+    actor_id: bytes
+    node_id: bytes
+    node_alive: bool

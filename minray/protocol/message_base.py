@@ -69,6 +69,11 @@ class MsgType(enum.IntEnum):
     PULL_OBJECT = 55
     OBJECT_PULLED = 56
     SEND_OBJECT = 57
+    CLAIM_ACTOR = 58
+    ACTOR_CLAIMED = 59
+    ACTOR_GONE = 60
+    WHERE_IS_ACTOR = 61
+    ACTOR_HOME = 62
 
 
 class ValueKind(enum.IntEnum):

@@ -1,0 +1,67 @@
+"""The head's actor service: actor homes and names for the whole cluster.
+
+A mixin of :class:`~minray.head.service.HeadService`, over the pure
+:class:`~minray.head.actor_homes.ActorHomes`. Member nodes send these messages
+over their connection to the head; the head's own node (and an embedded one)
+calls the same handlers in-process, with ``conn=None``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..exceptions import ActorAlreadyExistsError
+from ..protocol.messages import (
+    ActorClaimed,
+    ActorGone,
+    ActorHome,
+    ClaimActor,
+    ErrorReply,
+    ListNamedActors,
+    NamedActors,
+    WhereIsActor,
+)
+
+if TYPE_CHECKING:
+    from .service import HeadService
+
+
+def no_actor_named(name: str) -> str:
+    return (
+        f"Failed to look up actor with name '{name}'. This could because 1. You are trying to "
+        "look up a named actor you didn't create. 2. The named actor died. 3. You did not use "
+        "a namespace matching the namespace of the actor."
+    )
+
+
+class ActorService:
+    """``handle_<Message>`` methods for actor homes and names, mixed into HeadService."""
+
+    def handle_ClaimActor(self: HeadService, conn, msg: ClaimActor):
+        try:
+            holder = self.actor_homes.claim(
+                msg.actor_id, msg.node_id, msg.name, msg.namespace, msg.get_if_exists
+            )
+        except ActorAlreadyExistsError as e:
+            return ErrorReply("ActorAlreadyExistsError", str(e))
+        return ActorClaimed(holder)
+
+    def handle_ActorGone(self: HeadService, conn, msg: ActorGone) -> None:
+        self.actor_homes.gone(msg.actor_id)
+
+    def handle_WhereIsActor(self: HeadService, conn, msg: WhereIsActor):
+        if msg.actor_id:
+            actor_id, node_id = msg.actor_id, self.actor_homes.home(msg.actor_id)
+            missing = f"no actor with id {msg.actor_id.hex()} is known"
+        else:
+            found = self.actor_homes.named(msg.name, msg.namespace)
+            actor_id, node_id = found if found is not None else (b"", None)
+            missing = no_actor_named(msg.name)
+        if node_id is None:
+            return ErrorReply("ValueError", missing)
+        record = self.table.nodes.get(node_id)
+        return ActorHome(actor_id, node_id, record is not None and record.alive)
+
+    def handle_ListNamedActors(self: HeadService, conn, msg: ListNamedActors) -> NamedActors:
+        namespace = None if msg.all_namespaces else msg.namespace
+        return NamedActors(self.actor_homes.list_named(namespace))

@@ -1,0 +1,258 @@
+"""Two "hosts": two Linux network namespaces joined by a veth pair, each with its own
+address. The head runs in one (started with the CLI), a node in the other; a driver
+beside the head forces tasks onto the remote node, moves a 100 MiB array both ways,
+calls an actor across, and sees the node die when it is killed.
+
+Needs root and iproute2 (CI runs as root); elsewhere it skips with the reason. The
+namespaces, the veth pair and every process are this test's own and are removed at
+the end; traffic stays inside them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import psutil
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SUBNET = "10.251.{}.{}"
+
+
+def _why_not() -> str | None:
+    if sys.platform != "linux":
+        return "network namespaces are Linux only"
+    if os.geteuid() != 0:
+        return "needs root to create network namespaces"
+    if shutil.which("ip") is None:
+        return "needs iproute2 (the `ip` command)"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
+
+
+def sh(*args: str) -> None:
+    subprocess.run(args, check=True, capture_output=True, timeout=30)
+
+
+class Host:
+    """One network namespace with its own home and session root (so the two "hosts"
+    keep their records apart, as two machines would)."""
+
+    def __init__(self, name: str, address: str, base: str):
+        self.name, self.address = name, address
+        self.home = os.path.join(base, name, "home")
+        self.root = os.path.join(base, name, "s")  # short: Unix socket paths are limited
+        os.makedirs(self.home)
+
+    def env(self) -> dict:
+        env = dict(os.environ, HOME=self.home, MINRAY_SESSION_ROOT=self.root)
+        env.pop("MINRAY_AUTH_TOKEN", None)
+        env.pop("MINRAY_ADDRESS", None)
+        env["MINRAY_HEARTBEAT_INTERVAL_S"] = "0.2"
+        env["MINRAY_NODE_DEATH_TIMEOUT_S"] = "3"
+        env["PYTHONPATH"] = ROOT
+        return env
+
+    def run(self, *args: str, timeout: float = 90, **kw) -> subprocess.CompletedProcess:
+        out = subprocess.run(
+            ["ip", "netns", "exec", self.name, *args],
+            env=self.env(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **kw,
+        )
+        return out
+
+    def minray(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        out = self.run(sys.executable, "-m", "minray.cli", *args)
+        if check:
+            assert out.returncode == 0, out.stdout + out.stderr
+        return out
+
+    def started_pids(self) -> list[int]:
+        folder = os.path.join(self.root, "started")
+        pids = []
+        for name in os.listdir(folder) if os.path.isdir(folder) else []:
+            with open(os.path.join(folder, name)) as f:
+                pids.append(json.load(f)["pid"])
+        return pids
+
+
+@pytest.fixture
+def hosts():
+    tag = f"{os.getpid() % 100000}"
+    base = tempfile.mkdtemp(prefix="mr2h", dir="/tmp")
+    a = Host(f"mra{tag}", SUBNET.format(0, 1), base)
+    b = Host(f"mrb{tag}", SUBNET.format(0, 2), base)
+    veth_a, veth_b = f"mrva{tag}", f"mrvb{tag}"
+    created = []
+    try:
+        for host in (a, b):
+            sh("ip", "netns", "add", host.name)
+            created.append(host.name)
+            sh("ip", "netns", "exec", host.name, "ip", "link", "set", "lo", "up")
+        sh("ip", "link", "add", veth_a, "type", "veth", "peer", "name", veth_b)
+        for host, veth in ((a, veth_a), (b, veth_b)):
+            sh("ip", "link", "set", veth, "netns", host.name)
+            sh(
+                "ip",
+                "netns",
+                "exec",
+                host.name,
+                "ip",
+                "addr",
+                "add",
+                f"{host.address}/24",
+                "dev",
+                veth,
+            )
+            sh("ip", "netns", "exec", host.name, "ip", "link", "set", veth, "up")
+    except subprocess.CalledProcessError as e:
+        for name in created:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"could not set up network namespaces: {e.stderr.decode().strip()}")
+    before = {n for n in os.listdir("/dev/shm") if n.startswith("minray_")}
+    yield a, b
+    pids = a.started_pids() + b.started_pids()
+    b.minray("stop", "--force", check=False)
+    a.minray("stop", check=False)
+    for name in created:  # the veth pair goes with its namespaces
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    leftover = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+    shutil.rmtree(base, ignore_errors=True)
+    after = {n for n in os.listdir("/dev/shm") if n.startswith("minray_")}
+    assert not leftover, f"node processes left running: {leftover}"
+    assert after <= before, f"shared-memory segments left behind: {after - before}"
+
+
+DRIVER = textwrap.dedent("""
+    import os, sys, time
+    import numpy as np
+    import minray
+
+    minray.init(address=sys.argv[1])
+    here = minray.get_runtime_context().get_node_id()
+    nodes = {n["NodeID"]: n for n in minray.nodes() if n["Alive"]}
+    assert len(nodes) == 2, nodes
+    there = next(i for i in nodes if i != here)
+    print("addresses", sorted(n["NodeManagerAddress"] for n in nodes.values()))
+
+    @minray.remote(resources={"remote": 1})
+    def where_and_sum(array=None):
+        node = minray.get_runtime_context().get_node_id()
+        return node, (int(array.sum()) if array is not None else None)
+
+    @minray.remote(resources={"remote": 1})
+    def make(n):
+        return np.arange(n, dtype=np.uint8)
+
+    @minray.remote(num_cpus=0)
+    class Counter:
+        def __init__(self):
+            self.n = 0
+        def add(self, k):
+            self.n += k
+            return self.n
+
+    @minray.remote(resources={"remote": 1})
+    def call_actor(counter):
+        return minray.get(counter.add.remote(5)), minray.get_runtime_context().get_node_id()
+
+    @minray.remote(resources={"remote": 1})
+    def call_by_name():
+        return minray.get(minray.get_actor("counter").add.remote(10))
+
+    assert minray.get(where_and_sum.remote()) == (there, None)
+    size = 100 * 1024 * 1024
+    sent = np.arange(size, dtype=np.uint8)
+    assert minray.get(where_and_sum.remote(minray.put(sent))) == (there, int(sent.sum()))
+    back = minray.get(make.remote(size))
+    assert back.nbytes == size and np.array_equal(back, sent)
+    print("moved 100 MiB both ways")
+
+    counter = Counter.options(name="counter").remote()
+    assert minray.get(counter.add.remote(1)) == 1
+    assert minray.get(call_actor.remote(counter)) == (6, there)  # a handle passed across
+    assert minray.get(call_by_name.remote()) == 16  # looked up by name on the other host
+    print("called an actor across")
+
+    print("kill", there, flush=True)
+    sys.stdin.readline()  # the test kills the node now
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        alive = {n["NodeID"] for n in minray.nodes() if n["Alive"]}
+        if there not in alive:
+            break
+        time.sleep(0.1)
+    assert there not in alive
+    dead = next(n for n in minray.nodes() if n["NodeID"] == there)
+    print("dead:", dead["DeathReasonMessage"])
+    minray.shutdown()
+""")
+
+
+def test_a_head_and_a_node_on_two_hosts(hosts, tmp_path):
+    a, b = hosts
+    port = "6380"
+    head = a.minray(
+        "start", "--head", "--node-ip-address", a.address, "--port", port, "--num-cpus", "1"
+    )
+    address = f"{a.address}:{port}"
+    assert f"Started the minray head at {address}" in head.stdout
+    assert "WARNING" in head.stdout  # not loopback: anyone who can reach it with the token
+    with open(os.path.join(a.home, ".minray", "auth_token")) as f:
+        token = f.read().strip()
+    joined = b.minray(
+        "start", "--address", address, "--token", token, "--num-cpus", "2",
+        "--resources", '{"remote": 2}',
+    )  # fmt: skip
+    assert "joined the cluster" in joined.stdout
+    # the node's address defaults to the one it reaches the head from
+    status = a.minray("status")
+    assert "2 node(s) alive" in status.stdout, status.stdout
+
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    driver = subprocess.Popen(
+        ["ip", "netns", "exec", a.name, sys.executable, str(script), address],
+        env={**a.env(), "MINRAY_AUTH_TOKEN": token},
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = driver.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("kill "):
+                break
+        assert lines and lines[-1].startswith("kill "), "".join(lines) + driver.stderr.read()
+        assert f"addresses ['{a.address}', '{b.address}']" in "".join(lines)
+        assert "moved 100 MiB both ways" in "".join(lines)
+        assert "called an actor across" in "".join(lines)
+        b.minray("stop", "--force")  # SIGKILL, as a crash would
+        out, err = driver.communicate("\n", timeout=60)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    assert driver.returncode == 0, out + err
+    assert "dead:" in out, out + err
