@@ -401,7 +401,7 @@ class NodeDaemon(
             try:
                 target = spill_target(
                     msg.resources, self._cluster_nodes(), me, info, self._spills,
-                    msg.strategy, self._spread,
+                    msg.strategy, self._spread, msg.locality,
                 )  # fmt: skip
             except Unschedulable as e:
                 return ErrorReply("TaskUnschedulableError", str(e))

@@ -98,12 +98,15 @@ def spill_target(
     tally: SpillTally | None = None,
     strategy=None,
     spread: dict | None = None,
+    locality: dict | None = None,
 ) -> tuple[bytes, str] | None:
     """``(node_id, address)`` of the node to send this request to, or None: keep it.
 
     ``strategy``: None (DEFAULT), "SPREAD" (round-robin; ``spread["last"]`` keeps the
     node chosen last), or ``("affinity", node id hex, soft)``; raises Unschedulable
-    for a hard affinity to a node that is gone or can never fit the request."""
+    for a hard affinity to a node that is gone or can never fit the request.
+    ``locality``: {node id hex: bytes of the task's arguments held there} (DEFAULT
+    prefers the node with the most, when it has room now)."""
     if isinstance(strategy, list):  # msgpack turned the tuple into a list
         strategy = tuple(strategy)
     view, addresses = reachable_view(nodes, local_id, local)
@@ -114,7 +117,12 @@ def spill_target(
         view = tally.adjust(view)
     if strategy is None or strategy == "SPREAD":
         last = spread.get("last") if spread is not None else None
-        choice = choose_node(shape, view, me, strategy or "DEFAULT", last_spread=last)
+        arg_bytes = None
+        if locality and strategy is None:
+            arg_bytes = {bytes.fromhex(k): v for k, v in locality.items()}
+        choice = choose_node(
+            shape, view, me, strategy or "DEFAULT", arg_bytes=arg_bytes, last_spread=last
+        )
         if strategy and choice.node_id is not None and spread is not None:
             spread["last"] = choice.node_id
     else:

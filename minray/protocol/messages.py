@@ -61,6 +61,9 @@ class RequestLease(Message):
     actor_resources: dict  #: what the actor holds while it lives (part of ``resources``)
     spilled: bool  #: sent on by another node: grant here or queue, never send on again
     strategy: Any  #: None (DEFAULT), "SPREAD", or ["affinity", node id hex, soft]
+    #: None, or {node id hex: bytes} of the task's shared-memory arguments on other nodes
+    #: (DEFAULT prefers the node that holds the most, when it has room)
+    locality: Any
 
 
 @message

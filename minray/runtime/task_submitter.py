@@ -188,7 +188,11 @@ class TaskSubmitter:
         node = node or self.worker.node
         request_id = next(self._request_ids)
         queue.requests[request_id] = node
-        name = queue.tasks[0].name if queue.tasks else ""
+        first = queue.tasks[0] if queue.tasks else None
+        name = first.name if first is not None else ""
+        locality = None
+        if first is not None and first.resolved and not spilled and queue.strategy is None:
+            locality = self._arguments_elsewhere(first)
         fut = node.request(
             RequestLease(
                 request_id,
@@ -198,9 +202,23 @@ class TaskSubmitter:
                 queue.actor_resources,
                 spilled,
                 queue.strategy,
+                locality,
             )
         )
         fut.add_done_callback(partial(self._on_lease_reply, queue, request_id, node))
+
+    def _arguments_elsewhere(self, spec: TaskSpec) -> dict | None:
+        """{node id hex: bytes} of the task's shared-memory arguments by the node that
+        holds them, if any is on another node (else None): the node may send the task
+        where most of them are."""
+        by_node: dict = {}
+        for _, kind, payload in spec.resolved:
+            if kind == ValueKind.SHARED:
+                key = payload[2].hex()
+                by_node[key] = by_node.get(key, 0) + payload[1]
+        if not by_node or list(by_node) == [self.worker.node_id.hex()]:
+            return None
+        return by_node
 
     def _on_lease_reply(self, queue: _Queue, request_id: int, node: Connection, fut) -> None:
         queue.requests.pop(request_id, None)

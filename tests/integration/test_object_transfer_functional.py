@@ -117,3 +117,12 @@ def test_a_copy_survives_the_death_of_the_node_it_came_from(two_nodes):
     cluster.remove_node(node, allow_graceful=False)
     assert wait_until(lambda: node.node_id not in cluster.alive_node_ids())
     assert int(minray.get(ref, timeout=30)[-1]) == 9
+
+
+def test_a_task_goes_where_its_large_argument_is_when_that_node_has_room(two_nodes):
+    cluster, node = two_nodes
+    big = make.options(scheduling_strategy=on(node)).remote(16 * MB, 3)
+    minray.wait([big], timeout=30)
+    # no strategy: the head (the driver's node) has room too, but the argument is there
+    assert minray.get(checksum.remote(big), timeout=30) == (node.node_id, 3 * 16 * MB)
+    assert live_used_bytes(cluster.head_node) == 0  # nothing was copied to the head
