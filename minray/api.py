@@ -139,6 +139,7 @@ def init(
             head = _connect_to_cluster(address, _token)
             _state.worker.log_to_driver = bool(log_to_driver)
             _state.worker.namespace = _state.namespace
+            _state.worker.exit_with_node = True
             logger.info("Connected to the minray cluster at %s.", head)
             return _context()
         node_resources, gpu_ids, store_bytes = _node_resources(

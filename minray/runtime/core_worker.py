@@ -26,6 +26,7 @@ import logging
 import os
 import pickle
 import socket
+import sys
 import threading
 from typing import Any
 
@@ -87,6 +88,8 @@ class CoreWorker(NodeNotices):
         self.token = token
         self.node_ip = node_ip  #: the address of this process's node
         self.namespace = ""  #: a driver's, set by init (a worker's comes with each task)
+        #: a driver of a running cluster exits when its node goes (set by init)
+        self.exit_with_node = False
         self.socket_path = os.path.join(session_dir, "sockets", self.worker_id.hex()[:16])
         self._listener: socket.socket | None = None
         if listens_on_tcp(node_ip):  # peers may be on other machines
@@ -236,6 +239,17 @@ class CoreWorker(NodeNotices):
                 shm.unlink(value.payload[0])
         if self.mode == "worker":
             os._exit(1)  # the node is gone: nothing left to work for
+        if self.exit_with_node and not self.stopping:
+            # a driver of a running cluster whose node (or head) is gone: as Ray's does,
+            # it exits rather than wait on a cluster that is no more
+            logger.error(
+                "The minray node this driver was connected through is gone (%s): the "
+                "cluster's head died or the node was stopped. Exiting.",
+                conn.close_reason,
+            )
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
         self.submitter.fail_all(RaySystemError(NODE_GONE))
         self.actors.fail_all(RaySystemError(NODE_GONE))
 

@@ -290,3 +290,32 @@ def test_without_any_token_the_error_lists_the_sources_tried(monkeypatch, tmp_pa
 def test_resources_cannot_be_given_when_connecting():
     with pytest.raises(ValueError, match="num_cpus must not be provided"):
         minray.init(address="127.0.0.1:6380", num_cpus=2)
+
+
+def test_a_driver_exits_when_the_head_it_connected_to_dies(cluster, tmp_path):
+    cluster, started, processes = cluster
+    script = tmp_path / "driver.py"
+    script.write_text(
+        "import sys, time, minray\n"
+        "minray.init(address=sys.argv[1], _token=bytes.fromhex(sys.argv[2]))\n"
+        "print('connected', flush=True)\n"
+        "time.sleep(60)\n"
+        "print('still running')\n"
+    )
+    driver = subprocess.Popen(
+        [sys.executable, str(script), cluster.address, cluster.token.hex()],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert driver.stdout.readline().strip() == "connected"
+        cluster.remove_node(cluster.head_node, allow_graceful=False)
+        out, err = driver.communicate(timeout=15)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    assert driver.returncode == 1
+    assert "still running" not in out
+    assert "the cluster's head died" in err
