@@ -164,7 +164,6 @@ class ActorClass:
             except TypeError as e:
                 raise TypeError(f"{self.__name__}.remote(): {e}") from None
         worker = api._auto_init()
-        opts.check_node_affinity(options, worker.node_id.hex())
         class_id, blob = self._export()
         info = self._info
         actor_id = ids.new_actor_id()
@@ -195,6 +194,7 @@ class ActorClass:
                 "detached": options["lifetime"] == "detached",
             },
             env_vars=_env_vars(options),
+            strategy=opts.lease_strategy(options),
         )
         retries = options["max_task_retries"]
         limit = options["max_pending_calls"]

@@ -151,22 +151,6 @@ def _check_scheduling_strategy(value: Any) -> None:
         )
 
 
-def check_node_affinity(options: dict, local_node: str) -> None:
-    """Refuse an actor's hard affinity to another node: actors stay on their creator's
-    node until the actor directory is cluster-wide (tasks go anywhere)."""
-    strategy = options.get("scheduling_strategy")
-    if (
-        isinstance(strategy, NodeAffinitySchedulingStrategy)
-        and not strategy.soft
-        and strategy.node_id != local_node
-    ):
-        raise ValueError(
-            f"NodeAffinitySchedulingStrategy(node_id={strategy.node_id!r}, soft=False): "
-            f"minray places actors on their creator's node ({local_node}) for now; use "
-            "soft=True, or that node's id."
-        )
-
-
 def lease_strategy(options: dict):
     """How the node should place a task's lease: None (DEFAULT, and placement groups,
     which resources already pin), "SPREAD", or ("affinity", node id, soft)."""

@@ -81,6 +81,8 @@ class HeadService(ActorService):
     ):
         self.table = NodeTable(death_timeout_s)
         self.actor_homes = ActorHomes()
+        #: called with the id of each node declared dead (the head node's own reaction)
+        self.on_node_dead: Callable[[bytes], None] | None = None
         self.local_id = local_id
         self._local_info = local_info  #: the head node's own info, read live
         self._clock = clock
@@ -156,7 +158,7 @@ class HeadService(ActorService):
         dead = self.table.expire(self._clock())
         for record in dead:
             logger.warning("node %s is dead: %s", record.node_id.hex()[:12], record.death_reason)
-            self.actor_homes.node_died(record.node_id)
+            self._node_dead(record.node_id)
             conn = self.members.pop(record.node_id, None)
             if conn is not None:
                 conn.close()
@@ -200,8 +202,13 @@ class HeadService(ActorService):
         record = self.table.remove(node_id, reason)
         if record is not None:
             logger.warning("node %s is dead: %s", node_id.hex()[:12], reason)
-            self.actor_homes.node_died(node_id)
+            self._node_dead(node_id)
             self._changed(node_id)
+
+    def _node_dead(self, node_id: bytes) -> None:
+        self.actor_homes.node_died(node_id)
+        if self.on_node_dead is not None:
+            self.on_node_dead(node_id)
 
     def _changed(self, node_id: bytes) -> None:
         self._dirty.add(node_id)

@@ -37,6 +37,7 @@ class ActorRecord:
     worker: Any = None  #: the node's record of the worker hosting the actor
     alloc: Any = None  #: the resources the actor holds while it lives
     ip: str = "127.0.0.1"  #: the address of the node that hosts it
+    host: bytes = b""  #: the node hosting it, when not this one (node/actor_hosting.py)
 
     def describe(self) -> str:
         """The lines Ray prints about a dead actor."""

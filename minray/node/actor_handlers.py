@@ -26,6 +26,7 @@ from ..protocol.messages import (
     WhereIsActor,
 )
 from .actor_directory import ActorRecord
+from .actor_hosting import GuestActor
 from .processes import kill as _kill
 
 if TYPE_CHECKING:
@@ -73,6 +74,9 @@ class ActorHandlers:
     def _grant_to_actor(self, lease: LeaseRecord, worker: WorkerRecord) -> None:
         """The worker is the actor's from now on; it holds only the actor's own resources."""
         record = self.actors.get(lease.actor_id)
+        if record is None and lease.home:  # an actor of another node, placed here
+            self._host_guest(lease, worker)
+            return
         if record is None or record.state == ActorState.DEAD:
             self.scheduler.release(lease.alloc)
             lease.reply.set_result(ErrorReply("ActorDiedError", "the actor is dead"))
@@ -88,6 +92,10 @@ class ActorHandlers:
 
     def handle_ActorStarted(self, conn: Connection, msg) -> Ok:
         worker = conn.info.get("worker")
+        guest = self.guests.get(msg.actor_id)
+        if guest is not None and worker is not None and guest.worker is worker:
+            self._guest_started(guest, msg)
+            return Ok()
         record = self.actors.get(msg.actor_id)
         if worker is None or record is None or record.worker is not worker:
             raise ValueError("ActorStarted from a worker that does not host this actor")
@@ -139,6 +147,8 @@ class ActorHandlers:
             self._actor_died(record, f"The actor was killed by `minray.kill`.\n{record.describe()}")
         elif record.worker is not None and record.worker.pid:
             _kill(record.worker.pid)  # it restarts if it may
+        else:
+            self._stop_remote_actor(record)
         return Ok()
 
     def handle_ActorOutOfScope(self, conn: Connection, msg) -> None:
@@ -151,6 +161,10 @@ class ActorHandlers:
             )
 
     def handle_ActorExiting(self, conn: Connection, msg) -> Ok:
+        guest = self.guests.get(msg.actor_id)
+        if guest is not None and guest.worker is conn.info.get("worker"):
+            self._guest_exiting(guest, msg.reason)
+            return Ok()
         record = self.actors.get(msg.actor_id)
         if record is not None and record.worker is conn.info.get("worker"):
             self.actors.died(msg.actor_id, f"{msg.reason}\n{record.describe()}")
@@ -168,6 +182,7 @@ class ActorHandlers:
             return
         if record.worker is not None and record.worker.pid:
             _kill(record.worker.pid)
+        self._stop_remote_actor(record)
         for key, (reply, request) in list(self._requests.items()):
             if request.actor_id == record.actor_id and self.scheduler.cancel(key):
                 del self._requests[key]
@@ -175,6 +190,9 @@ class ActorHandlers:
         self._notify_actor(record)
 
     def _actor_worker_lost(self, worker: WorkerRecord) -> None:
+        if isinstance(worker.actor, GuestActor):
+            self._guest_worker_lost(worker)
+            return
         record = worker.actor
         worker.actor = None
         if record.alloc is not None:
@@ -185,6 +203,10 @@ class ActorHandlers:
             "killed (by a signal or the out-of-memory killer) or called os._exit(); see "
             f"{self.settings.worker_log(worker.worker_id, 'err')}."
         )
+        self._actor_lost(record, cause)
+
+    def _actor_lost(self, record: ActorRecord, cause: str) -> None:
+        """The actor's worker is gone (here or on its host): restart it if it may."""
         state = self.actors.worker_lost(record.actor_id, cause, owner_alive=not record.owner.closed)
         if state == ActorState.RESTARTING:
             logger.info("restarting actor %s (restart %d)", record.actor_id.hex(), record.restarts)

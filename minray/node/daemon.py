@@ -50,6 +50,7 @@ from ..runtime.scheduler import Allocation, LeaseScheduler
 from .actor_directory import ActorDirectory, ActorRecord
 from .actor_forwarding import ActorForwarding
 from .actor_handlers import ActorHandlers
+from .actor_hosting import ActorHosting
 from .cluster_address import forget_current_cluster
 from .head_client import HeadClient
 from .log_monitor import LogMonitor
@@ -87,6 +88,7 @@ class LeaseRecord:
     blocked: int = 0
     actor_id: bytes = b""  #: the lease starts this actor's worker
     actor_resources: dict = field(default_factory=dict)
+    home: bytes = b""  #: the node that keeps the actor's record
 
 
 @dataclass
@@ -122,6 +124,7 @@ class NodeSettings:
 class NodeDaemon(
     ActorHandlers,
     ActorForwarding,
+    ActorHosting,
     ObjectHandlers,
     ObjectTransfers,
     PlacementGroupHandlers,
@@ -148,6 +151,7 @@ class NodeDaemon(
         self._requests: dict[tuple, tuple[asyncio.Future, RequestLease]] = {}
         self.actors = ActorDirectory(settings.node_ip, on_death=self._actor_gone)
         self.peers = NodePeers(self)  #: connections to other nodes
+        self._init_hosting()
         self.groups: dict[bytes, GroupRecord] = {}  #: placement groups, in creation order
         self._actor_waiters: dict[bytes, list[tuple[str, asyncio.Future]]] = {}
         self._lease_ids = itertools.count(1)
@@ -392,11 +396,12 @@ class NodeDaemon(
     # --- leases ---------------------------------------------------------------------------
 
     def handle_RequestLease(self, conn: Connection, msg: RequestLease):
-        if msg.actor_id:
+        if msg.actor_id:  # ours (at home here), or another node's placed here
             record = self.actors.get(msg.actor_id)
-            if record is None or record.state == ActorState.DEAD:
+            guest = record is None and msg.spilled and msg.home not in (b"", self.settings.node_id)
+            if not guest and (record is None or record.state == ActorState.DEAD):
                 return ErrorReply("ActorDiedError", "the actor is dead")
-        elif not msg.spilled and (msg.strategy is not None or self._has_peers()):
+        if not msg.spilled and (msg.strategy is not None or self._has_peers()):
             me, info = self.settings.node_id.hex(), self.node_info()
             try:
                 target = spill_target(
@@ -459,6 +464,7 @@ class NodeDaemon(
                 continue
             lease = LeaseRecord(next(self._lease_ids), alloc, owner, reply)
             lease.actor_id, lease.actor_resources = request.actor_id, request.actor_resources
+            lease.home = request.home
             if self.idle:
                 self._grant(lease, self.idle.pop())
             else:

@@ -47,6 +47,8 @@ class HeadClient:
         self._on_lost = on_lost
         self.conn: Connection | None = None
         self.view: dict[str, dict] = {}  #: node id (hex) -> the node's last pushed record
+        #: called with the id of each node the head declared dead
+        self.on_node_dead: Callable[[bytes], None] | None = None
         self._sent: dict | None = None
         self._leaving = False
 
@@ -95,7 +97,11 @@ class HeadClient:
 
     def handle_ClusterView(self, conn: Connection, msg) -> None:
         for node in msg.nodes:  # the nodes that changed since the last push
+            before = self.view.get(node["NodeID"])
             self.view[node["NodeID"]] = node
+            died = not node["Alive"] and (before is None or before["Alive"])
+            if died and self.on_node_dead is not None:
+                self.on_node_dead(bytes.fromhex(node["NodeID"]))
 
     def _closed(self, conn: Connection) -> None:
         if not self._leaving:

@@ -36,11 +36,13 @@ class Membership:
                 s.node_id, s.head_address, self.token, self.scheduler.available_resources,
                 self._lost_head, demands,
             )  # fmt: skip
+            self.head_client.on_node_dead = self._node_died
             total = self.scheduler.total_resources()
             await self.head_client.join(s.address, total, self.node_info())
             asyncio.get_running_loop().create_task(self.head_client.heartbeat(self._stopped))
             return
         self.head = HeadService(s.node_id, self.node_info, CONFIG.node_death_timeout_s)
+        self.head.on_node_dead = self._node_died
         asyncio.get_running_loop().create_task(self.head.run_detector(self._stopped))
         if s.head:
             self._head_server = await serve(

@@ -187,3 +187,27 @@ class ActorHome(Message):
     actor_id: bytes
     node_id: bytes
     node_alive: bool
+
+
+@message
+class ActorUpdate(Message):
+    """Host node -> home node: what happened to an actor hosted away from its home
+    (one-way). ``event``: "started", "failed" (its __init__ raised: ``error``),
+    "lost" (its worker died: ``cause``) or "exiting" (it called exit_actor)."""
+
+    type = MsgType.ACTOR_UPDATE
+    actor_id: bytes
+    node_id: bytes  #: the host
+    event: str
+    address: str
+    pid: int
+    cause: str
+    error: Any  #: the pickled error of a failed __init__, or None
+
+
+@message
+class KillActorWorker(Message):
+    """Home node -> host node: stop the worker of this actor (one-way)."""
+
+    type = MsgType.KILL_ACTOR_WORKER
+    actor_id: bytes

@@ -74,6 +74,8 @@ class MsgType(enum.IntEnum):
     ACTOR_GONE = 60
     WHERE_IS_ACTOR = 61
     ACTOR_HOME = 62
+    ACTOR_UPDATE = 63
+    KILL_ACTOR_WORKER = 64
 
 
 class ValueKind(enum.IntEnum):

@@ -64,6 +64,7 @@ class RequestLease(Message):
     #: None, or {node id hex: bytes} of the task's shared-memory arguments on other nodes
     #: (DEFAULT prefers the node that holds the most, when it has room)
     locality: Any
+    home: bytes  #: an actor's: the node that keeps its record (b"" for tasks)
 
 
 @message

@@ -80,6 +80,7 @@ def build_actor_creation(
     actor_resources: dict,
     actor_info: dict,
     env_vars: dict | None,
+    strategy: Any = None,
 ) -> tuple[TaskSpec, list]:
     """The creation task of an actor (not submitted yet); also returns argument refs to keep."""
     placeholders: list = []
@@ -104,6 +105,7 @@ def build_actor_creation(
         actor=actor_info,
         actor_resources=actor_resources,
         namespace=worker.current_namespace(),
+        strategy=strategy,
     )
     return spec, keep
 

@@ -203,6 +203,7 @@ class TaskSubmitter:
                 spilled,
                 queue.strategy,
                 locality,
+                self.worker.node_id if queue.actor_id else b"",
             )
         )
         fut.add_done_callback(partial(self._on_lease_reply, queue, request_id, node))

@@ -12,8 +12,9 @@ import minray
 from minray.cluster_utils import Cluster
 from minray.exceptions import ActorAlreadyExistsError, ActorDiedError
 from minray.util import list_named_actors
+from minray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from .cluster_helpers import segments_of
+from .cluster_helpers import live_node_info, segments_of
 
 
 @pytest.fixture
@@ -98,3 +99,58 @@ def test_an_actor_dies_with_its_home_node_and_its_name_is_free(two_nodes):
         time.sleep(0.1)
     again = Counter.options(name="homeless").remote()
     assert minray.get(again.add.remote(7)) == 7
+
+
+def far_available(node) -> float:
+    return live_node_info(node)["AvailableResources"].get("far", 0.0)
+
+
+def wait_until(condition, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_an_actor_is_placed_on_the_node_that_has_room_for_it(two_nodes):
+    cluster, node = two_nodes
+    counter = Counter.options(name="placed", resources={"far": 1}).remote()
+    assert minray.get(counter.node.remote(), timeout=30) == node.node_id
+    assert minray.get(counter.add.remote(2)) == 2
+    assert minray.get(far_call_by_name.remote("placed", 3)) == (5, ["placed"])
+    assert wait_until(lambda: far_available(node) == 3.0)  # the actor holds one
+    pinned = Counter.options(
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, False)
+    )
+    assert minray.get(pinned.remote().node.remote(), timeout=30) == node.node_id
+    minray.kill(counter)
+    with pytest.raises(ActorDiedError):
+        minray.get(counter.add.remote(1), timeout=30)
+    assert wait_until(lambda: far_available(node) == 4.0)  # given back on its host
+
+
+def test_an_actor_placed_elsewhere_goes_when_its_handles_do(two_nodes):
+    cluster, node = two_nodes
+    counter = Counter.options(resources={"far": 2}).remote()
+    assert minray.get(counter.add.remote(1), timeout=30) == 1
+    assert wait_until(lambda: far_available(node) == 2.0)
+    del counter
+    assert wait_until(lambda: far_available(node) == 4.0)
+
+
+def test_an_actor_whose_host_node_dies_restarts_on_another(two_nodes):
+    cluster, node = two_nodes
+    spare = cluster.add_node(num_cpus=1, resources={"far": 4}, node_ip_address="127.0.0.3")
+    prefer = NodeAffinitySchedulingStrategy(node.node_id, soft=True)
+    counter = Counter.options(max_restarts=1, resources={"far": 1}, scheduling_strategy=prefer)
+    counter = counter.remote()
+    assert minray.get(counter.node.remote(), timeout=30) == node.node_id
+    assert minray.get(counter.add.remote(5)) == 5
+    cluster.remove_node(node, allow_graceful=False)
+    assert minray.get(counter.node.remote(), timeout=60) == spare.node_id
+    assert minray.get(counter.add.remote(1)) == 1  # a new instance: its state starts over
+    cluster.remove_node(spare, allow_graceful=False)
+    with pytest.raises(ActorDiedError):  # no restarts left
+        minray.get(counter.add.remote(1), timeout=60)

@@ -1,0 +1,144 @@
+"""Actors placed on another node than their home: the host keeps the worker, the home the record.
+
+A mixin of :class:`~minray.node.daemon.NodeDaemon`. An actor's record (state,
+address, restarts) stays at its home, the node of the process that created it
+(node/actor_handlers.py). Its creation lease may spill to another node like a
+task's; that node, the *host*, then keeps only a :class:`GuestActor`: the worker
+and the resources it holds. The two tell each other what the other must know:
+
+* host -> home, ``ActorUpdate``: the actor started (its address), its
+  ``__init__`` failed, its worker died, or it is exiting;
+* home -> host, ``KillActorWorker``: the actor was killed, went out of scope,
+  or its owner died (or, without ``no_restart``, kill it so it restarts).
+
+When a host node dies, its guests are lost like a crashed worker: the home
+restarts them (anywhere) if ``max_restarts`` allows, else they are dead. When a
+home node dies, the host stops its guests: their owner and record are gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..protocol.connection import Connection
+from ..protocol.messages import ActorState, ActorUpdate, KillActorWorker, LeaseGranted
+from .processes import kill as _kill
+
+if TYPE_CHECKING:
+    from .daemon import LeaseRecord, NodeDaemon, WorkerRecord
+
+logger = logging.getLogger("minray.node")
+
+CREATION_FAILED = "The actor died because of an error raised in its creation task"
+
+
+@dataclass(eq=False)
+class GuestActor:
+    """An actor this node hosts for its home node."""
+
+    actor_id: bytes
+    home: bytes  #: the node that keeps its record
+    worker: Any  #: the WorkerRecord hosting it
+    alloc: Any  #: the resources it holds while it lives
+
+
+class ActorHosting:
+    """Hosting actors for other nodes, and hearing about ours hosted elsewhere."""
+
+    def _init_hosting(self: NodeDaemon) -> None:
+        self.guests: dict[bytes, GuestActor] = {}
+
+    # --- the host's side ------------------------------------------------------------------
+
+    def _host_guest(self: NodeDaemon, lease: LeaseRecord, worker: WorkerRecord) -> None:
+        """The worker is a guest actor's from now on (its record is at ``lease.home``)."""
+        alloc = self.scheduler.shrink(lease.alloc, lease.actor_resources)
+        guest = GuestActor(lease.actor_id, lease.home, worker, alloc)
+        self.guests[guest.actor_id] = guest
+        worker.actor = guest
+        lease.reply.set_result(
+            LeaseGranted(0, worker.worker_id, worker.address, self._gpu_ids(lease))
+        )
+        asyncio.get_running_loop().call_soon(self._schedule)  # the placement CPU is free
+
+    def _guest_started(self: NodeDaemon, guest: GuestActor, msg) -> None:
+        event = "started" if msg.error is None else "failed"
+        self._tell_home(guest, event, msg.address, cause="", error=msg.error)
+
+    def _guest_exiting(self: NodeDaemon, guest: GuestActor, reason: str) -> None:
+        self._tell_home(guest, "exiting", "", cause=reason)
+
+    def _guest_worker_lost(self: NodeDaemon, worker: WorkerRecord) -> None:
+        guest = worker.actor
+        worker.actor = None
+        self.guests.pop(guest.actor_id, None)
+        self.scheduler.release(guest.alloc)
+        cause = (
+            "The actor died unexpectedly before finishing this task.\nThe actor's worker "
+            f"process on node {self.settings.node_id.hex()[:12]} ({self.settings.node_ip}) "
+            "died: it may have crashed, been killed (by a signal or the out-of-memory killer) "
+            f"or called os._exit(); see {self.settings.worker_log(worker.worker_id, 'err')}."
+        )
+        self._tell_home(guest, "lost", "", cause=cause)
+
+    def _tell_home(
+        self: NodeDaemon, guest: GuestActor, event: str, address: str, cause: str, error=None
+    ) -> None:
+        pid = guest.worker.pid or 0
+        update = ActorUpdate(
+            guest.actor_id, self.settings.node_id, event, address, pid, cause, error
+        )
+        self.peers.send(guest.home, update)
+
+    def handle_KillActorWorker(self: NodeDaemon, conn: Connection, msg) -> None:
+        guest = self.guests.get(msg.actor_id)
+        if guest is not None and guest.worker.pid:
+            _kill(guest.worker.pid)  # its loss is told home when its connection closes
+
+    # --- the home's side ------------------------------------------------------------------
+
+    def handle_ActorUpdate(self: NodeDaemon, conn: Connection, msg: ActorUpdate) -> None:
+        record = self.actors.get(msg.actor_id)
+        host = msg.node_id
+        if record is None or record.state == ActorState.DEAD:
+            if msg.event == "started":  # killed while it was starting
+                conn.send(KillActorWorker(msg.actor_id))
+            return
+        if msg.event == "started":
+            record.host = host
+            if self.actors.started(msg.actor_id, msg.address, msg.pid) is not None:
+                self._notify_actor(record)
+            return
+        record.host = b""
+        if msg.event == "failed":
+            self._actor_died(record, CREATION_FAILED, msg.error)
+        elif msg.event == "lost":
+            self._actor_lost(record, msg.cause)
+        elif msg.event == "exiting":
+            self.actors.died(msg.actor_id, f"{msg.cause}\n{record.describe()}")
+            self._notify_actor(record)
+
+    def _stop_remote_actor(self: NodeDaemon, record) -> None:
+        """Stop the worker of an actor of ours hosted on another node."""
+        if record.host:
+            self.peers.send(record.host, KillActorWorker(record.actor_id))
+
+    # --- a node died --------------------------------------------------------------------
+
+    def _node_died(self: NodeDaemon, node_id: bytes) -> None:
+        """Actors of ours hosted there are lost; guests whose home it was are stopped."""
+        for record in list(self.actors.actors.values()):
+            if record.host == node_id and record.state != ActorState.DEAD:
+                record.host = b""
+                cause = (
+                    "The actor died unexpectedly: the node hosting it "
+                    f"({node_id.hex()[:12]}) died.\n{record.describe()}"
+                )
+                self._actor_lost(record, cause)
+        for guest in list(self.guests.values()):
+            if guest.home == node_id and guest.worker.pid:
+                logger.info("stopping actor %s: its home node died", guest.actor_id.hex())
+                _kill(guest.worker.pid)
