@@ -6,8 +6,7 @@ Pass one as ``scheduling_strategy=`` to ``.options()`` or ``@remote``:
 * :class:`PlacementGroupSchedulingStrategy`: run in a bundle of a placement group;
 * :class:`NodeAffinitySchedulingStrategy`: run on one node (``soft``: elsewhere if it
   cannot; else a node that is gone fails the task with TaskUnschedulableError).
-  Actors stay on their creator's node for now: an actor's hard affinity to
-  another node is refused.
+  Tasks and actors alike.
 """
 
 from __future__ import annotations

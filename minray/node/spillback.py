@@ -8,8 +8,8 @@ now, or the only nodes where it can ever fit. The view may be a second old: the
 chosen node grants or queues the request itself (``spilled`` requests are never
 sent on again), so a stale view costs a wait, never a loop.
 
-Actors are not spilled yet (the actor directory lives in each node), and their
-scheduling strategy is not used.
+Actors' creation leases spill the same way (their record stays at home, see
+node/actor_hosting.py).
 Owners reach the chosen node by its Unix socket on the same machine, else by
 TCP (protocol/reach.py).
 """
