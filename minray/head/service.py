@@ -38,11 +38,14 @@ from ..protocol.messages import (
     ClusterInfo,
     ClusterView,
     ErrorReply,
+    KvReply,
+    KvRequest,
     NodeRegistered,
     Ok,
 )
 from .actor_homes import ActorHomes
 from .actor_service import ActorService
+from .kv import InternalKV, KvFull
 from .node_table import NodeRecord, NodeTable
 
 logger = logging.getLogger("minray.head")
@@ -81,6 +84,7 @@ class HeadService(ActorService):
     ):
         self.table = NodeTable(death_timeout_s)
         self.actor_homes = ActorHomes()
+        self.kv = InternalKV()
         #: called with the id of each node declared dead (the head node's own reaction)
         self.on_node_dead: Callable[[bytes], None] | None = None
         self.local_id = local_id
@@ -145,6 +149,23 @@ class HeadService(ActorService):
 
     def handle_GetClusterInfo(self, conn: Connection, msg) -> ClusterInfo:
         return ClusterInfo(self.nodes_info())
+
+    def handle_KvRequest(self, conn: Connection | None, msg: KvRequest) -> KvReply | ErrorReply:
+        kv, ns, key = self.kv, msg.namespace, msg.key
+        if msg.op == "put":
+            try:
+                return KvReply(kv.put(ns, key, msg.value, msg.flag))
+            except KvFull as e:
+                return ErrorReply("ValueError", str(e))
+        if msg.op == "get":
+            return KvReply(kv.get(ns, key))
+        if msg.op == "exists":
+            return KvReply(kv.exists(ns, key))
+        if msg.op == "del":
+            return KvReply(kv.delete(ns, key, msg.flag))
+        if msg.op == "keys":
+            return KvReply(kv.keys(ns, key))
+        return ErrorReply("ValueError", f"unknown internal KV operation {msg.op!r}")
 
     # --- changes -------------------------------------------------------------------------
 

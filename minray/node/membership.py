@@ -61,6 +61,9 @@ class Membership:
 
     # --- cluster state ----------------------------------------------------------------------
 
+    def handle_KvRequest(self, conn: Connection, msg):
+        return self._ask_head(msg)  # the KV lives at the head
+
     def handle_GetClusterInfo(self, conn: Connection, msg) -> ClusterInfo:
         return ClusterInfo(self._cluster_nodes())
 

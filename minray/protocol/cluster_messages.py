@@ -211,3 +211,26 @@ class KillActorWorker(Message):
 
     type = MsgType.KILL_ACTOR_WORKER
     actor_id: bytes
+
+
+# --- the internal KV (driver/worker -> node -> head; see head/kv.py) ----------------------
+
+
+@message
+class KvRequest(Message):
+    """One operation on the head's internal KV; answered by KvReply. ``op``: "put"
+    (``flag``: overwrite), "get", "exists", "del" (``flag``: by prefix) or "keys"
+    (``key`` is the prefix)."""
+
+    type = MsgType.KV_REQUEST
+    op: str
+    namespace: bytes
+    key: bytes
+    value: Any  #: bytes for "put", else None
+    flag: bool
+
+
+@message
+class KvReply(Message):
+    type = MsgType.KV_REPLY
+    result: Any  #: put: existed already; get: bytes or None; exists: bool; del: count; keys

@@ -76,6 +76,8 @@ class MsgType(enum.IntEnum):
     ACTOR_HOME = 62
     ACTOR_UPDATE = 63
     KILL_ACTOR_WORKER = 64
+    KV_REQUEST = 65
+    KV_REPLY = 66
 
 
 class ValueKind(enum.IntEnum):

@@ -188,6 +188,16 @@ DRIVER = textwrap.dedent("""
     assert minray.get(call_by_name.remote()) == 16  # looked up by name on the other host
     print("called an actor across")
 
+    @minray.remote(resources={"remote": 1})
+    def remember():
+        from minray.experimental import internal_kv
+        return internal_kv._internal_kv_put("seen_on", minray.get_runtime_context().get_node_id())
+
+    from minray.experimental import internal_kv
+    assert minray.get(remember.remote()) is False
+    assert internal_kv._internal_kv_get("seen_on") == there.encode()
+    print("shared the internal KV")
+
     print("kill", there, flush=True)
     sys.stdin.readline()  # the test kills the node now
     deadline = time.monotonic() + 20
@@ -248,6 +258,7 @@ def test_a_head_and_a_node_on_two_hosts(hosts, tmp_path):
         assert f"addresses ['{a.address}', '{b.address}']" in "".join(lines)
         assert "moved 100 MiB both ways" in "".join(lines)
         assert "called an actor across" in "".join(lines)
+        assert "shared the internal KV" in "".join(lines)
         b.minray("stop", "--force")  # SIGKILL, as a crash would
         out, err = driver.communicate("\n", timeout=60)
     finally:

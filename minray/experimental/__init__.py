@@ -1,0 +1,1 @@
+"""Ray's ``ray.experimental``: the internal key-value store (``internal_kv``)."""
