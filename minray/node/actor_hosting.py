@@ -128,7 +128,7 @@ class ActorHosting:
 
     # --- a node died --------------------------------------------------------------------
 
-    def _node_died(self: NodeDaemon, node_id: bytes) -> None:
+    def _actors_of_dead_node(self: NodeDaemon, node_id: bytes) -> None:
         """Actors of ours hosted there are lost; guests whose home it was are stopped."""
         for record in list(self.actors.actors.values()):
             if record.host == node_id and record.state != ActorState.DEAD:

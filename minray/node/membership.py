@@ -16,7 +16,7 @@ import socket
 from ..config import CONFIG
 from ..head.service import HeadService
 from ..protocol.connection import Connection, serve
-from ..protocol.messages import ClusterInfo
+from ..protocol.messages import ClusterInfo, NodeDied
 from .cluster_address import record_current_cluster
 from .head_client import HeadClient
 from .spillback import pending_demands
@@ -60,6 +60,13 @@ class Membership:
             asyncio.get_running_loop().create_task(self.shutdown())
 
     # --- cluster state ----------------------------------------------------------------------
+
+    def _node_died(self, node_id: bytes) -> None:
+        """The head declared a node dead: its actors, and what our clients wait on there."""
+        self._actors_of_dead_node(node_id)
+        notice = NodeDied(node_id)
+        for client in self.clients:
+            client.send(notice)
 
     def handle_KvRequest(self, conn: Connection, msg):
         return self._ask_head(msg)  # the KV lives at the head

@@ -234,3 +234,13 @@ class KvRequest(Message):
 class KvReply(Message):
     type = MsgType.KV_REPLY
     result: Any  #: put: existed already; get: bytes or None; exists: bool; del: count; keys
+
+
+@message
+class NodeDied(Message):
+    """Node -> its clients: the head declared this node dead; drop what waits on it
+    (one-way). A hung node's connections stay open, so nothing else would tell."""
+
+    type = MsgType.NODE_DIED
+    node_id: bytes
+

@@ -78,6 +78,7 @@ class MsgType(enum.IntEnum):
     KILL_ACTOR_WORKER = 64
     KV_REQUEST = 65
     KV_REPLY = 66
+    NODE_DIED = 67
 
 
 class ValueKind(enum.IntEnum):

@@ -62,6 +62,12 @@ class NodeLinks:
         else:
             self.worker.loop.create_task(self._send_later(node_id, msg))
 
+    def node_died(self, node_id: bytes) -> None:
+        """Close the link to a node declared dead: requests waiting there fail now."""
+        conn = self._by_id.get(node_id)
+        if conn is not None:
+            conn.close()
+
     def close_all(self) -> None:
         for conn in list(self._by_address.values()):
             conn.close()

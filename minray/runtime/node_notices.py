@@ -1,5 +1,5 @@
 """What a node tells the processes connected to it, unasked: their workers' output
-lines, and that a task asks for resources no node has.
+lines, that a task asks for resources no node has, and that a node died.
 
 A mixin of :class:`~minray.runtime.core_worker.CoreWorker` (``log_to_driver``,
 ``_infeasible_warned``).
@@ -27,6 +27,12 @@ class NodeNotices:
             stream.write(f"\x1b[36m({name} pid={pid})\x1b[0m {text}\n")
         out.flush()
         err.flush()
+
+    def handle_NodeDied(self, conn: Connection, msg) -> None:
+        """A node was declared dead: close what leads there (a hung node keeps its
+        connections open), so its tasks fail over and its lease requests go elsewhere."""
+        self.nodes.node_died(msg.node_id)
+        self.submitter.node_died(msg.node_id)
 
     def handle_ResourcesInfeasible(self, conn: Connection, msg) -> None:
         need = {k: float(v) for k, v in msg.resources.items()}

@@ -147,6 +147,16 @@ class TaskSubmitter:
 
     # --- queues and leases ---------------------------------------------------------------------
 
+    def node_died(self, node_id: bytes) -> None:
+        """Leases granted by a node declared dead: close their workers' connections, so
+        the tasks on them fail over (retried elsewhere) instead of waiting for ever."""
+        leases = list(self._running.values())
+        for queue in self._queues.values():
+            leases += queue.idle
+        for lease in leases:
+            if lease.node.info.get("node_id") == node_id:
+                lease.conn.close()
+
     def _enqueue(self, spec: TaskSpec) -> None:
         if spec.cancelled:
             self._fail(spec, TaskCancelledError())

@@ -20,6 +20,7 @@ from minray.exceptions import RaySystemError
 from minray.head.query import query_head
 from minray.node import launcher
 from minray.protocol.messages import GetClusterInfo
+from minray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 
 def node_processes(node) -> list[psutil.Process]:
@@ -319,3 +320,33 @@ def test_a_driver_exits_when_the_head_it_connected_to_dies(cluster, tmp_path):
     assert driver.returncode == 1
     assert "still running" not in out
     assert "the cluster's head died" in err
+
+
+def test_a_task_on_a_hung_node_fails_over_once_the_node_is_declared_dead(cluster, tmp_path):
+    cluster, started, processes = cluster
+    node = cluster.add_node(num_cpus=1)
+    started.append(node)
+    cluster.connect()
+    marker = tmp_path / "started"
+
+    @minray.remote(max_retries=1)
+    def slow_once(path):
+        if not os.path.exists(path):
+            open(path, "w").close()
+            time.sleep(30)  # the first run hangs with its node
+        return minray.get_runtime_context().get_node_id()
+
+    prefer = NodeAffinitySchedulingStrategy(node.node_id, soft=True)
+    ref = slow_once.options(scheduling_strategy=prefer).remote(str(marker))
+    wait_for(marker.exists, 20, "the task to start on the node")
+    tree = node_processes(node)
+    for proc in tree:  # the whole machine hangs: its connections stay open, nobody answers
+        proc.suspend()
+    try:
+        assert minray.get(ref, timeout=20) == cluster.head_node.node_id
+    finally:
+        for proc in tree:
+            proc.resume()
+    wait_for(lambda: not node.alive(), 15, "the dead node to stop")
+    cluster.worker_nodes.remove(node)
+    assert_gone(tree, [node])
