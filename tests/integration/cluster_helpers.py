@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 from minray.config import CONFIG
 from minray.protocol.connection import connect
@@ -36,3 +37,13 @@ def segments_of(node) -> list[str]:
     """The node's shared-memory segments in /dev/shm."""
     tag = os.path.basename(node.session_dir)[-6:]
     return [n for n in os.listdir("/dev/shm") if n.startswith("minray_" + tag)]
+
+
+def wait_until(condition, timeout: float = 15.0) -> bool:
+    """Poll ``condition`` every 50 ms until it holds or ``timeout`` passes; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return bool(condition())

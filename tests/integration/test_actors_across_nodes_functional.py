@@ -14,7 +14,7 @@ from minray.exceptions import ActorAlreadyExistsError, ActorDiedError
 from minray.util import list_named_actors
 from minray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from .cluster_helpers import live_node_info, segments_of
+from .cluster_helpers import live_node_info, segments_of, wait_until
 
 
 @pytest.fixture
@@ -103,15 +103,6 @@ def test_an_actor_dies_with_its_home_node_and_its_name_is_free(two_nodes):
 
 def far_available(node) -> float:
     return live_node_info(node)["AvailableResources"].get("far", 0.0)
-
-
-def wait_until(condition, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_an_actor_is_placed_on_the_node_that_has_room_for_it(two_nodes):

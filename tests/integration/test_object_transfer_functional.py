@@ -6,7 +6,6 @@ the copies are reached over TCP, as on another machine."""
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from minray.cluster_utils import Cluster
 from minray.exceptions import ObjectLostError
 from minray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from .cluster_helpers import live_node_info, live_used_bytes, segments_of
+from .cluster_helpers import live_node_info, live_used_bytes, segments_of, wait_until
 
 MB = 1_000_000
 
@@ -54,15 +53,6 @@ def make(n: int, fill: int):
 def one_copy(used: float, nbytes: int, objects: int = 1) -> bool:
     """``used`` is the bytes of ``objects`` segments holding ``nbytes`` (plus headers)."""
     return nbytes <= used <= nbytes + objects * 4096
-
-
-def wait_until(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_a_put_array_is_pulled_to_the_node_that_reads_it_once(two_nodes):
