@@ -144,7 +144,10 @@ class ActorHandlers:
         if record.state == ActorState.DEAD:
             return Ok()
         if msg.no_restart:
+            host = record.host
             self._actor_died(record, f"The actor was killed by `minray.kill`.\n{record.describe()}")
+            if host:
+                return self._stopped_on_host(host, record.actor_id)
         elif record.worker is not None and record.worker.pid:
             _kill(record.worker.pid)  # it restarts if it may
         else:

@@ -23,8 +23,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..protocol.connection import Connection
-from ..protocol.messages import ActorState, ActorUpdate, KillActorWorker, LeaseGranted
+from ..protocol.connection import Connection, RemoteError
+from ..protocol.messages import ActorState, ActorUpdate, KillActorWorker, LeaseGranted, Ok
 from .processes import kill as _kill
 
 if TYPE_CHECKING:
@@ -93,10 +93,11 @@ class ActorHosting:
         )
         self.peers.send(guest.home, update)
 
-    def handle_KillActorWorker(self: NodeDaemon, conn: Connection, msg) -> None:
+    def handle_KillActorWorker(self: NodeDaemon, conn: Connection, msg) -> Ok:
         guest = self.guests.get(msg.actor_id)
         if guest is not None and guest.worker.pid:
             _kill(guest.worker.pid)  # its loss is told home when its connection closes
+        return Ok()  # (to a request: the worker is gone now)
 
     # --- the home's side ------------------------------------------------------------------
 
@@ -125,6 +126,15 @@ class ActorHosting:
         """Stop the worker of an actor of ours hosted on another node."""
         if record.host:
             self.peers.send(record.host, KillActorWorker(record.actor_id))
+
+    async def _stopped_on_host(self: NodeDaemon, host: bytes, actor_id: bytes) -> Ok:
+        """Answer once the host has killed the actor's worker (as a local kill is done
+        before its answer), so a call made after ``kill`` returns fails."""
+        try:
+            await self.peers.request(host, KillActorWorker(actor_id))
+        except (ConnectionError, RemoteError):
+            pass  # the host is gone, and the worker with it
+        return Ok()
 
     # --- a node died --------------------------------------------------------------------
 

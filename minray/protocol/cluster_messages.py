@@ -243,4 +243,3 @@ class NodeDied(Message):
 
     type = MsgType.NODE_DIED
     node_id: bytes
-
