@@ -26,7 +26,6 @@ import logging
 import os
 import pickle
 import socket
-import sys
 import threading
 from typing import Any
 
@@ -38,7 +37,6 @@ from ..exceptions import (
     error_from_reply,
 )
 from ..object_ref import ObjectRef
-from ..object_store import shm
 from ..protocol.connection import Connection, ConnectionLost, RemoteError, connect, serve
 from ..protocol.messages import (
     ActorCreationFailed,
@@ -58,6 +56,7 @@ from .memory_store import MemoryStore, StoredValue
 from .node_links import NodeLinks
 from .node_notices import NodeNotices
 from .object_reader import SHUT_DOWN, ObjectReader
+from .peers import PeerConnections
 from .refcount import Free, ReferenceCounter, Release
 from .segment_maps import SegmentMaps
 from .task_context import TaskContext, _task_context
@@ -66,7 +65,7 @@ from .task_submitter import NODE_GONE, TaskSubmitter, report_unhandled_error
 logger = logging.getLogger("minray")
 
 
-class CoreWorker(NodeNotices):
+class CoreWorker(NodeNotices, PeerConnections):
     def __init__(
         self,
         *,
@@ -232,27 +231,6 @@ class CoreWorker(NodeNotices):
         self.submitter.cancel_timers()
         await asyncio.sleep(0.005)  # let transports finish closing before the loop stops
 
-    def _node_closed(self, conn: Connection) -> None:
-        # the node that would unlink our shared-memory objects is gone: do it ourselves
-        for _, value in self.store.items():
-            if value.kind == ValueKind.SHARED:
-                shm.unlink(value.payload[0])
-        if self.mode == "worker":
-            os._exit(1)  # the node is gone: nothing left to work for
-        if self.exit_with_node and not self.stopping:
-            # a driver of a running cluster whose node (or head) is gone: as Ray's does,
-            # it exits rather than wait on a cluster that is no more
-            logger.error(
-                "The minray node this driver was connected through is gone (%s): the "
-                "cluster's head died or the node was stopped. Exiting.",
-                conn.close_reason,
-            )
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(1)
-        self.submitter.fail_all(RaySystemError(NODE_GONE))
-        self.actors.fail_all(RaySystemError(NODE_GONE))
-
     # --- threads -----------------------------------------------------------------------
 
     def on_loop_thread(self) -> bool:
@@ -293,44 +271,6 @@ class CoreWorker(NodeNotices):
             raise RaySystemError(SHUT_DOWN) from None
         except ConnectionLost:
             raise RaySystemError(NODE_GONE) from None
-
-    # --- connections to other CoreWorkers -------------------------------------------------
-
-    async def peer(self, address: str) -> Connection:
-        conn = self._peer_conns.get(address)
-        if conn is not None:
-            return conn
-        fut = self._dialing.get(address)
-        if fut is None:
-            fut = self._dialing[address] = self.loop.create_task(self._dial(address))
-        try:
-            return await asyncio.shield(fut)
-        finally:
-            if fut.done():
-                self._dialing.pop(address, None)
-
-    def cached_peer(self, address: str) -> Connection | None:
-        return self._peer_conns.get(address)
-
-    async def _dial(self, address: str) -> Connection:
-        conn = await connect(address, self, self.token, self.config.max_frame_bytes)
-        conn.info["peer"] = address
-        conn.close_callbacks.append(self._peer_closed)
-        self._peer_conns[address] = conn
-        return conn
-
-    def _accepted(self, conn: Connection) -> None:
-        self._accepted_conns.add(conn)
-        conn.close_callbacks.append(self._peer_closed)
-
-    def _peer_closed(self, conn: Connection) -> None:
-        self._accepted_conns.discard(conn)
-        address = conn.info.get("peer")
-        if address is None or not self.alive:
-            return
-        if self._peer_conns.get(address) is conn:
-            del self._peer_conns[address]
-        self.update_refs(self.refs.peer_died, address)
 
     # --- reference counting ------------------------------------------------------------------
 

@@ -8,9 +8,14 @@ A mixin of :class:`~minray.runtime.core_worker.CoreWorker` (``log_to_driver``,
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
+from ..exceptions import RaySystemError
+from ..object_store import shm
 from ..protocol.connection import Connection
+from ..protocol.messages import ValueKind
+from .task_submitter import NODE_GONE
 
 logger = logging.getLogger("minray")
 
@@ -58,3 +63,24 @@ class NodeNotices:
             msg.available,
             need,
         )
+
+    def _node_closed(self, conn: Connection) -> None:
+        # the node that would unlink our shared-memory objects is gone: do it ourselves
+        for _, value in self.store.items():
+            if value.kind == ValueKind.SHARED:
+                shm.unlink(value.payload[0])
+        if self.mode == "worker":
+            os._exit(1)  # the node is gone: nothing left to work for
+        if self.exit_with_node and not self.stopping:
+            # a driver of a running cluster whose node (or head) is gone: as Ray's does,
+            # it exits rather than wait on a cluster that is no more
+            logger.error(
+                "The minray node this driver was connected through is gone (%s): the "
+                "cluster's head died or the node was stopped. Exiting.",
+                conn.close_reason,
+            )
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+        self.submitter.fail_all(RaySystemError(NODE_GONE))
+        self.actors.fail_all(RaySystemError(NODE_GONE))
