@@ -64,9 +64,21 @@ class Membership:
     def _node_died(self, node_id: bytes) -> None:
         """The head declared a node dead: its actors, and what our clients wait on there."""
         self._actors_of_dead_node(node_id)
-        notice = NodeDied(node_id)
+        notice = NodeDied(node_id, self._process_prefixes(node_id))
         for client in self.clients:
             client.send(notice)
+
+    def _process_prefixes(self, node_id: bytes) -> list[str]:
+        """How the addresses of a node's processes start (see NodeDied)."""
+        nodes = self._cluster_nodes()
+        dead = next((n for n in nodes if n["NodeID"] == node_id.hex()), None)
+        if dead is None:
+            return []
+        prefixes = [f"unix:{dead['ObjectStoreSocketName']}/"]
+        ip = dead["NodeManagerAddress"]
+        if not any(n["Alive"] and n["NodeManagerAddress"] == ip for n in nodes):
+            prefixes.append(f"tcp:{ip}:")
+        return prefixes
 
     def handle_KvRequest(self, conn: Connection, msg):
         return self._ask_head(msg)  # the KV lives at the head

@@ -243,3 +243,6 @@ class NodeDied(Message):
 
     type = MsgType.NODE_DIED
     node_id: bytes
+    #: starts of the addresses of its processes (its session directory's sockets, and
+    #: its TCP address when no live node shares it): connections there are closed
+    prefixes: list

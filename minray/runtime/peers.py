@@ -29,6 +29,14 @@ class PeerConnections:
             if fut.done():
                 self._dialing.pop(address, None)
 
+    def close_peers(self, prefixes: tuple) -> None:
+        """Loop thread: close connections to processes whose address starts so (a dead
+        node's: what waits on them fails over)."""
+        if prefixes:
+            for address, conn in list(self._peer_conns.items()):
+                if address.startswith(prefixes):
+                    conn.close()
+
     def cached_peer(self, address: str) -> Connection | None:
         return self._peer_conns.get(address)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import psutil
 import pytest
 
 import minray
@@ -20,6 +21,7 @@ from .cluster_helpers import live_node_info, segments_of, wait_until
 @pytest.fixture
 def two_nodes(monkeypatch):
     monkeypatch.setenv("MINRAY_HEARTBEAT_INTERVAL_S", "0.2")
+    monkeypatch.setenv("MINRAY_NODE_DEATH_TIMEOUT_S", "2")
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     node = cluster.add_node(num_cpus=2, resources={"far": 4}, node_ip_address="127.0.0.2")
     cluster.wait_for_nodes()
@@ -145,3 +147,29 @@ def test_an_actor_whose_host_node_dies_restarts_on_another(two_nodes):
     cluster.remove_node(spare, allow_graceful=False)
     with pytest.raises(ActorDiedError):  # no restarts left
         minray.get(counter.add.remote(1), timeout=60)
+
+
+def test_a_call_to_an_actor_on_a_hung_node_goes_to_its_restart_elsewhere(two_nodes):
+    cluster, node = two_nodes
+    spare = cluster.add_node(num_cpus=1, resources={"far": 4}, node_ip_address="127.0.0.3")
+    prefer = NodeAffinitySchedulingStrategy(node.node_id, soft=True)
+    counter = Counter.options(
+        max_restarts=1, max_task_retries=1, resources={"far": 1}, scheduling_strategy=prefer
+    ).remote()
+    assert minray.get(counter.node.remote(), timeout=30) == node.node_id
+    tree = node_processes(node)
+    for proc in tree:  # the machine hangs: its connections stay open, nobody answers
+        proc.suspend()
+    try:
+        # declared dead by the heartbeat timeout; the call then goes to the restarted actor
+        assert minray.get(counter.node.remote(), timeout=30) == spare.node_id
+    finally:
+        for proc in tree:
+            proc.resume()
+    assert wait_until(lambda: not node.alive(), 15)  # it learns it is dead, and stops
+    cluster.worker_nodes.remove(node)
+
+
+def node_processes(node) -> list:
+    root = psutil.Process(node.pid)
+    return [root, *root.children(recursive=True)]
