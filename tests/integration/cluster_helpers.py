@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 
+from minray.cluster_utils import Cluster
 from minray.config import CONFIG
 from minray.protocol.connection import connect
 from minray.protocol.messages import GetClusterInfo
@@ -47,3 +48,19 @@ def wait_until(condition, timeout: float = 15.0) -> bool:
             return True
         time.sleep(0.05)
     return bool(condition())
+
+
+def two_node_cluster(second_node: dict):
+    """A head (1 CPU) and a second node (``add_node(**second_node)``), with a driver
+    connected on the head; yields ``(cluster, node)``, then stops it and checks that no
+    node left segments or its session directory behind (for pytest fixtures)."""
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    node = cluster.add_node(**second_node)
+    cluster.wait_for_nodes()
+    cluster.connect()
+    yield cluster, node
+    nodes = cluster.list_all_nodes()
+    cluster.shutdown()
+    for n in nodes:
+        assert not segments_of(n), f"segments of {n} left behind"
+        assert not os.path.exists(n.session_dir)

@@ -10,27 +10,20 @@ import psutil
 import pytest
 
 import minray
-from minray.cluster_utils import Cluster
 from minray.exceptions import ActorAlreadyExistsError, ActorDiedError
 from minray.util import list_named_actors
 from minray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from .cluster_helpers import live_node_info, segments_of, wait_until
+from .cluster_helpers import live_node_info, two_node_cluster, wait_until
 
 
 @pytest.fixture
 def two_nodes(monkeypatch):
     monkeypatch.setenv("MINRAY_HEARTBEAT_INTERVAL_S", "0.2")
     monkeypatch.setenv("MINRAY_NODE_DEATH_TIMEOUT_S", "2")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    node = cluster.add_node(num_cpus=2, resources={"far": 4}, node_ip_address="127.0.0.2")
-    cluster.wait_for_nodes()
-    cluster.connect()
-    yield cluster, node
-    nodes = cluster.list_all_nodes()
-    cluster.shutdown()
-    for n in nodes:
-        assert not segments_of(n)
+    yield from two_node_cluster(
+        {"num_cpus": 2, "resources": {"far": 4}, "node_ip_address": "127.0.0.2"}
+    )
 
 
 @minray.remote(num_cpus=0)

@@ -5,17 +5,19 @@ the copies are reached over TCP, as on another machine."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 import minray
-from minray.cluster_utils import Cluster
 from minray.exceptions import ObjectLostError
 from minray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from .cluster_helpers import live_node_info, live_used_bytes, segments_of, wait_until
+from .cluster_helpers import (
+    live_node_info,
+    live_used_bytes,
+    two_node_cluster,
+    wait_until,
+)
 
 MB = 1_000_000
 
@@ -24,16 +26,7 @@ MB = 1_000_000
 def two_nodes(request, monkeypatch):
     """A head (1 CPU) and a second node (2 CPUs) at the given address; a driver on the head."""
     monkeypatch.setenv("MINRAY_HEARTBEAT_INTERVAL_S", "0.2")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    node = cluster.add_node(num_cpus=2, node_ip_address=request.param)
-    cluster.wait_for_nodes()
-    cluster.connect()
-    yield cluster, node
-    nodes = cluster.list_all_nodes()
-    cluster.shutdown()
-    for n in nodes:
-        assert not segments_of(n), f"segments of {n} left behind"
-        assert not os.path.exists(n.session_dir)
+    yield from two_node_cluster({"num_cpus": 2, "node_ip_address": request.param})
 
 
 def on(node) -> NodeAffinitySchedulingStrategy:
