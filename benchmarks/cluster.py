@@ -51,6 +51,16 @@ TWO_NODES = """
         started = time.perf_counter() - t0
 """
 
+#: 10,000 no-ops of TASK after a warm-up of 1,000, per second
+NOOPS = """
+        task = TASK
+        minray.get([task.remote() for _ in range(1000)])
+        t = time.perf_counter()
+        minray.get([task.remote() for _ in range(10_000)])
+        result = 10_000 / (time.perf_counter() - t)
+        minray.shutdown(); cluster.shutdown()
+"""
+
 ROWS = {
     "two_node_cluster_start_s": TWO_NODES
     + """
@@ -70,23 +80,9 @@ ROWS = {
         result = statistics.median(samples) * 1000
         minray.shutdown(); cluster.shutdown()
     """,
-    "two_node_async_noops_per_s": TWO_NODES
-    + """
-        minray.get([noop.remote() for _ in range(1000)])
-        t = time.perf_counter()
-        minray.get([noop.remote() for _ in range(10_000)])
-        result = 10_000 / (time.perf_counter() - t)
-        minray.shutdown(); cluster.shutdown()
-    """,
+    "two_node_async_noops_per_s": TWO_NODES + NOOPS.replace("TASK", "noop"),
     "two_node_spread_noops_per_s": TWO_NODES
-    + """
-        spread = noop.options(scheduling_strategy="SPREAD")
-        minray.get([spread.remote() for _ in range(1000)])
-        t = time.perf_counter()
-        minray.get([spread.remote() for _ in range(10_000)])
-        result = 10_000 / (time.perf_counter() - t)
-        minray.shutdown(); cluster.shutdown()
-    """,
+    + NOOPS.replace("TASK", 'noop.options(scheduling_strategy="SPREAD")'),
     "pull_1gib_gb_per_s": TWO_NODES
     + """
         import numpy as np

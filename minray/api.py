@@ -238,15 +238,14 @@ def _object_store_bytes(requested: int | None) -> int:
 
 
 def _start_local_cluster(node_resources: dict, store_bytes: int, gpu_ids: list) -> None:
-    settings = {
-        "node_id": ids.random_unique_id().hex(),
-        "resources": node_resources,
-        "gpu_ids": gpu_ids,
-        "object_store_memory": store_bytes,
-        "embedded": True,
-        "parent_pid": os.getpid(),
-        "extra": {"code_paths": launcher.driver_code_paths()},
-    }
+    settings = launcher.node_settings(
+        node_resources,
+        gpu_ids,
+        store_bytes,
+        embedded=True,
+        parent_pid=os.getpid(),
+        extra={"code_paths": launcher.driver_code_paths()},
+    )
     process, token = launcher.start_node(settings)
     session_dir = settings["session_dir"]
     worker = None

@@ -20,7 +20,7 @@ import socket
 import sys
 import time
 
-from . import api, ids
+from . import api
 from .config import CONFIG
 from .exceptions import RaySystemError
 from .head.query import parse_host_port, query_head
@@ -96,15 +96,14 @@ def start(args) -> int:
         head=args.head,
         node_ip=args.node_ip_address,
     )
-    settings = {
-        "node_id": ids.random_unique_id().hex(),
-        "resources": node_resources,
-        "gpu_ids": gpu_ids,
-        "object_store_memory": store,
-        "embedded": False,
-        "parent_pid": os.getpid() if args.block else 0,
-        "node_ip": args.node_ip_address,
-    }
+    settings = launcher.node_settings(
+        node_resources,
+        gpu_ids,
+        store,
+        embedded=False,
+        parent_pid=os.getpid() if args.block else 0,
+        node_ip=args.node_ip_address,
+    )
     if args.head:
         token = _head_token(args.token)
         _check_port_free(args.node_ip_address, args.port)

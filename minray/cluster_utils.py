@@ -26,7 +26,7 @@ import time
 
 import psutil
 
-from . import api, ids
+from . import api
 from .head.query import query_head
 from .node import launcher
 from .node.processes import remove_segments
@@ -118,20 +118,19 @@ class Cluster:
         node_resources, gpu_ids, store = api._node_resources(
             num_cpus, num_gpus, resources, object_store_memory, head=head, node_ip=node_ip_address
         )
-        node_id = ids.random_unique_id().hex()
-        settings = {
-            "node_id": node_id,
-            "resources": node_resources,
-            "gpu_ids": gpu_ids,
-            "object_store_memory": store,
-            "embedded": False,  # drivers come and go
-            "parent_pid": os.getpid(),  # ends with this process, and cleans its session up
-            "head": head,
-            "head_host": node_ip_address,
-            "node_ip": node_ip_address,
-            "head_address": "" if head else f"tcp:{self.address}",
-            "extra": {"code_paths": launcher.driver_code_paths()},
-        }
+        settings = launcher.node_settings(
+            node_resources,
+            gpu_ids,
+            store,
+            embedded=False,  # drivers come and go
+            parent_pid=os.getpid(),  # ends with this process, and cleans its session up
+            head=head,
+            head_host=node_ip_address,
+            node_ip=node_ip_address,
+            head_address="" if head else f"tcp:{self.address}",
+            extra={"code_paths": launcher.driver_code_paths()},
+        )
+        node_id = settings["node_id"]
         process, _ = launcher.start_node(settings, self.token)
         session_dir = settings["session_dir"]
         node = ClusterNode(node_id, process, session_dir, head)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+from .. import ids
 from ..config import CONFIG
 from ..exceptions import RaySystemError
 from ..protocol import framing
@@ -43,6 +44,21 @@ def write_session_files(session_dir: str, token: bytes | None = None) -> bytes:
     finally:
         os.close(fd)
     return token
+
+
+def node_settings(
+    resources: dict, gpu_ids: list, store_bytes: int, *, embedded: bool, parent_pid: int, **more
+) -> dict:
+    """The settings of a new node (a fresh id; ``more`` are other NodeSettings fields)."""
+    return {
+        "node_id": ids.random_unique_id().hex(),
+        "resources": resources,
+        "gpu_ids": gpu_ids,
+        "object_store_memory": store_bytes,
+        "embedded": embedded,
+        "parent_pid": parent_pid,
+        **more,
+    }
 
 
 def start_node(settings: dict, token: bytes | None = None) -> tuple[subprocess.Popen, bytes]:

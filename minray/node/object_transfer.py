@@ -65,7 +65,7 @@ class ObjectTransfers:
         return asyncio.shield(task)
 
     async def _pull(self: NodeDaemon, msg: PullObject):
-        source = self._node_record(msg.node_id)
+        source = self.peers.record(msg.node_id)
         where = f"node {msg.node_id.hex()[:12]}"
         if source is None or not source.get("Alive"):
             return ErrorReply(
@@ -131,9 +131,6 @@ class ObjectTransfers:
                 by_node.setdefault(node_id, []).append(object_id)
         for node_id, ids in by_node.items():
             self.peers.send(node_id, FreeObjects(ids))
-
-    def _node_record(self: NodeDaemon, node_id: bytes) -> dict | None:
-        return self.peers.record(node_id)
 
     def _close_transfers(self) -> None:
         self._transfer_threads.shutdown(wait=False, cancel_futures=True)
