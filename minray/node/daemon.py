@@ -109,8 +109,6 @@ class NodeSettings:
     head_address: str = ""
     #: the address other machines know this node by (Ray's NodeManagerAddress)
     node_ip: str = "127.0.0.1"
-    #: in a cluster, the node's TCP port for other machines (0: any free port)
-    node_port: int = 0
     extra: dict = field(default_factory=dict)
 
     @property
@@ -185,7 +183,7 @@ class NodeDaemon(
         )
         if self.settings.head or self.settings.head_address:  # a cluster: reachable by TCP
             self._tcp_server = await serve(
-                f"tcp:{self.settings.node_ip}:{self.settings.node_port}",
+                f"tcp:{self.settings.node_ip}:0",  # any free port: nodes learn it from the view
                 self,
                 self.token,
                 CONFIG.max_frame_bytes,
