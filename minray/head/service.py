@@ -175,8 +175,11 @@ class HeadService(ActorService):
         self._changed(self.local_id)
 
     def expire(self) -> list[NodeRecord]:
-        """Run the death detector now; returns the nodes it declared dead."""
-        dead = self.table.expire(self._clock())
+        """Run the death detector now; returns the nodes it declared dead. The head's own
+        node lives as long as this process: it is never found silent."""
+        now = self._clock()
+        self.table.heartbeat(self.local_id, now)
+        dead = self.table.expire(now)
         for record in dead:
             logger.warning("node %s is dead: %s", record.node_id.hex()[:12], record.death_reason)
             self._node_dead(record.node_id)

@@ -63,6 +63,8 @@ class Membership:
 
     def _node_died(self, node_id: bytes) -> None:
         """The head declared a node dead: its actors, and what our clients wait on there."""
+        if node_id == self.settings.node_id:
+            return  # (not ours: a node that is declared dead is stopped by its head link)
         self._actors_of_dead_node(node_id)
         notice = NodeDied(node_id, self._process_prefixes(node_id))
         for client in self.clients:

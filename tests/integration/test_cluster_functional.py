@@ -350,3 +350,21 @@ def test_a_task_on_a_hung_node_fails_over_once_the_node_is_declared_dead(cluster
     wait_for(lambda: not node.alive(), 15, "the dead node to stop")
     cluster.worker_nodes.remove(node)
     assert_gone(tree, [node])
+
+
+def test_the_head_node_never_declares_itself_dead_however_long_it_runs(cluster):
+    """The head's own node sends no heartbeat; past the death timeout (1.5 s here) it
+    must still be alive, and an actor call running through that time must answer."""
+    cluster, _, _ = cluster
+    cluster.connect()
+
+    @minray.remote(num_cpus=0)
+    class Slow:
+        def wait(self, seconds: float) -> str:
+            time.sleep(seconds)
+            return "done"
+
+    slow = Slow.remote()
+    assert minray.get(slow.wait.remote(0), timeout=10) == "done"
+    assert minray.get(slow.wait.remote(3.5), timeout=15) == "done"
+    assert minray.get(slow.wait.remote(0), timeout=10) == "done"
