@@ -76,6 +76,39 @@ def place_bundles(
     raise ValueError(f"unknown placement strategy {strategy!r}")
 
 
+Plan = dict[bytes, dict[int, Resources]]  #: node -> {bundle index: bundle} to reserve there
+
+
+def plan_missing(
+    bundles: list[Resources],
+    placed: list[bytes],
+    strategy: str,
+    view: Mapping[bytes, tuple[Resources, Resources]],
+) -> tuple[Plan | None, str]:
+    """Where a group's unplaced bundles (``placed[i] == b""``) go now, from ``view``
+    (node -> (total, free), in order of preference): ``(plan, "")``; or ``(None, "")``
+    when they must wait for room; or ``(None, why)`` when no set of these nodes could
+    ever hold them. Under STRICT_SPREAD a node holding one of the group's bundles takes
+    no other; a STRICT_PACK group is placed whole, never in part."""
+    missing = [i for i, node in enumerate(placed) if not node]
+    need = [bundles[i] for i in missing]
+    avoid = set(placed) if strategy == "STRICT_SPREAD" else set()
+    usable = [node for node in view if node not in avoid]
+    chosen = place_bundles(need, strategy, {node: view[node][1] for node in usable})
+    if chosen is not None:
+        plan: Plan = {}
+        for index, node in zip(missing, chosen):
+            plan.setdefault(node, {})[index] = bundles[index]
+        return plan, ""
+    if place_bundles(need, strategy, {node: view[node][0] for node in usable}) is not None:
+        return None, ""
+    totals = [dict(view[node][0]) for node in usable]
+    return None, (
+        f"{strategy} placement of {[dict(b) for b in need]} cannot be met by this cluster's "
+        f"nodes ({totals}); it stays pending until a node that fits it joins"
+    )
+
+
 # --- internals ---------------------------------------------------------------------------
 
 
@@ -158,10 +191,14 @@ BUNDLE_UNITS = 1000.0
 BUNDLE_SLIVER = 0.001
 
 
-def bundle_resources(group_hex: str, bundles: list[Resources]) -> dict[str, float]:
-    """The resources a placed group adds to its node (for all its bundles there)."""
+def bundle_resources(
+    group_hex: str, bundles: list[Resources] | Mapping[int, Resources]
+) -> dict[str, float]:
+    """The resources placed bundles add to their node: ``bundles`` is the group's list,
+    or ``{bundle index: bundle}`` for those of its bundles on the node."""
     out: dict[str, float] = {}
-    for index, bundle in enumerate(bundles):
+    pairs = bundles.items() if isinstance(bundles, Mapping) else enumerate(bundles)
+    for index, bundle in pairs:
         for name, amount in [*bundle.items(), ("bundle", BUNDLE_UNITS)]:
             if amount > 0:
                 for key in (f"{name}_group_{index}_{group_hex}", f"{name}_group_{group_hex}"):

@@ -142,3 +142,60 @@ def test_options_with_a_placement_group_strategy_turn_into_bundle_resources():
     needed, held = actor_resources({"scheduling_strategy": strategy})
     assert needed == {f"CPU_group_0_{hexid}": 1.0, f"bundle_group_0_{hexid}": 0.001}
     assert held == {f"bundle_group_0_{hexid}": 0.001}
+
+
+# --- plan_missing: the bundles still to place, on which nodes -----------------------------
+
+
+def view_of(**nodes) -> dict:
+    """``{node: (total, free)}`` from ``a=(total_cpus, free_cpus)``."""
+    return {k.encode() * 28: ({"CPU": t}, {"CPU": f}) for k, (t, f) in nodes.items()}
+
+
+def test_plan_missing_places_only_the_unplaced_bundles():
+    from minray.head.placement import plan_missing
+
+    view = view_of(a=(2, 0), b=(2, 2))
+    plan, reason = plan_missing([{"CPU": 1}, {"CPU": 1}], [A, b""], "PACK", view)
+    assert plan == {B: {1: {"CPU": 1}}} and reason == ""
+
+
+def test_plan_missing_keeps_strict_spread_off_nodes_that_hold_a_bundle_of_the_group():
+    from minray.head.placement import plan_missing
+
+    view = view_of(a=(4, 3), b=(4, 3))
+    plan, reason = plan_missing([{"CPU": 1}] * 2, [A, b""], "STRICT_SPREAD", view)
+    assert plan == {B: {1: {"CPU": 1}}}
+    plan, reason = plan_missing([{"CPU": 1}] * 3, [A, B, b""], "STRICT_SPREAD", view)
+    assert plan is None and "cannot be met" in reason
+
+
+def test_plan_missing_tells_waiting_for_room_from_never_fitting():
+    from minray.head.placement import plan_missing
+
+    busy = view_of(a=(2, 0))
+    assert plan_missing([{"CPU": 2}], [b""], "STRICT_PACK", busy) == (None, "")
+    plan, reason = plan_missing([{"CPU": 3}], [b""], "STRICT_PACK", busy)
+    assert plan is None and "STRICT_PACK" in reason and "joins" in reason
+
+
+@given(
+    st.lists(st.integers(1, 3), min_size=1, max_size=5),
+    st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=1, max_size=4),
+    st.sampled_from(["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"]),
+)
+def test_a_plan_fits_the_free_resources_and_keeps_the_strategy(cpus, nodes, strategy):
+    from minray.head.placement import plan_missing
+
+    bundles = [{"CPU": c} for c in cpus]
+    view = {bytes([i]) * 28: ({"CPU": max(t, f)}, {"CPU": f}) for i, (t, f) in enumerate(nodes)}
+    plan, reason = plan_missing(bundles, [b""] * len(bundles), strategy, view)
+    if plan is None:
+        return
+    assert sorted(i for held in plan.values() for i in held) == list(range(len(bundles)))
+    for node, held in plan.items():
+        assert sum(b["CPU"] for b in held.values()) <= view[node][1]["CPU"]
+    if strategy == "STRICT_PACK":
+        assert len(plan) == 1
+    if strategy == "STRICT_SPREAD":
+        assert all(len(held) == 1 for held in plan.values())
