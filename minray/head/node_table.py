@@ -102,13 +102,18 @@ class NodeTable:
         now: float,
         available: dict[str, float] | None = None,
         pending: list | None = None,
+        total: dict[str, float] | None = None,
     ) -> bool:
-        """A node says it is alive (and, if it changed, what it has free).
-        False when the node is unknown or already dead: it must stop or re-join."""
+        """A node says it is alive (and, if they changed, what it has free, what it has
+        in all, what waits there). False when the node is unknown or already dead: it
+        must stop or re-join."""
         record = self.nodes.get(node_id)
         if record is None or not record.alive:
             return False
         record.last_seen = max(record.last_seen, now)
+        if total is not None and total != record.total:
+            record.total = dict(total)
+            self.version += 1
         if available is not None and available != record.available:
             record.available = dict(available)
             self.version += 1
@@ -116,6 +121,14 @@ class NodeTable:
             record.info["PendingDemands"] = pending
             self.version += 1
         return True
+
+    def adjust(self, node_id: bytes, total: dict[str, float], available: dict[str, float]) -> None:
+        """Correct a live node's figures before its next heartbeat (the head itself
+        just reserved or freed some of them)."""
+        record = self.nodes.get(node_id)
+        if record is not None and record.alive:
+            record.total, record.available = dict(total), dict(available)
+            self.version += 1
 
     def remove(self, node_id: bytes, reason: str) -> NodeRecord | None:
         """Mark a node dead now (it left, or its connection closed for good).

@@ -18,7 +18,8 @@ It wires the pure :class:`~minray.head.node_table.NodeTable` to connections.
    is silent past ``node_death_timeout_s``, is marked dead, for good.
 
 The head's own node is in the table too; its figures are read live. Drivers and
-tools ask ``GetClusterInfo``. Actor homes and names are in actor_service.py.
+tools ask ``GetClusterInfo``. Actor homes and names are in actor_service.py,
+placement groups in placement_service.py.
 This service never runs user code and never unpickles: it sees msgpack fields
 only.
 """
@@ -47,6 +48,8 @@ from .actor_homes import ActorHomes
 from .actor_service import ActorService
 from .kv import InternalKV, KvFull
 from .node_table import NodeRecord, NodeTable
+from .placement import bundle_resources
+from .placement_service import PlacementService
 
 logger = logging.getLogger("minray.head")
 
@@ -71,9 +74,10 @@ def version_problem(version: str, python: str) -> str:
     return ""
 
 
-class HeadService(ActorService):
-    """Membership (the node table, the members' connections, pushes and the detector), and
-    the actor homes and names (head/actor_service.py)."""
+class HeadService(ActorService, PlacementService):
+    """Membership (the node table, the members' connections, pushes and the detector), the
+    actor homes and names (head/actor_service.py) and placement groups
+    (head/placement_service.py)."""
 
     def __init__(
         self,
@@ -87,6 +91,12 @@ class HeadService(ActorService):
         self.kv = InternalKV()
         #: called with the id of each node declared dead (the head node's own reaction)
         self.on_node_dead: Callable[[bytes], None] | None = None
+        #: called after each push of the view (the head node moves queued requests then)
+        self.on_view_pushed: Callable[[], None] | None = None
+        #: the head node's (total, free) resources, read live (else from local_info)
+        self.local_resources: Callable[[], tuple[dict, dict]] | None = None
+        self._init_placement()
+        self._placement_soon = False
         self.local_id = local_id
         self._local_info = local_info  #: the head node's own info, read live
         self._clock = clock
@@ -136,7 +146,8 @@ class HeadService(ActorService):
             conn.abort("heartbeat for a node this connection did not register")
             return
         version = self.table.version
-        if not self.table.heartbeat(msg.node_id, self._clock(), msg.available, msg.pending):
+        now = self._clock()
+        if not self.table.heartbeat(msg.node_id, now, msg.available, msg.pending, msg.total):
             conn.abort("heartbeat from a node already declared dead")
             return
         if self.table.version != version:
@@ -199,6 +210,8 @@ class HeadService(ActorService):
             except asyncio.TimeoutError:
                 self.expire()
                 self._check_local()
+                if self.groups_waiting:
+                    self.place_pending()
 
     def close(self) -> None:
         if self._push_handle is not None:
@@ -231,6 +244,7 @@ class HeadService(ActorService):
 
     def _node_dead(self, node_id: bytes) -> None:
         self.actor_homes.node_died(node_id)
+        self._groups_of_dead_node(node_id)
         if self.on_node_dead is not None:
             self.on_node_dead(node_id)
 
@@ -239,6 +253,47 @@ class HeadService(ActorService):
         if self._push_handle is None and self.members:
             loop = asyncio.get_running_loop()
             self._push_handle = loop.call_later(PUSH_DELAY_S, self._push)
+        if self.groups_waiting and not self._placement_soon:
+            self._placement_soon = True
+            asyncio.get_running_loop().call_soon(self._place_soon)
+
+    def _place_soon(self) -> None:
+        self._placement_soon = False
+        self.place_pending()
+
+    def _placement_view(self) -> dict:
+        """``{node: (total, free)}`` of the live nodes, the head's own first (read live)."""
+        view = self.table.resource_view()
+        view.pop(self.local_id, None)
+        if self.local_resources is not None:
+            here = {self.local_id: self.local_resources()}
+        else:
+            info = self._local_info()
+            here = {self.local_id: (info["Resources"], info["AvailableResources"])}
+        return {**here, **dict(sorted(view.items()))}
+
+    def _bundles_added(self, node_id: bytes, group_hex: str, bundles: dict) -> None:
+        """The member reserved and committed ``bundles``: the view shows it at once."""
+        record = self.table.get(node_id)
+        if record is not None:
+            total, free = dict(record.total), dict(record.available)
+            for name, amount in _summed(bundles).items():
+                free[name] = free.get(name, 0.0) - amount
+            for name, amount in bundle_resources(group_hex, bundles).items():
+                total[name] = total.get(name, 0.0) + amount
+                free[name] = free.get(name, 0.0) + amount
+            self.table.adjust(node_id, total, free)
+            self._changed(node_id)
+
+    def _bundles_gone(self, node_id: bytes, group_hex: str, bundles: dict) -> None:
+        record = self.table.get(node_id)
+        if record is not None:
+            total = {k: v for k, v in record.total.items() if not _of_group(k, group_hex)}
+            free = {k: v for k, v in record.available.items() if not _of_group(k, group_hex)}
+            for name, amount in _summed(bundles).items():
+                free[name] = free.get(name, 0.0) + amount
+            self.table.adjust(node_id, total, free)
+            self._changed(node_id)
 
     def _push(self) -> None:
         self._push_handle = None
@@ -252,6 +307,21 @@ class HeadService(ActorService):
         frame = framing.encode(ClusterView(self.table.version, nodes))
         for conn in list(self.members.values()):
             conn.send_frame(frame)
+        if self.on_view_pushed is not None:
+            self.on_view_pushed()
+
+
+def _of_group(resource: str, group_hex: str) -> bool:
+    """Whether this is one of the group's bundle resources (``CPU_group_0_<id>``...)."""
+    return resource.endswith(group_hex) and "_group_" in resource
+
+
+def _summed(bundles: dict) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for bundle in bundles.values():
+        for name, amount in bundle.items():
+            total[name] = total.get(name, 0.0) + amount
+    return total
 
 
 def _info(record: NodeRecord) -> dict:

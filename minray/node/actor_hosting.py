@@ -71,6 +71,10 @@ class ActorHosting:
     def _guest_exiting(self: NodeDaemon, guest: GuestActor, reason: str) -> None:
         self._tell_home(guest, "exiting", "", cause=reason)
 
+    def _kill_guest(self: NodeDaemon, guest: GuestActor) -> None:
+        if guest.worker.pid:
+            _kill(guest.worker.pid)  # its loss is told home when its connection closes
+
     def _guest_worker_lost(self: NodeDaemon, worker: WorkerRecord) -> None:
         guest = worker.actor
         worker.actor = None
@@ -95,8 +99,8 @@ class ActorHosting:
 
     def handle_KillActorWorker(self: NodeDaemon, conn: Connection, msg) -> Ok:
         guest = self.guests.get(msg.actor_id)
-        if guest is not None and guest.worker.pid:
-            _kill(guest.worker.pid)  # its loss is told home when its connection closes
+        if guest is not None:
+            self._kill_guest(guest)
         return Ok()  # (to a request: the worker is gone now)
 
     # --- the home's side ------------------------------------------------------------------

@@ -58,7 +58,7 @@ from .membership import Membership
 from .node_peers import NodePeers
 from .object_handlers import ObjectHandlers
 from .object_transfer import ObjectTransfers
-from .placement_groups import GroupRecord, PlacementGroupHandlers
+from .placement_groups import HeldBundles, PlacementGroupHandlers
 from .processes import alive as _alive
 from .processes import stop_workers
 from .spillback import SpillTally, Unschedulable, spill_target
@@ -150,7 +150,7 @@ class NodeDaemon(
         self.actors = ActorDirectory(settings.node_ip, on_death=self._actor_gone)
         self.peers = NodePeers(self)  #: connections to other nodes
         self._init_hosting()
-        self.groups: dict[bytes, GroupRecord] = {}  #: placement groups, in creation order
+        self.held_bundles: dict[bytes, HeldBundles] = {}  #: placement group bundles held here
         self._actor_waiters: dict[bytes, list[tuple[str, asyncio.Future]]] = {}
         self._lease_ids = itertools.count(1)
         self._stopped = asyncio.Event()
@@ -252,7 +252,7 @@ class NodeDaemon(
         need): the view changes as nodes join and work ends."""
         nodes, me, info = self._cluster_nodes(), self.settings.node_id.hex(), self.node_info()
         for key, (fut, msg) in list(self._requests.items()):
-            if msg.spilled or msg.actor_id or msg.strategy or fut.done():
+            if msg.spilled or msg.strategy or fut.done():
                 continue
             target = spill_target(msg.resources, nodes, me, info, self._spills)
             if target is not None and self.scheduler.cancel(key):
@@ -452,8 +452,8 @@ class NodeDaemon(
                 self.scheduler.unblock(lease.alloc)
 
     def _schedule(self) -> None:
-        if self.groups:
-            self._place_groups()
+        if self.head is not None and self.head.groups_waiting:
+            self.head.place_pending()  # a group placed here goes before queued leases
         for key, alloc in self.scheduler.schedule():
             reply, request = self._requests.pop(key)
             owner = key[0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from .. import __version__
 from ..config import CONFIG
@@ -37,12 +38,19 @@ class HeadClient:
         available: Callable[[], dict],
         on_lost: Callable[[str], None],
         pending: Callable[[], list] = list,
+        total: Callable[[], dict] | None = None,
     ):
         self.node_id = node_id
         self.head_address = head_address
         self.token = token
         self._available = available
         self._pending = pending
+        self._total = total
+        self._sent_total: dict | None = None
+        #: the node daemon: it holds the bundles the head places here (PrepareBundles...)
+        self.node: Any = None
+        #: called after each pushed view (the node moves queued requests then)
+        self.on_view: Callable[[], None] | None = None
         self._sent_pending: list | None = []
         self._on_lost = on_lost
         self.conn: Connection | None = None
@@ -73,11 +81,13 @@ class HeadClient:
         """Send a heartbeat every interval until the node stops."""
         while not stopped.is_set():
             available, pending = self._available(), self._pending()
+            total = self._total() if self._total is not None else None
             changed = available if available != self._sent else None
             waiting = pending if pending != self._sent_pending else None
+            grown = total if total != self._sent_total else None
             if self.conn is not None and not self.conn.closed:
-                self.conn.send(NodeHeartbeat(self.node_id, changed, waiting))
-                self._sent, self._sent_pending = available, pending
+                self.conn.send(NodeHeartbeat(self.node_id, changed, waiting, grown))
+                self._sent, self._sent_pending, self._sent_total = available, pending, total
             try:
                 await asyncio.wait_for(stopped.wait(), CONFIG.heartbeat_interval_s)
             except asyncio.TimeoutError:
@@ -102,6 +112,18 @@ class HeadClient:
             died = not node["Alive"] and (before is None or before["Alive"])
             if died and self.on_node_dead is not None:
                 self.on_node_dead(bytes.fromhex(node["NodeID"]))
+        if self.on_view is not None:
+            self.on_view()
+
+    # the head places placement-group bundles here: the node holds them
+    def handle_PrepareBundles(self, conn: Connection, msg):
+        return self.node.handle_PrepareBundles(conn, msg)
+
+    def handle_CommitBundles(self, conn: Connection, msg) -> None:
+        self.node.handle_CommitBundles(conn, msg)
+
+    def handle_ReturnBundles(self, conn: Connection, msg) -> None:
+        self.node.handle_ReturnBundles(conn, msg)
 
     def _closed(self, conn: Connection) -> None:
         if not self._leaving:

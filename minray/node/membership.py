@@ -34,15 +34,21 @@ class Membership:
             demands = lambda: pending_demands(self._requests, self.scheduler)  # noqa: E731
             self.head_client = HeadClient(
                 s.node_id, s.head_address, self.token, self.scheduler.available_resources,
-                self._lost_head, demands,
+                self._lost_head, demands, self.scheduler.total_resources,
             )  # fmt: skip
             self.head_client.on_node_dead = self._node_died
+            self.head_client.node = self
+            self.head_client.on_view = self._respill_soon
             total = self.scheduler.total_resources()
             await self.head_client.join(s.address, total, self.node_info())
             asyncio.get_running_loop().create_task(self.head_client.heartbeat(self._stopped))
             return
         self.head = HeadService(s.node_id, self.node_info, CONFIG.node_death_timeout_s)
         self.head.on_node_dead = self._node_died
+        self.head.local_node = self
+        sched = self.scheduler
+        self.head.local_resources = lambda: (sched.total_resources(), sched.available_resources())
+        self.head.on_view_pushed = self._respill_soon
         asyncio.get_running_loop().create_task(self.head.run_detector(self._stopped))
         if s.head:
             self._head_server = await serve(
@@ -58,6 +64,12 @@ class Membership:
         if not self._stopping:
             logger.warning("%s; stopping this node", reason)
             asyncio.get_running_loop().create_task(self.shutdown())
+
+    def _respill_soon(self) -> None:
+        """The view changed: queued requests may have somewhere to go now (a node joined,
+        freed up, or holds a placement group's bundles)."""
+        if self._requests and not self._stopping:
+            self._respill_queued()
 
     # --- cluster state ----------------------------------------------------------------------
 

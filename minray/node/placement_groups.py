@@ -1,169 +1,124 @@
-"""Placement groups on a node: reserving bundles, and giving them back.
+"""Placement groups at a node: drivers' requests go to the head; bundles are held here.
 
-A mixin of :class:`~minray.node.daemon.NodeDaemon`. A group is placed all at once
-or not at all: when every bundle fits in what is free, the node takes the
-bundles' resources and adds the renamed ones (``CPU_group_<i>_<id>``, see
-head/placement.py), which tasks and actors of the group then lease. Until then
-the group is PENDING and is tried again whenever resources come back, in the
-order groups were created. A group whose strategy can never be met by this
-node's totals stays pending and says why.
+A mixin of :class:`~minray.node.daemon.NodeDaemon`. The head decides where each
+bundle goes (head/placement_service.py); a node does two things:
 
-Removing a group stops the tasks and actors that run in it, as in Ray, and
-frees its resources. A group that is not detached is removed when its creator
-disconnects.
-
-Today a group is placed on the node of the driver that creates it; placing
-bundles across nodes (head/placement.py decides where) comes with cross-node
-scheduling.
+* It passes its clients' requests (create, remove, wait, look up) to the head,
+  and remembers which groups each client created: when a client disconnects, its
+  groups that are not detached are removed, as in Ray.
+* It holds the bundles the head places here, in two phases: ``PrepareBundles``
+  takes their resources (all or nothing), ``CommitBundles`` adds the renamed
+  resources (``CPU_group_<i>_<id>``, see head/placement.py) that the group's tasks
+  and actors lease. ``ReturnBundles`` stops the tasks and actors running in them
+  and gives everything back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ..head.placement import bundle_resources, place_bundles
+from ..head.placement import bundle_resources
 from ..protocol.connection import Connection
-from ..protocol.messages import ErrorReply, PlacementGroups
+from ..protocol.messages import ErrorReply, Message, Ok, RemovePlacementGroup
 
-logger = logging.getLogger("minray.node")
+if TYPE_CHECKING:
+    from .daemon import NodeDaemon
 
 
 @dataclass
-class GroupRecord:
-    group_id: bytes
-    name: str
-    namespace: str
-    bundles: list
-    strategy: str
-    detached: bool
-    owner: Connection | None
-    state: str = "PENDING"  #: PENDING -> CREATED -> REMOVED (or PENDING -> REMOVED)
-    infeasible: str = ""  #: why it can never be placed here ("" if it can)
-    adds: dict = field(default_factory=dict)  #: the renamed resources, once CREATED
-    created_at: float = 0.0
-    waiters: list = field(default_factory=list)  #: futures of WaitPlacementGroup requests
+class HeldBundles:
+    """The bundles of one group held on this node."""
+
+    prepared: dict = field(default_factory=dict)  #: index -> bundle, resources taken
+    committed: dict = field(default_factory=dict)  #: index -> bundle, renamed resources added
+    adds: dict = field(default_factory=dict)  #: the renamed resources added so far
 
     def need(self) -> dict[str, float]:
         total: dict[str, float] = {}
-        for bundle in self.bundles:
+        for bundle in [*self.prepared.values(), *self.committed.values()]:
             for name, amount in bundle.items():
                 total[name] = total.get(name, 0.0) + amount
         return total
-
-    def describe(self, node_id: str) -> dict:
-        """The group as placement_group_table() shows it (Ray's keys; lists for msgpack)."""
-        return {
-            "placement_group_id": self.group_id.hex(),
-            "name": self.name,
-            "namespace": self.namespace,
-            "bundles": [dict(b) for b in self.bundles],  # the API keys them by index
-            "bundles_to_node_id": [node_id] * len(self.bundles) if self.state == "CREATED" else [],
-            "strategy": self.strategy,
-            "state": self.state,
-            "is_detached": self.detached,
-            "infeasible_reason": self.infeasible,
-        }
 
 
 class PlacementGroupHandlers:
     """``handle_<Message>`` methods for placement groups, mixed into the node daemon."""
 
-    def handle_CreatePlacementGroup(self, conn: Connection, msg) -> PlacementGroups | ErrorReply:
-        if msg.name and self._named_group(msg.name, msg.namespace) is not None:
+    # --- clients' requests: the head answers ----------------------------------------------
+
+    def handle_CreatePlacementGroup(self: NodeDaemon, conn: Connection, msg):
+        if not msg.detached:
+            conn.info.setdefault("groups", []).append(msg.group_id)
+        return self._head_answer(msg)
+
+    def handle_RemovePlacementGroup(self: NodeDaemon, conn: Connection, msg) -> None:
+        self._tell_head(msg)  # in order with what the client asks next
+
+    def handle_WaitPlacementGroup(self: NodeDaemon, conn: Connection, msg):
+        return self._head_answer(msg)
+
+    def handle_GetPlacementGroups(self: NodeDaemon, conn: Connection, msg):
+        return self._head_answer(msg)
+
+    def _head_answer(self: NodeDaemon, msg: Message):
+        """The head's answer: at once (or a future) on the head node, else a coroutine."""
+        if self.head is not None:
+            return getattr(self.head, f"handle_{type(msg).__name__}")(None, msg)
+        return self._ask_head(msg)
+
+    def _groups_owner_gone(self: NodeDaemon, conn: Connection) -> None:
+        for group_id in conn.info.get("groups", ()):
+            self._tell_head(RemovePlacementGroup(group_id))
+
+    # --- bundles held here (the head asks) ------------------------------------------------
+
+    def handle_PrepareBundles(self: NodeDaemon, conn: Connection | None, msg) -> Message:
+        bundles = {int(index): dict(bundle) for index, bundle in msg.bundles}
+        held = self.held_bundles.get(msg.group_id)
+        if held is not None:  # asked again (a retry): what is held already stays
+            bundles = {i: b for i, b in bundles.items() if i not in held.prepared | held.committed}
+        need = HeldBundles(bundles).need()
+        if not self.scheduler.reserve(need, {}):
+            free = self.scheduler.available_resources()
             return ErrorReply(
-                "ValueError",
-                f"Failed to create placement group '{msg.name}' because a placement group "
-                f"with the same name already exists in namespace '{msg.namespace}'.",
+                "ResourcesBusy",
+                f"node {self.settings.node_id.hex()[:12]} has {free} free, the bundles need {need}",
             )
-        record = GroupRecord(
-            msg.group_id, msg.name, msg.namespace, list(msg.bundles), msg.strategy,
-            msg.detached, None if msg.detached else conn,
-        )  # fmt: skip
-        totals = {self.settings.node_id: self.scheduler.total_resources()}
-        if place_bundles(record.bundles, record.strategy, totals) is None:
-            record.infeasible = (
-                f"{record.strategy} placement of {record.bundles} cannot be met by this "
-                f"cluster's nodes ({list(totals.values())}); it stays pending until a node "
-                "that fits it joins"
-            )
-            logger.warning("placement group %s: %s", record.group_id.hex(), record.infeasible)
-        self.groups[record.group_id] = record
-        self._schedule()
-        return PlacementGroups([record.describe(self.settings.node_id.hex())])
+        self.held_bundles.setdefault(msg.group_id, HeldBundles()).prepared.update(bundles)
+        return Ok()
 
-    def handle_RemovePlacementGroup(self, conn: Connection, msg) -> None:
-        record = self.groups.get(msg.group_id)
-        if record is not None and record.state != "REMOVED":
-            self._remove_group(record, "its placement group was removed")
+    def handle_CommitBundles(self: NodeDaemon, conn: Connection | None, msg) -> None:
+        held = self.held_bundles.get(msg.group_id)
+        if held is None or not held.prepared:
+            return
+        adds = bundle_resources(msg.group_id.hex(), held.prepared)
+        self.scheduler.reserve({}, adds)
+        for name, amount in adds.items():
+            held.adds[name] = held.adds.get(name, 0.0) + amount
+        held.committed.update(held.prepared)
+        held.prepared.clear()
+        asyncio.get_running_loop().call_soon(self._schedule)  # leases waiting for them
 
-    def handle_WaitPlacementGroup(self, conn: Connection, msg):
-        record = self.groups.get(msg.group_id)
-        if record is None:
-            return ErrorReply("ValueError", f"no placement group {msg.group_id.hex()} is known")
-        if record.state != "PENDING":
-            return PlacementGroups([record.describe(self.settings.node_id.hex())])
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        record.waiters.append(fut)
-        loop.call_later(max(0.0, msg.timeout_s), self._answer_waiters, record, fut)
-        return fut
-
-    def handle_GetPlacementGroups(self, conn: Connection, msg) -> PlacementGroups:
-        node = self.settings.node_id.hex()
-        if msg.group_id:
-            found = [self.groups[msg.group_id]] if msg.group_id in self.groups else []
-        elif msg.name:
-            named = self._named_group(msg.name, msg.namespace)
-            found = [named] if named is not None else []
-        else:
-            found = list(self.groups.values())
-        return PlacementGroups([g.describe(node) for g in found])
-
-    # --- internals -------------------------------------------------------------------------
-
-    def _named_group(self, name: str, namespace: str) -> GroupRecord | None:
-        for record in self.groups.values():
-            live = record.state != "REMOVED"
-            if live and record.name == name and record.namespace == namespace:
-                return record
-        return None
-
-    def _place_groups(self) -> None:
-        """Place every pending group that fits now, oldest first (before leases are granted:
-        the node's _schedule calls this first)."""
-        for record in self.groups.values():
-            if record.state != "PENDING" or record.infeasible:
-                continue
-            adds = bundle_resources(record.group_id.hex(), record.bundles)
-            if self.scheduler.reserve(record.need(), adds):
-                record.state, record.adds, record.created_at = "CREATED", adds, time.time()
-                self._answer_waiters(record)
-
-    def _remove_group(self, record: GroupRecord, cause: str) -> None:
-        if record.state == "CREATED":
-            names = set(record.adds)
-            for lease in list(self.leases.values()):
-                if names & set(lease.alloc.resources):
-                    self._end_lease(lease, kill_worker=True)
-            for actor in self.actors.holding(names):
-                self._actor_died(actor, f"The actor is dead because {cause}.\n{actor.describe()}")
-            self.scheduler.unreserve(record.need(), record.adds)
-        record.state = "REMOVED"
-        self._answer_waiters(record)
+    def handle_ReturnBundles(self: NodeDaemon, conn: Connection | None, msg) -> None:
+        held = self.held_bundles.pop(msg.group_id, None)
+        if held is None:
+            return
+        names = set(held.adds)
+        if names:
+            self._stop_users_of(names, msg.cause or "its placement group was removed")
+        self.scheduler.unreserve(held.need(), held.adds)
         self._schedule()
 
-    def _answer_waiters(self, record: GroupRecord, only: asyncio.Future | None = None) -> None:
-        """Tell those waiting on the group (or just ``only``, whose time is up) its state."""
-        reply = PlacementGroups([record.describe(self.settings.node_id.hex())])
-        for fut in [only] if only is not None else record.waiters:
-            if not fut.done():
-                fut.set_result(reply)
-        record.waiters = [f for f in record.waiters if not f.done()]
-
-    def _groups_owner_gone(self, conn: Connection) -> None:
-        for record in list(self.groups.values()):
-            if record.owner is conn and record.state != "REMOVED":
-                self._remove_group(record, "the placement group's creator exited")
+    def _stop_users_of(self: NodeDaemon, names: set[str], cause: str) -> None:
+        """End the leases, and kill the actors (ours and guests), holding these resources."""
+        for lease in list(self.leases.values()):
+            if names & set(lease.alloc.resources):
+                self._end_lease(lease, kill_worker=True)
+        for actor in self.actors.holding(names):
+            self._actor_died(actor, f"The actor is dead because {cause}.\n{actor.describe()}")
+        for guest in list(self.guests.values()):
+            if names & set(guest.alloc.resources):
+                self._guest_exiting(guest, f"The actor is dead because {cause}.")
+                self._kill_guest(guest)

@@ -37,6 +37,7 @@ class NodeHeartbeat(Message):
     node_id: bytes
     available: Any  #: free resources if they changed since the last heartbeat, else None
     pending: Any  #: queued demands (node_info's PendingDemands) if they changed, else None
+    total: Any = None  #: total resources if they changed (bundles come and go), else None
 
 
 @message
@@ -57,7 +58,7 @@ class ClusterView(Message):
     nodes: list  #: the nodes that changed since the last push, one dict each (as ClusterInfo)
 
 
-# --- placement groups (driver/worker -> node) ---------------------------------------
+# --- placement groups (driver/worker -> node -> head; see head/placement_service.py) ----
 
 
 @message
@@ -103,7 +104,36 @@ class WaitPlacementGroup(Message):
 @message
 class PlacementGroups(Message):
     type = MsgType.PLACEMENT_GROUPS
-    groups: list  #: one dict per group (see node/placement_groups.py)
+    groups: list  #: one dict per group (see head/placement_service.py)
+
+
+@message
+class PrepareBundles(Message):
+    """Head -> node: take the resources of these bundles of a group, all or nothing, and
+    hold them (answered Ok, or ErrorReply when they are not free)."""
+
+    type = MsgType.PREPARE_BUNDLES
+    group_id: bytes
+    bundles: list  #: [[bundle index, {resource: amount}], ...]
+
+
+@message
+class CommitBundles(Message):
+    """Head -> node: every node of the group prepared; add the prepared bundles' resources
+    (``CPU_group_<i>_<id>``...) that the group's tasks and actors lease (one-way)."""
+
+    type = MsgType.COMMIT_BUNDLES
+    group_id: bytes
+
+
+@message
+class ReturnBundles(Message):
+    """Head -> node: give back every bundle of the group held here, stopping the tasks and
+    actors in them (one-way)."""
+
+    type = MsgType.RETURN_BUNDLES
+    group_id: bytes
+    cause: str  #: why, as the stopped actors' death cause says
 
 
 # --- objects between nodes ---------------------------------------------------------------

@@ -79,6 +79,9 @@ class MsgType(enum.IntEnum):
     KV_REQUEST = 65
     KV_REPLY = 66
     NODE_DIED = 67
+    PREPARE_BUNDLES = 68
+    COMMIT_BUNDLES = 69
+    RETURN_BUNDLES = 70
 
 
 class ValueKind(enum.IntEnum):
