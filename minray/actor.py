@@ -173,6 +173,12 @@ class ActorClass:
             DEFAULT_MAX_CONCURRENCY_ASYNC if info.is_async else 1
         )
         resources, held = opts.actor_resources(options)
+        placement = opts.placement_of(options)
+        if placement is None and opts.may_inherit_placement(options):
+            placement = opts.inherited_placement()  # the caller captures its child tasks
+            if placement is not None:
+                resources = opts.in_inherited_bundle(resources, placement)
+                held = opts.in_inherited_bundle(held, placement)
         spec, keep = build_actor_creation(
             worker,
             actor_id=actor_id,
@@ -192,6 +198,7 @@ class ActorClass:
                 "max_concurrency": max_concurrency,
                 "max_restarts": options["max_restarts"],
                 "detached": options["lifetime"] == "detached",
+                "placement": placement,
             },
             env_vars=_env_vars(options),
             strategy=opts.lease_strategy(options),

@@ -13,6 +13,7 @@ from typing import Any
 
 from .accelerators import ACCELERATOR_TYPE_PREFIX
 from .head.placement import in_bundle
+from .runtime.task_context import _task_context
 from .scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
 _NUMBER = (int, float)
@@ -131,11 +132,6 @@ def _check_scheduling_strategy(value: Any) -> None:
     if isinstance(value, NodeAffinitySchedulingStrategy):
         return
     if isinstance(value, PlacementGroupSchedulingStrategy):
-        if value.placement_group_capture_child_tasks:
-            raise ValueError(
-                "placement_group_capture_child_tasks=True is not supported by minray yet; "
-                "pass the PlacementGroupSchedulingStrategy to the child tasks yourself."
-            )
         index, count = value.placement_group_bundle_index, value.placement_group.bundle_count
         if not isinstance(index, int) or not -1 <= index < count:
             raise ValueError(
@@ -379,6 +375,40 @@ def task_resources(options: dict) -> dict:
         # as in Ray: a sliver of the node's accelerator_type:<TYPE> resource
         shape[ACCELERATOR_TYPE_PREFIX + options["accelerator_type"]] = 0.001
     return _in_placement_group(options, shape)
+
+
+def placement_of(options: dict) -> list | None:
+    """The placement group a task or actor is sent to run in, as it travels:
+    ``[group id, bundles, capture_child_tasks]``, or None."""
+    strategy = options.get("scheduling_strategy")
+    if not isinstance(strategy, PlacementGroupSchedulingStrategy):
+        return None
+    group = strategy.placement_group
+    return [
+        group.id.binary(),
+        group.bundle_specs,
+        bool(strategy.placement_group_capture_child_tasks),
+    ]
+
+
+def may_inherit_placement(options: dict) -> bool:
+    """Whether a call with these options runs in its caller's placement group when the
+    caller captures child tasks (it names no scheduling strategy of its own)."""
+    return options.get("scheduling_strategy") in (None, "DEFAULT")
+
+
+def inherited_placement() -> list | None:
+    """The placement group of the running task or actor, if it captures child tasks
+    (``placement_group_capture_child_tasks=True``): its children run in it too."""
+    context = _task_context.get()
+    if context is None or not context.placement or not context.placement[2]:
+        return None
+    return context.placement
+
+
+def in_inherited_bundle(shape: dict, placement: list) -> dict:
+    """A child's resource shape, asked of any bundle of its parent's group."""
+    return in_bundle(shape, placement[0].hex(), -1)
 
 
 def _in_placement_group(options: dict, shape: dict) -> dict:

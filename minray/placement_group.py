@@ -5,7 +5,10 @@ once (see node/placement_groups.py) and returns at once; ``pg.ready()`` is an
 ObjectRef that resolves when the group is placed, ``pg.wait(seconds)`` waits
 for that. Tasks and actors run in a bundle with
 ``scheduling_strategy=PlacementGroupSchedulingStrategy(pg, bundle_index)``.
-``remove_placement_group(pg)`` stops them and frees the resources.
+``remove_placement_group(pg)`` stops them and frees the resources. With
+``placement_group_capture_child_tasks=True``, what such a task or actor starts
+(naming no strategy of its own) runs in the same group, as in Ray;
+``get_current_placement_group()`` says which group the running code is in.
 """
 
 from __future__ import annotations
@@ -126,6 +129,17 @@ def remove_placement_group(placement_group: PlacementGroup) -> None:
     if not isinstance(placement_group, PlacementGroup):
         raise TypeError(f"expected a PlacementGroup, got {type(placement_group)}")
     api._auto_init()._send_to_node(RemovePlacementGroup(placement_group.id.binary()))
+
+
+def get_current_placement_group() -> PlacementGroup | None:
+    """The placement group the running task or actor was scheduled in; None in the
+    driver and outside any group."""
+    context = api._auto_init().current_task
+    placement = context.placement if context is not None else None
+    if not placement:
+        return None
+    group_id, bundles, _ = placement
+    return PlacementGroup(ids.PlacementGroupID(group_id), bundles)
 
 
 def get_placement_group(placement_group_name: str) -> PlacementGroup:

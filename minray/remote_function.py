@@ -72,6 +72,11 @@ class RemoteFunction:
         worker = api._auto_init()
         function_id, blob = self._export()
         num_returns = options["num_returns"]
+        placement = opts.placement_of(options)
+        if placement is None and opts.may_inherit_placement(options):
+            placement = opts.inherited_placement()  # the caller captures its child tasks
+            if placement is not None:
+                resources = opts.in_inherited_bundle(resources, placement)
         refs = submit_task(
             worker,
             name=options["name"] or self.__name__,
@@ -85,6 +90,7 @@ class RemoteFunction:
             retry_exceptions=options["retry_exceptions"],
             env_vars=_env_vars(options),
             strategy=strategy,
+            placement=placement,
         )
         if num_returns == 1:
             return refs[0]

@@ -71,6 +71,26 @@ class RuntimeContext:
             return task.task_id in actor.cancelled
         return False
 
+    def get_placement_group_id(self) -> str | None:
+        """The id of the placement group this task or actor runs in (None if none)."""
+        task = self._worker.current_task
+        placement = task.placement if task is not None else None
+        return placement[0].hex() if placement else None
+
+    @property
+    def current_placement_group_id(self) -> str | None:
+        """Deprecated in Ray: use :meth:`get_placement_group_id`."""
+        return self.get_placement_group_id()
+
+    @property
+    def should_capture_child_tasks_in_placement_group(self) -> bool:
+        """Whether tasks and actors started here run in this one's placement group
+        (``placement_group_capture_child_tasks=True``); True in the driver, as in Ray."""
+        task = self._worker.current_task
+        if task is None:
+            return True
+        return bool(task.placement and task.placement[2])
+
     @property
     def namespace(self) -> str:
         return api._auto_init().current_namespace()

@@ -372,6 +372,8 @@ class PushTask(Message):
     env_vars: Any  #: dict of environment variables for this task, or None
     actor: Any  #: None for tasks; for an actor's creation, a dict (see actor_executor.py)
     namespace: str  #: the submitting job's (where get_actor in the task looks)
+    #: the placement group the task runs in, [group id, bundles, capture_child_tasks], or None
+    placement: Any
 
 
 @message

@@ -55,6 +55,7 @@ class HostedActor:
         self.class_name: str = info["class_name"]
         self.name: str = info["name"]
         self.namespace: str = info["namespace"]
+        self.placement: list | None = info.get("placement")  #: the group it was created in
         self.restarted: bool = info.get("restarted", False)
         self.gpu_ids = msg.gpu_ids
         self.job_id = msg.job_id
@@ -124,7 +125,9 @@ class HostedActor:
         return TaskReply(msg.task_id, self.executor._error_entries(msg, error), True)
 
     def context(self, msg: PushActorTask) -> TaskContext:
-        return TaskContext(msg.task_id, msg.name, self.gpu_ids, self.job_id, self.namespace)
+        return TaskContext(
+            msg.task_id, msg.name, self.gpu_ids, self.job_id, self.namespace, self.placement
+        )
 
     # --- sync and threaded calls --------------------------------------------------------------
 

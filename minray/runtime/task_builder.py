@@ -33,6 +33,7 @@ def submit_task(
     retry_exceptions: Any,
     env_vars: dict | None,
     strategy: Any = None,
+    placement: list | None = None,
 ) -> list:
     """Build the task, hand it to the submitter and return its result refs."""
     placeholders: list = []
@@ -62,6 +63,7 @@ def submit_task(
             env_vars=env_vars,
             strategy=strategy,
             namespace=worker.current_namespace(),
+            placement=placement,
         )
     )
     return refs

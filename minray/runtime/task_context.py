@@ -10,14 +10,24 @@ import contextvars
 class TaskContext:
     """What the main thread is running right now (for the runtime context and logs)."""
 
-    __slots__ = ("task_id", "name", "gpu_ids", "job_id", "namespace")
+    __slots__ = ("task_id", "name", "gpu_ids", "job_id", "namespace", "placement")
 
-    def __init__(self, task_id: bytes, name: str, gpu_ids: list, job_id: bytes, namespace: str):
+    def __init__(
+        self,
+        task_id: bytes,
+        name: str,
+        gpu_ids: list,
+        job_id: bytes,
+        namespace: str,
+        placement: list | None = None,
+    ):
         self.task_id = task_id
         self.name = name
         self.gpu_ids = gpu_ids
         self.job_id = job_id
         self.namespace = namespace  #: of the job it belongs to
+        #: the placement group it runs in, [group id, bundles, capture_child_tasks], or None
+        self.placement = placement
 
 
 #: the task or actor call running on this thread (or asyncio task)

@@ -100,7 +100,9 @@ class TaskExecutor:
                 return refused
             return self._run(msg, self.actor.call, self.actor.context(msg))
         gpu_ids = msg.gpu_ids
-        context = TaskContext(msg.task_id, msg.name, gpu_ids, msg.job_id, msg.namespace)
+        context = TaskContext(
+            msg.task_id, msg.name, gpu_ids, msg.job_id, msg.namespace, msg.placement
+        )
         if msg.actor is not None:
             _apply_env(msg.env_vars, gpu_ids)  # for the actor's whole life
             return self._run(msg, self._create_actor, context)

@@ -58,6 +58,8 @@ class TaskSpec:
     strategy: Any = None
     #: the namespace of the job that submitted it (get_actor in the task looks there)
     namespace: str = ""
+    #: the placement group it runs in: [group id, bundles, capture_child_tasks], or None
+    placement: Any = None
 
     @property
     def scheduling_key(self) -> tuple:

@@ -340,6 +340,7 @@ class TaskSubmitter:
             spec.env_vars,
             spec.actor,
             spec.namespace,
+            spec.placement,
         )
         self._running[spec.task_id] = lease
         lease.conn.request_then(msg, partial(self._on_reply, queue, lease, spec, spec.attempts))

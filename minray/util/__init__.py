@@ -19,6 +19,7 @@ from .actor_pool import ActorPool
 
 # the submodule first, so that the name then means the function, as in Ray
 from .placement_group import (
+    get_current_placement_group,
     get_placement_group,
     placement_group,
     placement_group_table,
@@ -27,6 +28,7 @@ from .placement_group import (
 
 __all__ = [
     "ActorPool",
+    "get_current_placement_group",
     "get_placement_group",
     "iter",
     "list_named_actors",

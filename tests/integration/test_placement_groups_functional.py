@@ -10,6 +10,7 @@ import pytest
 import minray
 from minray.exceptions import ActorDiedError, GetTimeoutError, TaskUnschedulableError
 from minray.util.placement_group import (
+    get_current_placement_group,
     get_placement_group,
     placement_group,
     placement_group_table,
@@ -137,12 +138,6 @@ def test_names_are_unique_and_bundle_indexes_checked(cluster):
         placement_group([{"CPU": 1}], name="only")
     with pytest.raises(ValueError, match="out of range"):
         pid.options(scheduling_strategy=PlacementGroupSchedulingStrategy(group, 3))
-    with pytest.raises(ValueError, match="capture_child_tasks"):
-        pid.options(
-            scheduling_strategy=PlacementGroupSchedulingStrategy(
-                group, placement_group_capture_child_tasks=True
-            )
-        )
 
 
 def test_node_affinity_on_one_node_runs_here_and_fails_for_a_node_that_is_not_there(cluster):
@@ -156,3 +151,55 @@ def test_node_affinity_on_one_node_runs_here_and_fails_for_a_node_that_is_not_th
     with pytest.raises(TaskUnschedulableError, match="soft=False.*not alive"):
         minray.get(hard.remote(), timeout=10)
     assert minray.get(pid.options(scheduling_strategy="SPREAD").remote(), timeout=10)
+
+
+@minray.remote(num_cpus=1)
+def group_of_child(depth: int):
+    """The placement group of this task, and of the child and grandchild it starts."""
+    here = get_current_placement_group()
+    below = minray.get(group_of_child.remote(depth - 1)) if depth else []
+    return [here, *below]
+
+
+@minray.remote(num_cpus=0)
+def group_of_free_child():
+    return get_current_placement_group(), minray.get(group_of_child.options(num_cpus=0).remote(0))
+
+
+@pytest.mark.parametrize("cluster", [{"num_cpus": 3}], indirect=True)
+def test_children_run_in_the_group_of_a_parent_that_captures_them(cluster):
+    group = placement_group([{"CPU": 3}])
+    assert group.wait(10)
+    capture = PlacementGroupSchedulingStrategy(group, placement_group_capture_child_tasks=True)
+    # every CPU is in the group: the child and grandchild can only run inside it
+    groups = minray.get(group_of_child.options(scheduling_strategy=capture).remote(2), timeout=20)
+    assert groups == [group, group, group]
+    assert get_current_placement_group() is None  # the driver is in no group
+    assert minray.get_runtime_context().should_capture_child_tasks_in_placement_group
+
+    no_capture = PlacementGroupSchedulingStrategy(group)
+    mine, childs = minray.get(
+        group_of_free_child.options(scheduling_strategy=no_capture).remote(), timeout=20
+    )
+    assert mine == group and childs == [None]
+
+
+@pytest.mark.parametrize("cluster", [{"num_cpus": 2}], indirect=True)
+def test_an_actor_that_captures_runs_its_tasks_and_actors_in_its_group(cluster):
+    group = placement_group([{"CPU": 2}])
+    assert group.wait(10)
+
+    @minray.remote(num_cpus=1)
+    class Parent:
+        def child_groups(self):
+            context = minray.get_runtime_context()
+            return (
+                context.get_placement_group_id(),
+                minray.get(group_of_child.remote(0)),
+                context.should_capture_child_tasks_in_placement_group,
+            )
+
+    capture = PlacementGroupSchedulingStrategy(group, 0, placement_group_capture_child_tasks=True)
+    parent = Parent.options(scheduling_strategy=capture).remote()
+    group_id, children, captures = minray.get(parent.child_groups.remote(), timeout=20)
+    assert group_id == group.id.hex() and children == [group] and captures

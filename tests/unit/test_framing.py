@@ -158,8 +158,9 @@ def test_a_message_without_fields_round_trips_with_the_default_request_id():
 
 def test_binary_and_text_fields_keep_their_types():
     msg = PushTask(
-        b"t", b"j", "name", b"f", None, b"\x00\xff", [], [], 1, "addr", [0], {"A": "b"}, None, "ns"
-    )
+        b"t", b"j", "name", b"f", None, b"\x00\xff", [], [], 1, "addr", [0], {"A": "b"}, None, "ns",
+        [b"g", [{"CPU": 1.0}], True],
+    )  # fmt: skip
     decoded, _ = decode(body_of(encode(msg, 1)))
     assert decoded.task_id == b"t" and isinstance(decoded.task_id, bytes)
     assert decoded.name == "name" and isinstance(decoded.name, str)
