@@ -256,6 +256,7 @@ def _start_local_cluster(node_resources: dict, store_bytes: int, gpu_ids: list) 
             session_dir=session_dir,
             token=token,
             job_id=DRIVER_JOB_ID,
+            namespace=_state.namespace,
         )
         worker.start()
     except BaseException:  # noqa: B036 - also Ctrl-C: leave nothing behind
@@ -289,6 +290,7 @@ def _connect_to_cluster(address: str, token: bytes | str | None) -> str:
         token=token,
         job_id=DRIVER_JOB_ID,
         node_ip=node["NodeManagerAddress"],
+        namespace=_state.namespace,
     )
     worker.start()
     _state.worker = worker

@@ -34,7 +34,7 @@ from .node.cluster_address import (
 )
 from .node.processes import alive, kill, remove_segments, remove_session
 from .protocol import framing
-from .protocol.messages import GetClusterInfo
+from .protocol.messages import GetClusterInfo, GetJobs
 from .protocol.reach import LOOPBACK
 
 DEFAULT_PORT = 6380
@@ -267,4 +267,10 @@ def status(address: str) -> int:
     for node_id, (shape, count, infeasible) in demands:
         why = "  INFEASIBLE: no node has these resources" if infeasible else ""
         print(f"  {shape} x {count}, queued at {node_id}{why}")
+    jobs = [job for job in query_head(target, token, GetJobs()).jobs if not job["IsDead"]]
+    print(f"Jobs running: {len(jobs)}" if jobs else "No jobs running.")
+    for job in jobs:
+        started = time.strftime("%H:%M:%S", time.localtime(job["StartTime"] / 1000))
+        where = f"pid {job['DriverPid']} on {job['DriverIPAddress']}"
+        print(f"  {job['JobID']}  {where}, since {started}: {job['Entrypoint'][:60]}")
     return 0

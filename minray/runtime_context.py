@@ -16,7 +16,8 @@ class RuntimeContext:
         self._worker = worker
 
     def get_job_id(self) -> str:
-        return self._worker.job_id.hex()
+        """The id of the job (one per driver) this code runs for."""
+        return self._worker.current_job_id().hex()
 
     def get_node_id(self) -> str:
         return self._worker.node_id.hex()

@@ -39,6 +39,8 @@ from ..protocol.messages import (
     ClusterInfo,
     ClusterView,
     ErrorReply,
+    JobAdded,
+    Jobs,
     KvReply,
     KvRequest,
     NodeRegistered,
@@ -46,6 +48,7 @@ from ..protocol.messages import (
 )
 from .actor_homes import ActorHomes
 from .actor_service import ActorService
+from .job_table import JobTable
 from .kv import InternalKV, KvFull
 from .node_table import NodeRecord, NodeTable
 from .placement import bundle_resources
@@ -89,6 +92,7 @@ class HeadService(ActorService, PlacementService):
         self.table = NodeTable(death_timeout_s)
         self.actor_homes = ActorHomes()
         self.kv = InternalKV()
+        self.jobs = JobTable()
         #: called with the id of each node declared dead (the head node's own reaction)
         self.on_node_dead: Callable[[bytes], None] | None = None
         #: called after each push of the view (the head node moves queued requests then)
@@ -160,6 +164,15 @@ class HeadService(ActorService, PlacementService):
 
     def handle_GetClusterInfo(self, conn: Connection, msg) -> ClusterInfo:
         return ClusterInfo(self.nodes_info())
+
+    def handle_AddJob(self, conn: Connection | None, msg) -> JobAdded:
+        return JobAdded(self.jobs.add(msg.node_id, msg.info, time.time()))
+
+    def handle_JobFinished(self, conn: Connection | None, msg) -> None:
+        self.jobs.finish(msg.job_id, time.time())
+
+    def handle_GetJobs(self, conn: Connection | None, msg) -> Jobs:
+        return Jobs(self.jobs.describe())
 
     def handle_KvRequest(self, conn: Connection | None, msg: KvRequest) -> KvReply | ErrorReply:
         kv, ns, key = self.kv, msg.namespace, msg.key
@@ -245,6 +258,7 @@ class HeadService(ActorService, PlacementService):
     def _node_dead(self, node_id: bytes) -> None:
         self.actor_homes.node_died(node_id)
         self._groups_of_dead_node(node_id)
+        self.jobs.node_died(node_id, time.time())
         if self.on_node_dead is not None:
             self.on_node_dead(node_id)
 

@@ -37,6 +37,7 @@ from ..protocol.messages import (
     ActorState,
     ErrorReply,
     ExitIfIdle,
+    JobFinished,
     LeaseGranted,
     LeaseSpillback,
     LogLines,
@@ -316,9 +317,13 @@ class NodeDaemon(
             self._worker_ready(worker)
         elif msg.kind == "driver":  # an owner of another node leasing here is not a driver
             self.drivers.add(conn)
-        return RegisterReply(
-            self.settings.node_id, self.scheduler.total_resources(), self.settings.session_dir
-        )
+            if msg.info is not None:  # the driver's own node: a new job, in the head's table
+                return self._register_driver(conn, msg)
+        return self._registered(msg.job_id)
+
+    def _registered(self, job_id: bytes) -> RegisterReply:
+        s = self.settings
+        return RegisterReply(s.node_id, self.scheduler.total_resources(), s.session_dir, job_id)
 
     def _client_closed(self, conn: Connection) -> None:
         if self._stopping:
@@ -336,6 +341,8 @@ class NodeDaemon(
         for lease in [lease for lease in self.leases.values() if lease.owner is conn]:
             self._end_lease(lease, kill_worker=True)  # its owner is gone: stop its work
         self._groups_owner_gone(conn)
+        if "job_id" in conn.info:
+            self._tell_head(JobFinished(conn.info["job_id"]))
         for record in self.actors.owned_by(conn):
             self._actor_died(
                 record,

@@ -16,7 +16,14 @@ import socket
 from ..config import CONFIG
 from ..head.service import HeadService
 from ..protocol.connection import Connection, serve
-from ..protocol.messages import ClusterInfo, NodeDied
+from ..protocol.messages import (
+    AddJob,
+    ClusterInfo,
+    ErrorReply,
+    JobAdded,
+    NodeDied,
+    RegisterClient,
+)
 from .cluster_address import record_current_cluster
 from .head_client import HeadClient
 from .spillback import pending_demands
@@ -96,6 +103,27 @@ class Membership:
 
     def handle_KvRequest(self, conn: Connection, msg):
         return self._ask_head(msg)  # the KV lives at the head
+
+    def handle_GetJobs(self, conn: Connection, msg):
+        return self._head_answer(msg)  # the job table too
+
+    def _register_driver(self, conn: Connection, msg: RegisterClient):
+        """A driver's RegisterReply, with the new job id the head gives it (at once on
+        the head node, else a coroutine)."""
+        info = {**(msg.info or {}), "pid": msg.pid, "address": self.settings.node_ip}
+        added = self._head_answer(AddJob(self.settings.node_id, info))
+        if isinstance(added, JobAdded):
+            conn.info["job_id"] = added.job_id
+            return self._registered(added.job_id)
+
+        async def when_added():
+            reply = await added
+            if type(reply) is ErrorReply:  # the head is gone: the node stops anyway
+                raise ConnectionError(f"the head did not give this driver a job: {reply.message}")
+            conn.info["job_id"] = reply.job_id
+            return self._registered(reply.job_id)
+
+        return when_added()
 
     def handle_GetClusterInfo(self, conn: Connection, msg) -> ClusterInfo:
         return ClusterInfo(self._cluster_nodes())

@@ -276,3 +276,42 @@ class NodeDied(Message):
     #: starts of the addresses of its processes (its session directory's sockets, and
     #: its TCP address when no live node shares it): connections there are closed
     prefixes: list
+
+
+# --- the job table (node -> head; see head/job_table.py) ---------------------------------
+
+
+@message
+class AddJob(Message):
+    """A driver registered with ``node_id``: give it a job id (answered by JobAdded)."""
+
+    type = MsgType.ADD_JOB
+    node_id: bytes
+    info: dict  #: pid, address, namespace, entrypoint
+
+
+@message
+class JobAdded(Message):
+    type = MsgType.JOB_ADDED
+    job_id: bytes
+
+
+@message
+class JobFinished(Message):
+    """The job's driver disconnected (one-way)."""
+
+    type = MsgType.JOB_FINISHED
+    job_id: bytes
+
+
+@message
+class GetJobs(Message):
+    """Every job the head knows, running and finished; answered by Jobs."""
+
+    type = MsgType.GET_JOBS
+
+
+@message
+class Jobs(Message):
+    type = MsgType.JOBS
+    jobs: list  #: one dict per job (see JobRecord.describe)

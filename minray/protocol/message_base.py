@@ -82,6 +82,11 @@ class MsgType(enum.IntEnum):
     PREPARE_BUNDLES = 68
     COMMIT_BUNDLES = 69
     RETURN_BUNDLES = 70
+    ADD_JOB = 71
+    JOB_ADDED = 72
+    JOB_FINISHED = 73
+    GET_JOBS = 74
+    JOBS = 75
 
 
 class ValueKind(enum.IntEnum):

@@ -38,6 +38,9 @@ class RegisterClient(Message):
     address: str  #: where this process listens for other CoreWorkers
     pid: int
     job_id: bytes
+    #: a driver registering with its own node: its namespace and entrypoint, for a new job
+    #: in the head's job table; None otherwise (a driver's links to other nodes too)
+    info: Any = None
 
 
 @message
@@ -46,6 +49,7 @@ class RegisterReply(Message):
     node_id: bytes
     resources: dict  #: the node's total resources
     session_dir: str
+    job_id: bytes = b""  #: a driver's new job id (the head's job table); else empty
 
 
 @message

@@ -26,6 +26,7 @@ import logging
 import os
 import pickle
 import socket
+import sys
 import threading
 from typing import Any
 
@@ -77,6 +78,7 @@ class CoreWorker(NodeNotices, PeerConnections):
         worker_id: bytes | None = None,
         config: Config = CONFIG,
         node_ip: str = LOOPBACK,
+        namespace: str = "",
     ):
         self.mode = mode
         self.config = config
@@ -86,7 +88,7 @@ class CoreWorker(NodeNotices, PeerConnections):
         self.node_address = node_address
         self.token = token
         self.node_ip = node_ip  #: the address of this process's node
-        self.namespace = ""  #: a driver's, set by init (a worker's comes with each task)
+        self.namespace = namespace  #: a driver's, set by init (a worker's comes with each task)
         #: a driver of a running cluster exits when its node goes (set by init)
         self.exit_with_node = False
         self.socket_path = os.path.join(session_dir, "sockets", self.worker_id.hex()[:16])
@@ -133,6 +135,11 @@ class CoreWorker(NodeNotices, PeerConnections):
         self._errors_seen: set = set()
 
     # --- the task running now ------------------------------------------------------------
+
+    def current_job_id(self) -> bytes:
+        """The job this code runs for: the running task's, else (in a driver) its own."""
+        context = _task_context.get()
+        return context.job_id if context is not None else self.job_id
 
     def current_namespace(self) -> str:
         """The namespace of the job this code runs for: the running task's, else (in a
@@ -182,11 +189,16 @@ class CoreWorker(NodeNotices, PeerConnections):
         )
         self.node = await connect(self.node_address, self, self.token, self.config.max_frame_bytes)
         self.node.close_callbacks.append(self._node_closed)
+        info = None
+        if self.mode == "driver":  # for the head's job table
+            info = {"namespace": self.namespace, "entrypoint": " ".join(sys.argv)}
         reply = await self.node.request(
-            RegisterClient(self.mode, self.worker_id, self.address, os.getpid(), self.job_id)
+            RegisterClient(self.mode, self.worker_id, self.address, os.getpid(), self.job_id, info)
         )
         self.node_id = reply.node_id
         self.node_resources = reply.resources
+        if reply.job_id:  # a driver's own job, from the head
+            self.job_id = reply.job_id
 
     def stop(self) -> None:
         """Close connections and stop the loop thread (the process may go on)."""
@@ -458,7 +470,7 @@ class CoreWorker(NodeNotices, PeerConnections):
 
     def put_serialized(self, s: serialization.Serialized) -> ObjectRef:
         """Store an already serialized value as a new object this process owns."""
-        object_id = ids.object_id_for(ids.new_task_id(self.job_id), 0)
+        object_id = ids.object_id_for(ids.new_task_id(self.current_job_id()), 0)
         with self._lock:
             self.refs.add_owned(object_id)
             self.refs.set_contains(object_id, s.refs)

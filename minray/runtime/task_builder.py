@@ -41,7 +41,7 @@ def submit_task(
     args_blob, nested, keep = _pickle_arguments(
         worker, name, list(args), dict(kwargs), placeholders
     )
-    task_id = ids.new_task_id(worker.job_id)
+    task_id = ids.new_task_id(worker.current_job_id())
     return_ids, refs = _count_new_task(worker, task_id, num_returns, placeholders, nested)
     del keep
     if isinstance(retry_exceptions, list):
@@ -91,7 +91,7 @@ def build_actor_creation(
         worker, name, list(args), dict(kwargs), placeholders
     )
     spec = TaskSpec(
-        task_id=ids.actor_creation_task_id(actor_id, worker.job_id),
+        task_id=ids.actor_creation_task_id(actor_id, worker.current_job_id()),
         name=name,
         function_id=class_id,
         function_blob=class_blob,

@@ -18,6 +18,7 @@ import pickle
 from functools import partial
 from typing import TYPE_CHECKING
 
+from .. import ids
 from ..exceptions import (
     RayError,
     RaySystemError,
@@ -327,7 +328,7 @@ class TaskSubmitter:
             blob = spec.function_blob
         msg = PushTask(
             spec.task_id,
-            self.worker.job_id,
+            spec.task_id[-ids.JOB_ID_SIZE :],  # (a task's id ends with its job's)
             spec.name,
             spec.function_id,
             blob,

@@ -250,6 +250,56 @@ def test_status_shows_pending_and_infeasible_demands(cluster, monkeypatch, capsy
     del ref
 
 
+def test_each_driver_is_a_job_of_its_own_in_the_head_job_table(cluster, monkeypatch, capsys):
+    from minray import cluster_cli
+    from minray.protocol.messages import GetJobs
+
+    cluster, started, processes = cluster
+    node = cluster.add_node(num_cpus=1, node_ip_address="127.0.0.2")
+    started.append(node)
+    cluster.connect()
+
+    @minray.remote
+    def job_of_task():
+        return minray.get_runtime_context().get_job_id()
+
+    @minray.remote(num_cpus=0)
+    class JobOfActor:
+        def job(self):
+            return minray.get_runtime_context().get_job_id(), minray.get(job_of_task.remote())
+
+    mine = minray.get_runtime_context().get_job_id()
+    actor = JobOfActor.options(resources={"node:127.0.0.2": 0.01}).remote()
+    assert minray.get(job_of_task.remote()) == mine
+    assert minray.get(actor.job.remote()) == (mine, mine)
+
+    other = subprocess.run(
+        [sys.executable, "-c", (
+            "import minray\n"
+            f"minray.init(address={cluster.address!r}, _token={cluster.token!r})\n"
+            "@minray.remote\n"
+            "def job():\n"
+            "    return minray.get_runtime_context().get_job_id()\n"
+            "print('jobs', minray.get_runtime_context().get_job_id(), minray.get(job.remote()))\n"
+        )],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    words = next(line for line in other.stdout.splitlines() if line.startswith("jobs")).split()
+    assert words[1] == words[2] != mine, other.stderr
+
+    def jobs() -> dict:
+        return {j["JobID"]: j for j in query_head(cluster.address, cluster.token, GetJobs()).jobs}
+
+    wait_for(lambda: jobs()[words[1]]["IsDead"], 10, "the other driver's job to end")
+    table = jobs()
+    assert not table[mine]["IsDead"] and table[mine]["DriverPid"] == os.getpid()
+    assert table[words[1]]["EndTime"] >= table[words[1]]["StartTime"] > 0
+    monkeypatch.setenv("MINRAY_AUTH_TOKEN", cluster.token.hex())
+    cluster_cli.status(cluster.address)
+    out = capsys.readouterr().out
+    assert "Jobs running: 1" in out and f"{mine}  pid {os.getpid()}" in out
+
+
 # --- connecting a driver: bad input ---------------------------------------------------------
 
 
