@@ -6,10 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint format bench bench-compare flamegraphs clean
 
+# The editable install's compat mode puts the project on sys.path, so a folder named
+# `minray` where a script runs (a student's work, an old session root) cannot shadow
+# the package; plain editable mode where a setuptools no longer has compat mode.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev]' --config-settings editable_mode=compat 2>/dev/null \
+		|| $(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -21,7 +21,6 @@ import sys
 import time
 
 from . import api
-from .config import CONFIG
 from .exceptions import RaySystemError
 from .head.query import parse_host_port, query_head
 from .node import launcher
@@ -32,6 +31,7 @@ from .node.cluster_address import (
     route_ip,
     user_token_file,
 )
+from .node.private_dirs import session_root, user_dir
 from .node.processes import alive, kill, remove_segments, remove_session
 from .protocol import framing
 from .protocol.messages import GetClusterInfo, GetJobs
@@ -146,7 +146,7 @@ def _head_token(given: str | None) -> bytes:
         return token
     path = user_token_file()
     token = framing.new_token()
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    user_dir()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(token.hex() + "\n")
@@ -185,7 +185,7 @@ def _print_head_started(args, seconds: float) -> None:
 
 
 def _records_dir() -> str:
-    return os.path.join(CONFIG.session_root, "started")
+    return os.path.join(session_root(), "started")
 
 
 def _record(pid: int, session_dir: str, role: str) -> None:

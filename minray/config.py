@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,8 +21,8 @@ class Config:
     object_store_fraction: float = 0.3
     #: share of the object store that freed segments may keep for reuse
     segment_pool_fraction: float = 0.25
-    #: root of session directories
-    session_root: str = "/tmp/minray"
+    #: root of this user's session directories (made mode 0700; see node/private_dirs.py)
+    session_root: str = os.path.join(tempfile.gettempdir(), f"minray-{os.getuid()}")
     #: seconds an idle worker beyond the CPU count lingers before it is stopped
     idle_worker_timeout_s: float = 10.0
     #: how often the node reads worker log files (seconds)

@@ -20,15 +20,15 @@ import socket
 
 import psutil
 
-from ..config import CONFIG
 from ..head.query import parse_host_port
 from ..protocol.reach import LOOPBACK
+from .private_dirs import check_private_dir, session_root
 
 TOKEN_ENV = "MINRAY_AUTH_TOKEN"
 
 
 def current_cluster_file() -> str:
-    return os.path.join(CONFIG.session_root, "current_cluster")
+    return os.path.join(session_root(), "current_cluster")
 
 
 def user_token_file() -> str:
@@ -37,7 +37,6 @@ def user_token_file() -> str:
 
 def record_current_cluster(address: str, session_dir: str) -> None:
     """Called by a head once it listens: ``address="auto"`` finds it from now on."""
-    os.makedirs(CONFIG.session_root, mode=0o1777, exist_ok=True)
     path = current_cluster_file()
     tmp = f"{path}.{os.getpid()}"
     with open(tmp, "w") as f:
@@ -91,6 +90,7 @@ def configured_token(given: bytes | str | None, private_file: bool = False) -> b
     if os.environ.get(TOKEN_ENV):
         return _decode(os.environ[TOKEN_ENV], f"${TOKEN_ENV}")
     path = user_token_file()
+    check_private_dir(os.path.dirname(path), "the directory")
     if not os.path.exists(path):
         return None
     if private_file and os.stat(path).st_mode & 0o077:

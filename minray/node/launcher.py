@@ -20,12 +20,13 @@ from .. import ids
 from ..config import CONFIG
 from ..exceptions import RaySystemError
 from ..protocol import framing
+from .private_dirs import private_dir, session_root
 
 
 def new_session_dir(root: str | None = None) -> str:
-    """A fresh ``session-<time>-<pid>-<random>`` directory (mode 0700) under the root."""
-    root = root or CONFIG.session_root
-    os.makedirs(root, mode=0o1777, exist_ok=True)
+    """A fresh ``session-<time>-<pid>-<random>`` directory (mode 0700) under the root
+    (the user's own, checked: node/private_dirs.py)."""
+    root = private_dir(root, "the session root") if root else session_root()
     session_dir = os.path.join(
         root, f"session-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{os.urandom(3).hex()}"
     )
