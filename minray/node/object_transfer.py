@@ -10,8 +10,9 @@ segment with ``sendfile``: no copy in user space on either side.
 
 The copy belongs to the node that made it. The holder remembers where it sent
 copies, and when the owner frees the object (``FreeObjects`` to the holder) it
-frees them too. Nodes on one machine (the same address) use their Unix sockets;
-others use TCP (cluster_address.reach_address).
+frees them too. If the holder died, the owner sends the free to every live node
+(runtime/node_links.py), so the copies still go. Nodes on one machine (the same
+address) use their Unix sockets; others use TCP (cluster_address.reach_address).
 """
 
 from __future__ import annotations

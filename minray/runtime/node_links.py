@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..config import CONFIG
 from ..protocol.connection import Connection, connect
-from ..protocol.messages import GetClusterInfo, Message, RegisterClient
+from ..protocol.messages import FreeObjects, GetClusterInfo, Message, RegisterClient
 from ..protocol.reach import reach_address
 
 if TYPE_CHECKING:
@@ -100,6 +100,9 @@ class NodeLinks:
             nodes = (await self.worker.node.request(GetClusterInfo())).nodes
             node = next((n for n in nodes if n["NodeID"] == node_id.hex()), None)
             address = reach_address(node, self.worker.node_ip) if node else None
+            if node is not None and not node["Alive"] and type(msg) is FreeObjects:
+                self._free_copies_everywhere(nodes, msg)
+                return
             if address is None or not node["Alive"]:
                 return  # the node is gone, and its segments with it
             conn = await self.at(address)
@@ -107,6 +110,13 @@ class NodeLinks:
             logger.debug("could not reach node %s for %s: %s", node_id.hex(), msg, e)
             return
         conn.send(msg)
+
+    def _free_copies_everywhere(self, nodes: list[dict], msg: FreeObjects) -> None:
+        """The object's holder died, and with it the list of nodes it sent copies to: tell
+        every live node, so that a copy made before the holder died is not left behind."""
+        for node in nodes:
+            if node["Alive"]:
+                self.send(bytes.fromhex(node["NodeID"]), msg)
 
     def _closed(self, conn: Connection) -> None:
         for table in (self._by_address, self._by_id):

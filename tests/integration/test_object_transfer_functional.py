@@ -100,6 +100,8 @@ def test_a_copy_survives_the_death_of_the_node_it_came_from(two_nodes):
     cluster.remove_node(node, allow_graceful=False)
     assert wait_until(lambda: node.node_id not in cluster.alive_node_ids())
     assert int(minray.get(ref, timeout=30)[-1]) == 9
+    del ref  # its holder, which knew where copies went, is dead: the copy goes anyway
+    assert wait_until(lambda: live_used_bytes(cluster.head_node) == 0)
 
 
 def test_a_task_goes_where_its_large_argument_is_when_that_node_has_room(two_nodes):
