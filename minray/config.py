@@ -39,6 +39,8 @@ class Config:
     transfer_timeout_s: float = 30.0
     #: threads per node that copy objects to and from other nodes
     transfer_threads: int = 4
+    #: record task state changes for the state API (runtime/task_events.py)
+    task_events: bool = True
 
     @classmethod
     def from_env(cls) -> Config:
@@ -49,6 +51,9 @@ class Config:
                 continue
             kind = type(field.default)
             try:
+                if kind is bool:
+                    overrides[field.name] = _flag(field.name, raw)
+                    continue
                 overrides[field.name] = kind(raw)
             except ValueError as e:
                 raise ValueError(
@@ -56,6 +61,15 @@ class Config:
                     f"is not a valid {kind.__name__}"
                 ) from e
         return cls(**overrides)
+
+
+def _flag(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"environment variable MINRAY_{name.upper()}={raw!r} is not 0 or 1")
 
 
 CONFIG = Config.from_env()

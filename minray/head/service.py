@@ -39,12 +39,16 @@ from ..protocol.messages import (
     ClusterInfo,
     ClusterView,
     ErrorReply,
+    GetStates,
     JobAdded,
     Jobs,
     KvReply,
     KvRequest,
     NodeRegistered,
     Ok,
+    States,
+    TaskEvents,
+    Tasks,
 )
 from .actor_homes import ActorHomes
 from .actor_service import ActorService
@@ -53,12 +57,15 @@ from .kv import InternalKV, KvFull
 from .node_table import NodeRecord, NodeTable
 from .placement import bundle_resources
 from .placement_service import PlacementService
+from .task_table import TaskTable
 
 logger = logging.getLogger("minray.head")
 
 PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 #: seconds a burst of changes is gathered before one ClusterView goes out
 PUSH_DELAY_S = 0.02
+#: seconds a node has to send its rows for the state API
+STATE_TIMEOUT_S = 5.0
 
 
 def version_problem(version: str, python: str) -> str:
@@ -93,6 +100,7 @@ class HeadService(ActorService, PlacementService):
         self.actor_homes = ActorHomes()
         self.kv = InternalKV()
         self.jobs = JobTable()
+        self.tasks = TaskTable()
         #: called with the id of each node declared dead (the head node's own reaction)
         self.on_node_dead: Callable[[bytes], None] | None = None
         #: called after each push of the view (the head node moves queued requests then)
@@ -173,6 +181,30 @@ class HeadService(ActorService, PlacementService):
 
     def handle_GetJobs(self, conn: Connection | None, msg) -> Jobs:
         return Jobs(self.jobs.describe())
+
+    def handle_TaskEvents(self, conn: Connection | None, msg: TaskEvents) -> None:
+        self.tasks.add(msg.events, msg.dropped, msg.source)
+
+    def handle_GetTasks(self, conn: Connection | None, msg) -> Tasks:
+        return Tasks(self.tasks.rows(msg.task_id), self.tasks.dropped)
+
+    async def handle_GetStates(self, conn: Connection | None, msg: GetStates) -> States:
+        """Rows of ``msg.kind`` from every live node (those that do not answer within a
+        few seconds are named in ``missing``)."""
+        rows = self.local_node.state_rows(msg.kind) if self.local_node is not None else []
+        ask = GetStates(msg.kind, True)
+        members = [(node_id, conn) for node_id, conn in self.members.items() if not conn.closed]
+        replies = await asyncio.gather(
+            *(asyncio.wait_for(c.request(ask), STATE_TIMEOUT_S) for _, c in members),
+            return_exceptions=True,
+        )
+        missing = []
+        for (node_id, _), reply in zip(members, replies):
+            if isinstance(reply, BaseException):
+                missing.append(node_id.hex())
+            else:
+                rows += reply.rows
+        return States(rows, missing)
 
     def handle_KvRequest(self, conn: Connection | None, msg: KvRequest) -> KvReply | ErrorReply:
         kv, ns, key = self.kv, msg.namespace, msg.key

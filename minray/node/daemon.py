@@ -63,6 +63,7 @@ from .placement_groups import HeldBundles, PlacementGroupHandlers
 from .processes import alive as _alive
 from .processes import stop_workers
 from .spillback import SpillTally, Unschedulable, spill_target
+from .state_rows import StateRows
 from .worker_pool import ZygoteClient, start_zygote
 
 logger = logging.getLogger("minray.node")
@@ -128,6 +129,7 @@ class NodeDaemon(
     ObjectTransfers,
     PlacementGroupHandlers,
     Membership,
+    StateRows,
 ):
     def __init__(self, settings: NodeSettings, token: bytes, zygote: ZygoteClient):
         self.settings = settings
@@ -305,6 +307,7 @@ class NodeDaemon(
     def handle_RegisterClient(self, conn: Connection, msg: RegisterClient) -> RegisterReply:
         conn.info["address"] = msg.address
         conn.info["pins"] = collections.Counter()
+        conn.info["pid"], conn.info["worker_id"] = msg.pid, msg.worker_id
         self.clients.add(conn)
         if msg.kind == "worker":
             worker = self.workers.get(msg.worker_id)

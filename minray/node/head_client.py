@@ -125,6 +125,9 @@ class HeadClient:
     def handle_ReturnBundles(self, conn: Connection, msg) -> None:
         self.node.handle_ReturnBundles(conn, msg)
 
+    def handle_GetStates(self, conn: Connection, msg):
+        return self.node.handle_GetStates(conn, msg)  # (node_only: the head asks each node)
+
     def _closed(self, conn: Connection) -> None:
         if not self._leaving:
             self._on_lost(f"lost the connection to the head at {self.head_address}")

@@ -315,3 +315,51 @@ class GetJobs(Message):
 class Jobs(Message):
     type = MsgType.JOBS
     jobs: list  #: one dict per job (see JobRecord.describe)
+
+
+# --- the state API (driver or tool -> node -> head -> every node) ------------------------
+
+
+@message
+class GetStates(Message):
+    """Rows of one kind of state ("actors" or "workers") from every live node; the head
+    asks each node (with ``node_only``, a node answers for itself). Answered by States."""
+
+    type = MsgType.GET_STATES
+    kind: str
+    node_only: bool
+
+
+@message
+class States(Message):
+    type = MsgType.STATES
+    rows: list  #: one dict per actor or worker (see node/state_rows.py)
+    missing: list  #: ids (hex) of live nodes that did not answer in time
+
+
+# --- task events (any process -> its node -> head; see runtime/task_events.py) ----------
+
+
+@message
+class TaskEvents(Message):
+    """State changes of tasks, batched (one-way)."""
+
+    type = MsgType.TASK_EVENTS
+    events: list  #: [[task_id, attempt, state, time, info], ...]
+    dropped: int  #: events the sender could not keep since its last batch
+    source: Any  #: where the sender runs (node, worker, pid): the place of its RUNNING events
+
+
+@message
+class GetTasks(Message):
+    """The head's task table (one task's attempts when ``task_id`` is given); Tasks."""
+
+    type = MsgType.GET_TASKS
+    task_id: bytes
+
+
+@message
+class Tasks(Message):
+    type = MsgType.TASKS
+    rows: list  #: one dict per task attempt (see head/task_table.py)
+    dropped: int  #: events lost on the way or tasks evicted from the table, in all

@@ -347,6 +347,11 @@ class Connection(asyncio.Protocol):
                 out, self._out = self._out, []
                 self._transport.writelines(out)
 
+    def written(self) -> bool:
+        """Whether everything sent so far has left (nothing queued here or in the transport)."""
+        with self._write_lock:
+            return self.closed or not (self._out or self._transport.get_write_buffer_size())
+
     def take_over(self) -> int:
         """Loop thread: stop reading, and return a new descriptor of the socket for a
         raw byte stream after the last frame (the caller closes it, then this connection).

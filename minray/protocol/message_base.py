@@ -87,6 +87,11 @@ class MsgType(enum.IntEnum):
     JOB_FINISHED = 73
     GET_JOBS = 74
     JOBS = 75
+    GET_STATES = 76
+    STATES = 77
+    TASK_EVENTS = 78
+    GET_TASKS = 79
+    TASKS = 80
 
 
 class ValueKind(enum.IntEnum):

@@ -378,6 +378,7 @@ class PushTask(Message):
     namespace: str  #: the submitting job's (where get_actor in the task looks)
     #: the placement group the task runs in, [group id, bundles, capture_child_tasks], or None
     placement: Any
+    attempt: int = 0  #: which run of the task this is (0, then 1, ... on retries)
 
 
 @message

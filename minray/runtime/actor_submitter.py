@@ -37,6 +37,7 @@ from ..protocol.connection import Connection, ConnectionLost
 from ..protocol.messages import ActorState, CancelTask, GetActorInfo, PushActorTask
 from . import argument_resolver
 from .inbox import Inbox
+from .task_events import INFO_FIELDS, failure, task_info
 from .task_spec import TaskSpec
 from .task_submitter import NODE_GONE, release_arguments, report_unhandled_error, store_error
 
@@ -172,6 +173,8 @@ class ActorSubmitter:
             self.worker.address,
         )
         actor.in_flight[spec.task_id] = spec
+        info = task_info(spec, "ACTOR_TASK", self.worker.current_job_id())
+        self.worker.task_events.record(spec.task_id, 0, "SUBMITTED_TO_WORKER", info)
         on_reply = partial(self._on_reply, actor, actor.conn, spec)
         actor.conn.request_then(msg, on_reply, threadsafe=from_caller)
 
@@ -199,6 +202,8 @@ class ActorSubmitter:
                 return
         if reply.app_error and spec.num_returns == 0:
             report_unhandled_error(reply.returns[0][1])
+        state, info = ("FAILED", failure(None)) if reply.app_error else ("FINISHED", None)
+        self.worker.task_events.record(spec.task_id, 0, state, info)
         self._done(spec)  # before the results: storing them may wake the caller's thread
         self.worker.store_returns(spec.return_ids, reply.returns, actor.address)
 
@@ -281,6 +286,9 @@ class ActorSubmitter:
     # --- finishing --------------------------------------------------------------------------------
 
     def _fail(self, spec: TaskSpec, error: BaseException) -> None:
+        told = task_info(spec, "ACTOR_TASK", self.worker.current_job_id())
+        info = {**dict(zip(INFO_FIELDS, told)), **failure(error)}
+        self.worker.task_events.record(spec.task_id, 0, "FAILED", info)
         store_error(self.worker, spec, error)
         self._done(spec)
 

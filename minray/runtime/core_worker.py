@@ -61,6 +61,7 @@ from .peers import PeerConnections
 from .refcount import Free, ReferenceCounter, Release
 from .segment_maps import SegmentMaps
 from .task_context import TaskContext, _task_context
+from .task_events import TaskEventBuffer
 from .task_submitter import NODE_GONE, TaskSubmitter, report_unhandled_error
 
 logger = logging.getLogger("minray")
@@ -100,6 +101,7 @@ class CoreWorker(NodeNotices, PeerConnections):
         else:
             self.address = f"unix:{self.socket_path}"
         self.store = MemoryStore()
+        self.task_events = TaskEventBuffer(config.task_events)
         self.refs = ReferenceCounter(self.address)
         self.submitter = TaskSubmitter(self)
         self.segments = SegmentMaps(self._send_to_node)
@@ -196,6 +198,9 @@ class CoreWorker(NodeNotices, PeerConnections):
             RegisterClient(self.mode, self.worker_id, self.address, os.getpid(), self.job_id, info)
         )
         self.node_id = reply.node_id
+        where = {"node_id": self.node_id.hex(), "worker_id": self.worker_id.hex()}
+        self.task_events.source = {**where, "worker_pid": os.getpid()}
+        self.task_events.start(self.loop, self.node.send)
         self.node_resources = reply.resources
         if reply.job_id:  # a driver's own job, from the head
             self.job_id = reply.job_id
@@ -226,6 +231,11 @@ class CoreWorker(NodeNotices, PeerConnections):
             pass
 
     async def _stop_async(self) -> None:
+        self.task_events.stop(self.node.send if self.node is not None else None)
+        for _ in range(100):  # the last task events leave before we close (at most ~1 s)
+            if self.node is None or self.node.written():
+                break
+            await asyncio.sleep(0.01)
         if self._server is not None:
             self._server.close()
         for conn in [*self._peer_conns.values(), *self._accepted_conns]:

@@ -254,7 +254,10 @@ class _CallScope:
 
     def __enter__(self) -> None:
         executor, msg = self.executor, self.msg
-        self.token = executor.worker.set_task_context(self.context)
+        worker = executor.worker
+        attempt = msg.attempt if type(msg) is PushTask else 0
+        worker.task_events.record(msg.task_id, attempt, "RUNNING")  # (where: the batch's source)
+        self.token = worker.set_task_context(self.context)
         executor.running += 1
         executor.current_task_id = msg.task_id
         if executor.actor is not None:

@@ -39,6 +39,7 @@ from ..protocol.messages import (
 )
 from . import argument_resolver
 from .inbox import Inbox
+from .task_events import failure, task_info
 from .task_spec import TaskSpec
 
 if TYPE_CHECKING:
@@ -87,15 +88,17 @@ LEASE_LINGER_S = 0.001
 
 
 class _Lease:
-    __slots__ = ("lease_id", "worker_address", "conn", "gpu_ids", "linger", "node")
+    __slots__ = ("lease_id", "worker_address", "conn", "gpu_ids", "linger", "node", "where")
 
-    def __init__(self, lease_id: int, worker_address: str, conn: Connection, gpu_ids: list, node):
-        self.lease_id = lease_id
-        self.worker_address = worker_address
+    def __init__(self, grant, conn: Connection, node: Connection, node_id: bytes):
+        self.lease_id = grant.lease_id
+        self.worker_address = grant.worker_address
         self.conn = conn
-        self.gpu_ids = gpu_ids
+        self.gpu_ids = grant.gpu_ids
         self.linger = None  #: timer that returns the lease while it sits idle
         self.node: Connection = node  #: the node that granted it (ours, or one we spilled to)
+        #: where its tasks run, for their SUBMITTED_TO_WORKER events
+        self.where = {"node_id": node_id.hex(), "worker_id": grant.worker_id.hex()}
 
 
 class _Queue:
@@ -144,7 +147,17 @@ class TaskSubmitter:
 
     def _resolve(self, spec: TaskSpec) -> None:
         self._in_flight[spec.task_id] = spec
+        if spec.placeholders:
+            self._record(spec, "PENDING_ARGS_AVAIL", self._info(spec))
         argument_resolver.resolve(self.worker, spec, self._enqueue, self._fail)
+
+    def _record(self, spec: TaskSpec, state: str, info: dict | None = None) -> None:
+        self.worker.task_events.record(spec.task_id, spec.attempts, state, info)
+
+    @staticmethod
+    def _info(spec: TaskSpec) -> dict:
+        kind = "ACTOR_CREATION_TASK" if spec.actor is not None else "NORMAL_TASK"
+        return task_info(spec, kind, spec.task_id[-ids.JOB_ID_SIZE :])
 
     # --- queues and leases ---------------------------------------------------------------------
 
@@ -165,6 +178,7 @@ class TaskSubmitter:
         if self.worker.node.closed:
             self._fail(spec, RaySystemError(NODE_GONE))
             return
+        self._record(spec, "PENDING_NODE_ASSIGNMENT", self._info(spec))
         key = spec.scheduling_key
         queue = self._queues.get(key)
         if queue is None:
@@ -261,7 +275,7 @@ class TaskSubmitter:
             return
         conn = self.worker.cached_peer(grant.worker_address)
         if conn is not None:
-            lease = _Lease(grant.lease_id, grant.worker_address, conn, grant.gpu_ids, node)
+            lease = _Lease(grant, conn, node, node.info.get("node_id", self.worker.node_id))
             self._use_lease(queue, lease)
         else:
             self.worker.loop.create_task(self._connect_lease(queue, grant, node))
@@ -284,7 +298,7 @@ class TaskSubmitter:
             node.send(ReturnLease(grant.lease_id, True))
             self._pump(queue)
             return
-        lease = _Lease(grant.lease_id, grant.worker_address, conn, grant.gpu_ids, node)
+        lease = _Lease(grant, conn, node, node.info.get("node_id", self.worker.node_id))
         self._use_lease(queue, lease)
 
     def _use_lease(self, queue: _Queue, lease: _Lease) -> None:
@@ -342,8 +356,10 @@ class TaskSubmitter:
             spec.actor,
             spec.namespace,
             spec.placement,
+            spec.attempts,
         )
         self._running[spec.task_id] = lease
+        self._record(spec, "SUBMITTED_TO_WORKER", lease.where)
         lease.conn.request_then(msg, partial(self._on_reply, queue, lease, spec, spec.attempts))
 
     def _on_reply(self, queue: _Queue, lease: _Lease, spec: TaskSpec, attempt: int, fut) -> None:
@@ -353,6 +369,10 @@ class TaskSubmitter:
         self._running.pop(spec.task_id, None)
         if spec.actor is not None:  # the worker is the actor's now; the node tracks how it went
             if attempt == spec.attempts:  # (not the reply of a run replaced by a restart)
+                if error is not None or fut.result().app_error:
+                    self._record(spec, "FAILED", failure(error))
+                else:
+                    self._record(spec, "FINISHED")
                 self._created(spec)
             return
         if error is not None and spec.cancelled:
@@ -370,9 +390,13 @@ class TaskSubmitter:
             self._pump(queue)
             return
         reply = fut.result()
+        if reply.app_error:
+            self._record(spec, "FAILED", failure(None))
         if reply.app_error and self._retryable(spec, reply.returns):
             self._retry_or_fail(queue, spec, None, "it raised an exception")
         else:
+            if not reply.app_error:
+                self._record(spec, "FINISHED")
             if reply.app_error and spec.num_returns == 0:  # no ref will ever show it
                 report_unhandled_error(reply.returns[0][1])
             self._finish(spec)  # before the results: storing them may wake the caller's thread
@@ -403,7 +427,10 @@ class TaskSubmitter:
 
     def _retry_or_fail(self, queue: _Queue, spec: TaskSpec, error, why: str) -> None:
         if self._retries_left(spec):
+            if error is not None:
+                self._record(spec, "FAILED", failure(error))
             spec.attempts += 1
+            self._record(spec, "PENDING_NODE_ASSIGNMENT", self._info(spec))
             left = "infinite" if spec.max_retries == -1 else spec.max_retries - spec.attempts
             logger.warning(
                 "Task %s failed because %s; retrying (%s retries left).", spec.name, why, left
@@ -415,6 +442,7 @@ class TaskSubmitter:
     # --- finishing ------------------------------------------------------------------------------
 
     def _fail(self, spec: TaskSpec, error: BaseException) -> None:
+        self._record(spec, "FAILED", failure(error))
         if spec.actor is not None:  # the actor can never start: the node tells its callers
             self.worker.node.send(ActorCreationFailed(spec.actor["actor_id"], _pickled(error)))
             self._created(spec)

@@ -1,0 +1,102 @@
+"""What a node tells the state API about itself (its actors and its worker processes), and
+the task events its clients send, passed on to the head.
+
+A mixin of :class:`~minray.node.daemon.NodeDaemon`. ``GetStates`` from a client
+goes to the head, which asks every live node (``node_only``) and merges the
+rows; the rows are plain dicts with Ray's column names (see
+minray/util/state/common.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..protocol.connection import Connection
+from ..protocol.messages import ActorState, GetStates, GetTasks, States, TaskEvents
+
+if TYPE_CHECKING:
+    from .daemon import NodeDaemon
+
+#: Ray's names for the actor states
+_ACTOR_STATES = {
+    ActorState.PENDING: "PENDING_CREATION",
+    ActorState.ALIVE: "ALIVE",
+    ActorState.RESTARTING: "RESTARTING",
+    ActorState.DEAD: "DEAD",
+}
+
+
+class StateRows:
+    """``handle_GetStates``, and task events on their way to the head, mixed into the
+    node daemon."""
+
+    def handle_TaskEvents(self: NodeDaemon, conn: Connection | None, msg: TaskEvents) -> None:
+        self._tell_head(msg)  # the head keeps the task table (head/task_table.py)
+
+    def handle_GetTasks(self: NodeDaemon, conn: Connection | None, msg: GetTasks):
+        return self._head_answer(msg)
+
+    def handle_GetStates(self: NodeDaemon, conn: Connection | None, msg: GetStates):
+        if msg.node_only:
+            return States(self.state_rows(msg.kind), [])
+        return self._head_answer(msg)
+
+    def state_rows(self: NodeDaemon, kind: str) -> list[dict]:
+        """This node's rows of ``kind`` ("actors" kept here, or "workers")."""
+        if kind == "actors":
+            return [self._actor_row(record) for record in self.actors.actors.values()]
+        if kind == "workers":
+            return self._worker_rows()
+        raise ValueError(f"unknown kind of state {kind!r}: use 'actors' or 'workers'")
+
+    def _actor_row(self: NodeDaemon, record) -> dict:
+        me = self.settings.node_id
+        host = record.host or (me if record.state != ActorState.DEAD or record.pid else b"")
+        owner = record.owner if isinstance(record.owner, Connection) else None
+        return {
+            "actor_id": record.actor_id.hex(),
+            "class_name": record.class_name,
+            "state": _ACTOR_STATES.get(record.state, str(record.state)),
+            "job_id": owner.info.get("job_id", b"").hex() if owner is not None else "",
+            "name": record.name,
+            "node_id": host.hex() if host else None,
+            "pid": record.pid or None,
+            "ray_namespace": record.namespace,
+            "is_detached": record.detached,
+            "num_restarts": record.restarts,
+            "death_cause": {"message": record.death_cause} if record.death_cause else None,
+        }
+
+    def _worker_rows(self: NodeDaemon) -> list[dict]:
+        node, ip = self.settings.node_id.hex(), self.settings.node_ip
+        rows = []
+        for worker in self.workers.values():
+            actor = getattr(worker.actor, "actor_id", None)
+            rows.append(
+                {
+                    "worker_id": worker.worker_id.hex(),
+                    "is_alive": True,
+                    "worker_type": "WORKER",
+                    "node_id": node,
+                    "ip": ip,
+                    "pid": worker.pid,
+                    "actor_id": actor.hex() if actor else None,
+                    "busy": worker.lease is not None or actor is not None,
+                }
+            )
+        for conn in self.drivers:
+            if conn.closed or "job_id" not in conn.info:
+                continue
+            rows.append(
+                {
+                    "worker_id": conn.info.get("worker_id", b"").hex(),
+                    "is_alive": True,
+                    "worker_type": "DRIVER",
+                    "node_id": node,
+                    "ip": ip,
+                    "pid": conn.info.get("pid"),
+                    "actor_id": None,
+                    "busy": True,
+                }
+            )
+        return rows
