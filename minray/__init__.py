@@ -5,6 +5,7 @@
 """
 
 from . import actor, exceptions
+from . import cloudpickle as cloudpickle  # ray.cloudpickle; not in __all__, as in Ray
 from .actor import method
 from .api import (
     available_resources,
