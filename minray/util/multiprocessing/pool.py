@@ -24,6 +24,8 @@ Built only on minray's public API.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterable
@@ -46,12 +48,36 @@ RUN, CLOSE, TERMINATE = "RUN", "CLOSE", "TERMINATE"
 # --- the pool -----------------------------------------------------------------------------
 
 
+def _start_minray(processes: int | None, per_process: float, ray_address: str | None) -> None:
+    """Start or join minray for a pool created before ``init()``, as Ray's Pool does.
+
+    ``ray_address``, else ``MINRAY_ADDRESS`` (``RAY_ADDRESS`` under minray.compat),
+    names a cluster to join; otherwise (or with "local") a local cluster starts
+    with just the CPUs the pool's processes hold (the machine's when
+    ``processes`` is not given).
+    """
+    address = ray_address
+    if address is None:
+        address = os.environ.get("MINRAY_ADDRESS") or None
+        if address is None and sys.modules.get("ray") is minray:
+            address = os.environ.get("RAY_ADDRESS") or None
+    if address not in (None, "local"):
+        minray.init(address=address)
+        return
+    num_cpus = None
+    if processes is not None:
+        num_cpus = processes * per_process if per_process else processes
+    minray.init(address=address, num_cpus=num_cpus)
+
+
 class Pool:
     """A pool of worker processes (minray actors) with the stdlib ``multiprocessing.Pool`` API.
 
     ``processes`` defaults to the number of CPUs of the cluster; each process is
-    an actor holding one CPU (override with ``ray_remote_args``). minray is
-    started if it is not running yet. ``initializer(*initargs)`` runs once in
+    an actor holding one CPU (override with ``ray_remote_args``). If minray is
+    not running yet, the pool starts it, as Ray's does: it joins the cluster at
+    ``ray_address`` (or ``MINRAY_ADDRESS``), else starts a local one with
+    ``processes`` CPUs. ``initializer(*initargs)`` runs once in
     each process; ``maxtasksperchild`` replaces a process after that many
     calls (chunks). ``context`` is accepted and ignored, as in Ray.
     """
@@ -83,14 +109,11 @@ class Pool:
             raise ValueError("maxtasksperchild must be a positive int or None")
         if processes is not None and processes <= 0:
             raise ValueError("Processes in the pool must be >0.")
-        if not minray.is_initialized():
-            if ray_address is None:
-                minray.init()
-            else:
-                minray.init(address=ray_address)
         options = {"num_cpus": 1, **(ray_remote_args or {})}
-        cpus = minray.cluster_resources().get("CPU", 0.0)
         per_process = options.get("num_cpus") or 0
+        if not minray.is_initialized():
+            _start_minray(processes, per_process, ray_address)
+        cpus = minray.cluster_resources().get("CPU", 0.0)
         if processes is None:
             processes = int(cpus // per_process) if per_process else int(cpus)
             if processes <= 0:
@@ -100,8 +123,10 @@ class Pool:
                 )
         elif processes * per_process > cpus:
             raise ValueError(
-                f"Tried to start a pool with {processes} processes on a minray cluster, "
-                f"but there are only {cpus:g} CPUs in the cluster."
+                f"Tried to start a pool with {processes} processes on an existing minray "
+                f"cluster, but there are only {cpus:g} CPUs in the cluster. Pass at most "
+                f"processes={int(cpus // per_process)}, or create the pool before minray.init() "
+                "so that it starts a cluster of its own size."
             )
         self._processes = processes
         actor_class = _pool_actor_class().options(**options)
