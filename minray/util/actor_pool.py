@@ -13,10 +13,16 @@ with a ValueError, as in Ray. Timeouts raise the builtin ``TimeoutError``
 (not ``GetTimeoutError``); asking for a result when nothing is pending raises
 ``StopIteration``. An actor whose item failed with ``ActorDiedError`` does not
 come back to the pool.
+
+``fn`` may also return a list of ObjectRefs (a method with ``num_returns=2``):
+the item's result is then the list of their values, as in Ray, and the item is
+ready once all of them are. (Ray's own pool fails with a TypeError for such
+items in ``get_next(timeout=...)`` and ``get_next_unordered``; here they work.)
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -30,7 +36,8 @@ _TIMEOUT_MESSAGE = "Timed out waiting for result"
 class ActorPool:
     """A fixed pool of actors; ``submit``/``map`` run ``fn(actor, value)`` on an idle one.
 
-    ``fn`` must call a method of the actor and return the ObjectRef it gives::
+    ``fn`` must call a method of the actor and return the ObjectRef it gives (or
+    the list of refs of a method with several returns)::
 
         pool = ActorPool([Worker.remote(), Worker.remote()])
         list(pool.map(lambda actor, v: actor.double.remote(v), [1, 2, 3]))  # [2, 4, 6]
@@ -38,8 +45,9 @@ class ActorPool:
 
     def __init__(self, actors: Iterable[Any]):
         self._idle_actors: list = list(actors)
-        self._ref_to_item: dict = {}  # unfetched ref -> (submission index, actor)
-        self._index_to_ref: dict[int, Any] = {}  # submission index -> unfetched ref
+        # an item's key is its ref, or the tuple of its refs when fn returned a list
+        self._ref_to_item: dict = {}  # unfetched item's key -> (submission index, actor)
+        self._index_to_ref: dict[int, Any] = {}  # submission index -> its ref (or list)
         self._next_task_index = 0  # index the next submitted item gets
         self._next_return_index = 0  # index get_next returns next
         self._pending: deque = deque()  # (fn, value) waiting for an idle actor
@@ -53,7 +61,7 @@ class ActorPool:
             return
         actor = self._idle_actors.pop()
         ref = fn(actor, value)
-        self._ref_to_item[ref] = (self._next_task_index, actor)
+        self._ref_to_item[_key(ref)] = (self._next_task_index, actor)
         self._index_to_ref[self._next_task_index] = ref
         self._next_task_index += 1
 
@@ -104,12 +112,12 @@ class ActorPool:
         ref = self._index_to_ref.get(self._next_return_index)
         if ref is None:
             raise ValueError("It is not allowed to call get_next() after get_next_unordered().")
-        if timeout is not None and not self._ready([ref], timeout):
+        if timeout is not None and self._first_ready([_key(ref)], timeout) is None:
             if not ignore_if_timedout:
                 raise TimeoutError(_TIMEOUT_MESSAGE)
-            self._forget(ref, actor_is_alive=True)
+            self._forget(_key(ref), actor_is_alive=True)
             raise TimeoutError(f"{_TIMEOUT_MESSAGE}. The task {ref} has been ignored.")
-        return self._fetch(ref)
+        return self._fetch(_key(ref))
 
     def get_next_unordered(
         self, timeout: float | None = None, ignore_if_timedout: bool = False
@@ -121,35 +129,46 @@ class ActorPool:
         """
         if not self.has_next():
             raise StopIteration("No more results to get")
-        ready = self._ready(list(self._ref_to_item), timeout)
-        if not ready:
+        ready = self._first_ready(list(self._ref_to_item), timeout)
+        if ready is None:
             if not ignore_if_timedout:
                 raise TimeoutError(_TIMEOUT_MESSAGE)
             oldest = self._index_to_ref[min(self._index_to_ref)]
-            self._forget(oldest, actor_is_alive=True)
+            self._forget(_key(oldest), actor_is_alive=True)
             raise TimeoutError(f"{_TIMEOUT_MESSAGE}. The task {oldest} has been ignored.")
-        return self._fetch(ready[0])
+        return self._fetch(ready)
 
     @staticmethod
-    def _ready(refs: list, timeout: float | None) -> list:
-        ready, _ = minray.wait(refs, num_returns=1, timeout=timeout)
-        return ready
+    def _first_ready(keys: list, timeout: float | None) -> Any | None:
+        """The first of these item keys whose refs are all ready within ``timeout``, or None."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        ready: set = set()
+        while True:
+            for key in keys:
+                if all(ref in ready for ref in _refs(key)):
+                    return key
+            waiting = list(dict.fromkeys(r for key in keys for r in _refs(key) if r not in ready))
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            done, _ = minray.wait(waiting, num_returns=1, timeout=left)
+            if not done:
+                return None
+            ready.update(done)
 
-    def _fetch(self, ref: Any) -> Any:
-        """Get ``ref``'s value and give its actor back (unless the actor died)."""
+    def _fetch(self, key: Any) -> Any:
+        """Get the item's value(s) and give its actor back (unless the actor died)."""
         try:
-            value = minray.get(ref)
+            value = minray.get(list(key) if isinstance(key, tuple) else key)
         except ActorDiedError:
-            self._forget(ref, actor_is_alive=False)
+            self._forget(key, actor_is_alive=False)
             raise
         except BaseException:
-            self._forget(ref, actor_is_alive=True)
+            self._forget(key, actor_is_alive=True)
             raise
-        self._forget(ref, actor_is_alive=True)
+        self._forget(key, actor_is_alive=True)
         return value
 
-    def _forget(self, ref: Any, actor_is_alive: bool) -> None:
-        index, actor = self._ref_to_item.pop(ref)
+    def _forget(self, key: Any, actor_is_alive: bool) -> None:
+        index, actor = self._ref_to_item.pop(key)
         del self._index_to_ref[index]
         self._next_return_index = max(self._next_return_index, index + 1)
         if actor_is_alive:
@@ -178,6 +197,15 @@ class ActorPool:
         if actor in self._idle_actors or actor in busy:
             raise ValueError("Actor already belongs to current ActorPool")
         self._return_actor(actor)
+
+
+def _key(ref: Any) -> Any:
+    """An item's dict key: its ref, or the tuple of its refs."""
+    return tuple(ref) if isinstance(ref, list) else ref
+
+
+def _refs(key: Any) -> tuple:
+    return key if isinstance(key, tuple) else (key,)
 
 
 __all__ = ["ActorPool"]
