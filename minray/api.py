@@ -342,9 +342,31 @@ def shutdown() -> None:
 atexit.register(shutdown)
 
 
+#: environment variables that turn off the automatic ``init()`` when set to "0" (first wins)
+AUTO_CONNECT_VARIABLES = ("MINRAY_ENABLE_AUTO_CONNECT", "RAY_ENABLE_AUTO_CONNECT")
+
+
+def _auto_connect_switch() -> str | None:
+    """The variable that turned the automatic ``init()`` off, read now; None if it is on."""
+    for variable in AUTO_CONNECT_VARIABLES:
+        value = os.environ.get(variable)
+        if value is not None:
+            return variable if value == "0" else None
+    return None
+
+
 def _auto_init() -> CoreWorker:
+    """This process's CoreWorker, calling ``init()`` first if needed, as Ray's API calls do,
+    unless ``MINRAY_ENABLE_AUTO_CONNECT`` (or ``RAY_ENABLE_AUTO_CONNECT``) is "0": then
+    ``RaySystemError``, as Ray raises."""
     worker = _state.worker
     if worker is None:
+        switch = _auto_connect_switch()
+        if switch is not None:
+            raise RaySystemError(
+                "Minray has not been started yet. You can start it with 'minray.init()' "
+                f"(it is not started on the first API call because {switch}=0)."
+            )
         init()
         worker = _state.worker
     return worker
