@@ -19,7 +19,7 @@ from typing import Any
 
 import psutil
 
-from . import accelerators, ids
+from . import accelerators, ids, system_config
 from .config import CONFIG
 from .exceptions import RaySystemError
 from .head.query import query_head
@@ -91,6 +91,7 @@ def init(
     local_mode: bool = False,
     logging_level: int = logging.INFO,
     _token: bytes | str | None = None,
+    _system_config: dict | None = None,
     **kwargs: Any,
 ) -> RayContext:
     """Start minray on this machine (a node process plus workers) and connect to it.
@@ -101,6 +102,11 @@ def init(
     a running cluster instead, through its node on this machine. The cluster's
     token comes from ``_token``, ``MINRAY_AUTH_TOKEN``, ``~/.minray/auth_token``, or
     for a head on this machine its session directory.
+
+    ``_system_config``: Ray's settings dict, for a new local cluster; the keys
+    minray has an equivalent of apply (``health_check_period_ms``,
+    ``health_check_failure_threshold``, ``health_check_timeout_ms``, ...: see
+    ``minray/system_config.py``), the others are ignored with a warning.
     """
     with _state.lock:
         if kwargs:
@@ -126,13 +132,14 @@ def init(
         _setup_logging(logging_level)
         if address not in (None, "local"):
             given = [k for k, v in (("num_cpus", num_cpus), ("num_gpus", num_gpus),
-                     ("resources", resources), ("object_store_memory", object_store_memory))
+                     ("resources", resources), ("object_store_memory", object_store_memory),
+                     ("_system_config", system_config.check(_system_config) or None))
                      if v is not None]  # fmt: skip
             if given:
                 raise ValueError(
                     f"When connecting to an existing cluster, {', '.join(given)} must not be "
-                    "provided: the nodes' resources are set when they start "
-                    "(`minray start --num-cpus ...`)."
+                    "provided: the nodes' resources and settings are set when they start "
+                    "(`minray start --num-cpus ...`, MINRAY_* environment variables)."
                 )
             _state.namespace = namespace or str(uuid.uuid4())
             _state.env_vars = dict((runtime_env or {}).get("env_vars") or {})
@@ -149,12 +156,13 @@ def init(
         from .options import _check_runtime_env
 
         _check_runtime_env(runtime_env)
+        node_env = system_config.node_environment(_system_config)
         _state.env_vars = dict((runtime_env or {}).get("env_vars") or {})
         if include_dashboard or dashboard_port is not None:
             logger.warning(
                 "minray has no dashboard yet; include_dashboard/dashboard_port are ignored."
             )
-        _start_local_cluster(node_resources, store_bytes, gpu_ids)
+        _start_local_cluster(node_resources, store_bytes, gpu_ids, node_env)
         _state.worker.log_to_driver = bool(log_to_driver)
         _state.worker.namespace = _state.namespace
         logger.info("Started a local minray instance (%s).", _state.session_dir)
@@ -237,7 +245,9 @@ def _object_store_bytes(requested: int | None) -> int:
     return int(total)
 
 
-def _start_local_cluster(node_resources: dict, store_bytes: int, gpu_ids: list) -> None:
+def _start_local_cluster(
+    node_resources: dict, store_bytes: int, gpu_ids: list, env: dict | None = None
+) -> None:
     settings = launcher.node_settings(
         node_resources,
         gpu_ids,
@@ -246,7 +256,7 @@ def _start_local_cluster(node_resources: dict, store_bytes: int, gpu_ids: list) 
         parent_pid=os.getpid(),
         extra={"code_paths": launcher.driver_code_paths()},
     )
-    process, token = launcher.start_node(settings)
+    process, token = launcher.start_node(settings, env=env)
     session_dir = settings["session_dir"]
     worker = None
     try:

@@ -26,7 +26,7 @@ import time
 
 import psutil
 
-from . import api
+from . import api, system_config
 from .head.query import query_head
 from .node import launcher
 from .node.processes import remove_segments
@@ -73,6 +73,7 @@ class Cluster:
         self.token = framing.new_token()
         self._address = ""
         self._connected = False
+        self._head_env: dict = {}  # the head's _system_config settings: every node gets them
         if initialize_head:
             self.add_node(**(head_node_args or {}))
         if connect:
@@ -96,19 +97,24 @@ class Cluster:
         resources: dict | None = None,
         object_store_memory: int | None = None,
         node_ip_address: str = LOOPBACK,
+        _system_config: dict | None = None,
         **unsupported,
     ) -> ClusterNode:
         """Start a node; the first one added is the head. Returns it once it has joined
         (with ``wait=False``, as soon as its process is up).
 
         ``node_ip_address`` another loopback address (``"127.0.0.2"``) makes the node
-        behave as if on another machine: it and its workers are reached over TCP."""
+        behave as if on another machine: it and its workers are reached over TCP.
+        ``_system_config`` takes Ray's settings (see ``minray/system_config.py``: the
+        health-check keys set the heartbeat interval and the death timeout); the head's
+        apply to every node of the cluster, as in Ray, and a node's own override them."""
         if unsupported:
             raise TypeError(
                 f"add_node() got arguments minray does not support: {sorted(unsupported)}; "
-                "it takes num_cpus, num_gpus, resources, object_store_memory and "
-                "node_ip_address"
+                "it takes num_cpus, num_gpus, resources, object_store_memory, "
+                "node_ip_address and _system_config"
             )
+        env = {**self._head_env, **system_config.node_environment(_system_config, "add_node()")}
         if not ipaddress.ip_address(node_ip_address).is_loopback:
             raise ValueError(
                 f"node_ip_address={node_ip_address!r}: a Cluster runs on this machine only; "
@@ -131,12 +137,13 @@ class Cluster:
             extra={"code_paths": launcher.driver_code_paths()},
         )
         node_id = settings["node_id"]
-        process, _ = launcher.start_node(settings, self.token)
+        process, _ = launcher.start_node(settings, self.token, env)
         session_dir = settings["session_dir"]
         node = ClusterNode(node_id, process, session_dir, head)
         node.node_ip_address = node_ip_address
         if head:
             self.head_node = node
+            self._head_env = env
             with open(os.path.join(session_dir, "head_address")) as f:
                 self._address = f.read().strip()
         else:

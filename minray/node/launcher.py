@@ -62,22 +62,24 @@ def node_settings(
     }
 
 
-def start_node(settings: dict, token: bytes | None = None) -> tuple[subprocess.Popen, bytes]:
+def start_node(
+    settings: dict, token: bytes | None = None, env: dict | None = None
+) -> tuple[subprocess.Popen, bytes]:
     """Start a node in a new session directory (set here as ``settings["session_dir"]``),
-    with this token (a new one if None); returns the process and the token. The
-    directory goes again if the node does not start."""
+    with this token (a new one if None) and ``env`` added to its environment; returns
+    the process and the token. The directory goes again if the node does not start."""
     session_dir = settings["session_dir"] = new_session_dir()
     try:
         token = write_session_files(session_dir, token)
-        return spawn_node(settings), token
+        return spawn_node(settings, env), token
     except BaseException:  # noqa: B036 - also Ctrl-C: leave nothing behind
         shutil.rmtree(session_dir, ignore_errors=True)
         raise
 
 
-def spawn_node(settings: dict) -> subprocess.Popen:
-    """Start the node process described by ``settings`` (NodeSettings as JSON) and wait
-    until it listens."""
+def spawn_node(settings: dict, env: dict | None = None) -> subprocess.Popen:
+    """Start the node process described by ``settings`` (NodeSettings as JSON), with
+    ``env`` added to this process's environment, and wait until it listens."""
     session_dir = settings["session_dir"]
     read_end, write_end = os.pipe()
     try:
@@ -95,6 +97,7 @@ def spawn_node(settings: dict) -> subprocess.Popen:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
+                env={**os.environ, **env} if env else None,
                 pass_fds=(write_end,),
                 start_new_session=True,
             )
