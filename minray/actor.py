@@ -133,6 +133,21 @@ class ActorClass:
         self.__module__ = cls.__module__
         self.__doc__ = cls.__doc__
 
+    def __getattr__(self, name: str):
+        """Class and static attributes of the user's class (and its bases), as in Ray:
+        ``Counter.START`` or ``Counter.helper()``, in the driver or in the actor's methods."""
+        cls = self.__dict__.get("_cls")
+        if cls is None or (name.startswith("__") and name.endswith("__")):
+            # dunders are protocol look-ups (pickle, copy, inspect): never the user's class
+            raise AttributeError(f"'ActorClass' object has no attribute '{name}'")
+        try:
+            return getattr(cls, name)
+        except AttributeError:
+            raise AttributeError(
+                f"'ActorClass({cls.__name__})' object has no attribute '{name}': neither "
+                f"the actor class nor {cls.__qualname__} (or its bases) defines it."
+            ) from None
+
     def __call__(self, *args, **kwargs):
         raise TypeError(
             "Actors cannot be instantiated directly. Instead of "

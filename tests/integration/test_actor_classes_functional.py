@@ -1,0 +1,67 @@
+"""Actor classes themselves: their name inside methods, subclassing, decoration errors."""
+
+from __future__ import annotations
+
+import pytest
+
+import minray
+
+
+class Base:
+    BASE_LIMIT = 100
+
+    @staticmethod
+    def base_helper(x):
+        return x * 2
+
+
+@minray.remote
+class Counter(Base):
+    START = 10
+
+    @staticmethod
+    def step(x):
+        return x + 1
+
+    @classmethod
+    def describe(cls):
+        return cls.START, cls.BASE_LIMIT
+
+    def __init__(self):
+        self.n = Counter.START  # the name is the actor class, as in Ray
+
+    def incr(self):
+        self.n = Counter.step(self.n)
+        return self.n
+
+    def through_the_name(self):
+        return Counter.START, Counter.BASE_LIMIT, Counter.base_helper(3), Counter.describe()
+
+
+# --- the class's name inside its methods ------------------------------------------------------
+
+
+def test_class_and_static_attributes_through_the_class_name_in_methods(cluster):
+    counter = Counter.remote()
+    assert minray.get(counter.incr.remote(), timeout=30) == 11
+    assert minray.get(counter.through_the_name.remote(), timeout=30) == (10, 100, 6, (10, 100))
+
+
+def test_a_class_defined_in_a_function_reaches_itself_through_its_name(cluster):
+    @minray.remote
+    class Local:
+        LIMIT = 3
+
+        def limit(self):
+            return Local.LIMIT
+
+    assert minray.get(Local.remote().limit.remote(), timeout=30) == 3
+
+
+def test_class_attributes_through_the_actor_class_in_the_driver():
+    assert Counter.START == 10
+    assert Counter.step(1) == 2
+    assert Counter.base_helper(2) == 4
+    assert Counter.describe() == (10, 100)
+    with pytest.raises(AttributeError, match="ActorClass\\(Counter\\).*no attribute 'MISSING'"):
+        Counter.MISSING  # noqa: B018
