@@ -118,6 +118,28 @@ def _binds_alone(signature: inspect.Signature) -> bool:
     return True
 
 
+class ActorClassInheritanceException(TypeError):
+    """A class statement named an actor class among its bases (as in Ray)."""
+
+
+class _RefuseSubclass(type):
+    """Metaclass of the stand-in base an actor class puts in a class statement's bases
+    (``ActorClass.__mro_entries__``): it refuses to make the class, naming it."""
+
+    def __new__(mcs, name: str, bases: tuple, namespace: dict, **kwargs):
+        actors = [b for b in namespace.get("__orig_bases__", ()) if isinstance(b, ActorClass)]
+        base = actors[0].__name__ if actors else "?"
+        raise ActorClassInheritanceException(
+            f"Attempted to define subclass '{name}' of actor class '{base}'. Inheriting from "
+            "actor classes is not currently supported. You can instead inherit from a "
+            "non-actor base class and make the derived class an actor class (with "
+            "@minray.remote)."
+        )
+
+
+_SUBCLASS_GUARD = type.__new__(_RefuseSubclass, "ActorClassBase", (), {})
+
+
 class ActorClass:
     """A class made remote: ``Cls.remote(*args)`` creates an actor and returns its handle."""
 
@@ -147,6 +169,10 @@ class ActorClass:
                 f"'ActorClass({cls.__name__})' object has no attribute '{name}': neither "
                 f"the actor class nor {cls.__qualname__} (or its bases) defines it."
             ) from None
+
+    def __mro_entries__(self, bases: tuple) -> tuple:
+        # ``class B(ActorCls)``: the stand-in's metaclass raises ActorClassInheritanceException
+        return (_SUBCLASS_GUARD,)
 
     def __call__(self, *args, **kwargs):
         raise TypeError(
@@ -429,6 +455,7 @@ def handle_from_blob(blob: bytes) -> ActorHandle:
 
 __all__ = [
     "ActorClass",
+    "ActorClassInheritanceException",
     "ActorHandle",
     "ActorMethod",
     "exit_actor",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import minray
+from minray.actor import ActorClassInheritanceException
 
 
 class Base:
@@ -65,3 +66,26 @@ def test_class_attributes_through_the_actor_class_in_the_driver():
     assert Counter.describe() == (10, 100)
     with pytest.raises(AttributeError, match="ActorClass\\(Counter\\).*no attribute 'MISSING'"):
         Counter.MISSING  # noqa: B018
+
+
+# --- subclassing an actor class ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bases", ["(Counter)", "(Base, Counter)", "(Counter, Base)"])
+def test_subclassing_an_actor_class_raises_ray_s_inheritance_error(bases):
+    with pytest.raises(ActorClassInheritanceException) as info:
+        exec(f"class Sub{bases}:\n    pass", {"Counter": Counter, "Base": Base})
+    assert isinstance(info.value, TypeError)
+    text = str(info.value)
+    assert text.startswith("Attempted to define subclass 'Sub' of actor class 'Counter'.")
+    assert "Inheriting from actor classes is not currently supported." in text
+    assert "make the derived class an actor class (with @minray.remote)" in text
+
+
+def test_subclassing_the_plain_base_and_decorating_it_works(cluster):
+    @minray.remote
+    class Derived(Base):
+        def limit(self):
+            return Derived.BASE_LIMIT + 1
+
+    assert minray.get(Derived.remote().limit.remote(), timeout=30) == 101
