@@ -451,20 +451,27 @@ def remote(*args, **kwargs):
     """Make a function a task or a class an actor: ``@minray.remote`` or ``@minray.remote(...)``."""
     if len(args) == 1 and not kwargs and callable(args[0]):
         return make_remote(args[0], {})
-    if args:
+    if args or not kwargs:  # @minray.remote(2), @minray.remote(f, 2), @minray.remote()
+        from .options import ACTOR_DEFAULTS
+
+        names = list(dict.fromkeys([*TASK_DEFAULTS, *ACTOR_DEFAULTS]))
+        given = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
         raise AssertionError(
             "The @minray.remote decorator must be applied either with no arguments and no "
             "parentheses, for example '@minray.remote', or it must be applied using some of "
-            "the arguments in the list ['num_cpus', 'num_gpus', 'resources', 'num_returns', "
-            "'max_retries', 'retry_exceptions', 'name', ...], for example "
-            "'@minray.remote(num_returns=2, resources={\"CustomResource\": 1})'."
+            f"the arguments in the list {names}, for example "
+            "'@minray.remote(num_returns=2, resources={\"CustomResource\": 1})'. "
+            f"It was given @minray.remote({given})."
         )
     from .options import validate_task_options
 
     if not set(kwargs) - set(TASK_DEFAULTS) - UNSUPPORTED_TASK_OPTIONS:
         validate_task_options(dict(kwargs))  # now, as in Ray; actor options: on the class
 
-    return lambda target: make_remote(target, kwargs)
+    def decorator(function_or_class):
+        return make_remote(function_or_class, kwargs)
+
+    return decorator
 
 
 # --- actors -------------------------------------------------------------------------------

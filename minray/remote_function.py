@@ -125,8 +125,12 @@ def make_remote(target: Any, options: dict):
         from .actor import ActorClass
 
         return ActorClass(target, options)
-    if not callable(target):
-        raise AttributeError(
-            f"@minray.remote(...) must decorate a function or class, got {target!r}"
+    if not inspect.isfunction(target):  # as in Ray: no builtins, partials, callable objects
+        shown = repr(target)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise TypeError(
+            "The @minray.remote decorator must be applied to either a function or a class. "
+            f"It was applied to {shown} ({type(target).__name__}); wrap it in a function "
+            "defined with def (or a class) and decorate that."
         )
     return RemoteFunction(target, options)

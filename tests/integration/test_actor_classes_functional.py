@@ -89,3 +89,82 @@ def test_subclassing_the_plain_base_and_decorating_it_works(cluster):
             return Derived.BASE_LIMIT + 1
 
     assert minray.get(Derived.remote().limit.remote(), timeout=30) == 101
+
+
+# --- @minray.remote with invalid arguments: refused when decorating ---------------------------
+
+
+class Plain:
+    def get(self):
+        return 1
+
+
+def plain_function():
+    return 1
+
+
+class CallableObject:
+    def __call__(self):
+        return 1
+
+
+@pytest.mark.parametrize(
+    "decorate",
+    [
+        pytest.param(lambda: minray.remote(2), id="a-number"),
+        pytest.param(lambda: minray.remote(2)(Plain), id="a-number-then-a-class"),
+        pytest.param(lambda: minray.remote(Plain, 2), id="a-class-and-a-number"),
+        pytest.param(lambda: minray.remote(Plain, num_cpus=1), id="a-class-and-an-option"),
+        pytest.param(lambda: minray.remote(), id="empty-parentheses"),
+    ],
+)
+def test_positional_arguments_besides_the_target_raise_assertion_error(decorate):
+    with pytest.raises(AssertionError) as info:
+        decorate()
+    text = str(info.value)
+    assert text.startswith("The @minray.remote decorator must be applied either with no")
+    assert "'max_concurrency'" in text and "'num_returns'" in text  # lists task and actor options
+    assert "It was given @minray.remote(" in text
+
+
+@pytest.mark.parametrize(
+    ("options", "target", "message"),
+    [
+        pytest.param({"bad": 1}, Plain, "Invalid option keyword bad for actors.", id="class"),
+        pytest.param(
+            {"num_returns": 2}, Plain, "Invalid option keyword num_returns for actors.", id="task"
+        ),
+        pytest.param(
+            {"max_restarts": 1},
+            plain_function,
+            "Invalid option keyword max_restarts for remote functions.",
+            id="actor-option-on-a-function",
+        ),
+        pytest.param(
+            {"num_cpus": 1, "bad": 1},
+            plain_function,
+            "Invalid option keyword bad for remote functions.",
+            id="function",
+        ),
+    ],
+)
+def test_unknown_keyword_options_raise_value_error_when_decorating(options, target, message):
+    with pytest.raises(ValueError, match="^" + message.replace(".", "\\.") + " Valid ones are"):
+        minray.remote(**options)(target)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param(len, id="builtin"),
+        pytest.param(CallableObject(), id="callable-object"),
+        pytest.param(CallableObject().__call__, id="bound-method"),
+    ],
+)
+def test_decorating_a_callable_that_is_not_a_function_raises_type_error(target):
+    with pytest.raises(TypeError, match="must be applied to either a function or a class"):
+        minray.remote(target)
+    with pytest.raises(TypeError, match="wrap it in a function defined with def"):
+        minray.remote(num_cpus=1)(target)
+    with pytest.raises(TypeError, match="It was applied to 5 \\(int\\)"):
+        minray.remote(num_cpus=1)(5)
