@@ -20,14 +20,14 @@ from . import api, ids, serialization
 from . import options as opts
 from .exceptions import (
     ActorAlreadyExistsError,
-    AsyncioActorExit,
     PendingCallsLimitExceeded,
     RaySystemError,
 )
 from .object_ref import ObjectRef
 from .protocol.connection import RemoteError
 from .protocol.messages import RegisterActor
-from .runtime.actor_executor import READY, TERMINATE, ActorExit
+from .runtime.actor_executor import READY, TERMINATE
+from .runtime.actor_exit import exit_current_actor
 from .runtime.task_builder import build_actor_creation, submit_actor_creation, submit_actor_task
 
 #: Ray's default max_concurrency for async actors
@@ -59,18 +59,13 @@ def method(*args, **kwargs):
 
 
 def exit_actor() -> None:
-    """End the current actor from inside one of its methods (its callers get ActorDiedError)."""
-    worker = api._state.worker
-    executor = getattr(worker, "executor", None)
-    actor = getattr(executor, "actor", None)
-    if actor is None:
-        raise TypeError(
-            "exit_actor API is called on a non-actor worker, which is not supported. "
-            "Call it from inside an actor method."
-        )
-    if actor.mode == "async":
-        raise AsyncioActorExit()
-    raise ActorExit()
+    """End the current actor from inside one of its methods (or ``__init__``), as in Ray.
+
+    The call fails with ActorDiedError for its caller (even if the method catches the
+    exception and goes on), so do the calls queued behind it; calls running now end
+    first; then ``__ray_shutdown__`` and the atexit handlers run, and the actor exits.
+    """
+    exit_current_actor(api._state.worker)
 
 
 class _ClassInfo:

@@ -41,6 +41,9 @@ class Config:
     transfer_threads: int = 4
     #: record task state changes for the state API (runtime/task_events.py)
     task_events: bool = True
+    #: seconds an actor ended gracefully (its handles gone) may take for __ray_shutdown__
+    #: and its atexit handlers before the node kills it (Ray: actor_graceful_shutdown_timeout_ms)
+    actor_graceful_shutdown_s: float = 30.0
 
     @classmethod
     def from_env(cls) -> Config:

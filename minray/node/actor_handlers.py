@@ -13,6 +13,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from ..config import CONFIG
 from ..protocol.connection import Connection
 from ..protocol.messages import (
     ActorInfo,
@@ -20,6 +21,7 @@ from ..protocol.messages import (
     ActorState,
     ClaimActor,
     ErrorReply,
+    ExitActor,
     LeaseGranted,
     Ok,
     RestartActor,
@@ -161,6 +163,7 @@ class ActorHandlers:
                 record,
                 "The actor is dead because all references to the actor were removed "
                 f"(its handles went out of scope).\n{record.describe()}",
+                graceful=True,  # it runs __ray_shutdown__ and its atexit handlers, as in Ray
             )
 
     def handle_ActorExiting(self, conn: Connection, msg) -> Ok:
@@ -179,18 +182,47 @@ class ActorHandlers:
         if record is not None and record.owner is conn:
             self._actor_died(record, "The actor's creation task failed", msg.error)
 
-    def _actor_died(self, record: ActorRecord, cause: str, error: bytes | None = None) -> None:
-        """Mark the actor dead for good, stop its worker, drop its lease requests."""
+    def _actor_died(
+        self, record: ActorRecord, cause: str, error: bytes | None = None, graceful: bool = False
+    ) -> None:
+        """Mark the actor dead for good, stop its worker, drop its lease requests.
+        ``graceful`` (a running actor only): let it run its exit hooks first."""
+        graceful = graceful and record.state == ActorState.ALIVE
         if self.actors.died(record.actor_id, cause, error) is None:
             return
         if record.worker is not None and record.worker.pid:
-            _kill(record.worker.pid)
-        self._stop_remote_actor(record)
+            if graceful:
+                self._exit_gracefully(record.worker, record.actor_id, cause)
+            else:
+                _kill(record.worker.pid)
+        self._stop_remote_actor(record, graceful, cause)
         for key, (reply, request) in list(self._requests.items()):
             if request.actor_id == record.actor_id and self.scheduler.cancel(key):
                 del self._requests[key]
                 reply.set_result(ErrorReply("ActorDiedError", "the actor is dead"))
         self._notify_actor(record)
+
+    def _exit_gracefully(self, worker: WorkerRecord, actor_id: bytes, reason: str) -> None:
+        """Ask an actor's worker to exit (ExitActor); kill it if it has not within
+        ``actor_graceful_shutdown_s`` (its __ray_shutdown__ or atexit handlers hang)."""
+        if worker.conn is None or worker.conn.closed:
+            _kill(worker.pid)
+            return
+        worker.conn.send(ExitActor(actor_id, reason))
+        conn, pid = worker.conn, worker.pid
+
+        def kill_if_still_there() -> None:
+            if not conn.closed:
+                logger.warning(
+                    "actor %s did not exit within %.0f s of being asked (its __ray_shutdown__ "
+                    "or atexit handlers hang?): killing its worker %d",
+                    actor_id.hex(),
+                    CONFIG.actor_graceful_shutdown_s,
+                    pid,
+                )
+                _kill(pid)
+
+        asyncio.get_running_loop().call_later(CONFIG.actor_graceful_shutdown_s, kill_if_still_there)
 
     def _actor_worker_lost(self, worker: WorkerRecord) -> None:
         if isinstance(worker.actor, GuestActor):

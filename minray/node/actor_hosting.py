@@ -8,8 +8,9 @@ and the resources it holds. The two tell each other what the other must know:
 
 * host -> home, ``ActorUpdate``: the actor started (its address), its
   ``__init__`` failed, its worker died, or it is exiting;
-* home -> host, ``KillActorWorker``: the actor was killed, went out of scope,
-  or its owner died (or, without ``no_restart``, kill it so it restarts).
+* home -> host, ``KillActorWorker``: the actor was killed, went out of scope
+  (``graceful``: the worker gets ExitActor and runs its exit hooks), or its owner
+  died (or, without ``no_restart``, kill it so it restarts).
 
 When a host node dies, its guests are lost like a crashed worker: the home
 restarts them (anywhere) if ``max_restarts`` allows, else they are dead. When a
@@ -99,7 +100,9 @@ class ActorHosting:
 
     def handle_KillActorWorker(self: NodeDaemon, conn: Connection, msg) -> Ok:
         guest = self.guests.get(msg.actor_id)
-        if guest is not None:
+        if guest is not None and msg.graceful and guest.worker.pid:
+            self._exit_gracefully(guest.worker, guest.actor_id, msg.reason)
+        elif guest is not None:
             self._kill_guest(guest)
         return Ok()  # (to a request: the worker is gone now)
 
@@ -126,10 +129,11 @@ class ActorHosting:
             self.actors.died(msg.actor_id, f"{msg.cause}\n{record.describe()}")
             self._notify_actor(record)
 
-    def _stop_remote_actor(self: NodeDaemon, record) -> None:
-        """Stop the worker of an actor of ours hosted on another node."""
+    def _stop_remote_actor(self: NodeDaemon, record, graceful: bool = False, reason="") -> None:
+        """Stop the worker of an actor of ours hosted on another node (``graceful``: let
+        it run its exit hooks first)."""
         if record.host:
-            self.peers.send(record.host, KillActorWorker(record.actor_id))
+            self.peers.send(record.host, KillActorWorker(record.actor_id, graceful, reason))
 
     async def _stopped_on_host(self: NodeDaemon, host: bytes, actor_id: bytes) -> Ok:
         """Answer once the host has killed the actor's worker (as a local kill is done

@@ -237,10 +237,13 @@ class ActorUpdate(Message):
 
 @message
 class KillActorWorker(Message):
-    """Home node -> host node: stop the worker of this actor (one-way)."""
+    """Home node -> host node: stop the worker of this actor (one-way; a request when
+    ``kill`` waits for it). ``graceful``: let it run its exit hooks first (ExitActor)."""
 
     type = MsgType.KILL_ACTOR_WORKER
     actor_id: bytes
+    graceful: bool = False
+    reason: str = ""  #: for a graceful stop: what later callers are told
 
 
 # --- the internal KV (driver/worker -> node -> head; see head/kv.py) ----------------------

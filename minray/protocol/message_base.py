@@ -92,6 +92,7 @@ class MsgType(enum.IntEnum):
     TASK_EVENTS = 78
     GET_TASKS = 79
     TASKS = 80
+    EXIT_ACTOR = 81
 
 
 class ValueKind(enum.IntEnum):

@@ -354,6 +354,16 @@ class ActorExiting(Message):
     reason: str
 
 
+@message
+class ExitActor(Message):
+    """Node -> actor's worker: end the actor gracefully (its handles are all gone): let
+    running calls end, run ``__ray_shutdown__`` and the atexit handlers, exit (one-way)."""
+
+    type = MsgType.EXIT_ACTOR
+    actor_id: bytes
+    reason: str  #: what later callers are told
+
+
 # --- CoreWorker <-> CoreWorker ------------------------------------------------
 
 

@@ -10,8 +10,10 @@ submission order (see actor_submitter.py) and run
   the main thread runs, at most ``max_concurrency`` (default 1000) at once.
   Sync methods of an async actor run on that loop too, and block it (as in Ray).
 
-``exit_actor()`` (and ``__ray_terminate__``) end the actor on purpose: the node
-learns it first, the call that asked gets ActorDiedError, then the process exits.
+``exit_actor()``, ``__ray_terminate__`` and the node's ``ExitActor`` (all
+handles gone) end the actor on purpose: the node learns it first, the call that
+asked gets ActorDiedError, calls running now end, then the main thread runs
+``__ray_shutdown__`` and the atexit handlers and the process exits (actor_exit.py).
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
-import os
+import queue
 import sys
+import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ActorDiedError, AsyncioActorExit, TaskCancelledError
 from ..protocol.connection import Reply
 from ..protocol.messages import ActorExiting, ActorStarted, PushActorTask, PushTask, TaskReply
+from .actor_exit import ActorExit, construct, exit_message, exit_process, run_exit_hooks
 from .task_context import TaskContext
 
 if TYPE_CHECKING:
@@ -35,14 +40,8 @@ if TYPE_CHECKING:
 TERMINATE = "__ray_terminate__"
 READY = "__ray_ready__"
 EXIT_DELAY_S = 0.05  #: time for the last replies to leave before the process exits
-
-
-class ActorExit(SystemExit):
-    """``exit_actor()`` in a sync or threaded actor; ``except Exception`` does not catch it."""
-
-    def __init__(self, reason: str = "exit_actor() is called."):
-        super().__init__(0)
-        self.reason = reason
+#: put in TaskExecutor's queue to wake the main thread when the actor exits
+EXIT = object()
 
 
 class HostedActor:
@@ -64,6 +63,8 @@ class HostedActor:
         self.log_name = self.class_name
         self.cancelled: set[bytes] = set()
         self.exited: ActorDiedError | None = None  #: set once the actor exits on purpose
+        self._finishing = False
+        self._exit_lock = threading.Lock()  #: threaded calls may exit at once
         self._running: dict[bytes, asyncio.Task] = {}
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._threaded: set[concurrent.futures.Future] = set()  #: calls on the pool now
@@ -87,22 +88,31 @@ class HostedActor:
             mode = "threaded"
         else:
             mode = "sync"
+        hosted = None
         try:
             user_class = executor._function(msg.function_id, msg.function_blob)
             args, kwargs = executor._arguments(msg)
+            hosted = cls(executor, None, msg, mode)
             if mode == "async":  # __init__ may create asyncio objects: give it the actor's loop
-                hosted = cls(executor, None, msg, mode)
                 asyncio.set_event_loop(hosted.loop)
-                hosted.instance = user_class(*args, **kwargs)
-            else:
-                hosted = cls(executor, user_class(*args, **kwargs), msg, mode)
+            executor.creating = hosted  # for exit_actor() in __init__
+            hosted.instance = construct(user_class, args, kwargs, hosted._keep)
         except BaseException as e:  # noqa: B036 - the caller sees it as ActorDiedError
             from .task_executor import _pickle_error, task_error
+
+            executor.creating = None
+            if msg.task_id in executor.exit_callers:  # exit_actor() in __init__: on purpose
+                executor.exit_callers.discard(msg.task_id)
+                executor.actor = hosted
+                raise hosted.begin_exit(
+                    exit_message(f"exit_actor() was called in {info['class_name']}.__init__")
+                ) from None
 
             error = task_error(f"{info['class_name']}.__init__", e, executor.worker.node_ip)
             print(f"Exception raised in creation task: {error}", file=sys.stderr, flush=True)
             worker.call_node(ActorStarted(info["actor_id"], worker.address, _pickle_error(error)))
             raise
+        executor.creating = None
         custom_repr = type(hosted.instance).__repr__ is not object.__repr__
         if custom_repr:
             try:
@@ -112,6 +122,9 @@ class HostedActor:
         executor.actor = hosted  # before the node tells callers where it is
         worker.call_node(ActorStarted(hosted.actor_id, worker.address, None))
         return hosted
+
+    def _keep(self, instance: Any) -> None:
+        self.instance = instance
 
     def refuse(self, msg: PushActorTask) -> TaskReply | None:
         """The reply for a call that must not run (the actor exited, or it was cancelled)."""
@@ -134,7 +147,7 @@ class HostedActor:
     def call(self, msg: PushActorTask) -> Any:
         """Run one call on this thread; returns the method's result."""
         if msg.method == TERMINATE:
-            raise ActorExit(f"The actor exited: {TERMINATE} was called.")
+            raise ActorExit(f"{TERMINATE} was called")
         if msg.method == READY:
             return True
         method = getattr(self.instance, msg.method)
@@ -192,7 +205,7 @@ class HostedActor:
                 result = self.call(msg)
                 if inspect.isawaitable(result):
                     result = await result
-            except AsyncioActorExit:
+            except AsyncioActorExit:  # exit_actor(): reply() sees this call asked for it
                 return executor.reply(msg, error=ActorExit())
             except asyncio.CancelledError:
                 return executor.reply(msg, error=KeyboardInterrupt())
@@ -209,30 +222,56 @@ class HostedActor:
 
     # --- ending ----------------------------------------------------------------------------
 
-    def exit(self, reason: str) -> ActorDiedError:
-        """The actor ends on purpose: tell the node, then exit once this reply has left."""
-        if self.exited is None:
-            self.exited = ActorDiedError(
-                self.actor_id.hex(),
-                f"The actor is dead because it exited on purpose ({reason}) [INTENDED_USER_EXIT].",
-            )
-            self.worker.call_node(ActorExiting(self.actor_id, reason))
-            self.worker.loop.call_soon_threadsafe(
-                self.worker.loop.call_later, EXIT_DELAY_S, _exit_process
-            )
+    def begin_exit(self, message: str, tell_node: bool = True) -> ActorDiedError:
+        """The actor ends on purpose (any thread): later calls are refused with ``message``;
+        the main thread then finishes (see ``finish``). ``tell_node``: False when the node
+        asked (ExitActor, on the loop thread, which must not wait on the node)."""
+        with self._exit_lock:
+            if self.exited is not None:
+                return self.exited
+            self.exited = ActorDiedError(self.actor_id.hex(), message)
+        if tell_node:
+            self.worker.call_node(ActorExiting(self.actor_id, message))
+        if self.mode == "async":
+            self.loop.call_soon_threadsafe(self._stop_loop_when_idle)
+        else:
+            self.executor._tasks.put(EXIT)  # after the calls queued before the exit
         return self.exited
+
+    def _stop_loop_when_idle(self) -> None:
+        async def stop() -> None:
+            running = [t for t in self._running.values() if t is not asyncio.current_task()]
+            await asyncio.gather(*running, return_exceptions=True)
+            self.loop.stop()
+
+        self.loop.create_task(stop())
+
+    def finish(self) -> None:
+        """Main thread, once exiting: refuse what is queued, let running calls end, run
+        ``__ray_shutdown__`` and the atexit handlers once, then end the process."""
+        if self._finishing:
+            return
+        self._finishing = True
+        self._refuse_queued()
+        if self._pool is not None:
+            concurrent.futures.wait(list(self._threaded))
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        run_exit_hooks(self.instance, self.class_name, self.loop)
+        self._refuse_queued()
+        time.sleep(EXIT_DELAY_S)  # the last replies leave
+        exit_process()
+
+    def _refuse_queued(self) -> None:
+        while True:
+            try:
+                item = self.executor._tasks.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None and item is not EXIT and type(item[0]) is PushActorTask:
+                item[1].send(self.refuse(item[0]))
 
     def stop(self) -> None:
         if self.loop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self.loop.stop)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _exit_process() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    os._exit(0)

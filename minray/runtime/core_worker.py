@@ -588,6 +588,10 @@ class CoreWorker(NodeNotices, PeerConnections):
 
     handle_PushActorTask = handle_PushTask
 
+    def handle_ExitActor(self, conn: Connection, msg) -> None:
+        if self.executor is not None:
+            self.executor.on_exit_actor(msg)
+
     def handle_CancelTask(self, conn: Connection, msg) -> None:
         if self.executor is not None:
             self.executor.on_cancel(msg)

@@ -23,13 +23,15 @@ from ..exceptions import RayError, RayTaskError, TaskCancelledError, Unserializa
 from ..protocol.connection import DEFERRED, Connection
 from ..protocol.messages import (
     CancelTask,
+    ExitActor,
     FreeObjects,
     PushActorTask,
     PushTask,
     TaskReply,
     ValueKind,
 )
-from .actor_executor import ActorExit, HostedActor
+from .actor_executor import EXIT, HostedActor
+from .actor_exit import ActorExit, exit_message
 from .task_context import TaskContext
 from .task_spec import ArgPlaceholder
 
@@ -50,6 +52,8 @@ class TaskExecutor:
         self.running = 0  #: tasks or actor calls running now
         self.current_task_id = b""  #: the task on the main thread (for cancel)
         self.actor: HostedActor | None = None  #: set once this worker hosts an actor
+        self.creating: HostedActor | None = None  #: the actor whose __init__ runs now
+        self.exit_callers: set[bytes] = set()  #: calls that called exit_actor()
 
     # --- loop thread --------------------------------------------------------------------------
 
@@ -59,6 +63,8 @@ class TaskExecutor:
         if type(msg) is PushActorTask and (actor is None or actor.actor_id != msg.actor_id):
             raise ValueError(f"this worker does not host actor {msg.actor_id.hex()}")
         self.worker.take_grants(msg.arg_refs, msg.caller)
+        if type(msg) is PushActorTask and actor.exited is not None:
+            return actor.refuse(msg)  # exiting: nothing more runs
         reply = conn.reply_later()  # the thread that runs the call sends the reply itself
         if type(msg) is PushActorTask and actor.mode != "sync":
             actor.dispatch(msg, reply)
@@ -74,6 +80,11 @@ class TaskExecutor:
         elif self.running and self.current_task_id == msg.task_id:
             signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
+    def on_exit_actor(self, msg: ExitActor) -> None:
+        """Loop thread: the node ends the actor gracefully (its handles are all gone)."""
+        if self.actor is not None and self.actor.actor_id == msg.actor_id:
+            self.actor.begin_exit(msg.reason, tell_node=False)
+
     def stop(self) -> None:
         self._tasks.put(None)
         if self.actor is not None:
@@ -86,10 +97,15 @@ class TaskExecutor:
             item = self._tasks.get()
             if item is None:
                 return
+            if item is EXIT:  # the actor exits: this ends the process
+                self.actor.finish()
+                return
             msg, reply = item
             reply.send(self.execute(msg))
             if self.actor is not None and self.actor.mode == "async":
                 self.actor.run_loop()  # the main thread is the async actor's event loop now
+                if self.actor.exited is not None:
+                    self.actor.finish()
                 return
 
     def execute(self, msg: PushTask | PushActorTask) -> TaskReply:
@@ -128,16 +144,16 @@ class TaskExecutor:
         self, msg: PushTask | PushActorTask, result: Any = None, error: BaseException | None = None
     ) -> TaskReply:
         """The reply for a call that returned ``result`` or raised ``error``."""
+        exit_detail = self._exit_detail(msg, error)
+        if exit_detail is not None:  # the actor ends: this call fails, whatever it returned
+            error = self.actor.begin_exit(exit_message(exit_detail))
+            return TaskReply(msg.task_id, self._error_entries(msg, error), True)
         if error is None:
             try:
                 return TaskReply(msg.task_id, self._returns(msg, result), False)
             except BaseException as e:  # noqa: B036 - e.g. an unpicklable result
                 error = e
-        if isinstance(error, ActorExit):
-            error = self.actor.exit(error.reason)
-        elif isinstance(error, SystemExit) and self.actor is not None:
-            error = self.actor.exit(f"sys.exit({error.code!r}) was called in {msg.name}")
-        elif isinstance(error, SystemExit):
+        if isinstance(error, SystemExit):
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(1)  # as in Ray: the worker exits and the task counts as crashed
@@ -146,6 +162,19 @@ class TaskExecutor:
         else:
             error = task_error(msg.name, error, self.worker.node_ip)
         return TaskReply(msg.task_id, self._error_entries(msg, error), True)
+
+    def _exit_detail(self, msg: PushTask | PushActorTask, error: BaseException | None):
+        """How this actor call ended the actor on purpose, or None if it did not."""
+        if self.actor is None or type(msg) is not PushActorTask:
+            return None
+        if msg.task_id in self.exit_callers:  # even if it caught the exception, as in Ray
+            self.exit_callers.discard(msg.task_id)
+            return f"exit_actor() was called in {msg.name}"
+        if isinstance(error, ActorExit):
+            return error.reason
+        if isinstance(error, SystemExit):
+            return f"sys.exit({error.code!r}) was called in {msg.name}"
+        return None
 
     def _call_function(self, msg: PushTask) -> Any:
         function = self._function(msg.function_id, msg.function_blob)

@@ -126,6 +126,29 @@ def test_an_actor_placed_elsewhere_goes_when_its_handles_do(two_nodes):
     assert wait_until(lambda: far_available(node) == 4.0)
 
 
+@minray.remote(resources={"far": 1})
+class Farewell:
+    def __init__(self, path: str):
+        self.path = path
+
+    def node(self) -> str:
+        return minray.get_runtime_context().get_node_id()
+
+    def __ray_shutdown__(self):
+        with open(self.path, "w") as f:
+            f.write("shutdown")
+
+
+def test_an_actor_placed_elsewhere_runs_ray_shutdown_when_its_handles_go(two_nodes, tmp_path):
+    cluster, node = two_nodes
+    path = tmp_path / "farewell"
+    actor = Farewell.remote(str(path))
+    assert minray.get(actor.node.remote(), timeout=30) == node.node_id
+    del actor
+    assert wait_until(lambda: path.exists() and path.read_text() == "shutdown")
+    assert wait_until(lambda: far_available(node) == 4.0)
+
+
 def test_an_actor_whose_host_node_dies_restarts_on_another(two_nodes):
     cluster, node = two_nodes
     spare = cluster.add_node(num_cpus=1, resources={"far": 4}, node_ip_address="127.0.0.3")
