@@ -29,6 +29,7 @@ from .runtime_context import get_runtime_context
 __version__ = "0.1.0"
 
 from . import util  # noqa: E402 - last: the libraries use the names above
+from .timeline import timeline  # noqa: E402 - (uses util.state)
 
 __all__ = [
     "ObjectRef",
@@ -49,6 +50,7 @@ __all__ = [
     "put",
     "remote",
     "shutdown",
+    "timeline",
     "util",
     "wait",
 ]
