@@ -41,6 +41,9 @@ def add_commands(commands) -> None:
     summary = commands.add_parser("summary", help="count tasks or actors by name and state")
     summary.add_argument("kind", choices=["actors", "tasks"])
     summary.add_argument("--address", default=None, help="the head's HOST:PORT")
+    explain = commands.add_parser("why", help="why is this task pending (or what became of it)")
+    explain.add_argument("task_id", help="the task's id (hex), as minray list tasks shows it")
+    explain.add_argument("--address", default=None, help="the head's HOST:PORT")
     trace = commands.add_parser("timeline", help="write which worker ran what, when (Chrome trace)")
     trace.add_argument("--output", default=None, help="the JSON file (default: a new one here)")
     trace.add_argument("--address", default=None, help="the head's HOST:PORT")
@@ -50,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.command == "timeline":
             return _timeline(args)
+        if args.command == "why":
+            print(state.why(args.task_id, args.address))
+            return 0
         if args.command == "summary":
             summarize = state.summarize_tasks if args.kind == "tasks" else state.summarize_actors
             print(json.dumps(summarize(args.address), indent=2))

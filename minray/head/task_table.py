@@ -35,7 +35,7 @@ DONE = ("FINISHED", "FAILED")
 class TaskAttempt:
     task_id: bytes
     attempt: int
-    state: str = "PENDING_NODE_ASSIGNMENT"
+    state: str = ""  #: the latest by ORDER (set by the first event)
     times: dict = field(default_factory=dict)  #: state -> seconds since the epoch
     info: dict = field(default_factory=dict)  #: name, type, job_id, node_id, error_type...
 
@@ -57,6 +57,7 @@ class TaskAttempt:
             "error_type": info.get("error_type") or None,
             "error_message": info.get("error_message") or None,
             "required_resources": info.get("required_resources") or {},
+            "waiting_for": info.get("waiting_for") or None,
             "events": [
                 {"state": state, "created_ms": round(at * 1000, 3)}
                 for state, at in sorted(self.times.items(), key=lambda item: item[1])
@@ -99,9 +100,11 @@ class TaskTable:
                 for key in ("job_id", "actor_id"):  # sent as bytes: less to encode
                     if type(info.get(key)) is bytes:
                         info[key] = info[key].hex()
+                if "waiting_for" in info:
+                    info["waiting_for"] = [o.hex() for o in info["waiting_for"]]
                 record.info.update(info)
             record.times.setdefault(state, at)
-            if ORDER.get(state, 0) >= ORDER.get(record.state, 0) and record.state not in DONE:
+            if ORDER.get(state, 0) >= ORDER.get(record.state, -1) and record.state not in DONE:
                 record.state = state
                 if state in DONE:
                     self._done[key] = None

@@ -37,7 +37,7 @@ from ..protocol.connection import Connection, ConnectionLost
 from ..protocol.messages import ActorState, CancelTask, GetActorInfo, PushActorTask
 from . import argument_resolver
 from .inbox import Inbox
-from .task_events import INFO_FIELDS, failure, task_info
+from .task_events import INFO_FIELDS, failure, task_info, waiting_info
 from .task_spec import TaskSpec
 from .task_submitter import NODE_GONE, release_arguments, report_unhandled_error, store_error
 
@@ -119,6 +119,11 @@ class ActorSubmitter:
         if actor is None:
             actor = self._actors[spec.actor_id] = _Actor(spec.actor_id)
         actor.queue.append(spec)
+        if spec.placeholders:
+            info = task_info(spec, "ACTOR_TASK", self.worker.current_job_id())
+            self.worker.task_events.record(
+                spec.task_id, 0, "PENDING_ARGS_AVAIL", waiting_info(spec, info)
+            )
         argument_resolver.resolve(
             self.worker, spec, partial(self._ready, actor), partial(self._failed, actor)
         )

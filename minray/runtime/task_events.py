@@ -95,6 +95,15 @@ def task_info(spec, kind: str, job_id: bytes) -> tuple:
     return (spec.name, kind, job_id, actor_id, spec.resources)
 
 
+def waiting_info(spec, info: tuple) -> dict:
+    """A PENDING_ARGS_AVAIL event's info: the task's, and the objects it waits for (the
+    first ten; an object's id starts with the id of the task that makes it)."""
+    return {
+        **dict(zip(INFO_FIELDS, info)),
+        "waiting_for": [o for _, o, _ in spec.placeholders[:10]],
+    }
+
+
 #: Ray's error types for the errors a task fails with
 _ERROR_TYPES = {
     "TaskCancelledError": "TASK_CANCELLED",

@@ -39,7 +39,7 @@ from ..protocol.messages import (
 )
 from . import argument_resolver
 from .inbox import Inbox
-from .task_events import failure, task_info
+from .task_events import failure, task_info, waiting_info
 from .task_spec import TaskSpec
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ class TaskSubmitter:
     def _resolve(self, spec: TaskSpec) -> None:
         self._in_flight[spec.task_id] = spec
         if spec.placeholders:
-            self._record(spec, "PENDING_ARGS_AVAIL", self._info(spec))
+            self._record(spec, "PENDING_ARGS_AVAIL", waiting_info(spec, self._info(spec)))
         argument_resolver.resolve(self.worker, spec, self._enqueue, self._fail)
 
     def _record(self, spec: TaskSpec, state: str, info: dict | None = None) -> None:

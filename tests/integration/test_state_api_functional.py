@@ -13,6 +13,7 @@ import pytest
 import minray
 from minray.util import state
 from minray.util.placement_group import placement_group
+from minray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from .cluster_helpers import two_node_cluster, wait_until
 
@@ -253,3 +254,57 @@ def test_the_timeline_shows_each_run_on_its_workers_row(cluster, tmp_path):
     )  # fmt: skip
     assert "chrome://tracing" in out.stdout, out.stderr
     assert sum(e["name"] == "nap" for e in json.loads(path.read_text())) == 4
+
+
+# --- why is my task pending -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cluster", [{"num_cpus": 1}], indirect=True)
+def test_why_says_what_a_pending_task_waits_for(cluster, tmp_path):
+    from minray.util.placement_group import remove_placement_group
+
+    @minray.remote
+    def hold(path: str) -> int:
+        import time
+
+        deadline = time.monotonic() + 30
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return 1
+
+    @minray.remote
+    def use(value: int) -> int:
+        return value + 1
+
+    release = tmp_path / "release"
+    held = hold.remote(str(release))  # the only CPU
+    queued = use.remote(1)  # waits for the CPU
+    after = use.remote(held)  # waits for held's value
+    infeasible = never_runs.remote()
+    group = placement_group([{"CPU": 8}])  # can never be placed on one CPU
+    in_group = use.options(scheduling_strategy=PlacementGroupSchedulingStrategy(group)).remote(0)
+
+    def explained(ref) -> str:
+        return state.why(ref.task_id().hex())
+
+    assert wait_until(lambda: "RUNNING" in explained(held))
+    assert wait_until(lambda: "Resources busy" in explained(queued))
+    assert "0 task(s) asking for the same were queued before it" in explained(queued)
+    assert wait_until(lambda: "waits for its arguments" in explained(after))
+    assert "made by hold, which is RUNNING" in explained(after)
+    assert wait_until(lambda: "Infeasible" in explained(infeasible))
+    assert "fit {CPU: 1, nowhere: 1}" in explained(infeasible)
+    assert wait_until(lambda: "placement group" in explained(in_group))
+    assert "PENDING" in explained(in_group)
+
+    release.write_text("")
+    assert minray.get([held, queued, after]) == [1, 2, 2]
+    assert wait_until(lambda: "finished at" in explained(after))
+    out = subprocess.run(
+        [sys.executable, "-m", "minray.cli", "why", infeasible.task_id().hex()],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k not in ("MINRAY_ADDRESS", "RAY_ADDRESS")},
+    )  # fmt: skip
+    assert "Infeasible" in out.stdout, out.stderr
+    assert "is known to the head" in state.why("ab" * 24)
+    remove_placement_group(group)

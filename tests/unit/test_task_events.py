@@ -66,3 +66,10 @@ def test_a_full_table_lets_finished_tasks_go_first_and_counts_them():
     table.add([[b"\x03" * 24, 0, "RUNNING", 2.0, None]])
     assert {r["task_id"] for r in table.rows()} == {T1.hex(), ("03" * 24)}
     assert table.dropped == 6
+
+
+def test_a_task_waiting_for_its_arguments_says_so():
+    table = TaskTable()
+    table.add([[T1, 0, "PENDING_ARGS_AVAIL", 1.0, {"waiting_for": [T2 + b"\x00" * 4]}]])
+    (row,) = table.rows()
+    assert row["state"] == "PENDING_ARGS_AVAIL" and row["waiting_for"] == [(T2 + b"\0" * 4).hex()]

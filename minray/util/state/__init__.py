@@ -17,6 +17,7 @@ from .api import (
 )
 from .client import RayStateApiException
 from .common import ActorState, JobState, NodeState, PlacementGroupState, TaskState, WorkerState
+from .why import why
 
 __all__ = [
     "ActorState",
@@ -39,4 +40,5 @@ __all__ = [
     "list_workers",
     "summarize_actors",
     "summarize_tasks",
+    "why",
 ]

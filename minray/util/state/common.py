@@ -126,6 +126,7 @@ class TaskState(StateSchema):
     error_type: str | None
     error_message: str | None = _detail()
     required_resources: dict | None = _detail()
+    waiting_for: list | None = _detail()  #: objects a task pending its arguments waits for
     events: list | None = _detail()
     creation_time_ms: int | None = _detail()
     start_time_ms: int | None = _detail()
