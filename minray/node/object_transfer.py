@@ -4,9 +4,10 @@ A mixin of :class:`~minray.node.daemon.NodeDaemon`. A CoreWorker that needs an
 object whose segment another node holds asks its own node (``PullObject``).
 That node pulls it once, however many readers ask at the same time: it reserves
 room in its own store, dials the holder's node on a connection of its own, and
-reads the bytes straight into the new segment (``recv_into`` on a blocking
-socket, in a thread). The holder answers ``SendObject`` by streaming the
-segment with ``sendfile``: no copy in user space on either side.
+moves the bytes into the new segment with ``splice`` (through a pipe, in the
+kernel; ``recv_into`` a mapping where ``splice`` is missing), on a blocking
+socket, in a thread. The holder answers ``SendObject`` by streaming the segment
+with ``sendfile``: no copy in user space on either side.
 
 The copy belongs to the node that made it. The holder remembers where it sent
 copies, and when the owner frees the object (``FreeObjects`` to the holder) it
@@ -145,6 +146,16 @@ def _receive(address: str, token: bytes, request: SendObject, reservation) -> No
     sock = blocking.dial(address, token, CONFIG.transfer_timeout_s)
     try:
         blocking.request(sock, request)
+        if blocking.CAN_SPLICE:  # in the kernel, into the segment's pages
+            if reservation.reused:
+                fd = shm.open_fd_writable(reservation.segment)
+            else:
+                fd = shm.create_fd(reservation.segment, reservation.size)
+            try:
+                blocking.splice_into(sock, fd, request.size, CONFIG.transfer_timeout_s)
+            finally:
+                os.close(fd)
+            return
         if reservation.reused:
             mem = shm.open_writable(reservation.segment)
         else:

@@ -37,6 +37,27 @@ def create(name: str, size: int) -> mmap.mmap:
         os.close(fd)
 
 
+def create_fd(name: str, size: int) -> int:
+    """Create a segment of ``size`` bytes (allocated) and return a writable descriptor of it,
+    for writers that do not map it (``splice``); close it."""
+    fd = _posixshmem.shm_open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
+    try:
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(fd, 0, size)
+        else:
+            os.ftruncate(fd, size)
+    except BaseException:
+        os.close(fd)
+        _posixshmem.shm_unlink(name)
+        raise
+    return fd
+
+
+def open_fd_writable(name: str) -> int:
+    """A writable descriptor of an existing segment (one being reused); close it."""
+    return _posixshmem.shm_open(name, os.O_RDWR, mode=0o600)
+
+
 def open_writable(name: str) -> mmap.mmap:
     """Map an existing segment (one being reused for a new object) writable."""
     fd = _posixshmem.shm_open(name, os.O_RDWR, mode=0o600)

@@ -119,3 +119,25 @@ def test_a_wrong_token_is_refused(listener):
             blocking.request(sock, GetClusterInfo())
         finally:
             sock.close()
+
+
+@pytest.mark.skipif(not blocking.CAN_SPLICE, reason="splice is Linux-only (Python 3.10+)")
+def test_splice_moves_a_stream_into_a_file_exactly_and_a_short_one_is_an_error(tmp_path):
+    import socket
+
+    payload = os.urandom(3 * (1 << 20) + 12345)  # several pipe-fuls, and an odd tail
+    sender, receiver = socket.socketpair()
+    receiver.settimeout(10)  # non-blocking underneath, as the transfer sockets are
+    writer = threading.Thread(target=lambda: (sender.sendall(payload), sender.close()))
+    writer.start()
+    path = tmp_path / "copy"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        blocking.splice_into(receiver, fd, len(payload), 10)
+        with pytest.raises(ConnectionError, match="closed the connection after 0 of 10"):
+            blocking.splice_into(receiver, fd, 10, 10)  # nothing more comes
+    finally:
+        os.close(fd)
+        writer.join()
+        receiver.close()
+    assert path.read_bytes() == payload
