@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command in ("start", "stop", "status"):
         return run(args)
-    if args.command in ("list", "summary", "timeline", "why"):
+    if args.command in ("list", "summary", "timeline", "why", "logs"):
         return state_cli.run(args)
     if args.command == "microbenchmark":
         from .microbenchmark import main as run_microbenchmark

@@ -41,6 +41,16 @@ def add_commands(commands) -> None:
     summary = commands.add_parser("summary", help="count tasks or actors by name and state")
     summary.add_argument("kind", choices=["actors", "tasks"])
     summary.add_argument("--address", default=None, help="the head's HOST:PORT")
+    logs = commands.add_parser("logs", help="a worker's output, by task, actor or worker id")
+    which = logs.add_mutually_exclusive_group(required=True)
+    which.add_argument("--task-id", help="the worker that ran this task (its latest attempt)")
+    which.add_argument("--actor-id", help="the worker of this actor")
+    which.add_argument("--worker-id", help="this worker")
+    logs.add_argument("--node-id", default=None, help="the worker's node (for a worker id)")
+    logs.add_argument("--err", action="store_true", help="its stderr, not its stdout")
+    logs.add_argument("--tail", type=int, default=1000, help="the last N lines (-1: all)")
+    logs.add_argument("--follow", action="store_true", help="then print what it writes next")
+    logs.add_argument("--address", default=None, help="the head's HOST:PORT")
     explain = commands.add_parser("why", help="why is this task pending (or what became of it)")
     explain.add_argument("task_id", help="the task's id (hex), as minray list tasks shows it")
     explain.add_argument("--address", default=None, help="the head's HOST:PORT")
@@ -53,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.command == "timeline":
             return _timeline(args)
+        if args.command == "logs":
+            return _logs(args)
         if args.command == "why":
             print(state.why(args.task_id, args.address))
             return 0
@@ -70,6 +82,20 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(dicts, indent=2, default=str))
     else:
         print(_table(dicts, type(rows[0]).list_columns(args.detail) if rows else []))
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    chunks = state.get_log(
+        args.address, args.node_id, args.actor_id, args.task_id, args.worker_id,
+        follow=args.follow, tail=args.tail, suffix="err" if args.err else "out",
+    )  # fmt: skip
+    try:
+        for text in chunks:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

@@ -34,11 +34,12 @@ from collections.abc import Callable
 
 from .. import __version__
 from ..protocol import framing
-from ..protocol.connection import Connection
+from ..protocol.connection import Connection, RemoteError
 from ..protocol.messages import (
     ClusterInfo,
     ClusterView,
     ErrorReply,
+    GetLog,
     GetStates,
     JobAdded,
     Jobs,
@@ -181,6 +182,20 @@ class HeadService(ActorService, PlacementService):
 
     def handle_GetJobs(self, conn: Connection | None, msg) -> Jobs:
         return Jobs(self.jobs.describe())
+
+    async def handle_GetLog(self, conn: Connection | None, msg: GetLog):
+        """Pass a log request to the worker's node (read in-process on the head node)."""
+        if msg.node_id == self.local_id and self.local_node is not None:
+            return self.local_node.handle_GetLog(None, msg)
+        member = self.members.get(msg.node_id)
+        if member is None or member.closed:
+            return ErrorReply("ValueError", f"node {msg.node_id.hex()} is not alive")
+        try:
+            return await asyncio.wait_for(member.request(msg), STATE_TIMEOUT_S)
+        except RemoteError as e:
+            return ErrorReply(e.error, str(e))
+        except (ConnectionError, asyncio.TimeoutError):
+            return ErrorReply("ValueError", f"node {msg.node_id.hex()} did not answer")
 
     def handle_TaskEvents(self, conn: Connection | None, msg: TaskEvents) -> None:
         self.tasks.add(msg.events, msg.dropped, msg.source)

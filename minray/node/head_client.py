@@ -125,6 +125,9 @@ class HeadClient:
     def handle_ReturnBundles(self, conn: Connection, msg) -> None:
         self.node.handle_ReturnBundles(conn, msg)
 
+    def handle_GetLog(self, conn: Connection, msg):
+        return self.node.handle_GetLog(conn, msg)
+
     def handle_GetStates(self, conn: Connection, msg):
         return self.node.handle_GetStates(conn, msg)  # (node_only: the head asks each node)
 

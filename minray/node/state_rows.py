@@ -12,7 +12,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..protocol.connection import Connection
-from ..protocol.messages import ActorState, GetStates, GetTasks, States, TaskEvents
+from ..protocol.messages import (
+    ActorState,
+    ErrorReply,
+    GetLog,
+    GetStates,
+    GetTasks,
+    LogChunk,
+    States,
+    TaskEvents,
+)
 
 if TYPE_CHECKING:
     from .daemon import NodeDaemon
@@ -34,6 +43,13 @@ class StateRows:
         self._tell_head(msg)  # the head keeps the task table (head/task_table.py)
 
     def handle_GetTasks(self: NodeDaemon, conn: Connection | None, msg: GetTasks):
+        return self._head_answer(msg)
+
+    def handle_GetLog(self: NodeDaemon, conn: Connection | None, msg: GetLog):
+        """A worker's log: read here if it is this node's, else asked of the head, which
+        passes it to the worker's node."""
+        if msg.node_id == self.settings.node_id:
+            return read_log(self.settings.worker_log(msg.worker_id, msg.stream), msg)
         return self._head_answer(msg)
 
     def handle_GetStates(self: NodeDaemon, conn: Connection | None, msg: GetStates):
@@ -100,3 +116,18 @@ class StateRows:
                 }
             )
         return rows
+
+
+def read_log(path: str, msg: GetLog) -> LogChunk | ErrorReply:
+    """Up to ``msg.max_bytes`` of the file from ``msg.offset`` (negative: from the end)."""
+    if msg.stream not in ("out", "err"):
+        return ErrorReply("ValueError", f"stream must be 'out' or 'err', got {msg.stream!r}")
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, 2)
+            start = max(0, size + msg.offset) if msg.offset < 0 else min(msg.offset, size)
+            f.seek(start)
+            data = f.read(max(0, min(msg.max_bytes, 4 << 20)))
+    except FileNotFoundError:
+        return ErrorReply("ValueError", f"no log for worker {msg.worker_id.hex()} on this node")
+    return LogChunk(data, start + len(data), size)

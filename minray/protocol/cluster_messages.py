@@ -366,3 +366,27 @@ class Tasks(Message):
     type = MsgType.TASKS
     rows: list  #: one dict per task attempt (see head/task_table.py)
     dropped: int  #: events lost on the way or tasks evicted from the table, in all
+
+
+# --- worker logs (driver or tool -> node -> head -> the worker's node) -----------------
+
+
+@message
+class GetLog(Message):
+    """Bytes of a worker's log file from ``offset`` (at most ``max_bytes``): LogChunk.
+    Sent to any node; the head passes it to ``node_id``."""
+
+    type = MsgType.GET_LOG
+    node_id: bytes
+    worker_id: bytes
+    stream: str  #: "out" or "err"
+    offset: int  #: negative: that many bytes from the end
+    max_bytes: int
+
+
+@message
+class LogChunk(Message):
+    type = MsgType.LOG_CHUNK
+    data: bytes
+    offset: int  #: where the next read starts
+    size: int  #: the file's size now

@@ -93,6 +93,8 @@ class MsgType(enum.IntEnum):
     GET_TASKS = 79
     TASKS = 80
     EXIT_ACTOR = 81
+    GET_LOG = 82
+    LOG_CHUNK = 83
 
 
 class ValueKind(enum.IntEnum):

@@ -308,3 +308,61 @@ def test_why_says_what_a_pending_task_waits_for(cluster, tmp_path):
     assert "Infeasible" in out.stdout, out.stderr
     assert "is known to the head" in state.why("ab" * 24)
     remove_placement_group(group)
+
+
+# --- logs -------------------------------------------------------------------------------------
+
+
+@minray.remote
+def shout(word: str) -> str:
+    import sys
+
+    print(f"out: {word}")
+    print(f"err: {word}", file=sys.stderr)
+    return minray.get_runtime_context().get_task_id()
+
+
+@minray.remote(num_cpus=0)
+class Speaker:
+    def say(self, word: str) -> None:
+        print(f"actor says {word}", flush=True)
+
+
+def test_logs_are_found_by_task_and_actor_and_followed(cluster):
+    ref = shout.remote("hello")
+    task_id = minray.get(ref)
+    assert wait_until(lambda: (state.get_task(task_id) or [None])[-1] is not None
+                      and state.get_task(task_id)[-1].worker_id)  # fmt: skip
+    assert wait_until(lambda: "out: hello" in "".join(state.get_log(task_id=task_id)))
+    assert "err: hello" in "".join(state.get_log(task_id=task_id, suffix="err"))
+    assert "out: hello" not in "".join(state.get_log(task_id=task_id, suffix="err"))
+
+    speaker = Speaker.remote()
+    minray.get(speaker.say.remote("one"))
+    actor_id = speaker._actor_id.hex()
+    assert wait_until(lambda: state.list_tasks(filters=[("actor_id", "=", actor_id)]))
+    assert wait_until(lambda: "actor says one" in "".join(state.get_log(actor_id=actor_id)))
+    followed = state.get_log(actor_id=actor_id, follow=True, tail=0, follow_for_s=3)
+    assert next(followed) == ""
+    minray.get(speaker.say.remote("two"))
+    later = "".join(followed)
+    assert "actor says two" in later and "actor says one" not in later
+    with pytest.raises(ValueError, match="exactly one"):
+        list(state.get_log())
+    with pytest.raises(ValueError, match="has not run yet"):
+        list(state.get_log(task_id="ab" * 24))
+
+
+def test_minray_logs_in_a_terminal_reads_another_nodes_worker(two_nodes):
+    cluster, node = two_nodes
+    far = shout.options(resources={"far": 1})
+    task_id = minray.get(far.remote("far away"))
+    assert wait_until(lambda: (state.get_task(task_id) or [None])[-1] is not None
+                      and state.get_task(task_id)[-1].node_id == node.node_id)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "minray.cli", "logs", "--task-id", task_id, "--err",
+         "--address", cluster.address],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env={**os.environ, "MINRAY_AUTH_TOKEN": cluster.token.hex()},
+    )  # fmt: skip
+    assert "err: far away" in out.stdout, out.stderr

@@ -17,6 +17,7 @@ from .api import (
 )
 from .client import RayStateApiException
 from .common import ActorState, JobState, NodeState, PlacementGroupState, TaskState, WorkerState
+from .logs import get_log
 from .why import why
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "TaskState",
     "WorkerState",
     "get_actor",
+    "get_log",
     "get_node",
     "get_placement_group",
     "get_task",
