@@ -22,6 +22,7 @@ import psutil
 from . import accelerators, ids, system_config
 from .config import CONFIG
 from .exceptions import RaySystemError
+from .head.dashboard import dashboard_settings
 from .head.query import query_head
 from .node import launcher
 from .node.cluster_address import connection_target, local_node
@@ -86,6 +87,7 @@ def init(
     runtime_env: dict | None = None,
     ignore_reinit_error: bool = False,
     include_dashboard: bool | None = None,
+    dashboard_host: str = "127.0.0.1",
     dashboard_port: int | None = None,
     log_to_driver: bool = True,
     local_mode: bool = False,
@@ -158,11 +160,8 @@ def init(
         _check_runtime_env(runtime_env)
         node_env = system_config.node_environment(_system_config)
         _state.env_vars = dict((runtime_env or {}).get("env_vars") or {})
-        if include_dashboard or dashboard_port is not None:
-            logger.warning(
-                "minray has no dashboard yet; include_dashboard/dashboard_port are ignored."
-            )
-        _start_local_cluster(node_resources, store_bytes, gpu_ids, node_env)
+        dashboard = dashboard_settings(include_dashboard, dashboard_host, dashboard_port)
+        _start_local_cluster(node_resources, store_bytes, gpu_ids, node_env, dashboard)
         _state.worker.log_to_driver = bool(log_to_driver)
         _state.worker.namespace = _state.namespace
         logger.info("Started a local minray instance (%s).", _state.session_dir)
@@ -246,7 +245,7 @@ def _object_store_bytes(requested: int | None) -> int:
 
 
 def _start_local_cluster(
-    node_resources: dict, store_bytes: int, gpu_ids: list, env: dict | None = None
+    node_resources: dict, store_bytes: int, gpu_ids: list, env: dict | None, dashboard: dict
 ) -> None:
     settings = launcher.node_settings(
         node_resources,
@@ -255,6 +254,7 @@ def _start_local_cluster(
         embedded=True,
         parent_pid=os.getpid(),
         extra={"code_paths": launcher.driver_code_paths()},
+        **dashboard,
     )
     process, token = launcher.start_node(settings, env=env)
     session_dir = settings["session_dir"]
@@ -317,8 +317,17 @@ def _context() -> RayContext:
         session_dir=session_dir,
         address=worker.node_address if worker else "",
         node_id=worker.node_id.hex() if worker else "",
-        webui_url=None,
+        webui_url=_dashboard_url(session_dir),
     )
+
+
+def _dashboard_url(session_dir: str) -> str | None:
+    """``HOST:PORT`` of the dashboard the local cluster serves, as Ray's webui_url."""
+    try:
+        with open(os.path.join(session_dir, "dashboard_url")) as f:
+            return f.read().strip()
+    except OSError:
+        return None
 
 
 def shutdown() -> None:

@@ -59,6 +59,12 @@ def add_commands(commands) -> None:
     start.add_argument("--object-store-memory", type=int, default=None, help="bytes")
     start.add_argument("--token", default=None, help="the cluster token (hex)")
     start.add_argument("--block", action="store_true", help="stay in the foreground")
+    start.add_argument(
+        "--include-dashboard", choices=["true", "false"], default="true",
+        help="serve the dashboard from the head (default: true)",
+    )  # fmt: skip
+    start.add_argument("--dashboard-host", default="127.0.0.1", help="the dashboard's address")
+    start.add_argument("--dashboard-port", type=int, default=8265, help="the dashboard's port")
     stop = commands.add_parser("stop", help="stop the minray nodes started on this machine")
     stop.add_argument("--force", action="store_true", help="SIGKILL at once")
     status = commands.add_parser("status", help="show the cluster's nodes and resources")
@@ -108,13 +114,15 @@ def start(args) -> int:
         token = _head_token(args.token)
         _check_port_free(args.node_ip_address, args.port)
         settings.update(head=True, head_host=args.node_ip_address, head_port=args.port)
+        if args.include_dashboard == "true":
+            settings.update(dashboard_host=args.dashboard_host, dashboard_port=args.dashboard_port)
     else:
         settings["head_address"] = f"tcp:{address}"
     started = time.monotonic()
     process, _ = launcher.start_node(settings, token)
     _record(process.pid, settings["session_dir"], "head" if args.head else "node")
     if args.head:
-        _print_head_started(args, time.monotonic() - started)
+        _print_head_started(args, time.monotonic() - started, settings["session_dir"])
     else:
         print(
             f"Node {settings['node_id'][:12]} joined the cluster at {address} (pid {process.pid})."
@@ -164,7 +172,7 @@ def _check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def _print_head_started(args, seconds: float) -> None:
+def _print_head_started(args, seconds: float, session_dir: str) -> None:
     address = f"{args.node_ip_address}:{args.port}"
     print(f"Started the minray head at {address} in {seconds:.2f} s.\n")
     print("To connect a driver on this machine:   minray.init(address='auto')")
@@ -174,6 +182,10 @@ def _print_head_started(args, seconds: float) -> None:
         f"  --token=$(cat {user_token_file()}) or in ${TOKEN_ENV}."
     )
     print("To stop it:                            minray stop")
+    url = os.path.join(session_dir, "dashboard_url")
+    if os.path.exists(url):
+        with open(url) as f:
+            print(f"Dashboard:                             http://{f.read().strip()}")
     if not ipaddress.ip_address(args.node_ip_address).is_loopback:
         print(
             f"\nWARNING: the head listens on {args.node_ip_address}: anyone who can reach "

@@ -111,6 +111,9 @@ class NodeSettings:
     head_address: str = ""
     #: the address other machines know this node by (Ray's NodeManagerAddress)
     node_ip: str = "127.0.0.1"
+    #: serve the dashboard (head/dashboard.py) here, on a head or embedded node; -1: no
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = -1
     extra: dict = field(default_factory=dict)
 
     @property
@@ -163,6 +166,7 @@ class NodeDaemon(
         self.head: HeadService | None = None
         self.head_client: HeadClient | None = None
         self._head_server = None
+        self._dashboard = None  #: the dashboard's aiohttp runner, when it is served here
         self._spills = SpillTally(2 * CONFIG.heartbeat_interval_s)  #: sent on, not yet seen
         self._spread: dict = {}  #: the node a SPREAD request went to last
         self._tcp_server = None
@@ -223,6 +227,8 @@ class NodeDaemon(
             await self.head_client.leave("the node was stopped")
         if self.head is not None:
             self.head.close()
+        if self._dashboard is not None:
+            await self._dashboard.cleanup()
         if self._head_server is not None:
             self._head_server.close()
             forget_current_cluster(self.settings.session_dir)

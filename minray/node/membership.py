@@ -14,6 +14,7 @@ import os
 import socket
 
 from ..config import CONFIG
+from ..head.dashboard import start_dashboard
 from ..head.service import HeadService
 from ..protocol.connection import Connection, serve
 from ..protocol.messages import (
@@ -57,6 +58,8 @@ class Membership:
         self.head.local_resources = lambda: (sched.total_resources(), sched.available_resources())
         self.head.on_view_pushed = self._respill_soon
         asyncio.get_running_loop().create_task(self.head.run_detector(self._stopped))
+        if s.dashboard_port >= 0:
+            await self._start_dashboard()
         if s.head:
             self._head_server = await serve(
                 f"tcp:{s.head_host}:{s.head_port}", self.head, self.token, CONFIG.max_frame_bytes
@@ -66,6 +69,24 @@ class Membership:
                 f.write(f"{s.head_host}:{port}\n")
             record_current_cluster(f"{s.head_host}:{port}", s.session_dir)
             logger.info("head services listening on %s:%d", s.head_host, port)
+
+    async def _start_dashboard(self) -> None:
+        """Serve the dashboard; a port in use is logged, and the node runs on without it."""
+        s = self.settings
+        try:
+            self._dashboard, where = await start_dashboard(
+                self.head, s.dashboard_host, s.dashboard_port
+            )
+        except OSError as e:
+            logger.error(
+                "the dashboard cannot listen on %s:%d (%s); the cluster runs without it. "
+                "Choose another port (--dashboard-port, or init(dashboard_port=...)).",
+                s.dashboard_host, s.dashboard_port, e.strerror or e,
+            )  # fmt: skip
+            return
+        with open(os.path.join(s.session_dir, "dashboard_url"), "w") as f:
+            f.write(f"{where}\n")
+        logger.info("dashboard at http://%s", where)
 
     def _lost_head(self, reason: str) -> None:
         if not self._stopping:

@@ -1,0 +1,110 @@
+"""The dashboard's one page: tables of nodes, jobs, actors, workers, placement groups and
+the newest tasks, refreshed every two seconds from the JSON endpoints (dashboard.py).
+Plain HTML and JavaScript, no external files: it works with no network but the head's."""
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>minray dashboard</title>
+<style>
+  body { font: 14px system-ui, sans-serif; margin: 1.5em; color: #222; }
+  h1 { font-size: 1.4em; margin-bottom: 0.2em; }
+  h2 { font-size: 1.1em; margin: 1.4em 0 0.4em; }
+  table { border-collapse: collapse; width: 100%; }
+  th, td { text-align: left; padding: 3px 8px; border-bottom: 1px solid #ddd;
+           font-family: ui-monospace, monospace; font-size: 12px; }
+  th { background: #f4f4f4; }
+  .DEAD, .FAILED, .REMOVED { color: #b00; }
+  .ALIVE, .FINISHED, .CREATED, .RUNNING { color: #070; }
+  #status { color: #666; }
+</style>
+</head>
+<body>
+<h1>minray dashboard</h1>
+<div id="status">loading...</div>
+<h2>Nodes</h2><table id="nodes"></table>
+<h2>Jobs</h2><table id="jobs"></table>
+<h2>Actors</h2><table id="actors"></table>
+<h2>Tasks (newest 200)</h2><table id="tasks"></table>
+<h2>Placement groups</h2><table id="groups"></table>
+<h2>Workers</h2><table id="workers"></table>
+<script>
+function cell(value) {
+  if (value === null || value === undefined) return "-";
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+function fill(id, rows, columns) {
+  const table = document.getElementById(id);
+  table.textContent = "";
+  const head = table.insertRow();
+  for (const [title] of columns) {
+    const th = document.createElement("th"); th.textContent = title; head.appendChild(th);
+  }
+  if (!rows.length) {
+    const td = table.insertRow().insertCell();
+    td.colSpan = columns.length;
+    td.textContent = "(none)";
+  }
+  for (const row of rows) {
+    const tr = table.insertRow();
+    for (const [, get] of columns) {
+      const td = tr.insertCell(); const value = cell(get(row));
+      td.textContent = value; td.className = value;
+    }
+  }
+}
+function used(node, name) {
+  const total = (node.Resources || {})[name];
+  if (total === undefined) return "-";
+  return (total - ((node.AvailableResources || {})[name] || 0)) + "/" + total;
+}
+async function json(path) {
+  const response = await fetch(path);
+  if (!response.ok) throw new Error(path + ": " + response.status);
+  return response.json();
+}
+async function refresh() {
+  try {
+    const [nodes, jobs, actors, tasks, groups, workers] = await Promise.all([
+      json("/api/nodes"), json("/api/jobs"), json("/api/actors"),
+      json("/api/tasks?limit=200"), json("/api/placement_groups"), json("/api/workers")]);
+    fill("nodes", nodes, [["node", n => n.NodeID.slice(0, 12)],
+      ["address", n => n.NodeManagerAddress],
+      ["state", n => n.Alive ? "ALIVE" : "DEAD"], ["head", n => n.IsHead ? "yes" : ""],
+      ["CPU used", n => used(n, "CPU")], ["GPU used", n => used(n, "GPU")],
+      ["why dead", n => n.DeathReasonMessage || ""]]);
+    fill("jobs", jobs, [["job", j => j.JobID], ["state", j => j.IsDead ? "FINISHED" : "RUNNING"],
+      ["driver pid", j => j.DriverPid], ["address", j => j.DriverIPAddress],
+      ["entrypoint", j => j.Entrypoint]]);
+    fill("actors", actors.actors, [["actor", a => a.actor_id.slice(0, 12)],
+      ["class", a => a.class_name],
+      ["name", a => a.name], ["state", a => a.state], ["node", a => (a.node_id || "").slice(0, 12)],
+      ["pid", a => a.pid], ["restarts", a => a.num_restarts],
+      ["death", a => a.death_cause ? a.death_cause.message.split("\\n")[0] : ""]]);
+    fill("tasks", tasks.tasks.slice().reverse(), [["task", t => t.task_id.slice(0, 16)],
+      ["name", t => t.name], ["state", t => t.state], ["attempt", t => t.attempt_number],
+      ["type", t => t.type], ["node", t => (t.node_id || "").slice(0, 12)],
+      ["worker pid", t => t.worker_pid], ["error", t => t.error_type]]);
+    fill("groups", groups, [["group", g => g.placement_group_id.slice(0, 12)],
+      ["name", g => g.name],
+      ["state", g => g.state], ["strategy", g => g.strategy], ["bundles", g => g.bundles]]);
+    fill("workers", workers.workers, [["worker", w => w.worker_id.slice(0, 12)],
+      ["type", w => w.worker_type], ["pid", w => w.pid], ["node", w => w.node_id.slice(0, 12)],
+      ["actor", w => (w.actor_id || "").slice(0, 12)]]);
+    const missing = actors.missing.length
+      ? " (nodes not answering: " + actors.missing.join(", ") + ")" : "";
+    document.getElementById("status").textContent =
+      "updated " + new Date().toLocaleTimeString() + " - " + tasks.total + " task attempts known" +
+      (tasks.dropped ? ", " + tasks.dropped + " task events dropped" : "") + missing;
+  } catch (error) {
+    document.getElementById("status").textContent = "cannot reach the head: " + error;
+  }
+}
+refresh();
+setInterval(refresh, 2000);
+</script>
+</body>
+</html>
+"""
