@@ -29,7 +29,15 @@ from .runtime_context import get_runtime_context
 __version__ = "0.1.0"
 
 from . import util  # noqa: E402 - last: the libraries use the names above
-from .timeline import timeline  # noqa: E402 - (uses util.state)
+
+
+def timeline(filename: str | None = None, address: str | None = None) -> list[dict] | None:
+    """Which worker ran what, when, as Chrome trace events (``ray.timeline``): written to
+    ``filename`` (JSON) if given, else returned. See minray/task_timeline.py."""
+    from .task_timeline import timeline as trace  # (the state API: only when asked)
+
+    return trace(filename, address)
+
 
 __all__ = [
     "ObjectRef",

@@ -100,7 +100,7 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _timeline(args: argparse.Namespace) -> int:
-    from .timeline import timeline
+    from .task_timeline import timeline
 
     path = args.output or time.strftime("minray-timeline-%Y%m%d-%H%M%S.json")
     events = timeline(address=args.address)

@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from tqdm import tqdm
-
 import minray
 from minray import ObjectRef
 
@@ -40,6 +38,8 @@ def as_completed(
     counts: dict = {}
     for ref in refs:
         counts[ref] = counts.get(ref, 0) + 1
+    from tqdm import tqdm  # here, not at import: it costs every minray process ~20 ms
+
     with tqdm(total=len(refs) if total is None else total, desc=desc, **tqdm_kwargs) as bar:
         for ready in _ready_batches(refs):
             for ref in ready:
@@ -54,6 +54,8 @@ def get(refs: ObjectRef | Iterable[ObjectRef], desc: str | None = None, **tqdm_k
     if isinstance(refs, ObjectRef):
         return get([refs], desc=desc, **tqdm_kwargs)[0]
     refs = list(refs)
+    from tqdm import tqdm
+
     with tqdm(total=len(refs), desc=desc, **tqdm_kwargs) as bar:
         for ready in _ready_batches(refs):
             now_ready = set(ready)

@@ -228,7 +228,7 @@ def test_task_events_can_be_turned_off(tmp_path):
 
 
 def test_the_timeline_shows_each_run_on_its_workers_row(cluster, tmp_path):
-    from minray.timeline import timeline
+    from minray.task_timeline import timeline
 
     @minray.remote
     def nap(seconds: float) -> int:
@@ -340,7 +340,8 @@ def test_logs_are_found_by_task_and_actor_and_followed(cluster):
     speaker = Speaker.remote()
     minray.get(speaker.say.remote("one"))
     actor_id = speaker._actor_id.hex()
-    assert wait_until(lambda: state.list_tasks(filters=[("actor_id", "=", actor_id)]))
+    creation = [("actor_id", "=", actor_id), ("type", "=", "ACTOR_CREATION_TASK")]
+    assert wait_until(lambda: any(t.worker_id for t in state.list_tasks(filters=creation)))
     assert wait_until(lambda: "actor says one" in "".join(state.get_log(actor_id=actor_id)))
     followed = state.get_log(actor_id=actor_id, follow=True, tail=0, follow_for_s=3)
     assert next(followed) == ""
