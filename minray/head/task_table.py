@@ -15,7 +15,6 @@ are counted, so ``list_tasks`` can say what it does not show.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 from ..runtime.task_events import INFO_FIELDS
 
@@ -29,15 +28,34 @@ ORDER = {
     "FAILED": 4,
 }
 DONE = ("FINISHED", "FAILED")
+DONE_RANK = 4
 
 
-@dataclass
 class TaskAttempt:
-    task_id: bytes
-    attempt: int
-    state: str = ""  #: the latest by ORDER (set by the first event)
-    times: dict = field(default_factory=dict)  #: state -> seconds since the epoch
-    info: dict = field(default_factory=dict)  #: name, type, job_id, node_id, error_type...
+    """One run of a task: its latest state, when it entered each, and what events told."""
+
+    __slots__ = ("task_id", "attempt", "state", "rank", "times", "told", "extra")
+
+    def __init__(self, task_id: bytes, attempt: int):
+        self.task_id = task_id
+        self.attempt = attempt
+        self.state = ""  #: the latest by ORDER (set by the first event)
+        self.rank = -1  #: ORDER of ``state``
+        self.times: dict[str, float] = {}  #: state -> seconds since the epoch
+        self.told: list | None = None  #: a first event's INFO_FIELDS values, as sent
+        self.extra: dict | None = None  #: other events' info (place, error), merged
+
+    @property
+    def info(self) -> dict:
+        """What the events told (converted here, when asked, not as they arrive)."""
+        info = dict(zip(INFO_FIELDS, self.told)) if self.told else {}
+        info.update(self.extra or {})
+        for name in ("job_id", "actor_id"):  # sent as bytes: less to encode
+            if type(info.get(name)) is bytes:
+                info[name] = info[name].hex()
+        if info.get("waiting_for"):
+            info["waiting_for"] = [o.hex() if type(o) is bytes else o for o in info["waiting_for"]]
+        return info
 
     def describe(self) -> dict:
         """The attempt with Ray's ``TaskState`` column names (times in milliseconds)."""
@@ -80,34 +98,38 @@ class TaskTable:
 
     def add(self, events: list, dropped: int = 0, source: dict | None = None) -> None:
         """Apply a batch of ``[task_id, attempt, state, time, info]`` events; ``source``
-        (where the sender runs) is the place of its RUNNING events."""
+        (where the sender runs) is the place of its RUNNING events. The hot path of the
+        head under load: it does the least it can, and converts when asked (``rows``)."""
         self.dropped += dropped
+        attempts, latest, done = self.attempts, self._latest, self._done
         for task_id, attempt, state, at, info in events:
-            if state == "RUNNING" and source:
-                info = source
             if attempt < 0:  # a worker's: the latest attempt the owner told of
-                attempt = self._latest.get(task_id, 0)
+                attempt = latest.get(task_id, 0)
             key = (task_id, attempt)
-            record = self.attempts.get(key)
+            record = attempts.get(key)
             if record is None:
-                record = self.attempts[key] = TaskAttempt(task_id, attempt)
-                if attempt >= self._latest.get(task_id, -1):
-                    self._latest[task_id] = attempt
-                self._evict()
+                record = attempts[key] = TaskAttempt(task_id, attempt)
+                if attempt >= latest.get(task_id, -1):
+                    latest[task_id] = attempt
+                if len(attempts) > self.capacity:
+                    self._evict()
+            if state == "RUNNING" and source:
+                if info and type(info) is not dict:  # an actor call's worker says what it is
+                    record.told = info
+                info = source
             if info:
-                if type(info) is not dict:  # a first event's: INFO_FIELDS' values
-                    info = dict(zip(INFO_FIELDS, info))
-                for key in ("job_id", "actor_id"):  # sent as bytes: less to encode
-                    if type(info.get(key)) is bytes:
-                        info[key] = info[key].hex()
-                if "waiting_for" in info:
-                    info["waiting_for"] = [o.hex() for o in info["waiting_for"]]
-                record.info.update(info)
-            record.times.setdefault(state, at)
-            if ORDER.get(state, 0) >= ORDER.get(record.state, -1) and record.state not in DONE:
-                record.state = state
-                if state in DONE:
-                    self._done[key] = None
+                if type(info) is dict:
+                    record.extra = {**record.extra, **info} if record.extra else info
+                else:  # a first event's: INFO_FIELDS' values
+                    record.told = info
+            times = record.times
+            if state not in times:
+                times[state] = at
+            rank = ORDER.get(state, 0)
+            if rank >= record.rank and record.state not in DONE:
+                record.state, record.rank = state, rank
+                if rank == DONE_RANK:
+                    done[key] = None
 
     def rows(self, task_id: bytes = b"") -> list[dict]:
         if task_id:

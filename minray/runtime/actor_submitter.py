@@ -178,8 +178,9 @@ class ActorSubmitter:
             self.worker.address,
         )
         actor.in_flight[spec.task_id] = spec
-        info = task_info(spec, "ACTOR_TASK", self.worker.current_job_id())
-        self.worker.task_events.record(spec.task_id, 0, "SUBMITTED_TO_WORKER", info)
+        # (no SUBMITTED_TO_WORKER event: an actor call is told of once it ends, and its
+        # worker says when it runs; two events a call instead of three)
+        spec.told = task_info(spec, "ACTOR_TASK", self.worker.current_job_id())
         on_reply = partial(self._on_reply, actor, actor.conn, spec)
         actor.conn.request_then(msg, on_reply, threadsafe=from_caller)
 
@@ -207,8 +208,11 @@ class ActorSubmitter:
                 return
         if reply.app_error and spec.num_returns == 0:
             report_unhandled_error(reply.returns[0][1])
-        state, info = ("FAILED", failure(None)) if reply.app_error else ("FINISHED", None)
-        self.worker.task_events.record(spec.task_id, 0, state, info)
+        if reply.app_error:
+            info = {**dict(zip(INFO_FIELDS, spec.told)), **failure(None)}
+            self.worker.task_events.record(spec.task_id, 0, "FAILED", info)
+        else:
+            self.worker.task_events.record(spec.task_id, 0, "FINISHED", spec.told)
         self._done(spec)  # before the results: storing them may wake the caller's thread
         self.worker.store_returns(spec.return_ids, reply.returns, actor.address)
 
@@ -291,7 +295,7 @@ class ActorSubmitter:
     # --- finishing --------------------------------------------------------------------------------
 
     def _fail(self, spec: TaskSpec, error: BaseException) -> None:
-        told = task_info(spec, "ACTOR_TASK", self.worker.current_job_id())
+        told = spec.told or task_info(spec, "ACTOR_TASK", self.worker.current_job_id())
         info = {**dict(zip(INFO_FIELDS, told)), **failure(error)}
         self.worker.task_events.record(spec.task_id, 0, "FAILED", info)
         store_error(self.worker, spec, error)

@@ -284,8 +284,11 @@ class _CallScope:
     def __enter__(self) -> None:
         executor, msg = self.executor, self.msg
         worker = executor.worker
-        attempt = msg.attempt if type(msg) is PushTask else 0
-        worker.task_events.record(msg.task_id, attempt, "RUNNING")  # (where: the batch's source)
+        if type(msg) is PushTask:  # (where: the batch's source; what: the owner tells)
+            worker.task_events.record(msg.task_id, msg.attempt, "RUNNING")
+        else:  # an actor call: its owner tells only of its end, so say what it is
+            told = (msg.name, "ACTOR_TASK", executor.actor.job_id, msg.actor_id, {})
+            worker.task_events.record(msg.task_id, 0, "RUNNING", told)
         self.token = worker.set_task_context(self.context)
         executor.running += 1
         executor.current_task_id = msg.task_id

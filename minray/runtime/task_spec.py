@@ -60,6 +60,8 @@ class TaskSpec:
     namespace: str = ""
     #: the placement group it runs in: [group id, bundles, capture_child_tasks], or None
     placement: Any = None
+    #: an actor call's task-event info (task_events.task_info), kept for its last event
+    told: Any = None
 
     @property
     def scheduling_key(self) -> tuple:

@@ -359,7 +359,6 @@ class TaskSubmitter:
             spec.attempts,
         )
         self._running[spec.task_id] = lease
-        self._record(spec, "SUBMITTED_TO_WORKER", lease.where)
         lease.conn.request_then(msg, partial(self._on_reply, queue, lease, spec, spec.attempts))
 
     def _on_reply(self, queue: _Queue, lease: _Lease, spec: TaskSpec, attempt: int, fut) -> None:
@@ -386,7 +385,9 @@ class TaskSubmitter:
             # the worker died, or broke the connection: either way the node replaces it
             # (a lease of a worker that is already gone is simply forgotten)
             lease.node.send(ReturnLease(lease.lease_id, True))
-            self._retry_or_fail(queue, spec, WorkerCrashedError(), "its worker died")
+            crashed = WorkerCrashedError()  # (where: its log tells why; the worker could not)
+            self._record(spec, "FAILED", {**failure(crashed), **lease.where})
+            self._retry_or_fail(queue, spec, crashed, "its worker died")
             self._pump(queue)
             return
         reply = fut.result()

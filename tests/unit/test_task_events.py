@@ -73,3 +73,18 @@ def test_a_task_waiting_for_its_arguments_says_so():
     table.add([[T1, 0, "PENDING_ARGS_AVAIL", 1.0, {"waiting_for": [T2 + b"\x00" * 4]}]])
     (row,) = table.rows()
     assert row["state"] == "PENDING_ARGS_AVAIL" and row["waiting_for"] == [(T2 + b"\0" * 4).hex()]
+
+
+def test_an_actor_calls_worker_says_what_it_runs_and_its_place():
+    table = TaskTable()
+    told = ["A.m", "ACTOR_TASK", b"\x01\x00\x00\x00", b"a" * 16, {}]
+    table.add([[T1, 0, "RUNNING", 1.0, told]], source={"node_id": "n", "worker_pid": 9})
+    (row,) = table.rows()
+    assert (row["name"], row["type"], row["job_id"], row["worker_pid"]) == (
+        "A.m",
+        "ACTOR_TASK",
+        "01000000",
+        9,
+    )
+    table.add([[T1, 0, "FINISHED", 2.0, told]])
+    assert table.rows()[0]["state"] == "FINISHED" and table.rows()[0]["actor_id"] == ("61" * 16)
