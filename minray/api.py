@@ -528,12 +528,10 @@ def cancel(ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> No
     task_id = ref._id[: ids.TASK_ID_SIZE]
     if force and worker.actors.is_actor_call(task_id):
         raise ValueError("force=True is not supported for actor tasks.")
-    worker.run_sync(_cancel_on_loop(worker, task_id, force), 10)
-
-
-async def _cancel_on_loop(worker: CoreWorker, task_id: bytes, force: bool) -> None:
-    if not worker.actors.cancel(task_id):
-        worker.submitter.cancel(task_id, force)
+    try:  # (a borrowed ref: its owner is asked, which alone knows where the task is)
+        worker.run_sync(worker.cancel_task(task_id, ref.owner_address, force), 10)
+    except OSError:
+        pass  # its owner is gone, and the task with it
 
 
 # --- cluster state -------------------------------------------------------------------------

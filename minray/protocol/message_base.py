@@ -95,6 +95,7 @@ class MsgType(enum.IntEnum):
     EXIT_ACTOR = 81
     GET_LOG = 82
     LOG_CHUNK = 83
+    CANCEL_OWNED_TASK = 84
 
 
 class ValueKind(enum.IntEnum):

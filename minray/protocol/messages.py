@@ -416,6 +416,16 @@ class PushActorTask(Message):
 
 
 @message
+class CancelOwnedTask(Message):
+    """Borrower -> owner: cancel the task that makes this ref, as ``cancel(ref)`` at the
+    owner would (one-way)."""
+
+    type = MsgType.CANCEL_OWNED_TASK
+    task_id: bytes
+    force: bool
+
+
+@message
 class CancelTask(Message):
     """Owner -> worker running the task: interrupt it (``force``: exit the worker)."""
 

@@ -53,6 +53,7 @@ from ..protocol.messages import (
 )
 from ..protocol.reach import LOOPBACK, listens_on_tcp
 from .actor_submitter import ActorSubmitter
+from .cancellation import Cancellation
 from .memory_store import MemoryStore, StoredValue
 from .node_links import NodeLinks
 from .node_notices import NodeNotices
@@ -67,7 +68,7 @@ from .task_submitter import NODE_GONE, TaskSubmitter, report_unhandled_error
 logger = logging.getLogger("minray")
 
 
-class CoreWorker(NodeNotices, PeerConnections):
+class CoreWorker(NodeNotices, PeerConnections, Cancellation):
     def __init__(
         self,
         *,

@@ -634,6 +634,26 @@ def test_cancel_a_queued_task_and_a_running_task(cluster_1cpu):
         minray.cancel(slow_value)
 
 
+@minray.remote
+def spin_forever():
+    while True:
+        time.sleep(0.05)
+
+
+@minray.remote(num_cpus=0)
+def cancel_borrowed(refs: list) -> str:
+    minray.cancel(refs[0])  # a ref this task borrowed: its owner (the driver) is asked
+    return "asked"
+
+
+def test_cancel_of_a_borrowed_ref_reaches_its_owner(cluster):
+    running = spin_forever.remote()
+    time.sleep(0.5)
+    assert minray.get(cancel_borrowed.remote([running]), timeout=10) == "asked"
+    with pytest.raises(TaskCancelledError):
+        minray.get(running, timeout=10)
+
+
 def test_blocking_get_in_an_async_actor_warns_once(cluster, capfd):
     @minray.remote
     class Blocking:
