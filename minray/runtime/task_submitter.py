@@ -312,6 +312,14 @@ class TaskSubmitter:
         queue.idle.append(lease)
         lease.linger = self.worker.loop.call_later(LEASE_LINGER_S, self._return, queue, lease)
 
+    def return_idle_leases(self) -> None:
+        """Loop thread: give back now the leases kept idle for reuse (so a view of free
+        resources asked for next, on the same connection, does not count them as used)."""
+        for queue in self._queues.values():
+            for lease in list(queue.idle):
+                lease.linger.cancel()
+                self._return(queue, lease)
+
     def _return(self, queue: _Queue, lease: _Lease) -> None:
         if lease in queue.idle:
             queue.idle.remove(lease)

@@ -198,3 +198,15 @@ def test_workers_import_the_drivers_own_modules_from_its_script_directory(tmp_pa
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "result 15" in result.stdout
+
+
+@pytest.mark.parametrize("cluster", [{"num_cpus": 2}], indirect=True)
+def test_resources_are_free_right_after_the_tasks_that_held_them_finish(cluster):
+    @minray.remote
+    def one():
+        return 1
+
+    for _ in range(3):
+        assert sum(minray.get([one.remote() for _ in range(10)])) == 10
+        # the leases the driver keeps a moment for reuse are not counted as in use
+        assert minray.available_resources()["CPU"] == 2.0
