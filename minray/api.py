@@ -567,10 +567,6 @@ def _sum_over_nodes(key: str) -> dict[str, float]:
     return total
 
 
-async def _return_idle_leases(worker: CoreWorker) -> None:
-    worker.submitter.return_idle_leases()
-
-
 def cluster_resources() -> dict[str, float]:
     """Total resources of all live nodes."""
     return _sum_over_nodes("Resources")
@@ -580,7 +576,7 @@ def available_resources() -> dict[str, float]:
     """Free resources right now; a fully used resource is left out, as in Ray."""
     worker = _state.worker
     if worker is not None:  # leases kept for reuse go back first: they are not in use
-        worker.run_sync(_return_idle_leases(worker), 10)
+        worker.run_sync(worker.submitter.return_idle_leases(), 10)
     return {k: v for k, v in _sum_over_nodes("AvailableResources").items() if v > 0}
 
 

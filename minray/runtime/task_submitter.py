@@ -312,13 +312,21 @@ class TaskSubmitter:
         queue.idle.append(lease)
         lease.linger = self.worker.loop.call_later(LEASE_LINGER_S, self._return, queue, lease)
 
-    def return_idle_leases(self) -> None:
-        """Loop thread: give back now the leases kept idle for reuse (so a view of free
-        resources asked for next, on the same connection, does not count them as used)."""
-        for queue in self._queues.values():
-            for lease in list(queue.idle):
-                lease.linger.cancel()
-                self._return(queue, lease)
+    async def return_idle_leases(self, settle_s: float = 1.0) -> None:
+        """Loop thread: give back now the leases kept idle for reuse, and those granted
+        for requests no task needs any more (waiting up to ``settle_s`` for their
+        answers), so a view of free resources asked for next, on the same connection,
+        does not count them as used."""
+        deadline = self.worker.loop.time() + settle_s
+        while True:
+            for queue in self._queues.values():
+                for lease in list(queue.idle):
+                    lease.linger.cancel()
+                    self._return(queue, lease)
+            unanswered = any(q.requests and not q.tasks for q in self._queues.values())
+            if not unanswered or self.worker.loop.time() > deadline:
+                return
+            await asyncio.sleep(0.002)
 
     def _return(self, queue: _Queue, lease: _Lease) -> None:
         if lease in queue.idle:
