@@ -44,6 +44,25 @@ class Config:
     #: seconds an actor ended gracefully (its handles gone) may take for __ray_shutdown__
     #: and its atexit handlers before the node kills it (Ray: actor_graceful_shutdown_timeout_ms)
     actor_graceful_shutdown_s: float = 30.0
+    #: the node kills a worker when its memory use passes this share of its memory (or of
+    #: its cgroup's limit); 0 turns the memory monitor off (node/memory_monitor.py)
+    memory_usage_threshold: float = 0.95
+    #: seconds between the memory monitor's readings; 0 turns it off
+    memory_monitor_refresh_s: float = 0.25
+    #: retries of a retriable task killed by the memory monitor (-1: no limit), counted apart
+    #: from max_retries; a task with max_retries=0 is never retried (Ray: task_oom_retries)
+    task_oom_retries: int = -1
+    #: seconds before the first retry of a task killed for memory, doubling each time up
+    #: to a minute (Ray: task_oom_retry_delay_base_ms)
+    task_oom_retry_delay_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.memory_usage_threshold <= 1.0:
+            raise ValueError(
+                f"memory_usage_threshold must be between 0 and 1 (a share of the node's "
+                f"memory; 0 turns the memory monitor off), got {self.memory_usage_threshold} "
+                "(environment variable MINRAY_MEMORY_USAGE_THRESHOLD)"
+            )
 
     @classmethod
     def from_env(cls) -> Config:

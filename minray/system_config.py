@@ -16,6 +16,8 @@ ignored.
 * ``health_check_initial_delay_ms``: 0 is what minray does (a node is watched
   from its registration); another value is ignored, with the warning.
 * ``idle_worker_killing_time_threshold_ms`` -> ``idle_worker_timeout_s``.
+* ``memory_usage_threshold`` (a share, 0 to 1) and ``memory_monitor_refresh_ms``
+  (0 turns the monitor off) -> the node's memory monitor (node/memory_monitor.py).
 
 A node's death by crash needs none of this: the head sees its connection close
 at once. These settings matter for a hung node or a network cut.
@@ -38,8 +40,11 @@ HEALTH_KEYS = (
     "health_check_failure_threshold",
     "health_check_timeout_ms",
 )
+MEMORY_KEYS = ("memory_usage_threshold", "memory_monitor_refresh_ms")
 SUPPORTED_KEYS = frozenset(
-    HEALTH_KEYS + ("health_check_initial_delay_ms", "idle_worker_killing_time_threshold_ms")
+    HEALTH_KEYS
+    + MEMORY_KEYS
+    + ("health_check_initial_delay_ms", "idle_worker_killing_time_threshold_ms")
 )
 
 _warned: set[str] = set()
@@ -96,10 +101,29 @@ def node_environment(system_config: Any, where: str = "init()", base: Config = C
     if "idle_worker_killing_time_threshold_ms" in config:
         key = "idle_worker_killing_time_threshold_ms"
         env["MINRAY_IDLE_WORKER_TIMEOUT_S"] = repr(_number(key, config[key]) / 1000)
+    env.update(_memory_monitor_environment(config))
     ignored = [key for key in config if key not in SUPPORTED_KEYS]
     if config.get("health_check_initial_delay_ms", 0) != 0:
         ignored.append("health_check_initial_delay_ms")
     _warn_ignored(ignored, where)
+    return env
+
+
+def _memory_monitor_environment(config: dict) -> dict:
+    env = {}
+    if "memory_usage_threshold" in config:
+        value = config["memory_usage_threshold"]
+        share = _number("memory_usage_threshold", value) if value != 0 else 0.0
+        if share > 1:
+            raise ValueError(
+                "_system_config['memory_usage_threshold'] is a share of the node's memory, "
+                f"from 0 (monitor off) to 1, got {value!r}"
+            )
+        env["MINRAY_MEMORY_USAGE_THRESHOLD"] = repr(share)
+    if "memory_monitor_refresh_ms" in config:
+        value = config["memory_monitor_refresh_ms"]
+        period = _number("memory_monitor_refresh_ms", value) / 1000 if value != 0 else 0.0
+        env["MINRAY_MEMORY_MONITOR_REFRESH_S"] = repr(period)
     return env
 
 
@@ -111,8 +135,9 @@ def _warn_ignored(keys: list, where: str) -> None:
         logger.warning(
             "_system_config of %s: minray has no equivalent of %s, so %s ignored. "
             "It applies health_check_period_ms, health_check_failure_threshold, "
-            "health_check_timeout_ms, health_check_initial_delay_ms=0 and "
-            "idle_worker_killing_time_threshold_ms (docs/cluster.md).",
+            "health_check_timeout_ms, health_check_initial_delay_ms=0, "
+            "idle_worker_killing_time_threshold_ms, memory_usage_threshold and "
+            "memory_monitor_refresh_ms (docs/cluster.md).",
             where,
             ", ".join(repr(key) for key in new),
             "it is" if len(new) == 1 else "they are",

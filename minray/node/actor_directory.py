@@ -33,6 +33,7 @@ class ActorRecord:
     pid: int = 0
     restarts: int = 0
     death_cause: str = ""
+    restart_cause: str = ""  #: why its worker died the last time it restarted
     death_error: Any = None
     worker: Any = None  #: the node's record of the worker hosting the actor
     alloc: Any = None  #: the resources the actor holds while it lives
@@ -132,6 +133,7 @@ class ActorDirectory:
         if restarts_left and owner_alive:
             record.state = ActorState.RESTARTING
             record.restarts += 1
+            record.restart_cause = cause
         else:
             if restarts_left:  # only the owner can run the creation task again
                 cause += "\nIt could not restart: the process that created it has exited."

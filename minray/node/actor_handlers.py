@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from ..config import CONFIG
@@ -87,6 +88,7 @@ class ActorHandlers:
             return
         record.alloc = self.scheduler.shrink(lease.alloc, lease.actor_resources)
         record.worker, worker.actor = worker, record
+        worker.busy_since = time.monotonic()
         lease.reply.set_result(
             LeaseGranted(0, worker.worker_id, worker.address, self._gpu_ids(lease))
         )
@@ -232,7 +234,7 @@ class ActorHandlers:
         worker.actor = None
         if record.alloc is not None:
             self.scheduler.release(record.alloc)
-        cause = (
+        cause = self.oom_cause(worker) or (
             "The actor died unexpectedly before finishing this task.\n"
             f"{record.describe()}\nThe actor's worker process died: it may have crashed, been "
             "killed (by a signal or the out-of-memory killer) or called os._exit(); see "
@@ -266,4 +268,5 @@ def _actor_info(record: ActorRecord) -> ActorInfo:
         record.death_cause,
         record.death_error,
         record.handle_blob,
+        record.restart_cause,
     )

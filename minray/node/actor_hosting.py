@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,8 @@ class GuestActor:
     home: bytes  #: the node that keeps its record
     worker: Any  #: the WorkerRecord hosting it
     alloc: Any  #: the resources it holds while it lives
+    class_name: str = ""  #: what its creation lease was asked for (for messages)
+    retriable: bool = True  #: it may restart (max_restarts != 0), as its home asked
 
 
 class ActorHosting:
@@ -57,7 +60,10 @@ class ActorHosting:
     def _host_guest(self: NodeDaemon, lease: LeaseRecord, worker: WorkerRecord) -> None:
         """The worker is a guest actor's from now on (its record is at ``lease.home``)."""
         alloc = self.scheduler.shrink(lease.alloc, lease.actor_resources)
-        guest = GuestActor(lease.actor_id, lease.home, worker, alloc)
+        guest = GuestActor(
+            lease.actor_id, lease.home, worker, alloc, lease.task_name, lease.retriable
+        )
+        worker.busy_since = time.monotonic()
         self.guests[guest.actor_id] = guest
         worker.actor = guest
         lease.reply.set_result(
@@ -81,7 +87,7 @@ class ActorHosting:
         worker.actor = None
         self.guests.pop(guest.actor_id, None)
         self.scheduler.release(guest.alloc)
-        cause = (
+        cause = self.oom_cause(worker) or (
             "The actor died unexpectedly before finishing this task.\nThe actor's worker "
             f"process on node {self.settings.node_id.hex()[:12]} ({self.settings.node_ip}) "
             "died: it may have crashed, been killed (by a signal or the out-of-memory killer) "

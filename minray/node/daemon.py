@@ -56,6 +56,7 @@ from .cluster_address import forget_current_cluster
 from .head_client import HeadClient
 from .log_monitor import LogMonitor
 from .membership import Membership
+from .memory_monitor import MemoryMonitor
 from .node_peers import NodePeers
 from .object_handlers import ObjectHandlers
 from .object_transfer import ObjectTransfers
@@ -78,6 +79,7 @@ class WorkerRecord:
     lease: LeaseRecord | None = None
     idle_since: float = 0.0
     actor: ActorRecord | None = None  #: the actor this worker hosts, for good
+    busy_since: float = 0.0  #: when it was given to its lease or actor (the memory monitor's)
 
 
 @dataclass(eq=False)
@@ -91,6 +93,8 @@ class LeaseRecord:
     actor_id: bytes = b""  #: the lease starts this actor's worker
     actor_resources: dict = field(default_factory=dict)
     home: bytes = b""  #: the node that keeps the actor's record
+    retriable: bool = True  #: its tasks may run again (the memory monitor kills these first)
+    task_name: str = ""
 
 
 @dataclass
@@ -132,6 +136,7 @@ class NodeDaemon(
     ObjectTransfers,
     PlacementGroupHandlers,
     Membership,
+    MemoryMonitor,
     StateRows,
 ):
     def __init__(self, settings: NodeSettings, token: bytes, zygote: ZygoteClient):
@@ -172,6 +177,7 @@ class NodeDaemon(
         self._tcp_server = None
         self.tcp_port = 0  #: of the TCP listener (0: none, as in an embedded node)
         self._init_transfers()
+        self._oom_causes: dict[int, str] = {}  #: memory monitor: killed worker's pid -> why
 
     @property
     def num_cpus(self) -> int:
@@ -209,6 +215,7 @@ class NodeDaemon(
         loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(self.shutdown()))
         loop.create_task(self._poll_logs())
         loop.create_task(self._housekeeping())
+        self._start_memory_monitor()
         if ready_fd is not None:
             os.write(ready_fd, b"READY\n")
             os.close(ready_fd)
@@ -479,6 +486,7 @@ class NodeDaemon(
             lease = LeaseRecord(next(self._lease_ids), alloc, owner, reply)
             lease.actor_id, lease.actor_resources = request.actor_id, request.actor_resources
             lease.home = request.home
+            lease.retriable, lease.task_name = request.retriable, request.task_name
             if self.idle:
                 self._grant(lease, self.idle.pop())
             else:
@@ -487,6 +495,7 @@ class NodeDaemon(
                     self._start_worker()
 
     def _grant(self, lease: LeaseRecord, worker: WorkerRecord) -> None:
+        worker.busy_since = time.monotonic()
         if lease.actor_id:
             self._grant_to_actor(lease, worker)
             return

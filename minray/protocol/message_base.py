@@ -96,6 +96,7 @@ class MsgType(enum.IntEnum):
     GET_LOG = 82
     LOG_CHUNK = 83
     CANCEL_OWNED_TASK = 84
+    OOM_KILLED = 95
 
 
 class ValueKind(enum.IntEnum):

@@ -69,6 +69,9 @@ class RequestLease(Message):
     #: (DEFAULT prefers the node that holds the most, when it has room)
     locality: Any
     home: bytes  #: an actor's: the node that keeps its record (b"" for tasks)
+    #: its tasks may run again if killed (max_retries != 0; an actor's: max_restarts != 0):
+    #: the memory monitor kills the worker of such a lease first
+    retriable: bool = True
 
 
 @message
@@ -100,6 +103,17 @@ class ReturnLease(Message):
     type = MsgType.RETURN_LEASE
     lease_id: int
     worker_failed: bool  #: the owner saw the worker misbehave: do not reuse it
+
+
+@message
+class OomKilled(Message):
+    """Node -> a lease's owner: the memory monitor is about to kill the lease's worker
+    (answered by Ok, then it kills): its task fails with OutOfMemoryError(``message``)
+    or runs again."""
+
+    type = MsgType.OOM_KILLED
+    lease_id: int
+    message: str
 
 
 @message
@@ -298,6 +312,7 @@ class ActorInfo(Message):
     death_cause: str  #: why it is DEAD ("" otherwise)
     death_error: Any  #: the pickled error of a failed __init__, or None
     handle_blob: bytes
+    restart_cause: str = ""  #: why its worker died the last time it restarted ("" if never)
 
 
 @message

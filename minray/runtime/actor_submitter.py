@@ -248,7 +248,7 @@ class ActorSubmitter:
                 del self._actors[actor.actor_id]  # a later call asks the node again
             return
         if stale:  # we lost the connection to it: what was in flight there is gone
-            self._requeue_in_flight(actor)
+            self._requeue_in_flight(actor, info.restart_cause)
         actor.address = info.address
         conn = self.worker.cached_peer(info.address)
         if conn is not None:
@@ -272,8 +272,10 @@ class ActorSubmitter:
         actor.conn = conn
         self._pump(actor)
 
-    def _requeue_in_flight(self, actor: _Actor) -> None:
-        """The actor restarted: retry the calls it was running, or fail them."""
+    def _requeue_in_flight(self, actor: _Actor, cause: str = "") -> None:
+        """The actor restarted: retry the calls it was running, or fail them (``cause``:
+        why its worker died, as its node saw it)."""
+        why = f"\nWhy its worker died: {cause}" if cause else ""
         retry = []
         for spec in actor.in_flight.values():
             if spec.max_retries == -1 or spec.attempts < spec.max_retries:
@@ -286,7 +288,7 @@ class ActorSubmitter:
                         actor.actor_id.hex(),
                         f"The actor {actor.actor_id.hex()} is unavailable: its worker died while "
                         f"running {spec.name} and the actor restarted. The task may or may not "
-                        "have been executed on the actor. Set max_task_retries to retry it.",
+                        "have been executed on the actor. Set max_task_retries to retry it." + why,
                     ),
                 )
         actor.in_flight.clear()

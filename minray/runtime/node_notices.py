@@ -1,5 +1,6 @@
 """What a node tells the processes connected to it, unasked: their workers' output
-lines, that a task asks for resources no node has, and that a node died.
+lines, that a task asks for resources no node has, that a node died, and that its
+memory monitor kills a worker we lease.
 
 A mixin of :class:`~minray.runtime.core_worker.CoreWorker` (``log_to_driver``,
 ``_infeasible_warned``).
@@ -14,7 +15,7 @@ import sys
 from ..exceptions import RaySystemError
 from ..object_store import shm
 from ..protocol.connection import Connection
-from ..protocol.messages import ValueKind
+from ..protocol.messages import Ok, ValueKind
 from .task_submitter import NODE_GONE
 
 logger = logging.getLogger("minray")
@@ -32,6 +33,12 @@ class NodeNotices:
             stream.write(f"\x1b[36m({name} pid={pid})\x1b[0m {text}\n")
         out.flush()
         err.flush()
+
+    def handle_OomKilled(self, conn: Connection, msg) -> Ok:
+        """The node's memory monitor kills a worker leased to us (it waits for our Ok):
+        the task running there fails with OutOfMemoryError, or runs again."""
+        self.submitter.oom_killed(conn, msg.lease_id, msg.message)
+        return Ok()
 
     def handle_NodeDied(self, conn: Connection, msg) -> None:
         """A node was declared dead: close what leads there (a hung node keeps its

@@ -18,6 +18,10 @@ class ArgPlaceholder:
         return ArgPlaceholder, (self.index,)
 
 
+#: ends the scheduling key of tasks that must not run again (max_retries=0)
+NOT_RETRIABLE = ("max_retries", 0)
+
+
 @dataclass(slots=True)
 class TaskSpec:
     task_id: bytes
@@ -44,6 +48,7 @@ class TaskSpec:
     #: values fetched from other owners whose holds are released at the end
     fetched: list | tuple = ()
     attempts: int = 0
+    oom_kills: int = 0  #: times the memory monitor killed it (retried on their own budget)
     cancelled: bool = False
     #: actor calls: the actor, the method, and the handle's lifetime ref counted while pending
     actor_id: bytes = b""
@@ -68,6 +73,8 @@ class TaskSpec:
         if self.actor is not None:  # an actor's worker is its own: never shared
             return ("actor", self.actor["actor_id"])
         key = tuple(sorted(self.resources.items()))
+        if self.max_retries == 0:  # its leases are the memory monitor's last choice
+            key += (NOT_RETRIABLE,)
         return key if self.strategy is None else (key, self.strategy)
 
     def argument_ref_ids(self) -> list:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from .. import ids
 from ..exceptions import (
+    OutOfMemoryError,
     RayError,
     RaySystemError,
     TaskCancelledError,
@@ -113,13 +114,15 @@ class _Queue:
         "requests",
         "cancelled",
         "idle",
+        "retriable",
     )
 
     def __init__(
         self, resources: dict, actor_id: bytes = b"", actor_resources: dict | None = None,
-        strategy=None,
+        strategy=None, retriable: bool = True,
     ):  # fmt: skip
         self.resources = resources
+        self.retriable = retriable  #: its tasks may run again (the memory monitor asks)
         self.strategy = strategy
         self.actor_id = actor_id
         self.actor_resources = actor_resources or {}
@@ -136,6 +139,8 @@ class TaskSubmitter:
         self._request_ids = itertools.count(1)
         self._inbox = Inbox(worker, self._resolve)
         self._in_flight: dict[bytes, TaskSpec] = {}
+        #: (node, lease id) -> why: leases whose workers the node's memory monitor kills
+        self._oom_kills: dict[tuple, str] = {}
         self._running: dict[bytes, _Lease] = {}  #: pushed tasks and the lease running them
 
     # --- entry (any thread) ----------------------------------------------------------------
@@ -183,8 +188,11 @@ class TaskSubmitter:
         queue = self._queues.get(key)
         if queue is None:
             actor_id = spec.actor["actor_id"] if spec.actor is not None else b""
+            retriable = (
+                spec.max_retries != 0 if spec.actor is None else spec.actor["max_restarts"] != 0
+            )
             queue = self._queues[key] = _Queue(
-                spec.resources, actor_id, spec.actor_resources, spec.strategy
+                spec.resources, actor_id, spec.actor_resources, spec.strategy, retriable
             )
         queue.tasks.append(spec)
         self._pump(queue)
@@ -229,6 +237,7 @@ class TaskSubmitter:
                 queue.strategy,
                 locality,
                 self.worker.node_id if queue.actor_id else b"",
+                queue.retriable,
             )
         )
         fut.add_done_callback(partial(self._on_lease_reply, queue, request_id, node))
@@ -401,6 +410,10 @@ class TaskSubmitter:
             # the worker died, or broke the connection: either way the node replaces it
             # (a lease of a worker that is already gone is simply forgotten)
             lease.node.send(ReturnLease(lease.lease_id, True))
+            oom = self._oom_kills.pop((lease.node, lease.lease_id), None)
+            if oom is not None:  # the node's memory monitor killed it
+                self._oom_retry_or_fail(queue, spec, OutOfMemoryError(oom), lease.where)
+                return
             crashed = WorkerCrashedError()  # (where: its log tells why; the worker could not)
             self._record(spec, "FAILED", {**failure(crashed), **lease.where})
             self._retry_or_fail(queue, spec, crashed, "its worker died")
@@ -455,6 +468,39 @@ class TaskSubmitter:
             queue.tasks.appendleft(spec)
         else:
             self._fail(spec, error)
+
+    def oom_killed(self, node: Connection, lease_id: int, message: str) -> None:
+        """Loop thread: the node's memory monitor is killing this lease's worker."""
+        self._oom_kills[(node, lease_id)] = message
+        while len(self._oom_kills) > 256:  # kills of leases that ran nothing are never asked for
+            del self._oom_kills[next(iter(self._oom_kills))]
+
+    def _oom_retry_or_fail(self, queue: _Queue, spec: TaskSpec, error: BaseException, where):
+        """A task killed for memory runs again after a growing delay, on its own budget
+        (CONFIG.task_oom_retries), unless it must not run again (max_retries=0)."""
+        self._record(spec, "FAILED", {**failure(error), **where})
+        limit = self.worker.config.task_oom_retries
+        if spec.max_retries == 0 or spec.cancelled or 0 <= limit <= spec.oom_kills:
+            self._fail(spec, error)
+            self._pump(queue)
+            return
+        delay = min(60.0, self.worker.config.task_oom_retry_delay_s * 2**spec.oom_kills)
+        spec.oom_kills += 1
+        logger.warning(
+            "Task %s was killed because its node ran low on memory; retrying in %.1f s "
+            "(%s memory retries left).", spec.name, delay,
+            "infinite" if limit < 0 else limit - spec.oom_kills,
+        )  # fmt: skip
+        self._record(spec, "PENDING_NODE_ASSIGNMENT", self._info(spec))
+        self.worker.loop.call_later(delay, self._enqueue_again, queue, spec)
+        self._pump(queue)
+
+    def _enqueue_again(self, queue: _Queue, spec: TaskSpec) -> None:
+        if spec.cancelled:
+            self._fail(spec, TaskCancelledError())
+            return
+        queue.tasks.appendleft(spec)
+        self._pump(queue)
 
     # --- finishing ------------------------------------------------------------------------------
 

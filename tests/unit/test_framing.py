@@ -146,9 +146,9 @@ def test_any_message_with_msgpack_field_values_round_trips(msg, request_id):
 
 
 def test_encode_writes_type_request_id_and_fields_in_order():
-    msg = RequestLease(7, {"CPU": 1.0}, "f", b"", {}, False, "SPREAD", None, b"")
+    msg = RequestLease(7, {"CPU": 1.0}, "f", b"", {}, False, "SPREAD", None, b"", False)
     items = msgpack.unpackb(body_of(encode(msg, 42)), raw=False)
-    fields = [7, {"CPU": 1.0}, "f", b"", {}, False, "SPREAD", None, b""]
+    fields = [7, {"CPU": 1.0}, "f", b"", {}, False, "SPREAD", None, b"", False]
     assert items == [int(MsgType.REQUEST_LEASE), 42, *fields]
 
 
