@@ -7,9 +7,10 @@ for the ``answer`` fixture, which loads one file of the exercise's folder:
 * ``solution.py`` with ``--answer=solution`` (``make course-check EX=N SOLUTION=1``);
 * any other Python file with ``--answer=path/to/file.py``.
 
-The answer is loaded as a module whose functions and classes cloudpickle sends
-by value, so workers can run them without importing the file (as when a
-student runs ``python starter.py``, where the module is ``__main__``).
+The answer (and the check module itself) is loaded as a module whose functions
+and classes cloudpickle sends by value, so workers can run them without
+importing the file (as when a student runs ``python starter.py``, where the
+module is ``__main__``).
 
 ``ray_cluster`` starts one local cluster for all the checks of a file and,
 when they are done, shuts it down and checks that nothing was left behind:
@@ -71,9 +72,11 @@ def answer(request):
     exercise_dir = Path(request.module.__file__).parent
     path = answer_path(request.config.getoption("--answer"), exercise_dir)
     name = f"course_{exercise_dir.name}_answer"
+    cloudpickle.register_pickle_by_value(request.module)  # the check's own helpers, too
     try:
         yield load_answer(path, name)
     finally:
+        cloudpickle.unregister_pickle_by_value(request.module)
         module = sys.modules.pop(name, None)
         if module is not None:
             cloudpickle.unregister_pickle_by_value(module)
