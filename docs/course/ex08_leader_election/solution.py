@@ -55,8 +55,10 @@ def run_election(candidate_id, term, peers, timeout):
 
 def main():
     ray.init(num_cpus=4)
-    peers = [Node.remote(i, delay) for i, delay in [(1, 0.0), (2, 1.5), (3, 1.5), (4, 60.0)]]
-    for term in (1, 2):
+    down = Node.remote(4, 60.0)  # never answers in time
+    slow_links = [Node.remote(1, 0.0), Node.remote(2, 1.5), Node.remote(3, 1.5), down]
+    fast_links = [Node.remote(1, 0.0), Node.remote(2, 0.0), Node.remote(3, 0.0), down]
+    for term, peers in [(1, slow_links), (2, fast_links)]:
         start = time.perf_counter()
         votes = run_election(0, term, peers, timeout=0.5)
         verdict = "elected" if votes >= 3 else "no leader"
