@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench bench-compare flamegraphs clean
+.PHONY: demo test course-check lint format bench bench-compare flamegraphs clean
 
 # The editable install's compat mode puts the project on sys.path, so a folder named
 # `minray` where a script runs (a student's work, an old session root) cannot shadow
@@ -22,12 +22,20 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
+# The course pack (docs/course): `make course-check EX=3` checks exercise 3's starter.py,
+# the file a student edits; SOLUTION=1 checks its solution.py instead.
+course-check: $(STAMP)
+	@test -n "$(EX)" || { echo "usage: make course-check EX=N [SOLUTION=1]"; exit 2; }
+	$(BIN)/python -m pytest -q -p no:cacheprovider \
+		docs/course/ex$$(printf %02d $$(expr $(EX) + 0))_*/check_*.py \
+		--answer=$(if $(SOLUTION),solution,starter)
+
 lint: $(STAMP)
-	$(BIN)/ruff check minray tests examples benchmarks
-	$(BIN)/ruff format --check minray tests examples benchmarks
+	$(BIN)/ruff check minray tests examples benchmarks docs/course
+	$(BIN)/ruff format --check minray tests examples benchmarks docs/course
 
 format: $(STAMP)
-	$(BIN)/ruff format minray tests examples benchmarks
+	$(BIN)/ruff format minray tests examples benchmarks docs/course
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/core.py

@@ -1,0 +1,55 @@
+"""Exercise 7: a sharded parameter server. A solution.
+
+Run it:   python docs/course/ex07_sharded_parameter_server/solution.py
+Check it: make course-check EX=7 SOLUTION=1
+"""
+
+import numpy as np
+
+import minray as ray
+
+
+@ray.remote
+class ParameterServerShard:
+    """One piece of the parameter vector."""
+
+    def __init__(self, size):
+        self.params = np.zeros(size)
+
+    def get(self):
+        return self.params
+
+    def update(self, delta):
+        self.params += delta
+
+
+def make_shards(dim, num_shards):
+    """num_shards shard actors that together hold a vector of dim zeros."""
+    pieces = np.array_split(np.zeros(dim), num_shards)
+    return [ParameterServerShard.remote(len(piece)) for piece in pieces]
+
+
+@ray.remote
+def worker_task(shards, steps):
+    """`steps` times: pull every shard, compute an update (ones), push each piece. Returns steps."""
+    for _ in range(steps):
+        current = np.concatenate(ray.get([shard.get.remote() for shard in shards]))
+        update = np.ones_like(current)
+        pieces = np.array_split(update, len(shards))
+        done = [shard.update.remote(piece) for shard, piece in zip(shards, pieces)]
+    ray.get(done)  # our last update has landed on every shard
+    return steps
+
+
+def train(shards, num_workers, steps):
+    """Run num_workers worker tasks over the shards; the final parameter vector."""
+    ray.get([worker_task.remote(shards, steps) for _ in range(num_workers)])
+    return np.concatenate(ray.get([shard.get.remote() for shard in shards]))
+
+
+if __name__ == "__main__":
+    ray.init(num_cpus=4)
+    shards = make_shards(1_000, 4)
+    params = train(shards, num_workers=2, steps=100)
+    print(f"{len(shards)} shards, {params.size} parameters, min {params.min()} max {params.max()}")
+    ray.shutdown()
