@@ -1,4 +1,4 @@
-"""Actor concurrency groups, as in Ray 2.x.
+"""Actor concurrency groups and allow_out_of_order_execution, as in Ray 2.x.
 
 Every wait here is bounded: calls that must run at the same time meet at a
 barrier with a timeout, and calls held back wait on an event or a gate that
@@ -14,7 +14,7 @@ import time
 import pytest
 
 import minray
-from minray.exceptions import ActorDiedError, RayTaskError, TaskCancelledError
+from minray.exceptions import ActorDiedError, GetTimeoutError, RayTaskError, TaskCancelledError
 from minray.util import ActorPool
 
 WAIT_S = 20  #: the longest any call here should take (a hang fails instead of blocking)
@@ -349,6 +349,9 @@ def test_actor_pool_works_with_actors_that_use_groups(cluster):
     assert all(name.startswith("Threads.compute") for name in moved)
 
 
+# --- allow_out_of_order_execution -----------------------------------------------------------------
+
+
 @minray.remote
 class Gate:
     def __init__(self):
@@ -367,3 +370,53 @@ class Gate:
         while not self.opened and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         return self.opened
+
+
+@minray.remote
+def through(gate, value):
+    """``value`` once the gate opens: an argument that is late until the test says so."""
+    assert minray.get(gate.wait.remote()), "the gate never opened"
+    return value
+
+
+@minray.remote
+class Adder:
+    def __init__(self):
+        self.total = 0
+
+    def add(self, x):
+        self.total += x
+        return self.total
+
+
+def test_out_of_order_a_call_with_a_late_argument_does_not_block_later_calls(cluster):
+    gate = Gate.remote()
+    adder = Adder.options(allow_out_of_order_execution=True).remote()
+    first = adder.add.remote(through.remote(gate, 1))
+    second = adder.add.remote(2)
+    assert minray.get(second, timeout=WAIT_S) == 2  # ran while the first waited
+    minray.get(gate.open.remote())
+    assert minray.get(first, timeout=WAIT_S) == 3
+
+
+def test_in_order_by_default_a_late_argument_holds_later_calls_back(cluster):
+    gate = Gate.remote()
+    adder = Adder.remote()
+    first = adder.add.remote(through.remote(gate, 1))
+    second = adder.add.remote(2)
+    with pytest.raises(GetTimeoutError):
+        minray.get(second, timeout=0.3)
+    minray.get(gate.open.remote())
+    assert minray.get([first, second], timeout=WAIT_S) == [1, 3]
+
+
+def test_out_of_order_ray_terminate_still_waits_for_the_calls_before_it(cluster):
+    gate = Gate.remote()
+    adder = Adder.options(allow_out_of_order_execution=True).remote()
+    assert minray.get(adder.add.remote(0), timeout=WAIT_S) == 0  # connected: calls go at once
+    first = adder.add.remote(through.remote(gate, 1))
+    end = adder.__ray_terminate__.remote()
+    minray.get(gate.open.remote())
+    assert minray.get(first, timeout=WAIT_S) == 1
+    with pytest.raises(ActorDiedError):
+        minray.get(end, timeout=WAIT_S)
