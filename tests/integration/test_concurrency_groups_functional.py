@@ -158,7 +158,11 @@ class Loops:
 
     @minray.method(concurrency_group="io")
     async def sleep_forever(self):
+        self.sleeping = True
         await asyncio.sleep(3600)
+
+    async def is_sleeping(self):
+        return getattr(self, "sleeping", False)
 
 
 def test_each_group_of_an_async_actor_has_its_own_loop_and_thread(cluster):
@@ -207,7 +211,9 @@ def test_async_calls_in_a_group_wait_for_each_other_on_its_loop(cluster):
 def test_cancel_reaches_a_running_call_on_a_groups_loop(cluster):
     actor = Loops.remote()
     ref = actor.sleep_forever.remote()
-    assert minray.wait([ref], timeout=0.2)[0] == []
+    deadline = time.monotonic() + WAIT_S
+    while not minray.get(actor.is_sleeping.remote()) and time.monotonic() < deadline:
+        time.sleep(0.01)  # until it runs (bounded)
     minray.cancel(ref)
     with pytest.raises((TaskCancelledError, RayTaskError)) as caught:
         minray.get(ref, timeout=WAIT_S)
@@ -327,14 +333,17 @@ def test_concurrency_groups_on_a_function_are_an_invalid_option():
 # --- handles, ActorPool --------------------------------------------------------------------------
 
 
-def test_a_handle_passed_to_a_task_keeps_its_actors_groups(cluster):
+def test_handles_passed_to_a_task_or_found_by_name_keep_the_actors_groups(cluster):
     @minray.remote
     def call_in_io(actor):
         return minray.get(actor.where.options(concurrency_group="io").remote())
 
-    actor = Threads.remote()
+    actor = Threads.options(name="threads").remote()
     name, on_main = minray.get(call_in_io.remote(actor), timeout=WAIT_S)
     assert name.startswith("Threads.io") and not on_main
+    found = minray.get_actor("threads")
+    name, _ = minray.get(found.where.options(concurrency_group="io").remote(), timeout=WAIT_S)
+    assert name.startswith("Threads.io")
 
 
 def test_actor_pool_works_with_actors_that_use_groups(cluster):
