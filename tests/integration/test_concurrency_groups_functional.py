@@ -253,13 +253,25 @@ def test_exit_actor_in_a_group_ends_the_actor(cluster, kind):
         minray.get(actor.ping.remote(), timeout=WAIT_S)
 
 
-def test_ray_terminate_lets_earlier_group_calls_finish_even_queued_ones(cluster):
-    @minray.remote(concurrency_groups={"one": 1})
-    class OneAtATime:
-        @minray.method(concurrency_group="one")
-        def through(self, gate, value):
-            assert minray.get(gate.wait.remote())
-            return value
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_ray_terminate_lets_earlier_group_calls_finish_even_queued_ones(cluster, kind):
+    if kind == "sync":
+
+        @minray.remote(concurrency_groups={"one": 1})
+        class OneAtATime:
+            @minray.method(concurrency_group="one")
+            def through(self, gate, value):
+                assert minray.get(gate.wait.remote())
+                return value
+
+    else:
+
+        @minray.remote(concurrency_groups={"one": 1})
+        class OneAtATime:
+            @minray.method(concurrency_group="one")
+            async def through(self, gate, value):
+                assert await gate.wait.remote()
+                return value
 
     gate = Gate.remote()
     actor = OneAtATime.remote()
