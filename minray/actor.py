@@ -28,6 +28,11 @@ from .protocol.connection import RemoteError
 from .protocol.messages import RegisterActor
 from .runtime.actor_executor import READY, TERMINATE
 from .runtime.actor_exit import exit_current_actor
+from .runtime.concurrency_groups import (
+    check_group_name,
+    check_method_groups,
+    unknown_group_message,
+)
 from .runtime.task_builder import build_actor_creation, submit_actor_creation, submit_actor_task
 
 #: Ray's default max_concurrency for async actors
@@ -50,6 +55,8 @@ def method(*args, **kwargs):
             )
     if "num_returns" in kwargs:
         opts._check_num_returns(kwargs["num_returns"])
+    if "concurrency_group" in kwargs:
+        check_group_name(kwargs["concurrency_group"])
 
     def decorate(function):
         setattr(function, _METHOD_OPTIONS, dict(kwargs))
@@ -89,6 +96,12 @@ class _ClassInfo:
                 self.generators.add(name)
         for name in (TERMINATE, READY):
             self.methods[name] = {}
+        #: the methods that name a concurrency group (@minray.method(concurrency_group=...))
+        self.method_groups = {
+            name: options["concurrency_group"]
+            for name, options in self.methods.items()
+            if options.get("concurrency_group")
+        }
         #: methods a call without arguments suits: such calls skip the signature check
         self.no_argument_calls = {n for n, sig in self.signatures.items() if _binds_alone(sig)}
         # signatures check calls early; one whose default value cannot be pickled stays here
@@ -208,6 +221,8 @@ class ActorClass:
         max_concurrency = options["max_concurrency"] or (
             DEFAULT_MAX_CONCURRENCY_ASYNC if info.is_async else 1
         )
+        groups = dict(options["concurrency_groups"] or {})
+        check_method_groups(info.class_name, info.method_groups, groups)
         resources, held = opts.actor_resources(options)
         placement = opts.placement_of(options)
         if placement is None and opts.may_inherit_placement(options):
@@ -235,13 +250,16 @@ class ActorClass:
                 "max_restarts": options["max_restarts"],
                 "detached": options["lifetime"] == "detached",
                 "placement": placement,
+                "concurrency_groups": groups,
+                "method_groups": info.method_groups,
             },
             env_vars=_env_vars(options),
             strategy=opts.lease_strategy(options),
         )
         retries = options["max_task_retries"]
         limit = options["max_pending_calls"]
-        unowned = ActorHandle(actor_id, info, retries, None, limit)
+        calls = _CallRules(tuple(groups), options["allow_out_of_order_execution"])
+        unowned = ActorHandle(actor_id, info, retries, None, limit, calls)
         try:
             reply = worker.call_node(
                 RegisterActor(
@@ -260,12 +278,29 @@ class ActorClass:
                 raise ActorAlreadyExistsError(str(e)) from None
             raise RaySystemError(f"the node refused to register the actor: {e}") from None
         if not reply.created:  # get_if_exists found a live actor with this name
-            return ActorHandle(reply.actor_id, info, retries, None, limit)
+            return ActorHandle(reply.actor_id, info, retries, None, limit, calls)
         lifetime_id = ids.object_id_for(spec.task_id, 1)
         lifetime = ObjectRef(lifetime_id, worker.address)
         submit_actor_creation(worker, spec, lifetime_id)
         del keep
-        return ActorHandle(actor_id, info, retries, lifetime, limit)
+        return ActorHandle(actor_id, info, retries, lifetime, limit, calls)
+
+
+class _CallRules:
+    """What a handle knows of how its actor takes calls: the names of its concurrency
+    groups, and whether calls may run out of order (allow_out_of_order_execution)."""
+
+    __slots__ = ("groups", "out_of_order")
+
+    def __init__(self, groups: tuple = (), out_of_order: bool = False):
+        self.groups = groups
+        self.out_of_order = out_of_order
+
+    def __reduce__(self):
+        return _CallRules, (self.groups, self.out_of_order)
+
+
+_NO_RULES = _CallRules()
 
 
 class _BoundActorOptions:
@@ -289,12 +324,14 @@ class ActorHandle:
         max_task_retries: int,
         lifetime_ref: ObjectRef | None,
         max_pending_calls: int = -1,
+        calls: _CallRules = _NO_RULES,
     ):
         self._actor_id = actor_id
         self._info = info
         self._max_task_retries = max_task_retries
         self._lifetime_ref = lifetime_ref
         self._max_pending_calls = max_pending_calls
+        self._calls = calls
 
     def __getattr__(self, name: str) -> ActorMethod:
         info = self.__dict__.get("_info")
@@ -310,6 +347,7 @@ class ActorHandle:
             self._max_task_retries,
             self._lifetime_ref,
             self._max_pending_calls,
+            self._calls,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -324,8 +362,10 @@ class ActorHandle:
     __str__ = __repr__
 
 
-def _rebuild_handle(actor_id, info, max_task_retries, lifetime_ref, max_pending_calls=-1):
-    return ActorHandle(actor_id, info, max_task_retries, lifetime_ref, max_pending_calls)
+def _rebuild_handle(
+    actor_id, info, max_task_retries, lifetime_ref, max_pending_calls=-1, calls=_NO_RULES
+):
+    return ActorHandle(actor_id, info, max_task_retries, lifetime_ref, max_pending_calls, calls)
 
 
 class ActorMethod:
@@ -357,9 +397,18 @@ class ActorMethod:
                 )
         num_returns = method_options.get("num_returns", self._num_returns)
         opts._check_num_returns(num_returns)
-        return _BoundMethodOptions(self, num_returns)
+        group = method_options.get("concurrency_group") or ""
+        if group:
+            check_group_name(group)
+            if group not in self._handle._calls.groups:
+                info = self._handle._info
+                raise ValueError(
+                    f"{self._call_name}.options(): "
+                    + unknown_group_message(info.class_name, group, self._handle._calls.groups)
+                )
+        return _BoundMethodOptions(self, num_returns, group)
 
-    def _remote(self, args: tuple, kwargs: dict, num_returns: int):
+    def _remote(self, args: tuple, kwargs: dict, num_returns: int, concurrency_group: str = ""):
         handle = self._handle
         if self._name in handle._info.generators:
             raise TypeError(
@@ -396,6 +445,8 @@ class ActorMethod:
             num_returns=num_returns,
             max_retries=retries,
             lifetime_ref=handle._lifetime_ref,
+            concurrency_group=concurrency_group,
+            out_of_order=handle._calls.out_of_order,
         )
         if num_returns == 1:
             return refs[0]
@@ -405,12 +456,13 @@ class ActorMethod:
 
 
 class _BoundMethodOptions:
-    def __init__(self, method: ActorMethod, num_returns: int):
+    def __init__(self, method: ActorMethod, num_returns: int, concurrency_group: str = ""):
         self._method = method
         self._num_returns = num_returns
+        self._concurrency_group = concurrency_group
 
     def remote(self, *args, **kwargs):
-        return self._method._remote(args, kwargs, self._num_returns)
+        return self._method._remote(args, kwargs, self._num_returns, self._concurrency_group)
 
 
 def _init_signature(cls: type) -> inspect.Signature | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from .accelerators import ACCELERATOR_TYPE_PREFIX
 from .head.placement import in_bundle
+from .runtime.concurrency_groups import check_concurrency_groups
 from .runtime.task_context import _task_context
 from .scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
@@ -230,10 +231,10 @@ ACTOR_DEFAULTS: dict[str, Any] = {
     "runtime_env": None,
     "accelerator_type": None,
     "allow_out_of_order_execution": False,
+    "concurrency_groups": None,
 }
 
 UNSUPPORTED_ACTOR_OPTIONS = _UNSUPPORTED_OPTIONS | {
-    "concurrency_groups",
     "enable_tensor_transport",
     "_actor_generator_backpressure_num_objects",
 }
@@ -276,6 +277,7 @@ _ACTOR_CHECKS = {
     "max_pending_calls": lambda v: _check_int("max_pending_calls", v, -1, "-1 or more"),
     "get_if_exists": lambda v: _check_bool("get_if_exists", v),
     "allow_out_of_order_execution": lambda v: _check_bool("allow_out_of_order_execution", v),
+    "concurrency_groups": check_concurrency_groups,
 }
 
 

@@ -428,6 +428,7 @@ class PushActorTask(Message):
     arg_refs: list
     num_returns: int
     caller: str
+    concurrency_group: str  #: the group the call asked for; "": its method's (or the default)
 
 
 @message

@@ -10,6 +10,10 @@ submission order (see actor_submitter.py) and run
   the main thread runs, at most ``max_concurrency`` (default 1000) at once.
   Sync methods of an async actor run on that loop too, and block it (as in Ray).
 
+Concurrency groups (``concurrency_groups={"io": 2}``) add executors beside
+these, one per named group (concurrency_groups.py): calls of a group's methods
+go there, the rest run as above, in the *default group*.
+
 ``exit_actor()``, ``__ray_terminate__`` and the node's ``ExitActor`` (all
 handles gone) end the actor on purpose: the node learns it first, the call that
 asked gets ActorDiedError, calls running now end, then the main thread runs
@@ -31,6 +35,7 @@ from ..exceptions import ActorDiedError, AsyncioActorExit, TaskCancelledError
 from ..protocol.connection import Reply
 from ..protocol.messages import ActorExiting, ActorStarted, PushActorTask, PushTask, TaskReply
 from .actor_exit import ActorExit, construct, exit_message, exit_process, run_exit_hooks
+from .concurrency_groups import LoopGroup, group_of, make_groups, unknown_group_message
 from .task_context import TaskContext
 
 if TYPE_CHECKING:
@@ -70,6 +75,14 @@ class HostedActor:
         self._threaded: set[concurrent.futures.Future] = set()  #: calls on the pool now
         self.loop: asyncio.AbstractEventLoop | None = None
         self._semaphore: asyncio.Semaphore | None = None
+        #: the named concurrency groups' executors, and which methods run in which
+        self.method_groups: dict[str, str] = info.get("method_groups") or {}
+        self.groups = make_groups(
+            info.get("concurrency_groups") or {}, mode == "async", self.class_name
+        )
+        self._group_calls: set[concurrent.futures.Future] = set()  #: calls in groups now
+        #: __ray_terminate__ calls: the group calls that came before them, to wait for
+        self._before_terminate: dict[bytes, list] = {}
         if mode == "threaded":
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 self.max_concurrency, thread_name_prefix=f"{self.class_name}"
@@ -147,6 +160,7 @@ class HostedActor:
     def call(self, msg: PushActorTask) -> Any:
         """Run one call on this thread; returns the method's result."""
         if msg.method == TERMINATE:
+            concurrent.futures.wait(self._before_terminate.pop(msg.task_id, ()))
             raise ActorExit(f"{TERMINATE} was called")
         if msg.method == READY:
             return True
@@ -154,8 +168,13 @@ class HostedActor:
         args, kwargs = self.executor._arguments(msg)
         return method(*args, **kwargs)
 
-    def dispatch(self, msg: PushActorTask, reply: Reply) -> None:
-        """Loop thread: start a call of a threaded or async actor."""
+    def dispatch(self, msg: PushActorTask, reply: Reply) -> bool:
+        """Loop thread: start a call that does not run on the main thread's queue (a call of
+        a threaded or async actor, or of a named concurrency group); False: queue it there."""
+        if self.groups and self._dispatch_to_group(msg, reply):
+            return True
+        if self.mode == "sync":
+            return False
         if self.mode == "threaded":
             earlier = list(self._threaded) if msg.method == TERMINATE else []
             done = self._pool.submit(self._run_threaded, msg, reply, earlier)
@@ -163,6 +182,29 @@ class HostedActor:
             done.add_done_callback(self._threaded.discard)
         else:
             self.loop.call_soon_threadsafe(self._start_async, msg, reply)
+        return True
+
+    def _dispatch_to_group(self, msg: PushActorTask, reply: Reply) -> bool:
+        """Start a call of a named group; False for a call of the default group."""
+        if msg.method == TERMINATE:  # default group; it waits for the group calls before it
+            self._before_terminate[msg.task_id] = list(self._group_calls)
+            return False
+        name = group_of(msg.method, msg.concurrency_group, self.method_groups)
+        if not name:
+            return False
+        group = self.groups.get(name)
+        if group is None:  # (callers check names; a stale handle may not know them)
+            self.worker.release_holds(msg.arg_refs)
+            error = ValueError(unknown_group_message(self.class_name, name, self.groups))
+            reply.send(self.executor.reply(msg, error=error))
+            return True
+        if isinstance(group, LoopGroup):
+            done = group.submit(self._run_async, msg, reply, group.semaphore)
+        else:
+            done = group.submit(self._run_threaded, msg, reply, [])
+        self._group_calls.add(done)
+        done.add_done_callback(self._group_calls.discard)
+        return True
 
     def _run_threaded(self, msg: PushActorTask, reply: Reply, earlier: list) -> None:
         if earlier:
@@ -180,13 +222,20 @@ class HostedActor:
     def _start_async(self, msg: PushActorTask, reply: Reply) -> None:
         self.loop.create_task(self._run_async(msg, reply))
 
-    async def _run_async(self, msg: PushActorTask, reply: Reply) -> None:
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+    async def _run_async(
+        self, msg: PushActorTask, reply: Reply, semaphore: asyncio.Semaphore | None = None
+    ) -> None:
+        """Run one call on this thread's loop (the default group's, or a named group's)."""
+        if semaphore is None:
+            if self._semaphore is None:
+                self._semaphore = asyncio.Semaphore(self.max_concurrency)
+            semaphore = self._semaphore
         if msg.method == TERMINATE:  # let the calls that came before it finish
-            earlier = [t for t in self._running.values() if t is not asyncio.current_task()]
+            earlier = self._tasks_on_this_loop()
+            in_groups = self._before_terminate.pop(msg.task_id, ())
+            earlier += [asyncio.wrap_future(done) for done in in_groups]
             await asyncio.gather(*earlier, return_exceptions=True)
-        async with self._semaphore:
+        async with semaphore:
             task = asyncio.current_task()
             self._running[msg.task_id] = task
             try:
@@ -218,7 +267,14 @@ class HostedActor:
         self.cancelled.add(task_id)
         task = self._running.get(task_id)
         if task is not None:
-            self.loop.call_soon_threadsafe(task.cancel)
+            task.get_loop().call_soon_threadsafe(task.cancel)
+
+    def _tasks_on_this_loop(self) -> list:
+        """The calls running on the current loop, but the current one."""
+        me = asyncio.current_task()
+        return [
+            t for t in list(self._running.values()) if t is not me and t.get_loop() is me.get_loop()
+        ]
 
     # --- ending ----------------------------------------------------------------------------
 
@@ -240,8 +296,7 @@ class HostedActor:
 
     def _stop_loop_when_idle(self) -> None:
         async def stop() -> None:
-            running = [t for t in self._running.values() if t is not asyncio.current_task()]
-            await asyncio.gather(*running, return_exceptions=True)
+            await asyncio.gather(*self._tasks_on_this_loop(), return_exceptions=True)
             self.loop.stop()
 
         self.loop.create_task(stop())
@@ -256,6 +311,9 @@ class HostedActor:
         if self._pool is not None:
             concurrent.futures.wait(list(self._threaded))
             self._pool.shutdown(wait=False, cancel_futures=True)
+        concurrent.futures.wait(list(self._group_calls))
+        for group in self.groups.values():
+            group.stop()
         run_exit_hooks(self.instance, self.class_name, self.loop)
         self._refuse_queued()
         time.sleep(EXIT_DELAY_S)  # the last replies leave
@@ -275,3 +333,5 @@ class HostedActor:
             self.loop.call_soon_threadsafe(self.loop.stop)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        for group in self.groups.values():
+            group.stop()

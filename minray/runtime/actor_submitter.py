@@ -4,6 +4,10 @@ Each actor this process calls has a queue of calls in submission order. A call
 is pushed once its ObjectRef arguments have values *and* every earlier call
 has been pushed, so one caller's calls reach the actor in the order they were
 made; the connection keeps that order and a sync actor runs them one by one.
+An actor created with ``allow_out_of_order_execution=True`` drops that rule, as
+in Ray: each call is pushed as soon as its arguments have values, so one whose
+argument is late does not hold up later ones (``__ray_terminate__`` still waits
+for every call before it).
 
 A call with no ObjectRef arguments, to an actor this process is connected to
 and has nothing queued or in flight for, is pushed at once by the calling
@@ -36,6 +40,7 @@ from ..ids import ACTOR_ID_SIZE
 from ..protocol.connection import Connection, ConnectionLost
 from ..protocol.messages import ActorState, CancelTask, GetActorInfo, PushActorTask
 from . import argument_resolver
+from .actor_executor import TERMINATE
 from .inbox import Inbox
 from .task_events import INFO_FIELDS, failure, task_info, waiting_info
 from .task_spec import TaskSpec
@@ -59,9 +64,18 @@ def _locked(method):
 class _Actor:
     """What this process knows about one actor it calls."""
 
-    __slots__ = ("actor_id", "address", "conn", "queue", "in_flight", "dead", "locating")
+    __slots__ = (
+        "actor_id",
+        "address",
+        "conn",
+        "queue",
+        "in_flight",
+        "dead",
+        "locating",
+        "out_of_order",
+    )
 
-    def __init__(self, actor_id: bytes):
+    def __init__(self, actor_id: bytes, out_of_order: bool = False):
         self.actor_id = actor_id
         self.address = ""
         self.conn: Connection | None = None
@@ -69,6 +83,7 @@ class _Actor:
         self.in_flight: dict[bytes, TaskSpec] = {}  #: pushed, no reply yet (push order)
         self.dead: BaseException | None = None  #: the error every call gets once it is dead
         self.locating = False
+        self.out_of_order = out_of_order  #: allow_out_of_order_execution: push once ready
 
 
 class ActorSubmitter:
@@ -117,7 +132,7 @@ class ActorSubmitter:
         self._unaccepted -= 1
         actor = self._actors.get(spec.actor_id)
         if actor is None:
-            actor = self._actors[spec.actor_id] = _Actor(spec.actor_id)
+            actor = self._actors[spec.actor_id] = _Actor(spec.actor_id, spec.out_of_order)
         actor.queue.append(spec)
         if spec.placeholders:
             info = task_info(spec, "ACTOR_TASK", self.worker.current_job_id())
@@ -156,8 +171,29 @@ class ActorSubmitter:
             if actor.queue:
                 self._locate(actor)
             return
+        if actor.out_of_order:
+            self._push_ready(actor)
+            return
         while actor.queue and actor.queue[0].ready:
             self._push(actor, actor.queue.popleft())
+
+    def _push_ready(self, actor: _Actor) -> None:
+        """Out of order: push every call whose arguments are ready, wherever it is in the
+        queue; ``__ray_terminate__`` goes only once every call before it has gone."""
+        waiting: collections.deque[TaskSpec] = collections.deque()
+        queue = actor.queue
+        while queue:
+            spec = queue.popleft()
+            if spec.method == TERMINATE and waiting:  # it and all after it wait
+                waiting.append(spec)
+                waiting.extend(queue)
+                queue.clear()
+                break
+            if spec.ready:
+                self._push(actor, spec)
+            else:
+                waiting.append(spec)
+        actor.queue = waiting
 
     def _push(self, actor: _Actor, spec: TaskSpec, from_caller: bool = False) -> None:
         if spec.task_id in self._cancelled:
@@ -176,6 +212,7 @@ class ActorSubmitter:
             refs,
             spec.num_returns,
             self.worker.address,
+            spec.concurrency_group,
         )
         actor.in_flight[spec.task_id] = spec
         # (no SUBMITTED_TO_WORKER event: an actor call is told of once it ends, and its

@@ -134,6 +134,8 @@ def submit_actor_task(
     num_returns: int,
     max_retries: int,
     lifetime_ref: ObjectRef | None,
+    concurrency_group: str = "",
+    out_of_order: bool = False,
 ) -> list:
     """Build an actor call, hand it to the actor submitter and return its result refs."""
     placeholders: list = []
@@ -164,6 +166,8 @@ def submit_actor_task(
             actor_id=actor_id,
             method=method,
             lifetime_refs=lifetime,
+            concurrency_group=concurrency_group,
+            out_of_order=out_of_order,
         )
     )
     return refs

@@ -66,10 +66,8 @@ class TaskExecutor:
         if type(msg) is PushActorTask and actor.exited is not None:
             return actor.refuse(msg)  # exiting: nothing more runs
         reply = conn.reply_later()  # the thread that runs the call sends the reply itself
-        if type(msg) is PushActorTask and actor.mode != "sync":
-            actor.dispatch(msg, reply)
-        else:
-            self._tasks.put((msg, reply))
+        if type(msg) is not PushActorTask or not actor.dispatch(msg, reply):
+            self._tasks.put((msg, reply))  # the main thread runs it
         return DEFERRED
 
     def on_cancel(self, msg: CancelTask) -> None:

@@ -67,6 +67,10 @@ class TaskSpec:
     placement: Any = None
     #: an actor call's task-event info (task_events.task_info), kept for its last event
     told: Any = None
+    #: an actor call: the concurrency group it asked for ("": its method's, or the default)
+    concurrency_group: str = ""
+    #: an actor call to an actor with allow_out_of_order_execution: pushed once ready
+    out_of_order: bool = False
 
     @property
     def scheduling_key(self) -> tuple:

@@ -38,6 +38,7 @@ def test_valid_actor_options_are_returned_unchanged():
         "scheduling_strategy": "SPREAD",
         "runtime_env": {"env_vars": {"A": "1"}},
         "allow_out_of_order_execution": True,
+        "concurrency_groups": {"io": 2},
     }
     before = dict(options)
     assert validate_actor_options(options) == before
@@ -83,9 +84,21 @@ def test_ray_actor_options_minray_lacks_are_refused_by_name(key):
         validate_actor_options({key: None})
 
 
-def test_concurrency_groups_is_refused_as_unsupported():
-    with pytest.raises(ValueError, match="minray does not support"):
-        validate_actor_options({"concurrency_groups": {"io": 2}})
+def test_concurrency_groups_are_accepted_as_a_dict_of_positive_sizes():
+    options = {"concurrency_groups": {"io": 2, "compute": 4}}
+    assert validate_actor_options(options) == options
+
+
+@pytest.mark.parametrize("groups", [["io"], "io", {"io"}], ids=repr)
+def test_concurrency_groups_must_be_a_dict(groups):
+    with pytest.raises(TypeError, match="'concurrency_groups' must be dict"):
+        validate_actor_options({"concurrency_groups": groups})
+
+
+@pytest.mark.parametrize("size", [0, -1])
+def test_a_concurrency_group_of_no_calls_is_refused(size):
+    with pytest.raises(ValueError, match="group 'io' must be at least 1"):
+        validate_actor_options({"concurrency_groups": {"io": size}})
 
 
 def test_empty_actor_name_is_rejected():
