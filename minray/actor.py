@@ -24,6 +24,7 @@ from .exceptions import (
     RaySystemError,
 )
 from .object_ref import ObjectRef
+from .object_ref_generator import generator_result
 from .protocol.connection import RemoteError
 from .protocol.messages import RegisterActor
 from .runtime.actor_executor import READY, TERMINATE
@@ -334,7 +335,8 @@ class ActorMethod:
     def __init__(self, handle: ActorHandle, name: str, method_options: dict):
         self._handle = handle
         self._name = name
-        self._num_returns = method_options.get("num_returns", 1)
+        default = "streaming" if name in handle._info.generators else 1  # as in Ray 2.x
+        self._num_returns = method_options.get("num_returns", default)
         self._max_task_retries = method_options.get("max_task_retries")
         self._call_name = method_options.get("name") or f"{handle._info.class_name}.{name}"
 
@@ -361,12 +363,6 @@ class ActorMethod:
 
     def _remote(self, args: tuple, kwargs: dict, num_returns: int):
         handle = self._handle
-        if self._name in handle._info.generators:
-            raise TypeError(
-                f"{self._call_name} is a generator method (it uses yield); minray does not "
-                "support generator methods yet. Return a list instead, or use "
-                "@minray.method(num_returns=N) to return N values as separate refs."
-            )
         signature = handle._info.signatures.get(self._name)
         if signature is not None and (
             args or kwargs or self._name not in handle._info.no_argument_calls
@@ -386,6 +382,7 @@ class ActorMethod:
                 f"without a result, its max_pending_calls. Wait for some of them "
                 "(minray.get / minray.wait) before making more calls, or raise the limit."
             )
+        generator = opts.generator_call({"num_returns": num_returns})
         refs = submit_actor_task(
             worker,
             actor_id=handle._actor_id,
@@ -393,10 +390,13 @@ class ActorMethod:
             name=self._call_name,
             args=args,
             kwargs=kwargs,
-            num_returns=num_returns,
+            num_returns=1 if generator is not None else num_returns,
             max_retries=retries,
             lifetime_ref=handle._lifetime_ref,
+            generator=generator,
         )
+        if generator is not None:
+            return generator_result(worker, refs[0])
         if num_returns == 1:
             return refs[0]
         if num_returns == 0:

@@ -96,6 +96,8 @@ class MsgType(enum.IntEnum):
     GET_LOG = 82
     LOG_CHUNK = 83
     CANCEL_OWNED_TASK = 84
+    GENERATOR_ITEM = 90
+    GENERATOR_ACK = 91
 
 
 class ValueKind(enum.IntEnum):

@@ -31,6 +31,7 @@ from ..exceptions import ActorDiedError, AsyncioActorExit, TaskCancelledError
 from ..protocol.connection import Reply
 from ..protocol.messages import ActorExiting, ActorStarted, PushActorTask, PushTask, TaskReply
 from .actor_exit import ActorExit, construct, exit_message, exit_process, run_exit_hooks
+from .generator_executor import run_generator_async
 from .task_context import TaskContext
 
 if TYPE_CHECKING:
@@ -203,7 +204,10 @@ class HostedActor:
         with executor.call_scope(msg, self.context(msg)):
             try:
                 result = self.call(msg)
-                if inspect.isawaitable(result):
+                if msg.generator is not None:  # each value reported as it comes; None at the end
+                    conn = executor.generator_conns[msg.task_id]
+                    result = await run_generator_async(self.worker, msg, conn, result)
+                elif inspect.isawaitable(result):
                     result = await result
             except AsyncioActorExit:  # exit_actor(): reply() sees this call asked for it
                 return executor.reply(msg, error=ActorExit())

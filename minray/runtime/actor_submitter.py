@@ -176,6 +176,7 @@ class ActorSubmitter:
             refs,
             spec.num_returns,
             self.worker.address,
+            self.worker.generator_wire(spec),
         )
         actor.in_flight[spec.task_id] = spec
         # (no SUBMITTED_TO_WORKER event: an actor call is told of once it ends, and its

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import ids, serialization
 from ..object_ref import ObjectRef
+from .generator_streams import GeneratorCall
 from .task_spec import ArgPlaceholder, TaskSpec
 
 if TYPE_CHECKING:
@@ -34,8 +35,10 @@ def submit_task(
     env_vars: dict | None,
     strategy: Any = None,
     placement: list | None = None,
+    generator: GeneratorCall | None = None,
 ) -> list:
-    """Build the task, hand it to the submitter and return its result refs."""
+    """Build the task, hand it to the submitter and return its result refs (a generator
+    task: ``[its OwnedStream]``, opened before the task can report anything)."""
     placeholders: list = []
     # ``keep`` holds refs of arguments put into the object store until they are counted
     args_blob, nested, keep = _pickle_arguments(
@@ -44,6 +47,8 @@ def submit_task(
     task_id = ids.new_task_id(worker.current_job_id())
     return_ids, refs = _count_new_task(worker, task_id, num_returns, placeholders, nested)
     del keep
+    if generator is not None:
+        refs = [worker.open_stream(task_id, refs[0], generator)]
     if isinstance(retry_exceptions, list):
         retry_exceptions = tuple(retry_exceptions)
     worker.submitter.submit(
@@ -64,6 +69,7 @@ def submit_task(
             strategy=strategy,
             namespace=worker.current_namespace(),
             placement=placement,
+            generator=generator,
         )
     )
     return refs
@@ -134,8 +140,10 @@ def submit_actor_task(
     num_returns: int,
     max_retries: int,
     lifetime_ref: ObjectRef | None,
+    generator: GeneratorCall | None = None,
 ) -> list:
-    """Build an actor call, hand it to the actor submitter and return its result refs."""
+    """Build an actor call, hand it to the actor submitter and return its result refs (a
+    generator method: ``[its OwnedStream]``)."""
     placeholders: list = []
     args_blob, nested, keep = _pickle_arguments(
         worker, name, list(args), dict(kwargs), placeholders
@@ -146,6 +154,8 @@ def submit_actor_task(
         worker, task_id, num_returns, placeholders, nested + lifetime
     )
     del keep
+    if generator is not None:
+        refs = [worker.open_stream(task_id, refs[0], generator)]
     worker.actors.submit(
         TaskSpec(
             task_id=task_id,
@@ -164,6 +174,7 @@ def submit_actor_task(
             actor_id=actor_id,
             method=method,
             lifetime_refs=lifetime,
+            generator=generator,
         )
     )
     return refs

@@ -62,6 +62,8 @@ class TaskSpec:
     placement: Any = None
     #: an actor call's task-event info (task_events.task_info), kept for its last event
     told: Any = None
+    #: a generator task's GeneratorCall (runtime/generator_streams.py), else None
+    generator: Any = None
 
     @property
     def scheduling_key(self) -> tuple:
