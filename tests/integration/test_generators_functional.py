@@ -24,8 +24,7 @@ def count(n, delay=0.0):
 
 @minray.remote
 def fails_after(k):
-    for i in range(k):
-        yield i
+    yield from range(k)
     raise ValueError("bad value")
 
 
@@ -224,8 +223,7 @@ def test_a_generator_with_a_fixed_num_returns_returns_that_many_refs(cluster):
 @minray.remote
 class Producer:
     def numbers(self, n):
-        for i in range(n):
-            yield i
+        yield from range(n)
 
     @minray.method(num_returns="streaming")
     def tagged(self, n):

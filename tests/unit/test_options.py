@@ -346,7 +346,8 @@ def test_generator_call_says_how_a_generator_task_runs():
     from minray.options import generator_call
 
     assert generator_call({"num_returns": 2}) is None
-    streaming = generator_call({"num_returns": "streaming", "_generator_backpressure_num_objects": 3})
+    limit = {"_generator_backpressure_num_objects": 3}
+    streaming = generator_call({"num_returns": "streaming", **limit})
     assert (streaming.dynamic, streaming.backpressure) == (False, 3)
-    dynamic = generator_call({"num_returns": "dynamic", "_generator_backpressure_num_objects": 3})
+    dynamic = generator_call({"num_returns": "dynamic", **limit})
     assert (dynamic.dynamic, dynamic.backpressure) == (True, -1)
