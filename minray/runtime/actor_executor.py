@@ -136,6 +136,7 @@ class HostedActor:
         else:
             return None
         self.worker.release_holds(msg.arg_refs)
+        self.executor.generator_conns.pop(msg.task_id, None)
         return TaskReply(msg.task_id, self.executor._error_entries(msg, error), True)
 
     def context(self, msg: PushActorTask) -> TaskContext:

@@ -139,6 +139,27 @@ def test_backpressure_keeps_the_worker_from_running_ahead(cluster):
     assert made[2] - made[1] > 0.3
 
 
+def test_dropping_a_generator_frees_its_values_and_lets_a_held_back_task_finish(cluster):
+    @minray.remote(_generator_backpressure_num_objects=1)
+    def arrays(n):
+        for i in range(n):
+            yield np.full(300_000, i, dtype=np.int64)
+
+    gen = arrays.remote(5)
+    done = gen.completed()
+    assert minray.get(next(gen))[0] == 0
+    del gen  # the worker waits for the caller: dropping it lets the task run to its end
+    assert minray.get(done, timeout=20) is None
+
+
+def test_a_task_consumes_a_generator_it_started(cluster):
+    @minray.remote
+    def total(n):
+        return sum(minray.get(ref) for ref in count.remote(n))
+
+    assert minray.get(total.remote(5), timeout=20) == 10
+
+
 def test_backpressure_option_is_checked(cluster):
     with pytest.raises(ValueError):
         count.options(_generator_backpressure_num_objects=0)
