@@ -86,13 +86,18 @@ class ObjectRefGenerator:
                 raise StopAsyncIteration
             if what is not Next.WAIT:
                 return ref
+            if not self._worker.alive:
+                raise RaySystemError("minray was shut down while a generator was awaited")
             ready = loop.create_future()
 
             def wake(ready: asyncio.Future = ready) -> None:
                 loop.call_soon_threadsafe(_set_once, ready)
 
             self._stream.when_ready(wake)
-            await ready
+            try:  # (woken, or a look at whether minray still runs)
+                await asyncio.wait_for(ready, _ALIVE_CHECK_S)
+            except asyncio.TimeoutError:
+                pass
 
     # --- without blocking ---------------------------------------------------------------------
 

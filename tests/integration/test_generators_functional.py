@@ -299,3 +299,14 @@ def test_a_generator_method_of_a_dead_actor_ends_with_its_error(cluster):
     assert len(refs) == 1
     with pytest.raises(minray.exceptions.ActorDiedError):
         minray.get(refs[0], timeout=10)
+
+
+def test_iterating_a_generator_after_shutdown_ends_instead_of_waiting_forever(cluster):
+    gen = count.remote(100, 0.2)
+    minray.shutdown()
+    start = time.monotonic()
+    try:
+        list(gen)  # the task's end (its error ref), or RaySystemError: never a wait for ever
+    except minray.exceptions.RaySystemError:
+        pass
+    assert time.monotonic() - start < 5
