@@ -34,7 +34,14 @@ from .runtime.task_builder import build_actor_creation, submit_actor_creation, s
 #: Ray's default max_concurrency for async actors
 DEFAULT_MAX_CONCURRENCY_ASYNC = 1000
 _METHOD_OPTIONS = "__minray_method_options__"
-_VALID_METHOD_OPTIONS = ("num_returns", "max_task_retries", "name", "concurrency_group")
+_VALID_METHOD_OPTIONS = (
+    "num_returns",
+    "max_task_retries",
+    "name",
+    "concurrency_group",
+    "_generator_backpressure_num_objects",
+)
+_BACKPRESSURE = "_generator_backpressure_num_objects"
 
 
 def method(*args, **kwargs):
@@ -51,6 +58,7 @@ def method(*args, **kwargs):
             )
     if "num_returns" in kwargs:
         opts._check_num_returns(kwargs["num_returns"])
+    opts._check_backpressure(kwargs.get(_BACKPRESSURE))
 
     def decorate(function):
         setattr(function, _METHOD_OPTIONS, dict(kwargs))
@@ -337,6 +345,7 @@ class ActorMethod:
         self._name = name
         default = "streaming" if name in handle._info.generators else 1  # as in Ray 2.x
         self._num_returns = method_options.get("num_returns", default)
+        self._backpressure = method_options.get(_BACKPRESSURE)
         self._max_task_retries = method_options.get("max_task_retries")
         self._call_name = method_options.get("name") or f"{handle._info.class_name}.{name}"
 
@@ -348,7 +357,7 @@ class ActorMethod:
 
     def remote(self, *args, **kwargs):
         """Call the method on the actor; returns an ObjectRef (a list for num_returns > 1)."""
-        return self._remote(args, kwargs, self._num_returns)
+        return self._remote(args, kwargs, self._num_returns, self._backpressure)
 
     def options(self, **method_options) -> _BoundMethodOptions:
         for key in method_options:
@@ -359,9 +368,11 @@ class ActorMethod:
                 )
         num_returns = method_options.get("num_returns", self._num_returns)
         opts._check_num_returns(num_returns)
-        return _BoundMethodOptions(self, num_returns)
+        backpressure = method_options.get(_BACKPRESSURE, self._backpressure)
+        opts._check_backpressure(backpressure)
+        return _BoundMethodOptions(self, num_returns, backpressure)
 
-    def _remote(self, args: tuple, kwargs: dict, num_returns: int):
+    def _remote(self, args: tuple, kwargs: dict, num_returns, backpressure: int | None = None):
         handle = self._handle
         signature = handle._info.signatures.get(self._name)
         if signature is not None and (
@@ -382,7 +393,7 @@ class ActorMethod:
                 f"without a result, its max_pending_calls. Wait for some of them "
                 "(minray.get / minray.wait) before making more calls, or raise the limit."
             )
-        generator = opts.generator_call({"num_returns": num_returns})
+        generator = opts.generator_call({"num_returns": num_returns, _BACKPRESSURE: backpressure})
         refs = submit_actor_task(
             worker,
             actor_id=handle._actor_id,
@@ -405,12 +416,13 @@ class ActorMethod:
 
 
 class _BoundMethodOptions:
-    def __init__(self, method: ActorMethod, num_returns: int):
+    def __init__(self, method: ActorMethod, num_returns, backpressure: int | None):
         self._method = method
         self._num_returns = num_returns
+        self._backpressure = backpressure
 
     def remote(self, *args, **kwargs):
-        return self._method._remote(args, kwargs, self._num_returns)
+        return self._method._remote(args, kwargs, self._num_returns, self._backpressure)
 
 
 def _init_signature(cls: type) -> inspect.Signature | None:

@@ -310,3 +310,23 @@ def test_iterating_a_generator_after_shutdown_ends_instead_of_waiting_forever(cl
     except minray.exceptions.RaySystemError:
         pass
     assert time.monotonic() - start < 5
+
+
+def test_a_generator_method_takes_backpressure_from_its_options(cluster):
+    @minray.remote
+    class Stamps:
+        @minray.method(_generator_backpressure_num_objects=1)
+        def made(self, n):
+            for _ in range(n):
+                yield time.monotonic()
+
+    stamps = Stamps.remote()
+    for gen in (stamps.made.remote(3), stamps.made.options(num_returns="streaming").remote(3)):
+        made, took = [], []
+        for ref in gen:
+            took.append(time.monotonic())
+            made.append(minray.get(ref))
+            time.sleep(0.3)
+        assert made[2] - made[1] > 0.2 and made[2] >= took[1]
+    with pytest.raises(ValueError):
+        stamps.made.options(_generator_backpressure_num_objects=0)
