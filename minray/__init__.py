@@ -24,6 +24,7 @@ from .api import (
     wait,
 )
 from .object_ref import ObjectRef
+from .object_ref_generator import DynamicObjectRefGenerator, ObjectRefGenerator
 from .runtime_context import get_runtime_context
 
 __version__ = "0.1.0"
@@ -40,7 +41,9 @@ def timeline(filename: str | None = None, address: str | None = None) -> list[di
 
 
 __all__ = [
+    "DynamicObjectRefGenerator",
     "ObjectRef",
+    "ObjectRefGenerator",
     "actor",
     "available_resources",
     "cancel",

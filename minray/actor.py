@@ -24,6 +24,7 @@ from .exceptions import (
     RaySystemError,
 )
 from .object_ref import ObjectRef
+from .object_ref_generator import generator_result
 from .protocol.connection import RemoteError
 from .protocol.messages import RegisterActor
 from .runtime.actor_executor import READY, TERMINATE
@@ -38,7 +39,14 @@ from .runtime.task_builder import build_actor_creation, submit_actor_creation, s
 #: Ray's default max_concurrency for async actors
 DEFAULT_MAX_CONCURRENCY_ASYNC = 1000
 _METHOD_OPTIONS = "__minray_method_options__"
-_VALID_METHOD_OPTIONS = ("num_returns", "max_task_retries", "name", "concurrency_group")
+_VALID_METHOD_OPTIONS = (
+    "num_returns",
+    "max_task_retries",
+    "name",
+    "concurrency_group",
+    "_generator_backpressure_num_objects",
+)
+_BACKPRESSURE = "_generator_backpressure_num_objects"
 
 
 def method(*args, **kwargs):
@@ -57,6 +65,7 @@ def method(*args, **kwargs):
         opts._check_num_returns(kwargs["num_returns"])
     if "concurrency_group" in kwargs:
         check_group_name(kwargs["concurrency_group"])
+    opts._check_backpressure(kwargs.get(_BACKPRESSURE))
 
     def decorate(function):
         setattr(function, _METHOD_OPTIONS, dict(kwargs))
@@ -374,7 +383,9 @@ class ActorMethod:
     def __init__(self, handle: ActorHandle, name: str, method_options: dict):
         self._handle = handle
         self._name = name
-        self._num_returns = method_options.get("num_returns", 1)
+        default = "streaming" if name in handle._info.generators else 1  # as in Ray 2.x
+        self._num_returns = method_options.get("num_returns", default)
+        self._backpressure = method_options.get(_BACKPRESSURE)
         self._max_task_retries = method_options.get("max_task_retries")
         self._call_name = method_options.get("name") or f"{handle._info.class_name}.{name}"
 
@@ -386,7 +397,7 @@ class ActorMethod:
 
     def remote(self, *args, **kwargs):
         """Call the method on the actor; returns an ObjectRef (a list for num_returns > 1)."""
-        return self._remote(args, kwargs, self._num_returns)
+        return self._remote(args, kwargs, self._num_returns, "", self._backpressure)
 
     def options(self, **method_options) -> _BoundMethodOptions:
         for key in method_options:
@@ -406,16 +417,19 @@ class ActorMethod:
                     f"{self._call_name}.options(): "
                     + unknown_group_message(info.class_name, group, self._handle._calls.groups)
                 )
-        return _BoundMethodOptions(self, num_returns, group)
+        backpressure = method_options.get(_BACKPRESSURE, self._backpressure)
+        opts._check_backpressure(backpressure)
+        return _BoundMethodOptions(self, num_returns, group, backpressure)
 
-    def _remote(self, args: tuple, kwargs: dict, num_returns: int, concurrency_group: str = ""):
+    def _remote(
+        self,
+        args: tuple,
+        kwargs: dict,
+        num_returns,
+        concurrency_group: str = "",
+        backpressure: int | None = None,
+    ):
         handle = self._handle
-        if self._name in handle._info.generators:
-            raise TypeError(
-                f"{self._call_name} is a generator method (it uses yield); minray does not "
-                "support generator methods yet. Return a list instead, or use "
-                "@minray.method(num_returns=N) to return N values as separate refs."
-            )
         signature = handle._info.signatures.get(self._name)
         if signature is not None and (
             args or kwargs or self._name not in handle._info.no_argument_calls
@@ -435,6 +449,7 @@ class ActorMethod:
                 f"without a result, its max_pending_calls. Wait for some of them "
                 "(minray.get / minray.wait) before making more calls, or raise the limit."
             )
+        generator = opts.generator_call({"num_returns": num_returns, _BACKPRESSURE: backpressure})
         refs = submit_actor_task(
             worker,
             actor_id=handle._actor_id,
@@ -442,12 +457,15 @@ class ActorMethod:
             name=self._call_name,
             args=args,
             kwargs=kwargs,
-            num_returns=num_returns,
+            num_returns=1 if generator is not None else num_returns,
             max_retries=retries,
             lifetime_ref=handle._lifetime_ref,
             concurrency_group=concurrency_group,
             out_of_order=handle._calls.out_of_order,
+            generator=generator,
         )
+        if generator is not None:
+            return generator_result(worker, refs[0])
         if num_returns == 1:
             return refs[0]
         if num_returns == 0:
@@ -456,13 +474,18 @@ class ActorMethod:
 
 
 class _BoundMethodOptions:
-    def __init__(self, method: ActorMethod, num_returns: int, concurrency_group: str = ""):
+    def __init__(
+        self, method: ActorMethod, num_returns, concurrency_group: str, backpressure: int | None
+    ):
         self._method = method
         self._num_returns = num_returns
         self._concurrency_group = concurrency_group
+        self._backpressure = backpressure
 
     def remote(self, *args, **kwargs):
-        return self._method._remote(args, kwargs, self._num_returns, self._concurrency_group)
+        return self._method._remote(
+            args, kwargs, self._num_returns, self._concurrency_group, self._backpressure
+        )
 
 
 def _init_signature(cls: type) -> inspect.Signature | None:

@@ -27,8 +27,9 @@ from .head.query import query_head
 from .node import launcher
 from .node.cluster_address import connection_target, local_node
 from .object_ref import ObjectRef
-from .options import TASK_DEFAULTS, UNSUPPORTED_TASK_OPTIONS
-from .protocol.messages import GetClusterInfo, ShutdownNode
+from .object_ref_generator import ObjectRefGenerator, wait_any
+from .options import ACTOR_DEFAULTS, TASK_DEFAULTS, UNSUPPORTED_TASK_OPTIONS, validate_task_options
+from .protocol.messages import GetClusterInfo, GetNamedActor, KillActor, ShutdownNode
 from .remote_function import make_remote
 from .runtime.core_worker import CoreWorker
 from .runtime.worker_main import DRIVER_JOB_ID
@@ -406,6 +407,8 @@ def put(value: Any) -> ObjectRef:
 
 def get(object_refs, *, timeout: float | None = None):
     """The value of an ObjectRef, or the values of a list of them (blocking)."""
+    if isinstance(object_refs, ObjectRefGenerator):  # handed back untouched, as in Ray
+        return object_refs
     if isinstance(object_refs, ObjectRef):
         return _auto_init().objects.get([object_refs], timeout)[0]
     if not isinstance(object_refs, list):
@@ -428,14 +431,15 @@ def wait(
     object_refs, *, num_returns: int = 1, timeout: float | None = None, fetch_local: bool = True
 ) -> tuple[list, list]:
     """Wait until ``num_returns`` of the refs are ready; returns ``(ready, not_ready)``."""
-    if isinstance(object_refs, ObjectRef):
-        raise TypeError("wait() expected a list of minray.ObjectRef, got a single minray.ObjectRef")
+    if isinstance(object_refs, (ObjectRef, ObjectRefGenerator)):
+        what = type(object_refs).__name__
+        raise TypeError(f"wait() expected a list of minray.ObjectRef, got a single minray.{what}")
     if not isinstance(object_refs, list):
         raise TypeError(f"wait() expected a list of minray.ObjectRef, got {type(object_refs)}")
     if timeout is not None and timeout < 0:
         raise ValueError(f"The 'timeout' argument must be nonnegative. Received {timeout}")
     for value in object_refs:
-        if not isinstance(value, ObjectRef):
+        if not isinstance(value, (ObjectRef, ObjectRefGenerator)):
             raise TypeError(
                 f"wait() expected a list of minray.ObjectRef, got list containing {type(value)}"
             )
@@ -450,7 +454,7 @@ def wait(
             "num_returns cannot be greater than the number of objects provided to "
             f"minray.wait ({num_returns} > {len(object_refs)})."
         )
-    return _auto_init().objects.wait(object_refs, int(num_returns), timeout)
+    return wait_any(_auto_init(), object_refs, int(num_returns), timeout)
 
 
 # --- tasks ---------------------------------------------------------------------------------
@@ -461,8 +465,6 @@ def remote(*args, **kwargs):
     if len(args) == 1 and not kwargs and callable(args[0]):
         return make_remote(args[0], {})
     if args or not kwargs:  # @minray.remote(2), @minray.remote(f, 2), @minray.remote()
-        from .options import ACTOR_DEFAULTS
-
         names = list(dict.fromkeys([*TASK_DEFAULTS, *ACTOR_DEFAULTS]))
         given = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
         raise AssertionError(
@@ -472,8 +474,6 @@ def remote(*args, **kwargs):
             "'@minray.remote(num_returns=2, resources={\"CustomResource\": 1})'. "
             f"It was given @minray.remote({given})."
         )
-    from .options import validate_task_options
-
     if not set(kwargs) - set(TASK_DEFAULTS) - UNSUPPORTED_TASK_OPTIONS:
         validate_task_options(dict(kwargs))  # now, as in Ray; actor options: on the class
 
@@ -495,7 +495,6 @@ def get_actor(name: str, namespace: str | None = None):
     worker = _auto_init()
     from .actor import handle_from_blob
     from .protocol.connection import RemoteError
-    from .protocol.messages import GetNamedActor
 
     try:
         info = worker.call_node(GetNamedActor(name, namespace or worker.current_namespace()))
@@ -507,7 +506,6 @@ def get_actor(name: str, namespace: str | None = None):
 def kill(actor, *, no_restart: bool = True) -> None:
     """Kill an actor now: its running and pending calls fail with ActorDiedError."""
     from .actor import ActorHandle
-    from .protocol.messages import KillActor
 
     if not isinstance(actor, ActorHandle):
         raise ValueError(
@@ -519,6 +517,7 @@ def kill(actor, *, no_restart: bool = True) -> None:
 
 def cancel(ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
     """Cancel the task or actor call that makes ``ref`` (queued: it never runs)."""
+    ref = ref.completed() if isinstance(ref, ObjectRefGenerator) else ref  # its task, as Ray
     if not isinstance(ref, ObjectRef):
         raise TypeError(
             "minray.cancel() only supported for object refs. For actors, try minray.kill(). "

@@ -14,6 +14,7 @@ from typing import Any
 from .accelerators import ACCELERATOR_TYPE_PREFIX
 from .head.placement import in_bundle
 from .runtime.concurrency_groups import check_concurrency_groups
+from .runtime.generator_streams import GeneratorCall
 from .runtime.task_context import _task_context
 from .scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
@@ -33,6 +34,7 @@ TASK_DEFAULTS: dict[str, Any] = {
     "scheduling_strategy": None,
     "runtime_env": None,
     "accelerator_type": None,
+    "_generator_backpressure_num_objects": None,
 }
 
 #: Ray options (of tasks and actors) that minray does not implement yet: refused clearly
@@ -48,7 +50,6 @@ _UNSUPPORTED_OPTIONS = {
 
 UNSUPPORTED_TASK_OPTIONS = _UNSUPPORTED_OPTIONS | {
     "max_calls",
-    "_generator_backpressure_num_objects",
     "_num_objects_per_yield",
 }
 
@@ -80,11 +81,8 @@ def _check_resources(value: Any) -> None:
 
 
 def _check_num_returns(value: Any) -> None:
-    if value in ("streaming", "dynamic"):
-        raise ValueError(
-            f"num_returns={value!r} (generator tasks) is not supported by minray "
-            "yet; return a list and use num_returns=<int> instead."
-        )
+    if value in ("streaming", "dynamic"):  # generators: see object_ref_generator.py
+        return
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(
             f"The type of keyword 'num_returns' must be int, but received {type(value)}"
@@ -171,6 +169,24 @@ def _check_name(value: Any) -> None:
         raise TypeError(f"The type of keyword 'name' must be str, but received {type(value)}")
 
 
+def _check_backpressure(value: Any) -> None:
+    if value is None:
+        return
+    _check_int("_generator_backpressure_num_objects", value, -1, "-1 (no limit) or positive")
+    if value == 0:
+        raise ValueError("_generator_backpressure_num_objects must be -1 (no limit) or positive.")
+
+
+def generator_call(options: dict) -> GeneratorCall | None:
+    """How a task or method with these options runs as a generator, or None (fixed returns)."""
+    num_returns = options.get("num_returns")
+    if num_returns not in ("streaming", "dynamic"):
+        return None
+    backpressure = options.get("_generator_backpressure_num_objects")
+    dynamic = num_returns == "dynamic"
+    return GeneratorCall(dynamic, -1 if backpressure is None or dynamic else backpressure)
+
+
 _CHECKS = {
     "num_cpus": _check_quantity,
     "num_gpus": _check_quantity,
@@ -184,6 +200,7 @@ _CHECKS = {
     "scheduling_strategy": _check_scheduling_strategy,
     "name": _check_name,
     "accelerator_type": _check_accelerator_type,
+    "_generator_backpressure_num_objects": _check_backpressure,
 }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from . import api, serialization
 from . import options as opts
+from .object_ref_generator import generator_result
 from .runtime.task_builder import submit_task
 
 
@@ -19,12 +20,14 @@ class RemoteFunction:
                 f"'async def' functions cannot be minray tasks ({function.__qualname__}). Make it "
                 "a regular function that calls asyncio.run(...), or use an async actor method."
             )
-        if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+        if inspect.isasyncgenfunction(function):
             raise ValueError(
-                f"{function.__qualname__} is a generator function (it uses yield); minray does "
-                "not support generator tasks yet. Return a list instead, or use "
-                "num_returns=N to return N values as separate refs."
+                f"'async def' generators cannot be minray tasks ({function.__qualname__}). "
+                "Make it a regular generator function, or use an async actor method."
             )
+        self._is_generator = inspect.isgeneratorfunction(function)
+        if self._is_generator and task_options.get("num_returns") is None:
+            task_options = {**task_options, "num_returns": "streaming"}  # Ray 2.x's default
         task_options = opts.validate_task_options(task_options)
         self._function = function
         self._options = {**opts.TASK_DEFAULTS, **task_options}
@@ -52,10 +55,17 @@ class RemoteFunction:
 
     def options(self, **task_options) -> _BoundOptions:
         """Override options for some calls: ``f.options(num_cpus=2).remote(x)``."""
-        task_options = opts.validate_task_options(task_options)
+        task_options = opts.validate_task_options(self._generator_default(task_options))
         merged = {**self._options, **task_options}
         opts.check_num_returns_zero(self._function, merged["num_returns"])
         return _BoundOptions(self, merged)
+
+    def _generator_default(self, task_options: dict) -> dict:
+        """``options(num_returns=None)`` on a generator function: streaming, its default."""
+        if self._is_generator and "num_returns" in task_options:
+            if task_options["num_returns"] is None:
+                return {**task_options, "num_returns": "streaming"}
+        return task_options
 
     def _export(self) -> tuple[bytes, bytes]:
         if self._blob is None:
@@ -71,7 +81,8 @@ class RemoteFunction:
             raise TypeError(f"{self.__qualname__}.remote(): {e}") from None
         worker = api._auto_init()
         function_id, blob = self._export()
-        num_returns = options["num_returns"]
+        generator = opts.generator_call(options)
+        num_returns = 1 if generator is not None else options["num_returns"]
         placement = opts.placement_of(options)
         if placement is None and opts.may_inherit_placement(options):
             placement = opts.inherited_placement()  # the caller captures its child tasks
@@ -91,7 +102,10 @@ class RemoteFunction:
             env_vars=_env_vars(options),
             strategy=strategy,
             placement=placement,
+            generator=generator,
         )
+        if generator is not None:
+            return generator_result(worker, refs[0])
         if num_returns == 1:
             return refs[0]
         if num_returns == 0:

@@ -97,6 +97,8 @@ class MsgType(enum.IntEnum):
     LOG_CHUNK = 83
     CANCEL_OWNED_TASK = 84
     OOM_KILLED = 95
+    GENERATOR_ITEM = 90
+    GENERATOR_ACK = 91
 
 
 class ValueKind(enum.IntEnum):

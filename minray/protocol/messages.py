@@ -404,6 +404,8 @@ class PushTask(Message):
     #: the placement group the task runs in, [group id, bundles, capture_child_tasks], or None
     placement: Any
     attempt: int = 0  #: which run of the task this is (0, then 1, ... on retries)
+    #: None; for a generator task, [backpressure (-1: none), items the owner has already]
+    generator: Any = None
 
 
 @message
@@ -429,6 +431,30 @@ class PushActorTask(Message):
     num_returns: int
     caller: str
     concurrency_group: str  #: the group the call asked for; "": its method's (or the default)
+    generator: Any = None  #: as PushTask's: None, or [backpressure, items already there]
+
+
+@message
+class GeneratorItem(Message):
+    """Worker -> owner, on the connection of the PushTask: one value a generator task
+    yielded (item ``index``, from 0), before the task's TaskReply. A request answered by
+    GeneratorAck when the task has back-pressure, else one-way."""
+
+    type = MsgType.GENERATOR_ITEM
+    task_id: bytes
+    index: int
+    kind: int  #: a ValueKind (INLINE or SHARED)
+    payload: Any
+    refs: list  #: ref list of the refs nested in the value
+
+
+@message
+class GeneratorAck(Message):
+    """Owner -> worker: how many items the caller has taken so far (-1: the caller dropped
+    the generator; stop waiting for it). Held back while too many are left untaken."""
+
+    type = MsgType.GENERATOR_ACK
+    consumed: int
 
 
 @message

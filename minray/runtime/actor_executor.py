@@ -36,6 +36,7 @@ from ..protocol.connection import Reply
 from ..protocol.messages import ActorExiting, ActorStarted, PushActorTask, PushTask, TaskReply
 from .actor_exit import ActorExit, construct, exit_message, exit_process, run_exit_hooks
 from .concurrency_groups import LoopGroup, group_of, make_groups, unknown_group_message
+from .generator_executor import run_generator_async
 from .task_context import TaskContext
 
 if TYPE_CHECKING:
@@ -148,6 +149,7 @@ class HostedActor:
         else:
             return None
         self.worker.release_holds(msg.arg_refs)
+        self.executor.generator_conns.pop(msg.task_id, None)
         return TaskReply(msg.task_id, self.executor._error_entries(msg, error), True)
 
     def context(self, msg: PushActorTask) -> TaskContext:
@@ -252,7 +254,10 @@ class HostedActor:
         with executor.call_scope(msg, self.context(msg)):
             try:
                 result = self.call(msg)
-                if inspect.isawaitable(result):
+                if msg.generator is not None:  # each value reported as it comes; None at the end
+                    conn = executor.generator_conns[msg.task_id]
+                    result = await run_generator_async(self.worker, msg, conn, result)
+                elif inspect.isawaitable(result):
                     result = await result
             except AsyncioActorExit:  # exit_actor(): reply() sees this call asked for it
                 return executor.reply(msg, error=ActorExit())

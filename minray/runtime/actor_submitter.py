@@ -213,6 +213,7 @@ class ActorSubmitter:
             spec.num_returns,
             self.worker.address,
             spec.concurrency_group,
+            self.worker.generator_wire(spec),
         )
         actor.in_flight[spec.task_id] = spec
         # (no SUBMITTED_TO_WORKER event: an actor call is told of once it ends, and its

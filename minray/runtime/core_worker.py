@@ -32,11 +32,7 @@ from typing import Any
 
 from .. import _loop, ids, object_ref, serialization
 from ..config import CONFIG, Config
-from ..exceptions import (
-    ObjectStoreFullError,
-    RaySystemError,
-    error_from_reply,
-)
+from ..exceptions import ObjectStoreFullError, RaySystemError, error_from_reply
 from ..object_ref import ObjectRef
 from ..protocol.connection import Connection, ConnectionLost, RemoteError, connect, serve
 from ..protocol.messages import (
@@ -54,6 +50,7 @@ from ..protocol.messages import (
 from ..protocol.reach import LOOPBACK, listens_on_tcp
 from .actor_submitter import ActorSubmitter
 from .cancellation import Cancellation
+from .generator_streams import GeneratorStreams
 from .memory_store import MemoryStore, StoredValue
 from .node_links import NodeLinks
 from .node_notices import NodeNotices
@@ -68,7 +65,7 @@ from .task_submitter import NODE_GONE, TaskSubmitter, report_unhandled_error
 logger = logging.getLogger("minray")
 
 
-class CoreWorker(NodeNotices, PeerConnections, Cancellation):
+class CoreWorker(NodeNotices, PeerConnections, Cancellation, GeneratorStreams):
     def __init__(
         self,
         *,

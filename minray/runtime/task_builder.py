@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import ids, serialization
 from ..object_ref import ObjectRef
+from .generator_streams import GeneratorCall
 from .task_spec import ArgPlaceholder, TaskSpec
 
 if TYPE_CHECKING:
@@ -34,8 +35,10 @@ def submit_task(
     env_vars: dict | None,
     strategy: Any = None,
     placement: list | None = None,
+    generator: GeneratorCall | None = None,
 ) -> list:
-    """Build the task, hand it to the submitter and return its result refs."""
+    """Build the task, hand it to the submitter and return its result refs (a generator
+    task: ``[its OwnedStream]``, opened before the task can report anything)."""
     placeholders: list = []
     # ``keep`` holds refs of arguments put into the object store until they are counted
     args_blob, nested, keep = _pickle_arguments(
@@ -44,6 +47,8 @@ def submit_task(
     task_id = ids.new_task_id(worker.current_job_id())
     return_ids, refs = _count_new_task(worker, task_id, num_returns, placeholders, nested)
     del keep
+    if generator is not None:
+        refs = [worker.open_stream(task_id, refs[0], generator)]
     if isinstance(retry_exceptions, list):
         retry_exceptions = tuple(retry_exceptions)
     worker.submitter.submit(
@@ -64,6 +69,7 @@ def submit_task(
             strategy=strategy,
             namespace=worker.current_namespace(),
             placement=placement,
+            generator=generator,
         )
     )
     return refs
@@ -136,8 +142,10 @@ def submit_actor_task(
     lifetime_ref: ObjectRef | None,
     concurrency_group: str = "",
     out_of_order: bool = False,
+    generator: GeneratorCall | None = None,
 ) -> list:
-    """Build an actor call, hand it to the actor submitter and return its result refs."""
+    """Build an actor call, hand it to the actor submitter and return its result refs (a
+    generator method: ``[its OwnedStream]``)."""
     placeholders: list = []
     args_blob, nested, keep = _pickle_arguments(
         worker, name, list(args), dict(kwargs), placeholders
@@ -148,6 +156,8 @@ def submit_actor_task(
         worker, task_id, num_returns, placeholders, nested + lifetime
     )
     del keep
+    if generator is not None:
+        refs = [worker.open_stream(task_id, refs[0], generator)]
     worker.actors.submit(
         TaskSpec(
             task_id=task_id,
@@ -168,6 +178,7 @@ def submit_actor_task(
             lifetime_refs=lifetime,
             concurrency_group=concurrency_group,
             out_of_order=out_of_order,
+            generator=generator,
         )
     )
     return refs

@@ -9,6 +9,7 @@ RayTaskError carrying the remote traceback, minus minray's own frames.
 
 from __future__ import annotations
 
+import inspect
 import os
 import pickle
 import queue
@@ -32,6 +33,7 @@ from ..protocol.messages import (
 )
 from .actor_executor import EXIT, HostedActor
 from .actor_exit import ActorExit, exit_message
+from .generator_executor import run_generator
 from .task_context import TaskContext
 from .task_spec import ArgPlaceholder
 
@@ -54,6 +56,8 @@ class TaskExecutor:
         self.actor: HostedActor | None = None  #: set once this worker hosts an actor
         self.creating: HostedActor | None = None  #: the actor whose __init__ runs now
         self.exit_callers: set[bytes] = set()  #: calls that called exit_actor()
+        #: generator calls not finished: the connection their values go back on
+        self.generator_conns: dict[bytes, Connection] = {}
 
     # --- loop thread --------------------------------------------------------------------------
 
@@ -65,6 +69,8 @@ class TaskExecutor:
         self.worker.take_grants(msg.arg_refs, msg.caller)
         if type(msg) is PushActorTask and actor.exited is not None:
             return actor.refuse(msg)  # exiting: nothing more runs
+        if msg.generator is not None:
+            self.generator_conns[msg.task_id] = conn
         reply = conn.reply_later()  # the thread that runs the call sends the reply itself
         if type(msg) is not PushActorTask or not actor.dispatch(msg, reply):
             self._tasks.put((msg, reply))  # the main thread runs it
@@ -130,6 +136,9 @@ class TaskExecutor:
         with self.call_scope(msg, context):
             try:
                 result = call(msg)
+                if msg.generator is not None:  # report each value as it comes; None at the end
+                    conn = self.generator_conns[msg.task_id]
+                    result = run_generator(self.worker, msg, conn, result)
             except BaseException as e:  # noqa: B036 - everything a task raises goes to its caller
                 return self.reply(msg, error=e)
             return self.reply(msg, result)
@@ -215,7 +224,7 @@ class TaskExecutor:
         n = msg.num_returns
         if n == 0:
             return []
-        if n == 1:
+        if n == 1 and not inspect.isgenerator(result):
             values = [result]
         else:
             try:
@@ -298,6 +307,8 @@ class _CallScope:
     def __exit__(self, *exc_info) -> None:
         executor = self.executor
         executor.running -= 1
+        if self.msg.generator is not None:
+            executor.generator_conns.pop(self.msg.task_id, None)
         executor.worker.reset_task_context(self.token)
         executor.worker.release_holds(self.msg.arg_refs)
 

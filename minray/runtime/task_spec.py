@@ -71,6 +71,8 @@ class TaskSpec:
     concurrency_group: str = ""
     #: an actor call to an actor with allow_out_of_order_execution: pushed once ready
     out_of_order: bool = False
+    #: a generator task's GeneratorCall (runtime/generator_streams.py), else None
+    generator: Any = None
 
     @property
     def scheduling_key(self) -> tuple:

@@ -382,6 +382,7 @@ class TaskSubmitter:
             spec.namespace,
             spec.placement,
             spec.attempts,
+            self.worker.generator_wire(spec),
         )
         self._running[spec.task_id] = lease
         lease.conn.request_then(msg, partial(self._on_reply, queue, lease, spec, spec.attempts))

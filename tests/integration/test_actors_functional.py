@@ -787,21 +787,6 @@ def test_ray_terminate_lets_earlier_calls_of_concurrent_actors_finish(cluster, k
         minray.get(end, timeout=10)
 
 
-def test_generator_methods_and_functions_are_refused_clearly(cluster):
-    @minray.remote
-    class Gen:
-        def numbers(self):
-            yield 1
-
-    with pytest.raises(TypeError, match="generator method"):
-        Gen.remote().numbers.remote()
-    with pytest.raises(ValueError, match="generator function"):
-
-        @minray.remote
-        def numbers():
-            yield 1
-
-
 def test_sys_exit_in_an_actor_is_an_intended_exit_not_a_crash(cluster):
     @minray.remote(max_restarts=-1, max_task_retries=-1)
     class Leaver:

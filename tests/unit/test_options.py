@@ -115,8 +115,8 @@ def test_cpu_or_gpu_inside_resources_raises_value_error(name):
     "options",
     [
         {"num_returns": -1},
-        {"num_returns": "streaming"},
-        {"num_returns": "dynamic"},
+        {"_generator_backpressure_num_objects": 0},
+        {"_generator_backpressure_num_objects": -2},
         {"max_retries": -2},
         {"runtime_env": {"pip": ["numpy"]}},
         {"scheduling_strategy": "NODE_AFFINITY"},
@@ -335,3 +335,19 @@ def test_num_returns_zero_on_a_function_without_a_value_is_fine(function):
 @pytest.mark.parametrize("num_returns", [1, 2])
 def test_nonzero_num_returns_is_never_checked(num_returns):
     check_num_returns_zero(returns_x, num_returns)
+
+
+@pytest.mark.parametrize("num_returns", ["streaming", "dynamic"])
+def test_generator_num_returns_are_accepted(num_returns):
+    assert validate_task_options({"num_returns": num_returns}) == {"num_returns": num_returns}
+
+
+def test_generator_call_says_how_a_generator_task_runs():
+    from minray.options import generator_call
+
+    assert generator_call({"num_returns": 2}) is None
+    limit = {"_generator_backpressure_num_objects": 3}
+    streaming = generator_call({"num_returns": "streaming", **limit})
+    assert (streaming.dynamic, streaming.backpressure) == (False, 3)
+    dynamic = generator_call({"num_returns": "dynamic", **limit})
+    assert (dynamic.dynamic, dynamic.backpressure) == (True, -1)
