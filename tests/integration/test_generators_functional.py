@@ -330,3 +330,23 @@ def test_a_generator_method_takes_backpressure_from_its_options(cluster):
         assert made[2] - made[1] > 0.2 and made[2] >= took[1]
     with pytest.raises(ValueError):
         stamps.made.options(_generator_backpressure_num_objects=0)
+
+
+@minray.remote(concurrency_groups={"io": 2})
+class GroupedGenerators:
+    @minray.method(concurrency_group="io")
+    async def ticks(self, n: int):
+        for i in range(n):
+            await asyncio.sleep(0.001)
+            yield i
+
+    def doubles(self, n: int):
+        for i in range(n):
+            yield 2 * i
+
+
+def test_generator_methods_stream_from_a_concurrency_group(cluster):
+    actor = GroupedGenerators.remote()
+    assert [minray.get(r) for r in actor.ticks.remote(3)] == [0, 1, 2]
+    sent = actor.doubles.options(concurrency_group="io").remote(3)
+    assert [minray.get(r) for r in sent] == [0, 2, 4]
