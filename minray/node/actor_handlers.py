@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import TYPE_CHECKING
 
 from ..config import CONFIG
@@ -88,7 +87,6 @@ class ActorHandlers:
             return
         record.alloc = self.scheduler.shrink(lease.alloc, lease.actor_resources)
         record.worker, worker.actor = worker, record
-        worker.busy_since = time.monotonic()
         lease.reply.set_result(
             LeaseGranted(0, worker.worker_id, worker.address, self._gpu_ids(lease))
         )

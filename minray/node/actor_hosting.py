@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +62,6 @@ class ActorHosting:
         guest = GuestActor(
             lease.actor_id, lease.home, worker, alloc, lease.task_name, lease.retriable
         )
-        worker.busy_since = time.monotonic()
         self.guests[guest.actor_id] = guest
         worker.actor = guest
         lease.reply.set_result(

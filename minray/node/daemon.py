@@ -495,7 +495,7 @@ class NodeDaemon(
                     self._start_worker()
 
     def _grant(self, lease: LeaseRecord, worker: WorkerRecord) -> None:
-        worker.busy_since = time.monotonic()
+        worker.busy_since = time.monotonic()  # (for tasks and actors: the memory monitor's)
         if lease.actor_id:
             self._grant_to_actor(lease, worker)
             return

@@ -86,7 +86,8 @@ class MemoryMonitor:
             if not over_threshold(reading, threshold):
                 warned = False
                 continue
-            victim = choose_victim(self._oom_candidates())
+            candidates = self._oom_candidates()
+            victim = choose_victim(candidates)
             if victim is None:
                 if not warned:  # nothing of ours to kill: the memory is used elsewhere
                     logger.warning(
@@ -97,7 +98,7 @@ class MemoryMonitor:
                     warned = True
                 continue
             victim_pid = victim.pid
-            await self._oom_kill(victim, reading, threshold)
+            await self._oom_kill(victim, candidates, reading, threshold)
 
     def _oom_candidates(self: NodeDaemon) -> list[Candidate]:
         found = []
@@ -124,11 +125,15 @@ class MemoryMonitor:
             left, name = actor.retriable, actor.class_name
         return Candidate(worker.pid, worker.busy_since, left, name, is_actor=True)
 
-    async def _oom_kill(self: NodeDaemon, victim: Candidate, reading, threshold: float) -> None:
-        names = {c.pid: c.name for c in self._oom_candidates()}
-        sizes = [(pid, names.get(pid, "idle worker"), unshared_bytes(pid)) for pid in
-                 [w.pid for w in self.workers.values() if w.pid]]  # fmt: skip
-        sizes.sort(key=lambda row: -row[2])
+    async def _oom_kill(
+        self: NodeDaemon, victim: Candidate, candidates: list[Candidate], reading, threshold: float
+    ) -> None:
+        names = {c.pid: c.name for c in candidates}
+        pids = [w.pid for w in self.workers.values() if w.pid]
+        sizes = sorted(
+            ((pid, names.get(pid, "idle worker"), unshared_bytes(pid)) for pid in pids),
+            key=lambda row: -row[2],
+        )
         node = f"IP: {self.settings.node_ip}, ID: {self.settings.node_id.hex()}"
         message = kill_message(victim, reading, threshold, node, sizes[:TOP_USERS])
         logger.warning("memory monitor: %s", message)
