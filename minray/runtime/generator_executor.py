@@ -23,10 +23,11 @@ import concurrent.futures
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from .. import ids, serialization
+from .. import ids
 from ..protocol.connection import Answer, Connection
 from ..protocol.messages import GeneratorItem, PushActorTask, PushTask
 from .generator_state import FIRST_ITEM_INDEX
+from .task_outputs import store_output
 
 if TYPE_CHECKING:
     from .core_worker import CoreWorker
@@ -50,16 +51,9 @@ class _Reporter:
         if index < self.skip:
             return None  # the owner has it from an earlier run
         msg = self.msg
-        try:
-            s = serialization.serialize(value)
-        except Exception as e:
-            raise TypeError(
-                f"Could not serialize a value yielded by {msg.name}: "
-                + serialization.describe_unpicklable(value, "the yielded value")
-            ) from e
         object_id = ids.object_id_for(msg.task_id, index + FIRST_ITEM_INDEX)
-        stored = self.worker.store_serialized(object_id, s, msg.caller)
-        self.worker.grant(s.refs, msg.caller)
+        what = f"a value yielded by {msg.name}"
+        stored = store_output(self.worker, object_id, value, msg.caller, what, "the yielded value")
         item = GeneratorItem(msg.task_id, index, stored.kind, stored.payload, stored.refs)
         if self.backpressure == -1:
             self.conn.send_threadsafe(item)

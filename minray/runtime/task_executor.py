@@ -19,7 +19,7 @@ import threading
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from .. import serialization
+from .. import ids, serialization
 from ..exceptions import RayError, RayTaskError, TaskCancelledError, UnserializableException
 from ..protocol.connection import DEFERRED, Connection
 from ..protocol.messages import (
@@ -35,6 +35,7 @@ from .actor_executor import EXIT, HostedActor
 from .actor_exit import ActorExit, exit_message
 from .generator_executor import run_generator
 from .task_context import TaskContext
+from .task_outputs import store_output
 from .task_spec import ArgPlaceholder
 
 if TYPE_CHECKING:
@@ -261,16 +262,9 @@ class TaskExecutor:
         return entries
 
     def _return_entry(self, msg: PushTask, index: int, value: Any) -> list:
-        try:
-            s = serialization.serialize(value)
-        except Exception as e:
-            raise TypeError(
-                f"Could not serialize the return value of task {msg.name}: "
-                + serialization.describe_unpicklable(value, "the return value")
-            ) from e
-        object_id = msg.task_id + (index + 1).to_bytes(4, "little")
-        stored = self.worker.store_serialized(object_id, s, msg.caller)
-        self.worker.grant(s.refs, msg.caller)
+        object_id = ids.object_id_for(msg.task_id, index + 1)
+        what = f"the return value of task {msg.name}"
+        stored = store_output(self.worker, object_id, value, msg.caller, what, "the return value")
         return [stored.kind, stored.payload, stored.refs]
 
     def _error_entries(self, msg: PushTask, error: BaseException) -> list:
