@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from minray.config import CONFIG
+from minray.config import Config
 from minray.node.private_dirs import UnsafeDirectory, check_private_dir, private_dir
 
 
@@ -53,5 +53,6 @@ def test_a_directory_of_another_user_is_refused(tmp_path):
 
 
 def test_the_default_root_is_per_user_and_can_never_be_imported_as_a_package():
-    name = os.path.basename(CONFIG.session_root)
+    # (the default, not this process's settings: MINRAY_SESSION_ROOT may name another root)
+    name = os.path.basename(Config().session_root)
     assert name == f"minray-{os.getuid()}" and not name.isidentifier()
