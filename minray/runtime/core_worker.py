@@ -24,7 +24,6 @@ import concurrent.futures
 import contextvars
 import logging
 import os
-import pickle
 import socket
 import sys
 import threading
@@ -36,8 +35,6 @@ from ..exceptions import ObjectStoreFullError, RaySystemError, error_from_reply
 from ..object_ref import ObjectRef
 from ..protocol.connection import Connection, ConnectionLost, RemoteError, connect, serve
 from ..protocol.messages import (
-    ActorCreationFailed,
-    ActorOutOfScope,
     CreateObject,
     ExitReply,
     FreeObjects,
@@ -55,6 +52,7 @@ from .memory_store import MemoryStore, StoredValue
 from .node_links import NodeLinks
 from .node_notices import NodeNotices
 from .object_reader import SHUT_DOWN, ObjectReader
+from .owned_actors import OwnedActors
 from .peers import PeerConnections
 from .refcount import Free, ReferenceCounter, Release
 from .segment_maps import SegmentMaps
@@ -65,7 +63,7 @@ from .task_submitter import NODE_GONE, TaskSubmitter, report_unhandled_error
 logger = logging.getLogger("minray")
 
 
-class CoreWorker(NodeNotices, PeerConnections, Cancellation, GeneratorStreams):
+class CoreWorker(NodeNotices, PeerConnections, Cancellation, GeneratorStreams, OwnedActors):
     def __init__(
         self,
         *,
@@ -394,31 +392,6 @@ class CoreWorker(NodeNotices, PeerConnections, Cancellation, GeneratorStreams):
                 self.nodes.send(node_id, FreeObjects(object_ids))
         for grantor, items in releases.items():
             self.loop.create_task(self._send_release(grantor, items))
-
-    # --- actors this process owns ---------------------------------------------------------------
-
-    def own_actor(self, actor_id: bytes, lifetime_id: bytes, creation) -> None:
-        """Remember an actor created here; it lives while its lifetime object is referenced."""
-        self.owned_actors[actor_id] = creation
-        self._actor_lifetimes[lifetime_id] = actor_id
-
-    def _actor_out_of_scope(self, actor_id: bytes) -> None:
-        creation = self.owned_actors.get(actor_id)
-        if creation is not None and not creation.actor["detached"]:  # detached may restart
-            del self.owned_actors[actor_id]
-            self.submitter.forget_actor(creation)
-        if self.node is not None and not self.node.closed:
-            self.node.send(ActorOutOfScope(actor_id))
-
-    def handle_RestartActor(self, conn: Connection, msg) -> None:
-        creation = self.owned_actors.get(msg.actor_id)
-        if creation is not None:
-            self.submitter.restart_actor(creation)
-            return
-        error = RaySystemError(
-            "the actor cannot restart: its owner no longer has its creation task"
-        )
-        conn.send(ActorCreationFailed(msg.actor_id, pickle.dumps(error)))
 
     def error_seen(self, object_id: bytes) -> None:
         """The error of this object reached the user (directly or through a dependent task)."""

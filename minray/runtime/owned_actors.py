@@ -1,0 +1,45 @@
+"""The actors this process created: their lifetimes, and their restarts.
+
+A mixin of :class:`~minray.runtime.core_worker.CoreWorker`. The creator owns an
+actor: it keeps the actor's creation task (to run it again on a restart) while
+the actor's lifetime object is referenced, and tells the node when it is not.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import TYPE_CHECKING
+
+from ..exceptions import RaySystemError
+from ..protocol.connection import Connection
+from ..protocol.messages import ActorCreationFailed, ActorOutOfScope
+
+if TYPE_CHECKING:
+    from .core_worker import CoreWorker
+
+
+class OwnedActors:
+    """``own_actor``, and what happens when an owned actor goes out of scope or restarts."""
+
+    def own_actor(self: CoreWorker, actor_id: bytes, lifetime_id: bytes, creation) -> None:
+        """Remember an actor created here; it lives while its lifetime object is referenced."""
+        self.owned_actors[actor_id] = creation
+        self._actor_lifetimes[lifetime_id] = actor_id
+
+    def _actor_out_of_scope(self: CoreWorker, actor_id: bytes) -> None:
+        creation = self.owned_actors.get(actor_id)
+        if creation is not None and not creation.actor["detached"]:  # detached may restart
+            del self.owned_actors[actor_id]
+            self.submitter.forget_actor(creation)
+        if self.node is not None and not self.node.closed:
+            self.node.send(ActorOutOfScope(actor_id))
+
+    def handle_RestartActor(self: CoreWorker, conn: Connection, msg) -> None:
+        creation = self.owned_actors.get(msg.actor_id)
+        if creation is not None:
+            self.submitter.restart_actor(creation)
+            return
+        error = RaySystemError(
+            "the actor cannot restart: its owner no longer has its creation task"
+        )
+        conn.send(ActorCreationFailed(msg.actor_id, pickle.dumps(error)))
