@@ -55,6 +55,9 @@ class Config:
     #: seconds before the first retry of a task killed for memory, doubling each time up
     #: to a minute (Ray: task_oom_retry_delay_base_ms)
     task_oom_retry_delay_s: float = 1.0
+    #: bytes of finished tasks an owner keeps to rebuild their lost results by running
+    #: them again (runtime/lineage.py); past it the oldest go (Ray: max_lineage_bytes)
+    max_lineage_bytes: int = 1024 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.memory_usage_threshold <= 1.0:

@@ -258,6 +258,18 @@ class ObjectFreedError(ObjectLostError):
     """The object was freed explicitly and cannot be read."""
 
 
+class ObjectReconstructionFailedError(ObjectLostError):
+    """Every copy of the object was lost, and running its task again could not rebuild it."""
+
+
+class ObjectReconstructionFailedMaxAttemptsExceededError(ObjectReconstructionFailedError):
+    """The object was lost, and its task has no retries left (``max_retries``)."""
+
+
+class ObjectReconstructionFailedLineageEvictedError(ObjectReconstructionFailedError):
+    """The object was lost, and its task was no longer kept (lineage over its byte budget)."""
+
+
 __all__ = [
     "RayError",
     "RaySystemError",
@@ -279,6 +291,9 @@ __all__ = [
     "ObjectLostError",
     "OwnerDiedError",
     "ObjectFreedError",
+    "ObjectReconstructionFailedError",
+    "ObjectReconstructionFailedMaxAttemptsExceededError",
+    "ObjectReconstructionFailedLineageEvictedError",
 ]
 
 

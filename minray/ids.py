@@ -51,6 +51,11 @@ def object_id_for(task_id: bytes, index: int) -> bytes:
     return task_id + index.to_bytes(4, "little")
 
 
+def object_index(object_id: bytes) -> int:
+    """The return index in an object id (0: made by ``put``)."""
+    return int.from_bytes(object_id[TASK_ID_SIZE:], "little")
+
+
 def random_unique_id() -> bytes:
     return os.urandom(UNIQUE_ID_SIZE)
 

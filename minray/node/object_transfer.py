@@ -30,7 +30,16 @@ from ..exceptions import ObjectStoreFullError
 from ..object_store import shm
 from ..protocol import blocking, framing
 from ..protocol.connection import DEFERRED, Connection, RemoteError
-from ..protocol.messages import ErrorReply, FreeObjects, ObjectPulled, Ok, PullObject, SendObject
+from ..protocol.messages import (
+    CopiesFound,
+    ErrorReply,
+    FindCopies,
+    FreeObjects,
+    ObjectPulled,
+    Ok,
+    PullObject,
+    SendObject,
+)
 from ..protocol.reach import reach_address
 
 if TYPE_CHECKING:
@@ -95,6 +104,18 @@ class ObjectTransfers:
             return ErrorReply("ObjectLostError", f"Copying it from {where} failed: {reason}")
         self._copies[msg.object_id] = (msg.node_id, msg.segment, reservation.segment, msg.size)
         return ObjectPulled(reservation.segment, msg.size)
+
+    def handle_FindCopies(self: NodeDaemon, conn: Connection, msg: FindCopies) -> CopiesFound:
+        """The owner lost these objects with node ``msg.node_id``: the copies made here
+        from there become the objects (freed by the owner, or when it exits)."""
+        found = []
+        for object_id in msg.object_ids:
+            copy = self._copies.get(object_id)
+            if copy is not None and copy[0] == msg.node_id:
+                del self._copies[object_id]
+                self.store.adopt(object_id, msg.owner)
+                found.append([object_id, copy[2], copy[3]])
+        return CopiesFound(found)
 
     def _forget_copy(self, object_id: bytes) -> None:
         """FreeObjects reached this node: a copy made here goes with the object."""

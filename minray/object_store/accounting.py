@@ -112,6 +112,12 @@ class StoreAccounting:
         info = self._objects.get(object_id)
         return info.segment if info is not None else None
 
+    def adopt(self, object_id: bytes, owner: str) -> None:
+        """A copy becomes the object itself (the node it came from died): ``owner`` owns it."""
+        info = self._objects.get(object_id)
+        if info is not None:
+            self._objects[object_id] = info._replace(owner=owner)
+
     def owner_gone(self, owner: str) -> list[str]:
         gone = [oid for oid, info in self._objects.items() if info.owner == owner]
         unlink: list[str] = []

@@ -96,6 +96,9 @@ class MsgType(enum.IntEnum):
     GET_LOG = 82
     LOG_CHUNK = 83
     CANCEL_OWNED_TASK = 84
+    REPORT_OBJECT_LOST = 85
+    FIND_COPIES = 86
+    COPIES_FOUND = 87
     OOM_KILLED = 95
     GENERATOR_ITEM = 90
     GENERATOR_ACK = 91

@@ -413,7 +413,9 @@ class TaskReply(Message):
     type = MsgType.TASK_REPLY
     task_id: bytes
     returns: list  #: one return entry per return value
-    app_error: bool  #: the task raised (entries hold the error)
+    #: the task raised (entries hold the error); 2: an argument's copy was lost (see
+    #: runtime/lost_objects.py: the owner recovers it and sends the task again)
+    app_error: int
 
 
 @message
@@ -500,3 +502,33 @@ class ReleaseGrants(Message):
     type = MsgType.RELEASE_GRANTS
     sender: str
     items: list
+
+
+@message
+class ReportObjectLost(Message):
+    """Reader -> owner (request, answered with Ok): the object's shared-memory copy on
+    ``node_id`` could not be read (that node died, or the segment is gone). The owner
+    runs its task again to rebuild it, or stores the error; the reader then asks for
+    the value again (GetObject), which waits for the rebuilt one."""
+
+    type = MsgType.REPORT_OBJECT_LOST
+    object_id: bytes
+    node_id: bytes
+
+
+@message
+class FindCopies(Message):
+    """Owner -> a node (request, answered with CopiesFound): these objects' copies on
+    ``node_id`` are lost; a copy pulled from there to this node becomes the object itself,
+    owned by ``owner``."""
+
+    type = MsgType.FIND_COPIES
+    object_ids: list
+    node_id: bytes
+    owner: str
+
+
+@message
+class CopiesFound(Message):
+    type = MsgType.COPIES_FOUND
+    copies: list  #: [[object_id, segment, size], ...] of the copies this node adopted

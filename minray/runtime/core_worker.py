@@ -48,12 +48,14 @@ from ..protocol.reach import LOOPBACK, listens_on_tcp
 from .actor_submitter import ActorSubmitter
 from .cancellation import Cancellation
 from .generator_streams import GeneratorStreams
+from .lost_objects import LostObjects
 from .memory_store import MemoryStore, StoredValue
 from .node_links import NodeLinks
 from .node_notices import NodeNotices
 from .object_reader import SHUT_DOWN, ObjectReader
 from .owned_actors import OwnedActors
 from .peers import PeerConnections
+from .reconstruction import Reconstruction
 from .refcount import Free, ReferenceCounter, Release
 from .segment_maps import SegmentMaps
 from .task_context import TaskContext, _task_context
@@ -63,7 +65,15 @@ from .task_submitter import NODE_GONE, TaskSubmitter, report_unhandled_error
 logger = logging.getLogger("minray")
 
 
-class CoreWorker(NodeNotices, PeerConnections, Cancellation, GeneratorStreams, OwnedActors):
+class CoreWorker(
+    NodeNotices,
+    PeerConnections,
+    Cancellation,
+    GeneratorStreams,
+    OwnedActors,
+    Reconstruction,
+    LostObjects,
+):
     def __init__(
         self,
         *,
@@ -100,6 +110,7 @@ class CoreWorker(NodeNotices, PeerConnections, Cancellation, GeneratorStreams, O
         self.task_events = TaskEventBuffer(config.task_events)
         self.refs = ReferenceCounter(self.address)
         self.submitter = TaskSubmitter(self)
+        self.init_lineage()
         self.segments = SegmentMaps(self._send_to_node)
         self.nodes = NodeLinks(self)  #: connections to other nodes (spilled leases, objects)
         self.objects = ObjectReader(self)
@@ -357,9 +368,12 @@ class CoreWorker(NodeNotices, PeerConnections, Cancellation, GeneratorStreams, O
     def _free_inline_here(self, actions: list) -> bool:
         """Off the loop: carry out actions that only drop small inline values (no message to
         send, no error to report), without waking the loop. False: leave all to the loop."""
+        kept = self.lineage.kept
         for action in actions:
             if type(action) is not Free or action.object_id in self._actor_lifetimes:
                 return False
+            if kept and action.object_id[: ids.TASK_ID_SIZE] in kept:
+                return False  # its task's lineage may be let go (loop thread)
             value = self.store.get(action.object_id)
             if value is not None and value.kind != ValueKind.INLINE:
                 return False
@@ -375,6 +389,8 @@ class CoreWorker(NodeNotices, PeerConnections, Cancellation, GeneratorStreams, O
                 if action.object_id in self._actor_lifetimes:
                     self._actor_out_of_scope(self._actor_lifetimes.pop(action.object_id))
                     continue
+                if self.lineage.kept:
+                    self.result_freed(action.object_id)
                 value = self.store.delete(action.object_id)
                 if value is None:
                     continue
@@ -495,6 +511,9 @@ class CoreWorker(NodeNotices, PeerConnections, Cancellation, GeneratorStreams, O
                 for ref_id, owner in refs:
                     actions += self.refs.record_grant(ref_id, owner, grantor)
                 if object_id in self.refs:
+                    old = self.store.get(object_id)
+                    if old is not None:  # a task run again to rebuild a lost sibling
+                        actions += self.replaced_value(object_id, old, kind, payload)
                     self.refs.set_contains(object_id, refs)
                     arrivals.append(
                         self.store.put_quietly(object_id, StoredValue(kind, payload, refs))

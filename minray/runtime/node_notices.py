@@ -45,6 +45,7 @@ class NodeNotices:
         connections open), so its tasks fail over and its lease requests go elsewhere."""
         self.nodes.node_died(msg.node_id)
         self.submitter.node_died(msg.node_id)
+        self.objects_on_dead_node(msg.node_id)  # found elsewhere, or rebuilt
         self.close_peers(tuple(msg.prefixes))  # its workers: actors' callers learn too
 
     def handle_ResourcesInfeasible(self, conn: Connection, msg) -> None:

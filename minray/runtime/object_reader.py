@@ -32,10 +32,14 @@ from ..exceptions import (
 from ..object_ref import ObjectRef
 from ..protocol.connection import ConnectionLost, RemoteError
 from ..protocol.messages import GetObject, PullObject, ValueKind, WorkerBlocked
+from .lost_objects import LocationLost
 from .memory_store import StoredValue
 
 if TYPE_CHECKING:
     from .core_worker import CoreWorker
+
+#: times a reader asks the owner to rebuild a lost object before it gives up
+RECOVERY_ATTEMPTS = 3
 
 SHUT_DOWN = "minray was shut down while this call was waiting; call minray.init() to start again"
 
@@ -130,12 +134,14 @@ class ObjectReader:
             except RemoteError as e:
                 if e.error == "ObjectStoreFullError":
                     raise ObjectStoreFullError(str(e)) from None
-                raise ObjectLostError(object_id.hex(), str(e)) from None
+                raise LocationLost(object_id.hex(), str(e), node_id.hex()) from None
             name, node_id = reply.segment, worker.node_id
         try:
             return worker.segments.readable(name, node_id)
         except FileNotFoundError:
-            raise ObjectLostError(object_id.hex(), "Its shared-memory segment is gone.") from None
+            raise LocationLost(
+                object_id.hex(), "Its shared-memory segment is gone.", node_id.hex()
+            ) from None
 
     def check_session(self, refs: list) -> None:
         """Refuse refs made by an earlier minray session of this process, as Ray does."""
@@ -177,9 +183,35 @@ class ObjectReader:
                 self._release_fetched(refs, values, missing)
                 self.deserialize(ref._id, value)
         try:
-            return [self.deserialize(ref._id, v) for ref, v in zip(refs, values)]
+            try:
+                return [self.deserialize(ref._id, v) for ref, v in zip(refs, values)]
+            except LocationLost:  # a copy is gone: again, asking owners to recover it
+                return [self.read(ref, values, i) for i, ref in enumerate(refs)]
         finally:
             self._release_fetched(refs, values, missing)
+
+    def read(self, ref: ObjectRef, values: list, i: int) -> Any:
+        """Deserialize ``values[i]``, the value of ``ref``. If its shared-memory copy is
+        lost, the owner is told (it rebuilds the object) and the value fetched again,
+        replacing ``values[i]`` (the caller releases what ``values[i]`` holds)."""
+        for attempt in range(RECOVERY_ATTEMPTS):
+            try:
+                return self.deserialize(ref._id, values[i])
+            except LocationLost as e:
+                if attempt == RECOVERY_ATTEMPTS - 1 or self.worker.on_loop_thread():
+                    raise
+                node_id = bytes.fromhex(e.node_id_hex)
+                again = self._wait_on_loop(self._recover(ref._id, ref._owner, node_id), None)
+                self.release_if_remote(values[i], ref._owner)
+                values[i] = again
+        raise AssertionError("unreachable")
+
+    async def _recover(self, object_id: bytes, owner: str, node_id: bytes) -> StoredValue:
+        try:
+            await self.worker.report_lost(object_id, owner, node_id)
+        except (OSError, ConnectionError, RemoteError) as e:
+            logger.debug("could not report lost object %s: %s", object_id.hex(), e)
+        return await self.fetch(object_id, owner)  # waits for the rebuilt value
 
     def _warn_if_blocking_an_event_loop(self) -> None:
         """get() in an async actor blocks every call of that actor: say so once, as Ray does."""
@@ -443,13 +475,13 @@ class _ValueFuture(concurrent.futures.Future):
     def _materialize(self) -> tuple:
         with self._outcome_lock:
             if self._outcome is None:
-                stored = super().result()
+                stored = [super().result()]
                 try:
-                    self._outcome = (True, self._reader.deserialize(self._ref._id, stored))
+                    self._outcome = (True, self._reader.read(self._ref, stored, 0))
                 except BaseException as e:  # noqa: B036 - the object's error, for the caller
                     self._outcome = (False, e)
                 finally:
-                    self._reader.release_if_remote(stored, self._ref._owner)
+                    self._reader.release_if_remote(stored[0], self._ref._owner)
             return self._outcome
 
     def result(self, timeout=None):

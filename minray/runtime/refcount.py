@@ -98,6 +98,18 @@ class ReferenceCounter:
         for ref_id, owner in refs:
             self._entry(ref_id, owner).holds += 1
 
+    def clear_contains(self, object_id: bytes) -> list:
+        """The stored value of ``object_id`` is gone (lost with its node): the refs it
+        held lose their hold. (A value stored again calls ``set_contains`` anew.)"""
+        entry = self._entries.get(object_id)
+        if entry is None:
+            return []
+        inner, entry.contains = entry.contains, ()
+        actions: list = []
+        for ref_id in inner:
+            actions += self.remove_hold(ref_id)
+        return actions
+
     def add_local(self, object_id: bytes, owner: str) -> None:
         self._entry(object_id, owner).local += 1
 

@@ -34,6 +34,7 @@ from ..protocol.messages import (
 from .actor_executor import EXIT, HostedActor
 from .actor_exit import ActorExit, exit_message
 from .generator_executor import run_generator
+from .lost_objects import ARGUMENT_LOST, LocationLost
 from .task_context import TaskContext
 from .task_outputs import store_output
 from .task_spec import ArgPlaceholder
@@ -156,6 +157,9 @@ class TaskExecutor:
         if exit_detail is not None:  # the actor ends: this call fails, whatever it returned
             error = self.actor.begin_exit(exit_message(exit_detail))
             return TaskReply(msg.task_id, self._error_entries(msg, error), True)
+        if type(error) is _ArgumentLost:
+            lost = [[ValueKind.ERROR, pickle.dumps(error.lost), []]] * max(msg.num_returns, 1)
+            return TaskReply(msg.task_id, lost, ARGUMENT_LOST)
         if error is None:
             try:
                 return TaskReply(msg.task_id, self._returns(msg, result), False)
@@ -186,7 +190,10 @@ class TaskExecutor:
 
     def _call_function(self, msg: PushTask) -> Any:
         function = self._function(msg.function_id, msg.function_blob)
-        args, kwargs = self._arguments(msg)
+        try:
+            args, kwargs = self._arguments(msg)
+        except LocationLost as e:  # the owner rebuilds it and sends the task again
+            raise _ArgumentLost(e) from None
         return function(*args, **kwargs)
 
     def _create_actor(self, msg: PushTask) -> None:
@@ -270,6 +277,14 @@ class TaskExecutor:
     def _error_entries(self, msg: PushTask, error: BaseException) -> list:
         payload = _pickle_error(error)
         return [[ValueKind.ERROR, payload, []] for _ in range(max(msg.num_returns, 1))]
+
+
+class _ArgumentLost(Exception):
+    """An argument's shared-memory copy could not be read (its node died)."""
+
+    def __init__(self, lost: LocationLost):
+        super().__init__(str(lost))
+        self.lost = lost
 
 
 class _CallScope:

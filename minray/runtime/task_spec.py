@@ -49,6 +49,7 @@ class TaskSpec:
     fetched: list | tuple = ()
     attempts: int = 0
     oom_kills: int = 0  #: times the memory monitor killed it (retried on their own budget)
+    argument_losses: int = 0  #: times a worker could not read a lost argument's copy
     cancelled: bool = False
     #: actor calls: the actor, the method, and the handle's lifetime ref counted while pending
     actor_id: bytes = b""

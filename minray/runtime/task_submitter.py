@@ -40,6 +40,7 @@ from ..protocol.messages import (
 )
 from . import argument_resolver
 from .inbox import Inbox
+from .lost_objects import ARGUMENT_LOST
 from .task_events import failure, task_info, waiting_info
 from .task_spec import TaskSpec
 
@@ -154,6 +155,11 @@ class TaskSubmitter:
         self._in_flight[spec.task_id] = spec
         if spec.placeholders:
             self._record(spec, "PENDING_ARGS_AVAIL", waiting_info(spec, self._info(spec)))
+        argument_resolver.resolve(self.worker, spec, self._enqueue, self._fail)
+
+    def _resolve_again(self, spec: TaskSpec) -> None:
+        """An argument was lost after the task was pushed: wait for it (rebuilt) again."""
+        self._record(spec, "PENDING_ARGS_AVAIL", waiting_info(spec, self._info(spec)))
         argument_resolver.resolve(self.worker, spec, self._enqueue, self._fail)
 
     def _record(self, spec: TaskSpec, state: str, info: dict | None = None) -> None:
@@ -421,6 +427,11 @@ class TaskSubmitter:
             self._pump(queue)
             return
         reply = fut.result()
+        if reply.app_error == ARGUMENT_LOST and self.worker.wait_for_lost_argument(
+            spec, reply.returns, partial(self._resolve_again, spec)
+        ):
+            self._use_lease(queue, lease)
+            return
         if reply.app_error:
             self._record(spec, "FAILED", failure(None))
         if reply.app_error and self._retryable(spec, reply.returns):
@@ -430,7 +441,8 @@ class TaskSubmitter:
                 self._record(spec, "FINISHED")
             if reply.app_error and spec.num_returns == 0:  # no ref will ever show it
                 report_unhandled_error(reply.returns[0][1])
-            self._finish(spec)  # before the results: storing them may wake the caller's thread
+            self._finish(spec, None if reply.app_error else reply.returns)  # before the
+            # results: storing them may wake the caller's thread
             self.worker.store_returns(spec.return_ids, reply.returns, lease.worker_address)
         self._use_lease(queue, lease)
 
@@ -514,9 +526,11 @@ class TaskSubmitter:
         store_error(self.worker, spec, error)
         self._finish(spec)
 
-    def _finish(self, spec: TaskSpec) -> None:
+    def _finish(self, spec: TaskSpec, returns: list | None = None) -> None:
+        """The task ran (``returns``: its results, if it succeeded) or never will: keep it
+        to run again if a result is lost, or let its arguments go."""
         self._in_flight.pop(spec.task_id, None)
-        release_arguments(self.worker, spec)
+        self.worker.task_done(spec, returns)
 
     # --- actor creation -------------------------------------------------------------------------
 

@@ -209,6 +209,9 @@ def instances():
         ObjectLostError("abcd", "evicted"),
         OwnerDiedError("abcd"),
         ObjectFreedError("abcd", "freed by user"),
+        exceptions.ObjectReconstructionFailedError("abcd", "rebuild failed"),
+        exceptions.ObjectReconstructionFailedMaxAttemptsExceededError("abcd", "no retries"),
+        exceptions.ObjectReconstructionFailedLineageEvictedError("abcd", "evicted"),
     ]
 
 
