@@ -143,6 +143,7 @@ class TaskSubmitter:
         #: (node, lease id) -> why: leases whose workers the node's memory monitor kills
         self._oom_kills: dict[tuple, str] = {}
         self._running: dict[bytes, _Lease] = {}  #: pushed tasks and the lease running them
+        self.retried = 0  #: tasks run again after a failure (for tests and the chaos tools)
 
     # --- entry (any thread) ----------------------------------------------------------------
 
@@ -473,6 +474,7 @@ class TaskSubmitter:
             if error is not None:
                 self._record(spec, "FAILED", failure(error))
             spec.attempts += 1
+            self.retried += 1
             self._record(spec, "PENDING_NODE_ASSIGNMENT", self._info(spec))
             left = "infinite" if spec.max_retries == -1 else spec.max_retries - spec.attempts
             logger.warning(
