@@ -1,6 +1,6 @@
 """``minray list`` and ``minray summary``: the state API in a terminal.
 
-``minray list tasks|actors|nodes|jobs|workers|placement-groups [--filter KEY=VALUE]
+``minray list tasks|actors|objects|nodes|jobs|workers|placement-groups [--filter K=V]
 [--limit N] [--detail] [--format table|json] [--address HOST:PORT]`` and
 ``minray summary tasks|actors``; ``minray timeline [--output FILE]`` writes a
 Chrome trace of the task runs. Without ``--address`` they ask the cluster that
@@ -22,6 +22,7 @@ KINDS = {
     "nodes": state.list_nodes,
     "jobs": state.list_jobs,
     "workers": state.list_workers,
+    "objects": state.list_objects,
     "placement-groups": state.list_placement_groups,
     "tasks": state.list_tasks,
 }

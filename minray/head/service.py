@@ -206,7 +206,9 @@ class HeadService(ActorService, PlacementService):
     async def handle_GetStates(self, conn: Connection | None, msg: GetStates) -> States:
         """Rows of ``msg.kind`` from every live node (those that do not answer within a
         few seconds are named in ``missing``)."""
-        rows = self.local_node.state_rows(msg.kind) if self.local_node is not None else []
+        rows = []
+        if self.local_node is not None:
+            rows = await self.local_node.node_state_rows(msg.kind)
         ask = GetStates(msg.kind, True)
         members = [(node_id, conn) for node_id, conn in self.members.items() if not conn.closed]
         replies = await asyncio.gather(

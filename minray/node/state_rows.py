@@ -9,6 +9,7 @@ minray/util/state/common.py).
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from ..protocol.connection import Connection
@@ -16,6 +17,7 @@ from ..protocol.messages import (
     ActorState,
     ErrorReply,
     GetLog,
+    GetObjectRows,
     GetStates,
     GetTasks,
     LogChunk,
@@ -25,6 +27,9 @@ from ..protocol.messages import (
 
 if TYPE_CHECKING:
     from .daemon import NodeDaemon
+
+#: seconds a process may take to list the objects it references
+OBJECT_ROWS_TIMEOUT_S = 2.0
 
 #: Ray's names for the actor states
 _ACTOR_STATES = {
@@ -53,9 +58,31 @@ class StateRows:
         return self._head_answer(msg)
 
     def handle_GetStates(self: NodeDaemon, conn: Connection | None, msg: GetStates):
+        if msg.node_only and msg.kind == "objects":
+            return asyncio.ensure_future(self._objects_answer())
         if msg.node_only:
             return States(self.state_rows(msg.kind), [])
         return self._head_answer(msg)
+
+    async def _objects_answer(self: NodeDaemon) -> States:
+        return States(await self.node_state_rows("objects"), [])
+
+    async def node_state_rows(self: NodeDaemon, kind: str) -> list[dict]:
+        """This node's rows of ``kind``; "objects" are asked of each of its processes
+        (those that do not answer within OBJECT_ROWS_TIMEOUT_S are left out)."""
+        if kind != "objects":
+            return self.state_rows(kind)
+        conns = [w.conn for w in self.workers.values() if w.conn is not None]
+        conns += [c for c in self.drivers if "job_id" in c.info]  # (not other nodes' links)
+        replies = await asyncio.gather(
+            *(
+                asyncio.wait_for(c.request(GetObjectRows()), OBJECT_ROWS_TIMEOUT_S)
+                for c in conns
+                if not c.closed
+            ),
+            return_exceptions=True,
+        )
+        return [row for r in replies if not isinstance(r, BaseException) for row in r.rows]
 
     def state_rows(self: NodeDaemon, kind: str) -> list[dict]:
         """This node's rows of ``kind`` ("actors" kept here, or "workers")."""
@@ -63,7 +90,7 @@ class StateRows:
             return [self._actor_row(record) for record in self.actors.actors.values()]
         if kind == "workers":
             return self._worker_rows()
-        raise ValueError(f"unknown kind of state {kind!r}: use 'actors' or 'workers'")
+        raise ValueError(f"unknown kind of state {kind!r}: use 'actors', 'workers' or 'objects'")
 
     def _actor_row(self: NodeDaemon, record) -> dict:
         me = self.settings.node_id

@@ -532,3 +532,17 @@ class FindCopies(Message):
 class CopiesFound(Message):
     type = MsgType.COPIES_FOUND
     copies: list  #: [[object_id, segment, size], ...] of the copies this node adopted
+
+
+@message
+class GetObjectRows(Message):
+    """Node -> each of its processes (request): the objects it references, for
+    ``list_objects`` (see runtime/object_rows.py)."""
+
+    type = MsgType.GET_OBJECT_ROWS
+
+
+@message
+class ObjectRows(Message):
+    type = MsgType.OBJECT_ROWS
+    rows: list  #: dicts in the state API's ObjectState shape

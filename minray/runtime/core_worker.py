@@ -53,6 +53,7 @@ from .memory_store import MemoryStore, StoredValue
 from .node_links import NodeLinks
 from .node_notices import NodeNotices
 from .object_reader import SHUT_DOWN, ObjectReader
+from .object_rows import ObjectRowsMixin
 from .owned_actors import OwnedActors
 from .peers import PeerConnections
 from .reconstruction import Reconstruction
@@ -73,6 +74,7 @@ class CoreWorker(
     OwnedActors,
     Reconstruction,
     LostObjects,
+    ObjectRowsMixin,
 ):
     def __init__(
         self,

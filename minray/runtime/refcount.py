@@ -62,6 +62,10 @@ class ReferenceCounter:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __iter__(self):
+        """The object ids counted now (a copy: safe to change the counts meanwhile)."""
+        return iter(list(self._entries))
+
     def owner_of(self, object_id: bytes) -> str | None:
         entry = self._entries.get(object_id)
         return entry.owner if entry else None

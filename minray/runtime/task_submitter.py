@@ -572,6 +572,14 @@ class TaskSubmitter:
             lease.conn.send(CancelTask(task_id, force))
         # else: its arguments are not ready yet; _enqueue fails it
 
+    def task_status(self, object_id: bytes) -> tuple[str, int]:
+        """The state API's task status and attempt of the task making ``object_id``."""
+        spec = self._in_flight.get(object_id[: ids.TASK_ID_SIZE])
+        if spec is None:
+            return "NIL", 0
+        running = spec.task_id in self._running
+        return ("SUBMITTED_TO_WORKER" if running else "PENDING_NODE_ASSIGNMENT"), spec.attempts
+
     def has_work(self) -> bool:
         """Tasks submitted and not finished, or submissions not yet looked at."""
         return bool(self._in_flight or self._inbox)

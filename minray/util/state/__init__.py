@@ -3,12 +3,14 @@
 from .api import (
     get_actor,
     get_node,
+    get_objects,
     get_placement_group,
     get_task,
     get_worker,
     list_actors,
     list_jobs,
     list_nodes,
+    list_objects,
     list_placement_groups,
     list_tasks,
     list_workers,
@@ -16,7 +18,15 @@ from .api import (
     summarize_tasks,
 )
 from .client import RayStateApiException
-from .common import ActorState, JobState, NodeState, PlacementGroupState, TaskState, WorkerState
+from .common import (
+    ActorState,
+    JobState,
+    NodeState,
+    ObjectState,
+    PlacementGroupState,
+    TaskState,
+    WorkerState,
+)
 from .logs import get_log
 from .why import why
 
@@ -24,6 +34,7 @@ __all__ = [
     "ActorState",
     "JobState",
     "NodeState",
+    "ObjectState",
     "PlacementGroupState",
     "RayStateApiException",
     "TaskState",
@@ -31,12 +42,14 @@ __all__ = [
     "get_actor",
     "get_log",
     "get_node",
+    "get_objects",
     "get_placement_group",
     "get_task",
     "get_worker",
     "list_actors",
     "list_jobs",
     "list_nodes",
+    "list_objects",
     "list_placement_groups",
     "list_tasks",
     "list_workers",

@@ -19,6 +19,7 @@ from .common import (
     ActorState,
     JobState,
     NodeState,
+    ObjectState,
     PlacementGroupState,
     StateSchema,
     TaskState,
@@ -100,6 +101,26 @@ def list_jobs(
     """Every job: in minray, each driver that connected to the cluster."""
     jobs = ask(GetJobs(), address, timeout).jobs
     return _select(JobState, [_job_row(j) for j in jobs], filters, limit, detail)
+
+
+def list_objects(
+    address=None,
+    filters: Filters = None,
+    limit=DEFAULT_LIMIT,
+    timeout=DEFAULT_TIMEOUT,
+    detail=False,
+    raise_on_missing_output=True,
+    _explain=False,
+) -> list[ObjectState]:
+    """The objects every process of the cluster references: a row per process and object."""
+    rows = _node_rows("objects", address, timeout, raise_on_missing_output)
+    return _select(ObjectState, rows, filters, limit, detail)
+
+
+def get_objects(id: str, address=None, timeout=DEFAULT_TIMEOUT, _explain=False) -> list:
+    """The rows of one object (by hex id): one per process that references it."""
+    rows = _node_rows("objects", address, timeout, True)
+    return [ObjectState.from_row(r, True) for r in rows if r["object_id"] == id.lower()]
 
 
 def list_tasks(

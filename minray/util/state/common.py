@@ -99,6 +99,25 @@ class JobState(StateSchema):
 
 
 @dataclass
+class ObjectState(StateSchema):
+    """One process's reference to an object (an object several processes hold has a
+    row from each, as in Ray); ``object_size`` in bytes, -1 where only the owner knows."""
+
+    object_id: str
+    object_size: int
+    task_status: str  #: of the task making it, at its owner: NIL, PENDING_..., FINISHED, FAILED
+    attempt_number: int
+    reference_type: str  #: LOCAL_REFERENCE, USED_BY_PENDING_TASK, CAPTURED_IN_OBJECT, ...
+    call_site: str
+    type: str  #: DRIVER or WORKER
+    pid: int
+    ip: str
+    node_id: str | None = _detail()  #: the node of the referencing process
+    owner: str | None = _detail()  #: the owner's address
+    stored_on_node: str | None = _detail()  #: where a shared-memory value lives (owner only)
+
+
+@dataclass
 class WorkerState(StateSchema):
     worker_id: str
     is_alive: bool
