@@ -223,6 +223,8 @@ class ActorClass:
                 raise TypeError(f"{self.__name__}.remote(): {e}") from None
         worker = api._auto_init()
         class_id, blob = self._export()
+        if worker.local_runner is not None:
+            worker.local_runner.known(class_id, self._cls)
         info = self._info
         actor_id = ids.new_actor_id()
         name = options["name"] or ""

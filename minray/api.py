@@ -32,6 +32,7 @@ from .options import ACTOR_DEFAULTS, TASK_DEFAULTS, UNSUPPORTED_TASK_OPTIONS, va
 from .protocol.messages import GetClusterInfo, GetNamedActor, KillActor, ShutdownNode
 from .remote_function import make_remote
 from .runtime.core_worker import CoreWorker
+from .runtime.local_mode import LocalRunner
 from .runtime.worker_main import DRIVER_JOB_ID
 
 logger = logging.getLogger("minray")
@@ -127,10 +128,10 @@ def init(
             address = os.environ.get("MINRAY_ADDRESS") or None
             if address is None and sys.modules.get("ray") is sys.modules[__package__]:
                 address = os.environ.get("RAY_ADDRESS") or None  # a Ray program, under compat
-        if local_mode:
+        if local_mode and address not in (None, "local"):
             raise ValueError(
-                "local_mode is deprecated in Ray and not supported by minray; "
-                "run without it (tasks then run in worker processes)."
+                "local_mode=True runs every task in this process: it starts a cluster of its "
+                f"own and cannot connect to one (address={address!r}). Drop one of the two."
             )
         _setup_logging(logging_level)
         if address not in (None, "local"):
@@ -165,6 +166,9 @@ def init(
         _start_local_cluster(node_resources, store_bytes, gpu_ids, node_env, dashboard)
         _state.worker.log_to_driver = bool(log_to_driver)
         _state.worker.namespace = _state.namespace
+        if local_mode:
+            _state.worker.local_runner = LocalRunner(_state.worker)
+            logger.info("Debug mode (local_mode): tasks and actor calls run in this process.")
         logger.info("Started a local minray instance (%s).", _state.session_dir)
         return _context()
 

@@ -81,6 +81,8 @@ class RemoteFunction:
             raise TypeError(f"{self.__qualname__}.remote(): {e}") from None
         worker = api._auto_init()
         function_id, blob = self._export()
+        if worker.local_runner is not None:
+            worker.local_runner.known(function_id, self._function)
         generator = opts.generator_call(options)
         num_returns = 1 if generator is not None else options["num_returns"]
         placement = opts.placement_of(options)

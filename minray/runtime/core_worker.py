@@ -117,6 +117,7 @@ class CoreWorker(
         self.nodes = NodeLinks(self)  #: connections to other nodes (spilled leases, objects)
         self.objects = ObjectReader(self)
         self.executor = None
+        self.local_runner = None  #: init(local_mode=True): runs tasks here (local_mode.py)
         self.actors = ActorSubmitter(self)
         #: actors this process created: actor id -> creation TaskSpec (for restarts)
         self.owned_actors: dict[bytes, Any] = {}
@@ -222,6 +223,8 @@ class CoreWorker(
             return
         self.alive = False
         self.objects.wake_all()
+        if self.local_runner is not None:
+            self.local_runner.close()
         try:
             self.run_sync(self._stop_async(), 5)
         except Exception:

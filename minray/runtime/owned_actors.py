@@ -31,6 +31,8 @@ class OwnedActors:
         if creation is not None and not creation.actor["detached"]:  # detached may restart
             del self.owned_actors[actor_id]
             self.submitter.forget_actor(creation)
+            if self.local_runner is not None:
+                self.local_runner.forget_actor(actor_id)
         if self.node is not None and not self.node.closed:
             self.node.send(ActorOutOfScope(actor_id))
 

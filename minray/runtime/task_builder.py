@@ -39,6 +39,8 @@ def submit_task(
 ) -> list:
     """Build the task, hand it to the submitter and return its result refs (a generator
     task: ``[its OwnedStream]``, opened before the task can report anything)."""
+    if generator is not None and worker.local_runner is not None:
+        raise ValueError(LOCAL_GENERATORS)
     placeholders: list = []
     # ``keep`` holds refs of arguments put into the object store until they are counted
     args_blob, nested, keep = _pickle_arguments(
@@ -51,7 +53,9 @@ def submit_task(
         refs = [worker.open_stream(task_id, refs[0], generator)]
     if isinstance(retry_exceptions, list):
         retry_exceptions = tuple(retry_exceptions)
-    worker.submitter.submit(
+    local = worker.local_runner
+    submit = worker.submitter.submit if local is None else local.run_task
+    submit(
         TaskSpec(
             task_id=task_id,
             name=name,
@@ -126,7 +130,10 @@ def submit_actor_creation(worker: CoreWorker, spec: TaskSpec, lifetime_id: bytes
             [[oid, owner] for _, oid, owner in spec.placeholders] + spec.nested_refs
         )
     worker.own_actor(spec.actor["actor_id"], lifetime_id, spec)
-    worker.submitter.submit(spec)
+    if worker.local_runner is not None:
+        worker.local_runner.create_actor(spec)
+    else:
+        worker.submitter.submit(spec)
 
 
 def submit_actor_task(
@@ -146,6 +153,8 @@ def submit_actor_task(
 ) -> list:
     """Build an actor call, hand it to the actor submitter and return its result refs (a
     generator method: ``[its OwnedStream]``)."""
+    if generator is not None and worker.local_runner is not None:
+        raise ValueError(LOCAL_GENERATORS)
     placeholders: list = []
     args_blob, nested, keep = _pickle_arguments(
         worker, name, list(args), dict(kwargs), placeholders
@@ -158,7 +167,9 @@ def submit_actor_task(
     del keep
     if generator is not None:
         refs = [worker.open_stream(task_id, refs[0], generator)]
-    worker.actors.submit(
+    local = worker.local_runner
+    submit = worker.actors.submit if local is None else local.call_actor
+    submit(
         TaskSpec(
             task_id=task_id,
             name=name,
@@ -182,6 +193,12 @@ def submit_actor_task(
         )
     )
     return refs
+
+
+LOCAL_GENERATORS = (
+    "Generator tasks and methods do not run in local_mode (debug mode): start minray without "
+    "local_mode=True to use them, or return a list instead of yielding."
+)
 
 
 def _count_new_task(
