@@ -195,6 +195,10 @@ class ActorHandlers:
                 self._exit_gracefully(record.worker, record.actor_id, cause)
             else:
                 _kill(record.worker.pid)
+        if record.alloc is not None:  # free for others now, not once its worker has gone
+            self.scheduler.release(record.alloc)
+            record.alloc = None
+            asyncio.get_running_loop().call_soon(self._schedule)
         self._stop_remote_actor(record, graceful, cause)
         for key, (reply, request) in list(self._requests.items()):
             if request.actor_id == record.actor_id and self.scheduler.cancel(key):

@@ -84,7 +84,8 @@ class ActorHosting:
         guest = worker.actor
         worker.actor = None
         self.guests.pop(guest.actor_id, None)
-        self.scheduler.release(guest.alloc)
+        if guest.alloc is not None:
+            self.scheduler.release(guest.alloc)
         cause = self.oom_cause(worker) or (
             "The actor died unexpectedly before finishing this task.\nThe actor's worker "
             f"process on node {self.settings.node_id.hex()[:12]} ({self.settings.node_ip}) "
@@ -108,6 +109,10 @@ class ActorHosting:
             self._exit_gracefully(guest.worker, guest.actor_id, msg.reason)
         elif guest is not None:
             self._kill_guest(guest)
+        if guest is not None and guest.alloc is not None:  # free for others now
+            self.scheduler.release(guest.alloc)
+            guest.alloc = None
+            asyncio.get_running_loop().call_soon(self._schedule)
         return Ok()  # (to a request: the worker is gone now)
 
     # --- the home's side ------------------------------------------------------------------

@@ -119,6 +119,6 @@ class PlacementGroupHandlers:
         for actor in self.actors.holding(names):
             self._actor_died(actor, f"The actor is dead because {cause}.\n{actor.describe()}")
         for guest in list(self.guests.values()):
-            if names & set(guest.alloc.resources):
+            if guest.alloc is not None and names & set(guest.alloc.resources):
                 self._guest_exiting(guest, f"The actor is dead because {cause}.")
                 self._kill_guest(guest)

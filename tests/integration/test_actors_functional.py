@@ -825,3 +825,23 @@ def test_a_call_cancelled_while_queued_in_an_async_actor_never_runs(cluster):
     with pytest.raises(TaskCancelledError):
         minray.get(second, timeout=10)
     assert minray.get(slow.log.remote()) == ["first"]
+
+
+def test_an_actors_resources_are_free_right_after_its_handles_go_or_it_is_killed(cluster):
+    """The node frees what an ending actor held at once, not when its worker has exited
+    (which may take a while: __ray_shutdown__, atexit handlers)."""
+
+    @minray.remote(num_cpus=1)
+    class Holder:
+        def ping(self) -> int:
+            return 1
+
+    total = minray.cluster_resources()["CPU"]
+    for end in ("out of scope", "killed"):
+        holder = Holder.remote()
+        assert minray.get(holder.ping.remote(), timeout=30) == 1
+        assert minray.available_resources()["CPU"] == total - 1
+        if end == "killed":
+            minray.kill(holder)
+        del holder
+        assert minray.available_resources()["CPU"] == total, end
