@@ -178,6 +178,7 @@ class NodeDaemon(
         self.tcp_port = 0  #: of the TCP listener (0: none, as in an embedded node)
         self._init_transfers()
         self._oom_causes: dict[int, str] = {}  #: memory monitor: killed worker's pid -> why
+        self._init_state_rows()
 
     @property
     def num_cpus(self) -> int:
@@ -345,6 +346,7 @@ class NodeDaemon(
         if self._stopping:
             return
         self.clients.discard(conn)
+        self.note_departed(conn)
         address = conn.info.get("address")
         unlink = self.store.owner_gone(address) if address else []
         for segment, count in conn.info.get("pins", {}).items():

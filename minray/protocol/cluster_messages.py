@@ -325,7 +325,8 @@ class Jobs(Message):
 
 @message
 class GetStates(Message):
-    """Rows of one kind of state ("actors" or "workers") from every live node; the head
+    """Rows of one kind of state ("actors", "workers", or "departed": workers and drivers
+    that exited) from every live node; the head
     asks each node (with ``node_only``, a node answers for itself). Answered by States."""
 
     type = MsgType.GET_STATES
