@@ -43,8 +43,11 @@ from ..protocol.messages import (
     GetStates,
     JobAdded,
     Jobs,
+    KillNode,
+    KillWorker,
     KvReply,
     KvRequest,
+    Message,
     NodeRegistered,
     Ok,
     States,
@@ -185,8 +188,20 @@ class HeadService(ActorService, PlacementService):
 
     async def handle_GetLog(self, conn: Connection | None, msg: GetLog):
         """Pass a log request to the worker's node (read in-process on the head node)."""
+        return await self._pass_to_node(msg, "handle_GetLog")
+
+    async def handle_KillWorker(self, conn: Connection | None, msg: KillWorker):
+        """``minray chaos``: the worker's node kills it (node/fault_injection.py)."""
+        return await self._pass_to_node(msg, "handle_KillWorker")
+
+    async def handle_KillNode(self, conn: Connection | None, msg: KillNode):
+        return await self._pass_to_node(msg, "handle_KillNode")
+
+    async def _pass_to_node(self, msg: Message, handler: str):
+        """The answer of node ``msg.node_id`` to ``msg`` (its ``handler`` on the head
+        node itself); an ErrorReply when that node is not alive or does not answer."""
         if msg.node_id == self.local_id and self.local_node is not None:
-            return self.local_node.handle_GetLog(None, msg)
+            return getattr(self.local_node, handler)(None, msg)
         member = self.members.get(msg.node_id)
         if member is None or member.closed:
             return ErrorReply("ValueError", f"node {msg.node_id.hex()} is not alive")

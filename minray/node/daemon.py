@@ -53,6 +53,7 @@ from .actor_forwarding import ActorForwarding
 from .actor_handlers import ActorHandlers
 from .actor_hosting import ActorHosting
 from .cluster_address import forget_current_cluster
+from .fault_injection import FaultInjection
 from .head_client import HeadClient
 from .log_monitor import LogMonitor
 from .membership import Membership
@@ -138,6 +139,7 @@ class NodeDaemon(
     Membership,
     MemoryMonitor,
     StateRows,
+    FaultInjection,
 ):
     def __init__(self, settings: NodeSettings, token: bytes, zygote: ZygoteClient):
         self.settings = settings
