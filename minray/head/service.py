@@ -18,8 +18,10 @@ It wires the pure :class:`~minray.head.node_table.NodeTable` to connections.
    is silent past ``node_death_timeout_s``, is marked dead, for good.
 
 The head's own node is in the table too; its figures are read live. Drivers and
-tools ask ``GetClusterInfo``. Actor homes and names are in actor_service.py,
-placement groups in placement_service.py.
+tools ask ``GetClusterInfo``. Requests about one node's processes (``GetLog``,
+and ``minray chaos``'s ``KillWorker``/``KillNode``) are passed to that node.
+Actor homes and names are in actor_service.py, placement groups in
+placement_service.py.
 This service never runs user code and never unpickles: it sees msgpack fields
 only.
 """

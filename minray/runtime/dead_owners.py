@@ -24,6 +24,8 @@ logger = logging.getLogger("minray")
 
 #: the owner's node may not have seen its connection close yet: ask again this often
 _TRIES, _PAUSE_S, _TIMEOUT_S = 4, 0.25, 5.0
+#: how long an answer is kept (a TCP port may later be another process's address)
+_KEEP_S = 30.0
 
 
 class DeadOwners:
@@ -37,7 +39,9 @@ class DeadOwners:
         """The OwnerDiedError for ``object_id``, naming its owner as well as is known."""
         task = self._known.get(owner)
         if task is None:
-            task = self._known[owner] = asyncio.get_running_loop().create_task(self._find(owner))
+            loop = asyncio.get_running_loop()
+            task = self._known[owner] = loop.create_task(self._find(owner))
+            task.add_done_callback(lambda _: loop.call_later(_KEEP_S, self._forget, owner, task))
         row = await asyncio.shield(task)
         if row is None:
             return OwnerDiedError(object_id.hex(), owner_address=owner)
@@ -49,6 +53,10 @@ class DeadOwners:
             owner_kind=str(row.get("worker_type", "")).lower(),
             owner_log=row.get("log", ""),
         )
+
+    def _forget(self, owner: str, task: asyncio.Task) -> None:
+        if self._known.get(owner) is task:
+            del self._known[owner]
 
     async def _find(self, owner: str) -> dict | None:
         node = self.worker.node
@@ -64,7 +72,7 @@ class DeadOwners:
             except Exception as e:  # the error is still raised, only less precise
                 logger.debug("could not ask which process %s was: %s", owner, e)
                 return None
-            for row in reply.rows:
-                if row.get("address") == owner:
-                    return row
+            rows = [row for row in reply.rows if row.get("address") == owner]
+            if rows:  # the latest, should the address have been reused
+                return max(rows, key=lambda row: row.get("end_time_ms", 0))
         return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -195,6 +196,25 @@ def test_chaos_without_the_token_or_with_a_wrong_one_is_refused(two_nodes, tmp_p
     assert "no token for the minray cluster" in out.stderr and "--token" in out.stderr
     out = chaos("kill-worker", "--address", cluster.address, "--token", "ab" * 32)
     assert out.returncode == 1 and "the token given is not the cluster's" in out.stderr
+
+
+def test_ctrl_c_stops_a_repeated_run_cleanly(two_nodes):
+    cluster, _ = two_nodes
+    run = subprocess.Popen(
+        [sys.executable, "-m", "minray.cli", "chaos", "kill-worker", "--every", "30",
+         "--count", "5", *_on_cluster(cluster)],
+        cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert "nothing to kill" in run.stdout.readline()  # then it waits 30 s
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=20)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 130
+    assert "minray chaos: stopped after 0 kill(s)" in stderr and "Traceback" not in stderr
 
 
 @pytest.mark.parametrize(
