@@ -312,4 +312,13 @@ def test_the_walk_through_kill_workers_under_a_map_reduce_on_a_started_cluster(c
     failed = cli("list", "tasks", "--filter", "state=FAILED").stdout
     # (a kill can land between two tasks of a lease: then no task attempt failed)
     assert 1 <= failed.count("WORKER_DIED") <= 3, failed
-    assert "Stopped 2 minray node(s)" in cli("stop").stdout
+
+    node = kills(chaos("kill-node", env=cli_env))
+    assert len(node) == 1 and node[0][0] == "node with 2 worker(s)", node
+    assert wait_until(lambda: "1 node(s) alive, 1 dead" in cli("status").stdout, 15)
+    assert "Stopped 1 minray node(s)" in cli("stop").stdout  # the head; and the crashed one:
+    root = cli_env["MINRAY_SESSION_ROOT"]
+    sessions = [os.path.join(root, n) for n in os.listdir(root) if n.startswith("session-")]
+    assert len(sessions) == 2 and all(os.listdir(s) == ["logs"] for s in sessions), sessions
+    tags = tuple(f"minray_{os.path.basename(s)[-6:]}" for s in sessions)
+    assert not [name for name in os.listdir("/dev/shm") if name.startswith(tags)]
