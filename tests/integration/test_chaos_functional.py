@@ -23,7 +23,7 @@ from minray.cluster_utils import Cluster
 from minray.head.query import query_head
 from minray.protocol.connection import RemoteError
 from minray.protocol.messages import KillNode, KillWorker
-from minray.util.state import list_actors
+from minray.util.state import list_actors, list_workers
 
 from .cluster_helpers import segments_of, wait_until
 
@@ -94,10 +94,17 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-def test_kill_node_crashes_a_node_that_is_not_the_head_and_its_tasks_run_elsewhere(two_nodes):
+def _busy_on(node) -> int:
+    workers = list_workers(filters=[("node_id", "=", node.node_id)], detail=True)
+    return sum(1 for w in workers if w.busy and w.worker_type == "WORKER")
+
+
+def test_kill_node_crashes_a_node_that_is_not_the_head_and_its_tasks_run_elsewhere(
+    two_nodes, minray_log
+):
     cluster, node = two_nodes
     refs = [_square.remote(i) for i in range(24)]
-    assert wait_until(lambda: len(psutil.Process(node.pid).children(recursive=True)) > 1, 15)
+    assert wait_until(lambda: _busy_on(node) > 0, 15), "no task ran on the second node"
     out = chaos("kill-node", *_on_cluster(cluster))
     assert out.returncode == 0, out.stdout + out.stderr
     ((what, pid, _, node_id),) = kills(out)
@@ -106,6 +113,7 @@ def test_kill_node_crashes_a_node_that_is_not_the_head_and_its_tasks_run_elsewhe
     assert wait_until(lambda: node.node_id not in cluster.alive_node_ids(), 10)
     assert not segments_of(node)
     assert minray.get(refs, timeout=120) == [i * i for i in range(24)]
+    assert "failed because its worker died; retrying" in minray_log.text
     again = chaos("kill-node", *_on_cluster(cluster))
     assert again.returncode == 1
     assert "nothing to kill: the cluster has no live node besides the head" in again.stdout
