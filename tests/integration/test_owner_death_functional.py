@@ -125,6 +125,31 @@ def test_fate_sharing_reaches_the_work_a_dead_worker_placed_on_another_node(two_
     _check_fate_shared(str(tmp_path))
 
 
+@minray.remote
+def _middle(tmp: str) -> None:
+    grandchild = _child.remote(os.path.join(tmp, "grandchild"))  # noqa: F841 (held)
+    with open(os.path.join(tmp, "middle"), "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(120)
+
+
+@minray.remote(max_retries=0)
+def _grandparent(tmp: str) -> None:
+    middle = _middle.remote(tmp)  # noqa: F841 (held until the exit)
+    _pid_in(os.path.join(tmp, "grandchild"))
+    os._exit(1)
+
+
+@pytest.mark.parametrize("cluster", [{"num_cpus": 4}], indirect=True)
+def test_fate_sharing_reaches_the_tasks_that_a_dead_owners_tasks_submitted(cluster, tmp_path):
+    with pytest.raises(minray.exceptions.WorkerCrashedError):
+        minray.get(_grandparent.remote(str(tmp_path)), timeout=60)
+    pids = [_pid_in(os.path.join(tmp_path, name)) for name in ("middle", "grandchild")]
+    assert wait_until(lambda: not any(map(_running, pids)), BOUND_S), (
+        f"still running {BOUND_S} s after the owner died: {[p for p in pids if _running(p)]}"
+    )
+
+
 DRIVER = textwrap.dedent(
     """
     import os, time
