@@ -37,13 +37,20 @@ def add_commands(commands) -> None:
     chaos = commands.add_parser(
         "chaos", help="kill a random worker, node or actor of your cluster, to test recovery"
     )
-    chaos.add_argument("action", choices=["kill-worker", "kill-node", "kill-actor"])
+    chaos.add_argument(
+        "action", choices=["kill-worker", "kill-node", "kill-actor"],
+        help="kill-worker: a random worker running a task or hosting an actor; kill-node: a "
+        "random node other than the head, with its workers; kill-actor: the worker of a "
+        "random actor that is not detached (it restarts if it may)",
+    )  # fmt: skip
     chaos.add_argument(
         "--every", type=float, default=None, metavar="SECONDS",
         help="repeat, this many seconds apart, until --count kills were tried",
     )  # fmt: skip
     chaos.add_argument("--count", type=int, default=1, help="how many kills (default 1)")
-    chaos.add_argument("--name", default=None, help="kill-actor: the actor with this name")
+    chaos.add_argument(
+        "--name", default=None, help="kill-actor: the actor with this name (detached or not)"
+    )
     chaos.add_argument(
         "--address", default="auto",
         help="HOST:PORT of the head (default: the cluster started on this machine)",
