@@ -13,16 +13,19 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "microbenchmark", help="run the rows of `ray microbenchmark` on a local minray cluster"
     )
-    from . import state_cli
+    from . import chaos_cli, state_cli
     from .cluster_cli import add_commands, run
 
     add_commands(commands)
     state_cli.add_commands(commands)
+    chaos_cli.add_commands(commands)
     args = parser.parse_args(argv)
     if args.command in ("start", "stop", "status"):
         return run(args)
     if args.command in ("list", "summary", "timeline", "why", "logs"):
         return state_cli.run(args)
+    if args.command == "chaos":
+        return chaos_cli.run(args)
     if args.command == "microbenchmark":
         from .microbenchmark import main as run_microbenchmark
 

@@ -217,7 +217,9 @@ def stop(force: bool) -> int:
             os.unlink(path)
     running = [(p, r) for p, r in records if _is_our_node(r["pid"])]
     for path, record in records:
-        if (path, record) not in running:
+        if (path, record) not in running:  # it crashed (or was killed): clean up after it
+            remove_segments(record["session_dir"])
+            remove_session(record["session_dir"], keep_logs=True)
             os.unlink(path)
     if not running:
         print("No minray node started on this machine is running; nothing to stop.")

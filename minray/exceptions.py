@@ -242,15 +242,55 @@ class ObjectLostError(RayError):
 
 
 class OwnerDiedError(ObjectLostError):
-    """The process that owned the object (its creator) has exited."""
+    """The process that owned the object (the one whose ``.remote()`` or ``put`` made the
+    ref) has exited, and the value went with it. Unlike a plain ObjectLostError, it says
+    which process that was, where known: ``owner_address``, ``owner_pid``, ``owner_ip``
+    (its node), ``owner_kind`` ("worker" or "driver") and ``owner_log``."""
 
-    def __init__(self, object_ref_hex: str = "", reason: str = ""):
-        super().__init__(
-            object_ref_hex,
-            reason
-            or "The object's owner has exited. This is the Python worker that first "
-            "created the ObjectRef via .remote() or minray.put(); keep that process alive "
-            "while the object is in use.",
+    def __init__(
+        self,
+        object_ref_hex: str = "",
+        reason: str = "",
+        owner_address: str = "",
+        owner_pid: int | None = None,
+        owner_ip: str = "",
+        owner_kind: str = "",
+        owner_log: str = "",
+    ):
+        self.owner_address = owner_address
+        self.owner_pid = owner_pid
+        self.owner_ip = owner_ip
+        self.owner_kind = owner_kind
+        self.owner_log = owner_log
+        super().__init__(object_ref_hex, reason or self._explain())
+
+    def _explain(self) -> str:
+        who = f"the {self.owner_kind or 'process'}"
+        if self.owner_pid is not None:
+            who += f" with pid {self.owner_pid}"
+        if self.owner_ip:
+            who += f" on the node at {self.owner_ip}"
+        if self.owner_address:
+            who += f" (listening at {self.owner_address})"
+        text = (
+            f"The object's owner has exited: {who}, whose .remote() or minray.put() "
+            "created this ObjectRef. An object lives only as long as its owner: keep that "
+            "process alive while others use the object, or pass the value, not the ref."
+        )
+        if self.owner_log:
+            text += f" Why it exited may be in its log {self.owner_log}"
+            text += f" on {self.owner_ip}." if self.owner_ip else "."
+        return text
+
+    def __reduce__(self):
+        return type(self), (
+            self.object_ref_hex,
+            self.reason,
+            self.owner_address,
+            self.owner_pid,
+            self.owner_ip,
+            self.owner_kind,
+            self.owner_log,
         )
 
 

@@ -18,8 +18,10 @@ It wires the pure :class:`~minray.head.node_table.NodeTable` to connections.
    is silent past ``node_death_timeout_s``, is marked dead, for good.
 
 The head's own node is in the table too; its figures are read live. Drivers and
-tools ask ``GetClusterInfo``. Actor homes and names are in actor_service.py,
-placement groups in placement_service.py.
+tools ask ``GetClusterInfo``. Requests about one node's processes (``GetLog``,
+and ``minray chaos``'s ``KillWorker``/``KillNode``) are passed to that node.
+Actor homes and names are in actor_service.py, placement groups in
+placement_service.py.
 This service never runs user code and never unpickles: it sees msgpack fields
 only.
 """
@@ -43,8 +45,11 @@ from ..protocol.messages import (
     GetStates,
     JobAdded,
     Jobs,
+    KillNode,
+    KillWorker,
     KvReply,
     KvRequest,
+    Message,
     NodeRegistered,
     Ok,
     States,
@@ -185,8 +190,20 @@ class HeadService(ActorService, PlacementService):
 
     async def handle_GetLog(self, conn: Connection | None, msg: GetLog):
         """Pass a log request to the worker's node (read in-process on the head node)."""
+        return await self._pass_to_node(msg, "handle_GetLog")
+
+    async def handle_KillWorker(self, conn: Connection | None, msg: KillWorker):
+        """``minray chaos``: the worker's node kills it (node/fault_injection.py)."""
+        return await self._pass_to_node(msg, "handle_KillWorker")
+
+    async def handle_KillNode(self, conn: Connection | None, msg: KillNode):
+        return await self._pass_to_node(msg, "handle_KillNode")
+
+    async def _pass_to_node(self, msg: Message, handler: str):
+        """The answer of node ``msg.node_id`` to ``msg`` (its ``handler`` on the head
+        node itself); an ErrorReply when that node is not alive or does not answer."""
         if msg.node_id == self.local_id and self.local_node is not None:
-            return self.local_node.handle_GetLog(None, msg)
+            return getattr(self.local_node, handler)(None, msg)
         member = self.members.get(msg.node_id)
         if member is None or member.closed:
             return ErrorReply("ValueError", f"node {msg.node_id.hex()} is not alive")

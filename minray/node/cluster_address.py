@@ -114,7 +114,8 @@ def _find_token(address: str, token: bytes | str | None, record: dict | None) ->
         except OSError:
             pass
     raise ConnectionError(
-        f"no token for the minray cluster at {address}: tried init(_token=...), "
+        f"no token for the minray cluster at {address}: tried the one given "
+        "(init(_token=...) or --token), "
         f"${TOKEN_ENV} and {path}. The head prints its token when it starts; pass it in "
         "one of these ways."
     )

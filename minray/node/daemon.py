@@ -53,6 +53,7 @@ from .actor_forwarding import ActorForwarding
 from .actor_handlers import ActorHandlers
 from .actor_hosting import ActorHosting
 from .cluster_address import forget_current_cluster
+from .fault_injection import FaultInjection
 from .head_client import HeadClient
 from .log_monitor import LogMonitor
 from .membership import Membership
@@ -138,6 +139,7 @@ class NodeDaemon(
     Membership,
     MemoryMonitor,
     StateRows,
+    FaultInjection,
 ):
     def __init__(self, settings: NodeSettings, token: bytes, zygote: ZygoteClient):
         self.settings = settings
@@ -178,6 +180,7 @@ class NodeDaemon(
         self.tcp_port = 0  #: of the TCP listener (0: none, as in an embedded node)
         self._init_transfers()
         self._oom_causes: dict[int, str] = {}  #: memory monitor: killed worker's pid -> why
+        self._init_state_rows()
 
     @property
     def num_cpus(self) -> int:
@@ -345,6 +348,7 @@ class NodeDaemon(
         if self._stopping:
             return
         self.clients.discard(conn)
+        self.note_departed(conn)
         address = conn.info.get("address")
         unlink = self.store.owner_gone(address) if address else []
         for segment, count in conn.info.get("pins", {}).items():

@@ -131,6 +131,13 @@ class HeadClient:
     def handle_GetStates(self, conn: Connection, msg):
         return self.node.handle_GetStates(conn, msg)  # (node_only: the head asks each node)
 
+    # `minray chaos`, passed on by the head (node/fault_injection.py)
+    def handle_KillWorker(self, conn: Connection, msg):
+        return self.node.handle_KillWorker(conn, msg)
+
+    def handle_KillNode(self, conn: Connection, msg):
+        return self.node.handle_KillNode(conn, msg)
+
     def _closed(self, conn: Connection) -> None:
         if not self._leaving:
             self._on_lost(f"lost the connection to the head at {self.head_address}")

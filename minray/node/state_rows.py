@@ -1,15 +1,19 @@
-"""What a node tells the state API about itself (its actors and its worker processes), and
-the task events its clients send, passed on to the head.
+"""What a node tells the state API about itself (its actors, its worker processes and the
+ones that have exited), and the task events its clients send, passed on to the head.
 
 A mixin of :class:`~minray.node.daemon.NodeDaemon`. ``GetStates`` from a client
 goes to the head, which asks every live node (``node_only``) and merges the
 rows; the rows are plain dicts with Ray's column names (see
-minray/util/state/common.py).
+minray/util/state/common.py). The "departed" rows (the last ``DEPARTED_KEPT``
+workers and drivers of this node that exited) let a reader whose object's owner
+died say which process that was (``runtime/object_reader.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import time
 from typing import TYPE_CHECKING
 
 from ..protocol.connection import Connection
@@ -40,9 +44,37 @@ _ACTOR_STATES = {
 }
 
 
+#: how many exited workers and drivers a node remembers
+DEPARTED_KEPT = 1000
+
+
 class StateRows:
     """``handle_GetStates``, and task events on their way to the head, mixed into the
     node daemon."""
+
+    departed: collections.deque  #: rows of this node's exited workers and drivers
+
+    def _init_state_rows(self: NodeDaemon) -> None:
+        self.departed = collections.deque(maxlen=DEPARTED_KEPT)
+
+    def note_departed(self: NodeDaemon, conn: Connection) -> None:
+        """Remember a worker or driver of this node whose connection closed (it exited)."""
+        worker = conn.info.get("worker")
+        if worker is None and "job_id" not in conn.info:
+            return  # a link from another node's process (its own node remembers it)
+        worker_id = conn.info.get("worker_id", b"")
+        self.departed.append(
+            {
+                "worker_id": worker_id.hex(),
+                "worker_type": "WORKER" if worker is not None else "DRIVER",
+                "pid": conn.info.get("pid"),
+                "ip": self.settings.node_ip,
+                "node_id": self.settings.node_id.hex(),
+                "address": conn.info.get("address", ""),
+                "end_time_ms": int(time.time() * 1000),
+                "log": self.settings.worker_log(worker_id, "err") if worker is not None else "",
+            }
+        )
 
     def handle_TaskEvents(self: NodeDaemon, conn: Connection | None, msg: TaskEvents) -> None:
         self._tell_head(msg)  # the head keeps the task table (head/task_table.py)
@@ -85,12 +117,16 @@ class StateRows:
         return [row for r in replies if not isinstance(r, BaseException) for row in r.rows]
 
     def state_rows(self: NodeDaemon, kind: str) -> list[dict]:
-        """This node's rows of ``kind`` ("actors" kept here, or "workers")."""
+        """This node's rows of ``kind`` ("actors" kept here, "workers", or "departed")."""
         if kind == "actors":
             return [self._actor_row(record) for record in self.actors.actors.values()]
         if kind == "workers":
             return self._worker_rows()
-        raise ValueError(f"unknown kind of state {kind!r}: use 'actors', 'workers' or 'objects'")
+        if kind == "departed":
+            return list(self.departed)
+        raise ValueError(
+            f"unknown kind of state {kind!r}: use 'actors', 'workers', 'departed' or 'objects'"
+        )
 
     def _actor_row(self: NodeDaemon, record) -> dict:
         me = self.settings.node_id

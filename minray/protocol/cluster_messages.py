@@ -325,7 +325,8 @@ class Jobs(Message):
 
 @message
 class GetStates(Message):
-    """Rows of one kind of state ("actors" or "workers") from every live node; the head
+    """Rows of one kind of state ("actors", "workers", or "departed": workers and drivers
+    that exited) from every live node; the head
     asks each node (with ``node_only``, a node answers for itself). Answered by States."""
 
     type = MsgType.GET_STATES
@@ -390,3 +391,35 @@ class LogChunk(Message):
     data: bytes
     offset: int  #: where the next read starts
     size: int  #: the file's size now
+
+
+# --- fault injection (`minray chaos`: the CLI -> head -> the node that runs the process) -
+
+
+@message
+class KillWorker(Message):
+    """Kill (SIGKILL) this node's worker ``pid``, which must run a task or host an actor,
+    as a crash would; sent to the head, which passes it to ``node_id``. ProcessKilled."""
+
+    type = MsgType.KILL_WORKER
+    node_id: bytes
+    pid: int
+
+
+@message
+class KillNode(Message):
+    """Crash node ``node_id`` (not the head): it kills its workers, unlinks its segments
+    and exits without leaving the cluster. Sent to the head, which passes it on;
+    answered by ProcessKilled before the node goes."""
+
+    type = MsgType.KILL_NODE
+    node_id: bytes
+
+
+@message
+class ProcessKilled(Message):
+    type = MsgType.PROCESS_KILLED
+    pid: int
+    node_ip: str
+    node_id: bytes
+    what: str  #: "task NAME", "actor CLASS (name NAME)", "node with N workers"

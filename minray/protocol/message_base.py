@@ -104,6 +104,9 @@ class MsgType(enum.IntEnum):
     OOM_KILLED = 95
     GENERATOR_ITEM = 90
     GENERATOR_ACK = 91
+    KILL_WORKER = 110
+    PROCESS_KILLED = 111
+    KILL_NODE = 112
 
 
 class ValueKind(enum.IntEnum):

@@ -24,7 +24,6 @@ from ..exceptions import (
     GetTimeoutError,
     ObjectLostError,
     ObjectStoreFullError,
-    OwnerDiedError,
     RaySystemError,
     RayTaskError,
     UnserializableException,
@@ -32,6 +31,7 @@ from ..exceptions import (
 from ..object_ref import ObjectRef
 from ..protocol.connection import ConnectionLost, RemoteError
 from ..protocol.messages import GetObject, PullObject, ValueKind, WorkerBlocked
+from .dead_owners import DeadOwners
 from .lost_objects import LocationLost
 from .memory_store import StoredValue
 
@@ -52,6 +52,7 @@ class ObjectReader:
         self.worker = worker
         self._sleepers: set[_Countdown] = set()
         self._warned_async_get = False
+        self.dead_owners = DeadOwners(worker)  #: who an unreachable owner was
 
     def local_value(self, object_id: bytes, owner: str | None) -> StoredValue | None:
         """The value if this process owns it and has it now (any thread)."""
@@ -79,12 +80,12 @@ class ObjectReader:
         try:
             conn = await self.worker.peer(owner)
         except OSError:
-            return _error_value(OwnerDiedError(object_id.hex()))
+            return _error_value(await self.dead_owners.error(object_id, owner))
         request = conn.request(GetObject(object_id, self.worker.address))
         try:
             reply = await asyncio.shield(request)
         except ConnectionLost:
-            return _error_value(OwnerDiedError(object_id.hex()))
+            return _error_value(await self.dead_owners.error(object_id, owner))
         except asyncio.CancelledError:
             # nobody wants the value any more, but the owner counts us as a borrower of the
             # refs inside it until we say otherwise

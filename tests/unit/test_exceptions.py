@@ -260,6 +260,30 @@ def test_default_messages_explain_what_happened():
     assert str(RaySystemError("x", "tb")) == "System error: x\ntraceback: tb"
 
 
+def test_owner_died_error_names_the_owner_it_knows_and_survives_pickling():
+    error = OwnerDiedError(
+        "ab12",
+        owner_address="tcp:10.0.0.2:4000",
+        owner_pid=321,
+        owner_ip="10.0.0.2",
+        owner_kind="worker",
+        owner_log="/s/worker-1.err",
+    )
+    text = str(error)
+    for part in (
+        "ab12",
+        "owner has exited",
+        "worker with pid 321",
+        "10.0.0.2",
+        "tcp:10.0.0.2:4000",
+        "/s/worker-1.err on 10.0.0.2",
+    ):
+        assert part in text
+    back = pickle.loads(pickle.dumps(error))
+    assert (back.owner_pid, back.owner_ip, str(back)) == (321, "10.0.0.2", text)
+    assert "pid" not in str(OwnerDiedError("ab12", owner_address="unix:/s/sockets/x"))
+
+
 def test_task_cancelled_error_message():
     assert str(TaskCancelledError("t1")) == "Task: t1 was cancelled."
     assert str(TaskCancelledError("t1", "custom")) == "custom"
