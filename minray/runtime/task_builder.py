@@ -70,6 +70,7 @@ def submit_task(
             namespace=worker.current_namespace(),
             placement=placement,
             generator=generator,
+            parent=_parent(worker),
         )
     )
     return refs
@@ -179,9 +180,16 @@ def submit_actor_task(
             concurrency_group=concurrency_group,
             out_of_order=out_of_order,
             generator=generator,
+            parent=_parent(worker),
         )
     )
     return refs
+
+
+def _parent(worker: CoreWorker) -> bytes:
+    """The task or actor call submitting a new one here (b"" in driver code)."""
+    context = worker.current_task
+    return context.task_id if context is not None else b""
 
 
 def _count_new_task(

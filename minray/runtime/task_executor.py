@@ -82,13 +82,15 @@ class TaskExecutor:
         return DEFERRED
 
     def on_cancel(self, msg: CancelTask) -> None:
-        """Loop thread: the owner cancels a task or actor call pushed here."""
+        """Loop thread: the owner cancels a task or actor call pushed here; ``recursive``:
+        what it submitted from here first (while this process lives to tell them)."""
+        sent = self.worker.cancel_children(msg.task_id, msg.force) if msg.recursive else []
         if self.actor is not None:
             self.actor.cancel(msg.task_id)
         elif not self.interrupts.has(msg.task_id):
             return  # finished already
         elif msg.force:  # as in Ray: the worker exits (and what it owns dies with it)
-            os._exit(1)
+            self.worker.exit_once_sent(sent)
         else:
             self.interrupts.cancel(msg.task_id)
 

@@ -50,6 +50,9 @@ class TaskSpec:
     attempts: int = 0
     oom_kills: int = 0  #: times the memory monitor killed it (retried on their own budget)
     cancelled: bool = False
+    #: the task or actor call of this process that submitted it (b"": driver code); what
+    #: cancel(recursive=True) of that one follows
+    parent: bytes = b""
     #: actor calls: the actor, the method, and the handle's lifetime ref counted while pending
     actor_id: bytes = b""
     method: str = ""
