@@ -44,6 +44,7 @@ class TaskInterrupts:
         self._later = later  #: any thread: call a function on the loop thread after a delay
         self._pushed: set[bytes] = set()  #: tasks pushed to this worker, not finished
         self._cancelled: set[bytes] = set()  #: those of them to interrupt
+        self._asked: set[bytes] = set()  #: those of them cancel() was called for
         self._window = b""  #: the task whose own code runs on the main thread now
         self._lock = threading.Lock()  #: _pushed and _cancelled, loop thread against main
 
@@ -60,10 +61,15 @@ class TaskInterrupts:
         with self._lock:
             self._pushed.discard(task_id)
             self._cancelled.discard(task_id)
+            self._asked.discard(task_id)
 
     def has(self, task_id: bytes) -> bool:
         """Whether the task was pushed here and has not finished."""
         return task_id in self._pushed
+
+    def was_cancelled(self, task_id: bytes) -> bool:
+        """Whether the task, running here, was cancelled (for ``is_canceled()``)."""
+        return task_id in self._asked
 
     def cancel(self, task_id: bytes) -> None:
         """Loop thread: interrupt the task now if it runs, else as it starts (if it is
@@ -72,6 +78,7 @@ class TaskInterrupts:
             if task_id not in self._pushed:
                 return
             self._cancelled.add(task_id)
+            self._asked.add(task_id)
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
     @interruptible

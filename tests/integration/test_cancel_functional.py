@@ -210,6 +210,25 @@ def test_cancel_of_a_borrowed_ref_reaches_what_its_task_submitted(cluster, tmp_p
     assert wait_for_file(os.path.join(folder, "ended")), "the deepest task was not cancelled"
 
 
+@minray.remote
+def catch_the_interrupt(folder: str) -> tuple:
+    mark(folder, "started", str(os.getpid()))
+    canceled_before = minray.get_runtime_context().is_canceled()
+    try:
+        time.sleep(30)
+    except KeyboardInterrupt:
+        return "caught", canceled_before, minray.get_runtime_context().is_canceled()
+    return "slept", canceled_before, False
+
+
+def test_a_task_that_catches_the_interrupt_returns_and_knows_it_was_cancelled(cluster, tmp_path):
+    folder = str(tmp_path)
+    ref = catch_the_interrupt.remote(folder)
+    started_pid(folder)
+    minray.cancel(ref)
+    assert minray.get(ref, timeout=15) == ("caught", False, True)  # as in Ray
+
+
 def test_cancel_rejects_what_is_not_a_ref(cluster):
     with pytest.raises(TypeError, match="only supported for object refs"):
         minray.cancel(nested)
