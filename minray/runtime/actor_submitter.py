@@ -365,6 +365,7 @@ class ActorSubmitter:
         """Cancel a call of this process (loop thread): drop it if queued, else tell the
         actor (``recursive``: it cancels what the call submitted too). Returns the
         connection the cancel went on, if it was sent."""
+        self._inbox.drain()  # (submitted, not looked at yet)
         actor = self._actors.get(task_id[-ACTOR_ID_SIZE:])
         if actor is None:
             return None
@@ -373,7 +374,7 @@ class ActorSubmitter:
                 actor.queue.remove(spec)
                 self._fail(spec, TaskCancelledError(task_id.hex()))
                 return None
-        if task_id in actor.in_flight and actor.conn is not None:
+        if task_id in actor.in_flight and actor.conn is not None and task_id not in self._cancelled:
             self._cancelled.add(task_id)
             actor.conn.send(CancelTask(task_id, False, recursive))
             return actor.conn

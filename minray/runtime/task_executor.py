@@ -84,15 +84,18 @@ class TaskExecutor:
     def on_cancel(self, msg: CancelTask) -> None:
         """Loop thread: the owner cancels a task or actor call pushed here; ``recursive``:
         what it submitted from here first (while this process lives to tell them)."""
+        here = self.actor is None and self.interrupts.has(msg.task_id)
+        if here and not msg.force:  # marked before the scan below: what it submits from
+            self.interrupts.cancel(msg.task_id, msg.recursive)  # now on is cancelled too
         sent = self.worker.cancel_children(msg.task_id, msg.force) if msg.recursive else []
         if self.actor is not None:
             self.actor.cancel(msg.task_id)
-        elif not self.interrupts.has(msg.task_id):
+        elif not here:
             return  # finished already
         elif msg.force:  # as in Ray: the worker exits (and what it owns dies with it)
             self.worker.exit_once_sent(sent)
         else:
-            self.interrupts.cancel(msg.task_id)
+            self.interrupts.interrupt()
 
     def on_exit_actor(self, msg: ExitActor) -> None:
         """Loop thread: the node ends the actor gracefully (its handles are all gone)."""

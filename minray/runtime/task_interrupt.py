@@ -43,7 +43,8 @@ class TaskInterrupts:
     def __init__(self, later: Callable[[float, Callable[[], None]], None]) -> None:
         self._later = later  #: any thread: call a function on the loop thread after a delay
         self._pushed: set[bytes] = set()  #: tasks pushed to this worker, not finished
-        self._cancelled: set[bytes] = set()  #: those of them to interrupt
+        #: those of them to interrupt (not yet interrupted): whether recursively
+        self._cancelled: dict[bytes, bool] = {}
         self._asked: set[bytes] = set()  #: those of them cancel() was called for
         self._window = b""  #: the task whose own code runs on the main thread now
         self._lock = threading.Lock()  #: _pushed and _cancelled, loop thread against main
@@ -60,7 +61,7 @@ class TaskInterrupts:
     def finished(self, task_id: bytes) -> None:
         with self._lock:
             self._pushed.discard(task_id)
-            self._cancelled.discard(task_id)
+            self._cancelled.pop(task_id, None)
             self._asked.discard(task_id)
 
     def has(self, task_id: bytes) -> bool:
@@ -71,14 +72,24 @@ class TaskInterrupts:
         """Whether the task, running here, was cancelled (for ``is_canceled()``)."""
         return task_id in self._asked
 
-    def cancel(self, task_id: bytes) -> None:
-        """Loop thread: interrupt the task now if it runs, else as it starts (if it is
-        here and not finished; nothing otherwise)."""
+    def cancelling_recursively(self, task_id: bytes) -> bool:
+        """Whether the task was cancelled with ``recursive`` and its interrupt has not come
+        yet: what it submits meanwhile is cancelled too (see task_builder.py)."""
+        return self._cancelled.get(task_id, False)
+
+    def cancel(self, task_id: bytes, recursive: bool) -> bool:
+        """Loop thread: mark the task to be interrupted (as it starts, if it has not yet),
+        if it is here and not finished; then ``interrupt()`` it if it runs. Returns
+        whether it is here."""
         with self._lock:
             if task_id not in self._pushed:
-                return
-            self._cancelled.add(task_id)
+                return False
+            self._cancelled[task_id] = recursive
             self._asked.add(task_id)
+            return True
+
+    def interrupt(self) -> None:
+        """Loop thread: signal the main thread (the task marked is interrupted, if it runs)."""
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
     @interruptible
@@ -87,7 +98,7 @@ class TaskInterrupts:
         self._window = task_id
         try:
             if task_id in self._cancelled:  # cancelled before its window opened
-                self._cancelled.discard(task_id)
+                self._cancelled.pop(task_id, None)
                 raise KeyboardInterrupt
             return call(*args)
         finally:
@@ -105,10 +116,10 @@ class TaskInterrupts:
         ):
             self._later(RETRY_S, self._again)  # in minray's own code: not here
             return
-        self._cancelled.discard(task_id)
+        self._cancelled.pop(task_id, None)
         raise KeyboardInterrupt
 
     def _again(self) -> None:
         """Loop thread: signal again if the task still runs and was not interrupted yet."""
         if self._window and self._window in self._cancelled:
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            self.interrupt()

@@ -543,9 +543,12 @@ class TaskSubmitter:
         """Cancel a task of this process: drop it if queued, interrupt it if running
         (``recursive``: its worker cancels what it submitted too). Returns the connection
         the cancel went on, if it was sent."""
+        self._inbox.drain()  # (submitted, not looked at yet)
         spec = self._in_flight.get(task_id)
         if spec is None or spec.actor is not None:
             return None  # finished already, or not ours
+        if spec.cancelled and not force:
+            return None  # once is enough (a second interrupt could hit its cleanup)
         spec.cancelled = True
         queue = self._queues.get(spec.scheduling_key)
         if queue is not None and spec in queue.tasks:

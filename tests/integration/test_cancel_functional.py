@@ -194,6 +194,41 @@ def test_cancel_of_an_actor_call_reaches_the_task_it_submitted(cluster, tmp_path
     assert not os.path.exists(os.path.join(folder, "slept"))
 
 
+@minray.remote(num_cpus=1)
+def one_of_many(folder: str, i: int) -> None:
+    mark(folder, f"started-{i}")
+    try:
+        time.sleep(30)
+    finally:
+        mark(folder, f"ended-{i}")
+
+
+@minray.remote(num_cpus=1)
+def fan_out(folder: str, n: int) -> None:
+    """Submits ``n`` children in a tight loop (mostly minray's own code, where an interrupt
+    waits), then waits for them."""
+    mark(folder, "fanning")
+    refs = [one_of_many.remote(folder, i) for i in range(n)]
+    minray.get(refs)
+
+
+def test_cancel_in_the_middle_of_a_fan_out_reaches_every_child(cluster, tmp_path):
+    """Children submitted after the cancel's scan of what the task submitted, before its
+    interrupt came, are cancelled too: none is left to run once the first one ends."""
+    folder = str(tmp_path)
+    top = fan_out.remote(folder, 3000)
+    assert wait_for_file(os.path.join(folder, "fanning"))
+    minray.cancel(top)
+    with pytest.raises(TaskCancelledError):
+        minray.get(top, timeout=15)
+    time.sleep(1.5)  # a child the cancel missed would start meanwhile (a CPU is free)
+    started = sorted(name for name in os.listdir(folder) if name.startswith("started-"))
+    for name in started:
+        ended = os.path.join(folder, name.replace("started-", "ended-"))
+        assert wait_for_file(ended, timeout=10), f"{name}: a child the cancel missed runs on"
+    assert len(started) < 10, started
+
+
 @minray.remote(num_cpus=0)
 def cancel_borrowed(refs: list, recursive: bool) -> str:
     minray.cancel(refs[0], recursive=recursive)  # its owner, the driver, is asked
