@@ -229,6 +229,22 @@ def test_cancel_in_the_middle_of_a_fan_out_reaches_every_child(cluster, tmp_path
     assert len(started) < 10, started
 
 
+@minray.remote
+def put_forever(folder: str) -> None:
+    mark(folder, "started", str(os.getpid()))
+    while True:  # mostly minray's own code, where an interrupt waits for the task's code
+        minray.put(b"x" * 100)
+
+
+def test_a_task_looping_in_minray_calls_is_interrupted_too(cluster, tmp_path):
+    folder = str(tmp_path)
+    ref = put_forever.remote(folder)
+    started_pid(folder)
+    minray.cancel(ref)
+    with pytest.raises(TaskCancelledError):
+        minray.get(ref, timeout=15)
+
+
 @minray.remote(num_cpus=0)
 def cancel_borrowed(refs: list, recursive: bool) -> str:
     minray.cancel(refs[0], recursive=recursive)  # its owner, the driver, is asked
