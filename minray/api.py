@@ -520,7 +520,9 @@ def kill(actor, *, no_restart: bool = True) -> None:
 
 
 def cancel(ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
-    """Cancel the task or actor call that makes ``ref`` (queued: it never runs)."""
+    """Cancel the task or actor call that makes ``ref``: queued, it never runs; running, a
+    task gets a KeyboardInterrupt (``force``: its worker exits) and an async actor call an
+    asyncio cancel. ``recursive``: also the tasks and actor calls it submitted, and theirs."""
     ref = ref.completed() if isinstance(ref, ObjectRefGenerator) else ref  # its task, as Ray
     if not isinstance(ref, ObjectRef):
         raise TypeError(
@@ -532,7 +534,7 @@ def cancel(ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> No
     if force and worker.actors.is_actor_call(task_id):
         raise ValueError("force=True is not supported for actor tasks.")
     try:  # (a borrowed ref: its owner is asked, which alone knows where the task is)
-        worker.run_sync(worker.cancel_task(task_id, ref.owner_address, force), 10)
+        worker.run_sync(worker.cancel_task(task_id, ref.owner_address, force, recursive), 10)
     except OSError:
         pass  # its owner is gone, and the task with it
 

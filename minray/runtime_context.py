@@ -70,7 +70,7 @@ class RuntimeContext:
             if actor.mode == "async":
                 raise RuntimeError("is_canceled() is not supported in async actors.")
             return task.task_id in actor.cancelled
-        return False
+        return self._worker.executor.interrupts.was_cancelled(task.task_id)
 
     def get_placement_group_id(self) -> str | None:
         """The id of the placement group this task or actor runs in (None if none)."""

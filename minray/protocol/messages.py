@@ -467,15 +467,18 @@ class CancelOwnedTask(Message):
     type = MsgType.CANCEL_OWNED_TASK
     task_id: bytes
     force: bool
+    recursive: bool  #: also what the task submitted, and theirs in turn (Ray's default)
 
 
 @message
 class CancelTask(Message):
-    """Owner -> worker running the task: interrupt it (``force``: exit the worker)."""
+    """Owner -> worker running the task: interrupt it (``force``: exit the worker);
+    ``recursive``: first cancel the tasks and actor calls it submitted from there."""
 
     type = MsgType.CANCEL_TASK
     task_id: bytes
     force: bool
+    recursive: bool
 
 
 @message

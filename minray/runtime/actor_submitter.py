@@ -361,19 +361,35 @@ class ActorSubmitter:
         return self._pending.get(actor_id, 0)
 
     @_locked
-    def cancel(self, task_id: bytes) -> bool:
-        """Cancel a call of this process (loop thread); False if it is not ours or is done."""
-        for actor in self._actors.values():
-            for spec in actor.queue:
-                if spec.task_id == task_id:
-                    actor.queue.remove(spec)
-                    self._fail(spec, TaskCancelledError(task_id.hex()))
-                    return True
-            if task_id in actor.in_flight and actor.conn is not None:
-                self._cancelled.add(task_id)
-                actor.conn.send(CancelTask(task_id, False))
-                return True
-        return False
+    def cancel(self, task_id: bytes, recursive: bool) -> Connection | None:
+        """Cancel a call of this process (loop thread): drop it if queued, else tell the
+        actor (``recursive``: it cancels what the call submitted too). Returns the
+        connection the cancel went on, if it was sent."""
+        self._inbox.drain()  # (submitted, not looked at yet)
+        actor = self._actors.get(task_id[-ACTOR_ID_SIZE:])
+        if actor is None:
+            return None
+        for spec in actor.queue:
+            if spec.task_id == task_id:
+                actor.queue.remove(spec)
+                self._fail(spec, TaskCancelledError(task_id.hex()))
+                return None
+        if task_id in actor.in_flight and actor.conn is not None and task_id not in self._cancelled:
+            self._cancelled.add(task_id)
+            actor.conn.send(CancelTask(task_id, False, recursive))
+            return actor.conn
+        return None
+
+    @_locked
+    def children_of(self, task_id: bytes) -> list[bytes]:
+        """The unfinished calls that ``task_id`` made from this process."""
+        self._inbox.drain()  # (submitted, not looked at yet)
+        return [
+            spec.task_id
+            for actor in self._actors.values()
+            for spec in (*actor.queue, *actor.in_flight.values())
+            if spec.parent == task_id
+        ]
 
     def is_actor_call(self, task_id: bytes) -> bool:
         """Whether the task id names a call this process made to an actor."""

@@ -32,6 +32,10 @@ class Inbox:
 
     def _drain(self) -> None:
         self._scheduled = False
+        self.drain()
+
+    def drain(self) -> None:
+        """Loop thread: handle what was put so far, now (the wake-up then finds less)."""
         while self._items:
             self._handle(self._items.popleft())
 

@@ -34,6 +34,7 @@ from ..protocol.messages import GetObject, PullObject, ValueKind, WorkerBlocked
 from .dead_owners import DeadOwners
 from .lost_objects import LocationLost
 from .memory_store import StoredValue
+from .task_interrupt import interruptible
 
 if TYPE_CHECKING:
     from .core_worker import CoreWorker
@@ -303,6 +304,9 @@ class ObjectReader:
                 raise GetTimeoutError("Get timed out: some object(s) not ready.") from None
             except concurrent.futures.CancelledError:
                 raise RaySystemError(SHUT_DOWN) from None
+            except BaseException:  # noqa: B036 - e.g. KeyboardInterrupt: the task was cancelled
+                fut.cancel()  # stop waiting on the loop too (what it fetched is given back)
+                raise
 
     async def _fetch_all(self, pairs: list) -> list:
         """Fetch values; return early (others None) as soon as one is an error."""
@@ -537,6 +541,7 @@ class _Countdown:
             self._woken = True
             self._sleep.release()
 
+    @interruptible
     def wait(self, timeout: float | None) -> bool:
         """Sleep until woken (True) or for ``timeout`` seconds (False); None or < 0: forever."""
         if timeout is None or timeout < 0:

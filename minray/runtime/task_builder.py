@@ -53,6 +53,7 @@ def submit_task(
         refs = [worker.open_stream(task_id, refs[0], generator)]
     if isinstance(retry_exceptions, list):
         retry_exceptions = tuple(retry_exceptions)
+    parent = _parent(worker)
     local = worker.local_runner
     submit = worker.submitter.submit if local is None else local.run_task
     submit(
@@ -74,8 +75,10 @@ def submit_task(
             namespace=worker.current_namespace(),
             placement=placement,
             generator=generator,
+            parent=parent,
         )
     )
+    _cancel_if_parent_is_cancelling(worker, parent, task_id)
     return refs
 
 
@@ -167,6 +170,7 @@ def submit_actor_task(
     del keep
     if generator is not None:
         refs = [worker.open_stream(task_id, refs[0], generator)]
+    parent = _parent(worker)
     local = worker.local_runner
     submit = worker.actors.submit if local is None else local.call_actor
     submit(
@@ -190,8 +194,10 @@ def submit_actor_task(
             concurrency_group=concurrency_group,
             out_of_order=out_of_order,
             generator=generator,
+            parent=parent,
         )
     )
+    _cancel_if_parent_is_cancelling(worker, parent, task_id)
     return refs
 
 
@@ -199,6 +205,21 @@ LOCAL_GENERATORS = (
     "Generator tasks and methods do not run in local_mode (debug mode): start minray without "
     "local_mode=True to use them, or return a list instead of yielding."
 )
+
+
+def _parent(worker: CoreWorker) -> bytes:
+    """The task or actor call submitting a new one here (b"" in driver code)."""
+    context = worker.current_task
+    return context.task_id if context is not None else b""
+
+
+def _cancel_if_parent_is_cancelling(worker: CoreWorker, parent: bytes, task_id: bytes) -> None:
+    """A task submitted by one cancelled recursively whose interrupt has not come yet (it
+    may wait while minray's own code runs: see task_interrupt.py) is cancelled too: the
+    cancel's scan of what the parent submitted came too early to see it."""
+    executor = worker.executor
+    if parent and executor is not None and executor.interrupts.cancelling_recursively(parent):
+        worker.call_soon(worker.cancel_owned, task_id, False, True)
 
 
 def _count_new_task(

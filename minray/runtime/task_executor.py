@@ -13,9 +13,7 @@ import inspect
 import os
 import pickle
 import queue
-import signal
 import sys
-import threading
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +34,7 @@ from .actor_exit import ActorExit, exit_message
 from .generator_executor import run_generator
 from .lost_objects import ARGUMENT_LOST, LocationLost
 from .task_context import TaskContext
+from .task_interrupt import TaskInterrupts, interruptible
 from .task_outputs import store_output
 from .task_spec import ArgPlaceholder
 
@@ -54,7 +53,10 @@ class TaskExecutor:
         self._functions: dict[bytes, Any] = {}
         self._log_name = ""
         self.running = 0  #: tasks or actor calls running now
-        self.current_task_id = b""  #: the task on the main thread (for cancel)
+        #: cancelling the task on the main thread
+        self.interrupts = TaskInterrupts(
+            lambda delay, fn: worker.call_soon(_call_later, worker, delay, fn)
+        )
         self.actor: HostedActor | None = None  #: set once this worker hosts an actor
         self.creating: HostedActor | None = None  #: the actor whose __init__ runs now
         self.exit_callers: set[bytes] = set()  #: calls that called exit_actor()
@@ -73,18 +75,28 @@ class TaskExecutor:
             return actor.refuse(msg)  # exiting: nothing more runs
         if msg.generator is not None:
             self.generator_conns[msg.task_id] = conn
+        if type(msg) is PushTask and msg.actor is None:  # (an actor's creation: not cancelled)
+            self.interrupts.pushed(msg.task_id)
         reply = conn.reply_later()  # the thread that runs the call sends the reply itself
         if type(msg) is not PushActorTask or not actor.dispatch(msg, reply):
             self._tasks.put((msg, reply))  # the main thread runs it
         return DEFERRED
 
     def on_cancel(self, msg: CancelTask) -> None:
+        """Loop thread: the owner cancels a task or actor call pushed here; ``recursive``:
+        what it submitted from here first (while this process lives to tell them)."""
+        here = self.actor is None and self.interrupts.has(msg.task_id)
+        if here and not msg.force:  # marked before the scan below: what it submits from
+            self.interrupts.cancel(msg.task_id, msg.recursive)  # now on is cancelled too
+        sent = self.worker.cancel_children(msg.task_id, msg.force) if msg.recursive else []
         if self.actor is not None:
             self.actor.cancel(msg.task_id)
-        elif msg.force:
-            os._exit(1)
-        elif self.running and self.current_task_id == msg.task_id:
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        elif not here:
+            return  # finished already
+        elif msg.force:  # as in Ray: the worker exits (and what it owns dies with it)
+            self.worker.exit_once_sent(sent)
+        else:
+            self.interrupts.interrupt()
 
     def on_exit_actor(self, msg: ExitActor) -> None:
         """Loop thread: the node ends the actor gracefully (its handles are all gone)."""
@@ -99,6 +111,7 @@ class TaskExecutor:
     # --- main thread --------------------------------------------------------------------------
 
     def run_forever(self) -> None:
+        self.interrupts.install()
         while True:
             item = self._tasks.get()
             if item is None:
@@ -133,17 +146,26 @@ class TaskExecutor:
             return self._run(msg, self._call_function, context)
         finally:
             _restore_env(saved_env)
+            self.interrupts.finished(msg.task_id)
 
     def _run(self, msg, call, context: TaskContext) -> TaskReply:
         with self.call_scope(msg, context):
             try:
-                result = call(msg)
-                if msg.generator is not None:  # report each value as it comes; None at the end
-                    conn = self.generator_conns[msg.task_id]
-                    result = run_generator(self.worker, msg, conn, result)
+                if type(msg) is PushTask:  # on the main thread: cancel() may interrupt it
+                    result = self.interrupts.run(msg.task_id, self._call, msg, call)
+                else:
+                    result = self._call(msg, call)
             except BaseException as e:  # noqa: B036 - everything a task raises goes to its caller
                 return self.reply(msg, error=e)
             return self.reply(msg, result)
+
+    @interruptible  # (it only calls: the task's code, or a builtin given as the task)
+    def _call(self, msg: PushTask | PushActorTask, call) -> Any:
+        result = call(msg)
+        if msg.generator is not None:  # report each value as it comes; None at the end
+            conn = self.generator_conns[msg.task_id]
+            result = run_generator(self.worker, msg, conn, result)
+        return result
 
     def call_scope(self, msg: PushTask | PushActorTask, context: TaskContext) -> _CallScope:
         """What surrounds every task or actor call: its context, log name, and argument holds."""
@@ -188,6 +210,7 @@ class TaskExecutor:
             return f"sys.exit({error.code!r}) was called in {msg.name}"
         return None
 
+    @interruptible
     def _call_function(self, msg: PushTask) -> Any:
         function = self._function(msg.function_id, msg.function_blob)
         try:
@@ -307,7 +330,6 @@ class _CallScope:
             worker.task_events.record(msg.task_id, 0, "RUNNING", told)
         self.token = worker.set_task_context(self.context)
         executor.running += 1
-        executor.current_task_id = msg.task_id
         if executor.actor is not None:
             executor._mark_log(executor.actor.log_name)
         else:
@@ -320,6 +342,10 @@ class _CallScope:
             executor.generator_conns.pop(self.msg.task_id, None)
         executor.worker.reset_task_context(self.token)
         executor.worker.release_holds(self.msg.arg_refs)
+
+
+def _call_later(worker: CoreWorker, delay: float, fn) -> None:
+    worker.loop.call_later(delay, fn)
 
 
 def _apply_env(env_vars: dict | None, gpu_ids: list) -> dict:

@@ -51,6 +51,9 @@ class TaskSpec:
     oom_kills: int = 0  #: times the memory monitor killed it (retried on their own budget)
     argument_losses: int = 0  #: times a worker could not read a lost argument's copy
     cancelled: bool = False
+    #: the task or actor call of this process that submitted it (b"": driver code); what
+    #: cancel(recursive=True) of that one follows
+    parent: bytes = b""
     #: actor calls: the actor, the method, and the handle's lifetime ref counted while pending
     actor_id: bytes = b""
     method: str = ""

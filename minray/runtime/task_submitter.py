@@ -555,22 +555,34 @@ class TaskSubmitter:
         if spec.actor["max_restarts"] != 0:
             release_arguments(self.worker, spec)
 
-    def cancel(self, task_id: bytes, force: bool) -> None:
-        """Cancel a task of this process: drop it if queued, interrupt it if running."""
+    def cancel(self, task_id: bytes, force: bool, recursive: bool) -> Connection | None:
+        """Cancel a task of this process: drop it if queued, interrupt it if running
+        (``recursive``: its worker cancels what it submitted too). Returns the connection
+        the cancel went on, if it was sent."""
+        self._inbox.drain()  # (submitted, not looked at yet)
         spec = self._in_flight.get(task_id)
         if spec is None or spec.actor is not None:
-            return  # finished already, or not ours
+            return None  # finished already, or not ours
+        if spec.cancelled and not force:
+            return None  # once is enough (a second interrupt could hit its cleanup)
         spec.cancelled = True
         queue = self._queues.get(spec.scheduling_key)
         if queue is not None and spec in queue.tasks:
             queue.tasks.remove(spec)
             self._fail(spec, TaskCancelledError())
             self._pump(queue)
-            return
+            return None
         lease = self._running.get(task_id)
-        if lease is not None:
-            lease.conn.send(CancelTask(task_id, force))
-        # else: its arguments are not ready yet; _enqueue fails it
+        if lease is None:
+            return None  # its arguments are not ready yet; _enqueue fails it
+        lease.conn.send(CancelTask(task_id, force, recursive))
+        return lease.conn
+
+    def children_of(self, task_id: bytes) -> list[bytes]:
+        """The unfinished tasks that ``task_id`` submitted from this process (a scan: cancel
+        is rare, and an index would cost every task)."""
+        self._inbox.drain()  # (submitted, not looked at yet)
+        return [spec.task_id for spec in self._in_flight.values() if spec.parent == task_id]
 
     def task_status(self, object_id: bytes) -> tuple[str, int]:
         """The state API's task status and attempt of the task making ``object_id``."""
