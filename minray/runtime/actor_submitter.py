@@ -43,8 +43,9 @@ from . import argument_resolver
 from .actor_executor import TERMINATE
 from .inbox import Inbox
 from .task_events import INFO_FIELDS, failure, task_info, waiting_info
+from .task_outcomes import release_arguments, report_unhandled_error, store_error
 from .task_spec import TaskSpec
-from .task_submitter import NODE_GONE, release_arguments, report_unhandled_error, store_error
+from .task_submitter import NODE_GONE
 
 if TYPE_CHECKING:
     from .core_worker import CoreWorker

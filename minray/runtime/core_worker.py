@@ -61,7 +61,8 @@ from .refcount import Free, ReferenceCounter, Release
 from .segment_maps import SegmentMaps
 from .task_context import TaskContext, _task_context
 from .task_events import TaskEventBuffer
-from .task_submitter import NODE_GONE, TaskSubmitter, report_unhandled_error
+from .task_outcomes import report_unhandled_error
+from .task_submitter import NODE_GONE, TaskSubmitter
 
 logger = logging.getLogger("minray")
 

@@ -29,9 +29,9 @@ from ..protocol.messages import ValueKind
 from .argument_resolver import dependency_error
 from .task_context import TaskContext
 from .task_executor import _pickle_error, task_error
+from .task_outcomes import release_arguments
 from .task_outputs import store_output
 from .task_spec import ArgPlaceholder
-from .task_submitter import release_arguments
 
 if TYPE_CHECKING:
     from .core_worker import CoreWorker

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from .. import ids
 from ..exceptions import (
     OutOfMemoryError,
-    RayError,
     RaySystemError,
     TaskCancelledError,
     TaskUnschedulableError,
@@ -42,45 +41,15 @@ from . import argument_resolver
 from .inbox import Inbox
 from .lost_objects import ARGUMENT_LOST
 from .task_events import failure, task_info, waiting_info
+from .task_outcomes import pickled_error, release_arguments, report_unhandled_error, store_error
 from .task_spec import TaskSpec
 
 if TYPE_CHECKING:
     from .core_worker import CoreWorker
 
-NODE_GONE = "the minray node process exited; call minray.shutdown() and minray.init() again"
-
-
-def report_unhandled_error(payload: bytes) -> None:
-    """Log a task error that no caller will ever see (Ray's "Unhandled error")."""
-    try:
-        text = str(pickle.loads(payload))
-    except Exception as e:
-        text = f"(the error could not be read: {e})"
-    logger.error("Unhandled error (suppress with 'MINRAY_IGNORE_UNHANDLED_ERRORS=1'): %s", text)
-
-
 logger = logging.getLogger("minray")
 
-
-def _pickled(error: BaseException) -> bytes:
-    try:
-        return pickle.dumps(error)
-    except Exception:
-        return pickle.dumps(RayError(f"{type(error).__name__}: {error}"))
-
-
-def store_error(worker: CoreWorker, spec: TaskSpec, error: BaseException) -> None:
-    """Make every result of the task raise ``error`` at get()."""
-    entries = [[ValueKind.ERROR, _pickled(error), []]] * spec.num_returns
-    worker.store_returns(spec.return_ids, entries, worker.address)
-
-
-def release_arguments(worker: CoreWorker, spec: TaskSpec) -> None:
-    """The task is done with its arguments: drop the counts that kept them alive."""
-    worker.update_refs(worker.refs.remove_submitted, spec.argument_ref_ids())
-    for value in spec.fetched:
-        worker.release_holds(value.refs)
-    spec.fetched = ()
+NODE_GONE = "the minray node process exited; call minray.shutdown() and minray.init() again"
 
 
 MAX_LEASE_REQUESTS = 16
@@ -522,7 +491,7 @@ class TaskSubmitter:
     def _fail(self, spec: TaskSpec, error: BaseException) -> None:
         self._record(spec, "FAILED", failure(error))
         if spec.actor is not None:  # the actor can never start: the node tells its callers
-            self.worker.node.send(ActorCreationFailed(spec.actor["actor_id"], _pickled(error)))
+            self.worker.node.send(ActorCreationFailed(spec.actor["actor_id"], pickled_error(error)))
             self._created(spec)
             return
         store_error(self.worker, spec, error)
