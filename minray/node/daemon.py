@@ -64,6 +64,7 @@ from .placement_groups import HeldBundles, PlacementGroupHandlers
 from .processes import alive as _alive
 from .processes import stop_workers
 from .spillback import SpillTally, Unschedulable, spill_target
+from .spilling import Spilling
 from .state_rows import StateRows
 from .worker_pool import ZygoteClient, start_zygote
 
@@ -134,6 +135,7 @@ class NodeDaemon(
     ActorHosting,
     ObjectHandlers,
     ObjectTransfers,
+    Spilling,
     PlacementGroupHandlers,
     Membership,
     MemoryMonitor,
@@ -177,6 +179,7 @@ class NodeDaemon(
         self._tcp_server = None
         self.tcp_port = 0  #: of the TCP listener (0: none, as in an embedded node)
         self._init_transfers()
+        self._init_spilling()
         self._oom_causes: dict[int, str] = {}  #: memory monitor: killed worker's pid -> why
 
     @property
@@ -244,6 +247,7 @@ class NodeDaemon(
         self._flush_logs()
         for segment in self.store.all_segments():
             shm.unlink(segment)
+        self._close_spilling()
         if self.settings.parent_pid:
             shutil.rmtree(self.settings.session_dir, ignore_errors=True)
         self._stopped.set()
@@ -347,6 +351,7 @@ class NodeDaemon(
         self.clients.discard(conn)
         address = conn.info.get("address")
         unlink = self.store.owner_gone(address) if address else []
+        self._spill_owner_gone(address)
         for segment, count in conn.info.get("pins", {}).items():
             for _ in range(count):
                 unlink += self.store.unpin(segment)

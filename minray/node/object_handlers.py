@@ -3,13 +3,16 @@
 A mixin of :class:`~minray.node.daemon.NodeDaemon`; the accounting itself is the
 pure ``StoreAccounting`` (object_store/accounting.py). The node unlinks a segment
 when it is freed and nobody pins it, and tells every client, since writers may
-keep a mapping of it for reuse.
+keep a mapping of it for reuse. A reservation that does not fit waits while
+others are spilled to disk (node/spilling.py); one that fits costs no more than
+before. The writer holds a pin on its new segment until it has written it.
 """
 
 from __future__ import annotations
 
-from ..exceptions import ObjectStoreFullError
+from ..exceptions import ObjectStoreFullError, OutOfDiskError
 from ..object_store import shm
+from ..object_store.accounting import Reservation
 from ..protocol.connection import Connection
 from ..protocol.messages import CreateObject, ErrorReply, ObjectCreated, SegmentsRemoved
 
@@ -19,11 +22,28 @@ class ObjectHandlers:
 
     def handle_CreateObject(self, conn: Connection, msg: CreateObject):
         segment = shm.segment_name(self.session_tag, msg.object_id)
+        if self.spilled and msg.object_id in self.spilled:  # made again (a retry): new value
+            self._remove_spill_files([msg.object_id])
         try:
             reservation, unlink = self.store.reserve(msg.object_id, segment, msg.size, msg.owner)
-        except ObjectStoreFullError as e:
-            return ErrorReply("ObjectStoreFullError", str(e))
+        except ObjectStoreFullError:
+            return self._create_after_spilling(conn, msg, segment)
         self._unlink(unlink)
+        return self._created(conn, reservation)
+
+    async def _create_after_spilling(self, conn: Connection, msg: CreateObject, segment: str):
+        try:
+            reservation = await self.reserve_room(msg.object_id, segment, msg.size, msg.owner)
+        except (ObjectStoreFullError, OutOfDiskError) as e:
+            return ErrorReply(type(e).__name__, str(e))
+        if conn.closed:  # the writer is gone: nobody will write or free it
+            self._unlink(self.store.free(msg.object_id))
+            return ErrorReply("Cancelled", "the writer disconnected")
+        return self._created(conn, reservation)
+
+    def _created(self, conn: Connection, reservation: Reservation) -> ObjectCreated:
+        self.store.pin(reservation.segment)  # the writer's, until it has written the object
+        conn.info["pins"][reservation.segment] += 1
         return ObjectCreated(reservation.segment, reservation.size, reservation.reused)
 
     def handle_FreeObjects(self, conn: Connection, msg) -> None:
@@ -32,6 +52,8 @@ class ObjectHandlers:
             unlink += self.store.free(object_id)
             self._forget_copy(object_id)
         self._unlink(unlink)
+        if self.spilled:
+            self._remove_spill_files(msg.object_ids)
         self._free_copies(msg.object_ids)
 
     def handle_PinSegments(self, conn: Connection, msg) -> None:

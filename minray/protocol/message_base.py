@@ -99,6 +99,8 @@ class MsgType(enum.IntEnum):
     OOM_KILLED = 95
     GENERATOR_ITEM = 90
     GENERATOR_ACK = 91
+    RESTORE_OBJECT = 100
+    OBJECT_RESTORED = 101
 
 
 class ValueKind(enum.IntEnum):

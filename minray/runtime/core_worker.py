@@ -45,6 +45,7 @@ from ..protocol.messages import (
     ObjectReply,
     RegisterClient,
     ReleaseGrants,
+    UnpinSegments,
     ValueKind,
 )
 from ..protocol.reach import LOOPBACK, listens_on_tcp
@@ -493,12 +494,13 @@ class CoreWorker(NodeNotices, PeerConnections, Cancellation, GeneratorStreams):
         if s.size <= self.config.max_inline_bytes:
             return StoredValue(ValueKind.INLINE, serialization.to_inline(s), s.refs)
         plan = serialization.plan_segment(s)
-        try:
+        try:  # (the node may spill other objects to disk to make room)
             reply = self.call_node(CreateObject(object_id, plan.total_size, owner))
-            mem = self.segments.writable(reply.segment, reply.size, reply.reused)
-            serialization.write_segment(mem, plan, s)
         except RemoteError as e:
             raise error_from_reply(e.error, str(e)) from None
+        try:
+            mem = self.segments.writable(reply.segment, reply.size, reply.reused)
+            serialization.write_segment(mem, plan, s)
         except BaseException as e:  # noqa: B036 - also Ctrl-C: give the reservation back
             self._send_to_node(FreeObjects([object_id]))
             if isinstance(e, OSError):
@@ -509,6 +511,8 @@ class CoreWorker(NodeNotices, PeerConnections, Cancellation, GeneratorStreams):
                     "more shared memory."
                 ) from None
             raise
+        finally:  # written (or given up): the writer's pin goes, the node may spill it now
+            self._send_to_node(UnpinSegments([reply.segment]))
         return StoredValue(
             ValueKind.SHARED, [reply.segment, reply.size, self.node_id, object_id], s.refs
         )

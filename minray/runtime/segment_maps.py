@@ -32,14 +32,18 @@ class SegmentMaps:
         self._writable: collections.OrderedDict[str, mmap.mmap] = collections.OrderedDict()
         self.max_writable = max_writable
 
-    def readable(self, name: str, node_id: bytes | None = None) -> mmap.mmap:
+    def readable(self, name: str, node_id: bytes | None = None, pinned: bool = False) -> mmap.mmap:
         """A read-only mapping of the segment, pinned (at the node ``node_id`` that
-        accounts for it; default: this process's) while anything uses it."""
+        accounts for it; default: this process's) while anything uses it. ``pinned``:
+        the node pinned it for us already (a restore's answer)."""
         with self._lock:
             mem = self._readable.get(name)
             if mem is not None:
+                if pinned:  # one pin per mapping: give the extra one back
+                    self._send(UnpinSegments([name]), node_id)
                 return mem
-            self._send(PinSegments([name]), node_id)
+            if not pinned:
+                self._send(PinSegments([name]), node_id)
             try:
                 mem = shm.open_readonly(name)
             except BaseException:
