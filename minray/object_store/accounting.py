@@ -203,9 +203,10 @@ class StoreAccounting:
         return (
             f"{len(self._objects)} live objects hold {self.live_bytes:,} bytes, of which "
             f"{len(pinned)} ({sum(pinned):,} bytes) are pinned: mapped by readers (numpy "
-            f"arrays from get() keep their object mapped) or being written; {released:,} "
-            f"bytes are freed objects still mapped by readers; {self._pool_bytes:,} bytes "
-            "are freed segments kept for reuse"
+            "arrays from get() keep their object mapped) or being written; "
+            f"{len(self._released)} freed objects ({released:,} bytes) are still mapped by "
+            f"readers (arrays outlive their refs); {self._pool_bytes:,} bytes are freed "
+            "segments kept for reuse"
         )
 
     # --- pool --------------------------------------------------------------------------

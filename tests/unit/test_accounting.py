@@ -231,6 +231,10 @@ def test_the_usage_says_what_is_pinned_and_pooled():
     store.free(B)
     store.pin("seg-a")
     text = store.usage()
-    assert "1 live objects hold 300 bytes" in text and "1 (300 bytes) are pinned" in text
+    assert (
+        "1 live objects hold 300 bytes" in text
+        and "1 (300 bytes) are pinned" in text
+        and "0 freed objects" in text
+    )
     assert "200 bytes are freed segments kept for reuse" in text
     assert store.free_bytes == 1000 - 500 + 200
