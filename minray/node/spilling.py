@@ -5,6 +5,8 @@ A mixin of :class:`~minray.node.daemon.NodeDaemon`. When a reservation
 spills least recently used objects that nobody pins to files
 (object_store/spill_files.py) until it does, on its spill threads, one
 reservation at a time (``_room_lock``); reservations that fit go on meanwhile.
+Objects whose writers have not said they are written are pinned; before it
+chooses, the node asks those writers (``FlushWritten``).
 A spilled object's segment is unlinked; the owner's record of it is left as
 it is. A reader that finds the segment gone asks its node (``RestoreObject``),
 which reads the file back into a segment of the same name (into a pooled one,
@@ -31,7 +33,13 @@ from ..object_store import shm, spill_files
 from ..object_store.accounting import Reservation, SegmentInfo
 from ..object_store.spill_policy import SpilledObject, SpillTable
 from ..protocol.connection import Connection
-from ..protocol.messages import ErrorReply, ObjectRestored, RestoreObject
+from ..protocol.messages import (
+    ErrorReply,
+    FlushWritten,
+    ObjectRestored,
+    RestoreObject,
+    UnpinSegments,
+)
 
 if TYPE_CHECKING:
     from .daemon import NodeDaemon
@@ -70,6 +78,7 @@ class Spilling:
     async def _reserve_spilling(self: NodeDaemon, object_id, segment, size, owner):
         async with self._room_lock:
             for _ in range(MAX_ROUNDS):
+                await self._flush_writers()
                 try:
                     return self.store.reserve(object_id, segment, size, owner)
                 except ObjectStoreFullError:
@@ -79,6 +88,20 @@ class Spilling:
                     raise ObjectStoreFullError(self._full_message(size))
                 await self._spill(victims)
         raise ObjectStoreFullError(self._full_message(size))
+
+    async def _flush_writers(self: NodeDaemon) -> None:
+        """Ask each process holding segments it reserved which of them it has written
+        since (it says so only with its next CreateObject otherwise): their pins go."""
+        writers = [conn for conn in self.clients if conn.info.get("writing") and not conn.closed]
+        if not writers:
+            return
+        replies = await asyncio.gather(
+            *(asyncio.wait_for(conn.request(FlushWritten()), 5.0) for conn in writers),
+            return_exceptions=True,
+        )
+        for conn, reply in zip(writers, replies):
+            if isinstance(reply, UnpinSegments) and not conn.closed:
+                self._written(conn, reply.segments)
 
     def _full_message(self: NodeDaemon, size: int) -> str:
         store = self.store

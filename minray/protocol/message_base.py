@@ -101,6 +101,7 @@ class MsgType(enum.IntEnum):
     GENERATOR_ACK = 91
     RESTORE_OBJECT = 100
     OBJECT_RESTORED = 101
+    FLUSH_WRITTEN = 102
 
 
 class ValueKind(enum.IntEnum):

@@ -138,13 +138,15 @@ class WorkerBlocked(Message):
 @message
 class CreateObject(Message):
     """Reserve room for a shared-memory object (spilling others to disk if the store is
-    full); answered by ObjectCreated. The segment is pinned for the writer until it
-    sends UnpinSegments: the node never spills an object half written."""
+    full); answered by ObjectCreated. The segment stays pinned for the writer until a
+    later CreateObject lists it in ``written`` (or FlushWritten asks): the node never
+    spills an object half written, and a put costs no extra message."""
 
     type = MsgType.CREATE_OBJECT
     object_id: bytes
     size: int
     owner: str  #: address of the owner; its exit frees the segment
+    written: Any = ()  #: segments this writer reserved earlier and has written since
 
 
 @message
@@ -170,6 +172,14 @@ class ObjectRestored(Message):
     type = MsgType.OBJECT_RESTORED
     segment: str  #: where it is now (pinned once for the asking connection: unpin it)
     size: int
+
+
+@message
+class FlushWritten(Message):
+    """Node -> a writer, when the store is full: which segments you reserved have you
+    written? Answered by UnpinSegments (possibly empty): those are unpinned."""
+
+    type = MsgType.FLUSH_WRITTEN
 
 
 @message

@@ -45,7 +45,6 @@ from ..protocol.messages import (
     ObjectReply,
     RegisterClient,
     ReleaseGrants,
-    UnpinSegments,
     ValueKind,
 )
 from ..protocol.reach import LOOPBACK, listens_on_tcp
@@ -495,7 +494,8 @@ class CoreWorker(NodeNotices, PeerConnections, Cancellation, GeneratorStreams):
             return StoredValue(ValueKind.INLINE, serialization.to_inline(s), s.refs)
         plan = serialization.plan_segment(s)
         try:  # (the node may spill other objects to disk to make room)
-            reply = self.call_node(CreateObject(object_id, plan.total_size, owner))
+            written = self.segments.take_written()
+            reply = self.call_node(CreateObject(object_id, plan.total_size, owner, written))
         except RemoteError as e:
             raise error_from_reply(e.error, str(e)) from None
         try:
@@ -511,8 +511,8 @@ class CoreWorker(NodeNotices, PeerConnections, Cancellation, GeneratorStreams):
                     "more shared memory."
                 ) from None
             raise
-        finally:  # written (or given up): the writer's pin goes, the node may spill it now
-            self._send_to_node(UnpinSegments([reply.segment]))
+        finally:  # written (or given up): the writer's pin goes with the next CreateObject
+            self.segments.done_writing(reply.segment)
         return StoredValue(
             ValueKind.SHARED, [reply.segment, reply.size, self.node_id, object_id], s.refs
         )

@@ -81,6 +81,22 @@ def test_tasks_return_big_values_into_a_full_store_and_others_read_them(cluster)
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("cluster", [SMALL_STORE], indirect=True)
+def test_a_result_whose_worker_has_gone_idle_can_spill(cluster):
+    @minray.remote
+    def make():
+        return array(7, 48 * MiB)
+
+    # the worker says it has written the result only with its next reservation, which
+    # never comes: the node must ask it (FlushWritten) before it can spill the result
+    result = make.remote()
+    minray.wait([result])
+    assert zlib.crc32(minray.get(minray.put(array(8, 32 * MiB)))) == zlib.crc32(array(8, 32 * MiB))
+    assert node()["ObjectStoreSpilledObjects"] >= 1
+    assert zlib.crc32(minray.get(result)) == zlib.crc32(array(7, 48 * MiB))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("cluster", [SMALL_STORE], indirect=True)
 def test_a_store_full_of_objects_being_read_is_full_and_says_so(cluster):
     refs = [minray.put(array(i)) for i in range(4)]
     held = [minray.get(ref) for ref in refs]  # 32 MiB mapped by us, live
