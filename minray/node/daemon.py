@@ -582,7 +582,11 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # fork the zygote first, while this process has no threads and no event loop
     zygote_pid, zygote_sock = start_zygote(_worker_entry_factory(settings, token))
-    daemon = NodeDaemon(settings, token, ZygoteClient(zygote_pid, zygote_sock))
+    try:
+        daemon = NodeDaemon(settings, token, ZygoteClient(zygote_pid, zygote_sock))
+    except ValueError as e:  # a bad setting (the spill directory): said plainly in the log
+        logger.error("%s", e)
+        raise SystemExit(1) from None
     _loop.run(daemon.run(args.ready_fd))
 
 

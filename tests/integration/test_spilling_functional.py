@@ -7,13 +7,14 @@ from __future__ import annotations
 import gc
 import json
 import os
+import subprocess
 import zlib
 
 import numpy as np
 import pytest
 
 import minray
-from minray.exceptions import ObjectStoreFullError
+from minray.exceptions import ObjectStoreFullError, OutOfDiskError, RaySystemError
 from minray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from .cluster_helpers import live_node_info, two_node_cluster, wait_until
@@ -184,3 +185,46 @@ def test_an_object_spilled_on_one_node_is_read_on_another(two_small_nodes):
     gc.collect()
     directory = live_node_info(far)["ObjectSpillingDirectory"]
     assert wait_until(lambda: not os.listdir(directory), timeout=10)
+
+
+def test_a_bad_spill_directory_in_the_environment_stops_the_node_with_the_reason(
+    tmp_path, monkeypatch
+):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("MINRAY_OBJECT_SPILLING_DIRECTORY", str(tmp_path / "file" / "d"))
+    with pytest.raises(RaySystemError, match="file/d' cannot be used: Not a directory"):
+        minray.init(num_cpus=1)
+    assert not minray.is_initialized()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 4 MiB file system (tmpfs), where this test may mount one (root on Linux)."""
+    path = tmp_path / "tiny"
+    path.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(path)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root on Linux)")
+    try:
+        yield str(path)
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+@pytest.mark.timeout(60)
+def test_a_full_disk_is_out_of_disk_error_and_loses_nothing(tiny_disk):
+    spec = {"type": "filesystem", "params": {"directory_path": tiny_disk}}
+    minray.init(
+        num_cpus=1, _system_config={"object_spilling_config": json.dumps(spec)}, **SMALL_STORE
+    )
+    try:
+        refs = [minray.put(array(i)) for i in range(7)]  # 56 MiB: fits in memory
+        with pytest.raises(OutOfDiskError, match="disk is full"):
+            minray.put(array(7))  # must spill 8 MiB to a 4 MiB disk
+        assert os.listdir(node()["ObjectSpillingDirectory"]) == []  # no half-written file
+        assert [zlib.crc32(minray.get(r)) for r in refs] == [zlib.crc32(array(i)) for i in range(7)]
+    finally:
+        minray.shutdown()
+    assert os.listdir(tiny_disk) == []
