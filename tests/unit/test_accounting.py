@@ -121,7 +121,7 @@ def test_owner_gone_frees_only_that_owners_segments():
 
 operations = st.lists(
     st.tuples(
-        st.sampled_from(["reserve", "free", "pin", "unpin"]),
+        st.sampled_from(["reserve", "free", "pin", "unpin", "spill"]),
         st.integers(min_value=0, max_value=4),
         st.integers(min_value=1, max_value=300),
     ),
@@ -163,6 +163,19 @@ def test_used_always_equals_what_is_held_and_pinned_segments_are_never_handed_ou
                 name = pinned[index % len(pinned)]
                 pins[name] -= 1
                 unlink = store.unpin(name)
+        elif op == "spill":  # written to disk, then dropped from shared memory
+            victims = store.victims(size) or []
+            assert all(pins.get(info.segment, 0) == 0 for _, info in victims), "spilled a pin"
+            for victim, _ in victims:
+                store.start_spill(victim)
+            assert store.victims(1) is None or not {v for v, _ in store.victims(1)} & {
+                v for v, _ in victims
+            }, "chose an object already on its way to disk"
+            for victim, _ in victims:
+                segment = store.end_spill(victim, evict=True)
+                if segment is not None:
+                    unlink.append(segment)
+                    live.pop(victim[0], None)
         assert all(pins.get(name, 0) == 0 for name in unlink), "unlinked a mapped segment"
         unlinked.update(unlink)
         held = set(store.all_segments())
