@@ -76,6 +76,7 @@ class Spilling:
         return reservation
 
     async def _reserve_spilling(self: NodeDaemon, object_id, segment, size, owner):
+        failure: Exception | None = None
         async with self._room_lock:
             for _ in range(MAX_ROUNDS):
                 await self._flush_writers()
@@ -83,10 +84,12 @@ class Spilling:
                     return self.store.reserve(object_id, segment, size, owner)
                 except ObjectStoreFullError:
                     pass
+                if failure is not None:  # a write failed and what did spill is not enough
+                    raise failure
                 victims = self.store.victims(size - self.store.free_bytes)
                 if not victims:
                     raise ObjectStoreFullError(self._full_message(size))
-                await self._spill(victims)
+                failure = await self._spill(victims)
         raise ObjectStoreFullError(self._full_message(size))
 
     async def _flush_writers(self: NodeDaemon) -> None:
@@ -119,9 +122,12 @@ class Spilling:
             "object_store_memory."
         )
 
-    async def _spill(self: NodeDaemon, victims: list[tuple[bytes, SegmentInfo]]) -> None:
+    async def _spill(
+        self: NodeDaemon, victims: list[tuple[bytes, SegmentInfo]]
+    ) -> Exception | None:
         """Write ``victims`` to files (those restored earlier have one) and drop them from
-        shared memory; raises OutOfDiskError or ObjectStoreFullError if a write failed."""
+        shared memory; returns the error to raise if a write failed (OutOfDiskError, or
+        ObjectStoreFullError naming the directory), else None."""
         loop = asyncio.get_running_loop()
         writes = []
         for object_id, info in victims:
@@ -135,7 +141,7 @@ class Spilling:
                     self._spill_threads, spill_files.write, info.segment, info.size, path
                 )
             writes.append((object_id, info, path, write))
-        failure: BaseException | None = None
+        failure: Exception | None = None
         unlink = []
         for object_id, info, path, write in writes:
             try:
@@ -157,15 +163,14 @@ class Spilling:
             if segment is not None:
                 unlink.append(segment)
         self._unlink(unlink)
-        if isinstance(failure, OutOfDiskError):
-            raise failure
-        if failure is not None:
-            raise ObjectStoreFullError(
-                f"the object store is full and spilling to {self.spill_dir} failed: "
-                f"{failure}. Make that directory writable (or set object_spilling_config's "
-                "directory_path to one that is), or drop references to objects you no "
-                "longer need."
-            )
+        if failure is None or isinstance(failure, OutOfDiskError):
+            return failure
+        return ObjectStoreFullError(
+            f"the object store is full and spilling to {self.spill_dir} failed: "
+            f"{failure}. Make that directory writable (or set object_spilling_config's "
+            "directory_path to one that is), or drop references to objects you no "
+            "longer need."
+        )
 
     # --- restoring ------------------------------------------------------------------------
 
