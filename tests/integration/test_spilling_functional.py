@@ -8,6 +8,7 @@ import gc
 import json
 import os
 import subprocess
+import threading
 import zlib
 
 import numpy as np
@@ -78,6 +79,43 @@ def test_tasks_return_big_values_into_a_full_store_and_others_read_them(cluster)
     assert node()["ObjectStoreSpilledObjects"] > 0
     for i, ref in enumerate(refs):
         assert zlib.crc32(minray.get(ref)) == zlib.crc32(array(i))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("cluster", [{"object_store_memory": 32 * MiB}], indirect=True)
+def test_threads_and_tasks_filling_the_store_at_once_all_read_back_intact(cluster):
+    def sized(i: int) -> np.ndarray:
+        return array(i, (2 + i % 5) * MiB)
+
+    @minray.remote
+    def make(i):
+        return sized(i)
+
+    @minray.remote
+    def checksums(refs):
+        return [zlib.crc32(minray.get(ref)) for ref in refs]
+
+    failures: list[str] = []
+
+    def fill_and_read(t: int) -> None:
+        try:
+            made = []
+            for k in range(10):
+                made.append((t * 100 + k, minray.put(sized(t * 100 + k))))
+                made.append((t * 100 + 50 + k, make.remote(t * 100 + 50 + k)))
+            expected = [zlib.crc32(sized(i)) for i, _ in made]
+            assert minray.get(checksums.remote([ref for _, ref in made[:6]])) == expected[:6]
+            assert [zlib.crc32(minray.get(ref)) for _, ref in made] == expected
+        except Exception as e:  # reported below, in the test's thread
+            failures.append(f"thread {t}: {e!r}")
+
+    threads = [threading.Thread(target=fill_and_read, args=(t,)) for t in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(100)
+    assert not failures and not any(thread.is_alive() for thread in threads)
+    assert node()["ObjectStoreSpilledBytesTotal"] > 64 * MiB
 
 
 @pytest.mark.timeout(60)
