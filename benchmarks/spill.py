@@ -1,6 +1,6 @@
 """Spilling to disk, minray beside Ray, with the same object store size and spill disk.
 
-    python benchmarks/spill.py --ray-python /work/main/.bench/ray/bin/python
+    python benchmarks/spill.py --ray-python .bench/ray/bin/python   (or: make bench-spill)
     python benchmarks/spill.py --store-mib 256 --spill-gib 1 --repeat 2
 
 Each run starts a fresh runtime (one CPU, ``object_store_memory`` = the store),
