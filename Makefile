@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test course-check lint format bench bench-compare flamegraphs clean
+.PHONY: demo test course-check lint format bench bench-compare bench-spill flamegraphs clean
 
 # The editable install's compat mode puts the project on sys.path, so a folder named
 # `minray` where a script runs (a student's work, an old session root) cannot shadow
@@ -48,6 +48,10 @@ $(RAY):
 
 bench-compare: $(STAMP) $(RAY)
 	$(BIN)/python benchmarks/compare.py --ray-python $(RAY)
+
+# spilling to disk: a 256 MiB store, 1 GiB put and read back, beside Ray
+bench-spill: $(STAMP) $(RAY)
+	$(BIN)/python benchmarks/spill.py --ray-python $(RAY)
 
 # py-spy samples running processes; it is a profiling tool, not a dependency
 flamegraphs: $(STAMP)

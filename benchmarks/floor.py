@@ -12,7 +12,10 @@ Prints, as JSON lines like benchmarks/core.py rows:
   10,000 ``apply_async`` no-ops (the floor for a pool of Python processes);
 * a raw loopback TCP stream of 1 GiB between two processes, ``sendall`` from
   memory into ``recv_into`` a preallocated buffer (the floor for copying an object
-  between two nodes of this machine).
+  between two nodes of this machine);
+* the disk's raw sequential write speed: 1 GiB written to a new file in the temp
+  directory (where spill files go by default) in 16 MiB writes, then ``fsync``
+  (the floor spilling is read against: benchmarks/spill.py prints the share).
 """
 
 from __future__ import annotations
@@ -141,6 +144,23 @@ def loopback_tcp_gb_per_s(size: int = 1 << 30, chunk: int = 8 << 20, repeat: int
     return best
 
 
+def disk_write_gb_per_s(directory: str, size: int = 1 << 30, chunk: int = 16 << 20) -> float:
+    """Sequential write of ``size`` bytes to a new file in ``directory``, fsync included."""
+    data = memoryview(np.ones(chunk, dtype=np.uint8))
+    fd, path = tempfile.mkstemp(dir=directory, prefix="floor-disk-")
+    try:
+        t = time.perf_counter()
+        for _ in range(size // chunk):
+            written = 0
+            while written < chunk:
+                written += os.write(fd, data[written:])
+        os.fsync(fd)
+        return size / (time.perf_counter() - t) / 1e9
+    finally:
+        os.close(fd)
+        os.unlink(path)
+
+
 def main() -> None:
     rows = {"memcpy_gb_per_s": memcpy_gb_per_s()}
     p50, p99 = uvloop_ping_pong_us()
@@ -150,6 +170,7 @@ def main() -> None:
     rows["mp_pool_round_trip_ms"] = rtt
     rows["mp_pool_async_noops_per_s"] = rate
     rows["loopback_tcp_stream_gb_per_s"] = loopback_tcp_gb_per_s()
+    rows["disk_write_fsync_gb_per_s"] = disk_write_gb_per_s(tempfile.gettempdir())
     rows["cpus"] = float(os.cpu_count() or 1)
     for key, value in rows.items():
         print(json.dumps({key: round(value, 3)}))

@@ -272,6 +272,8 @@ def status(address: str) -> int:
         if not node["Alive"]:
             line += f"  ({node.get('DeathReasonMessage', '')})"
         print(line)
+        if node["Alive"] and "ObjectStoreSpilledBytes" in node:
+            print("      " + _store_line(node))
     demands = [
         (node["NodeID"][:12], demand)
         for node in alive_nodes
@@ -288,3 +290,16 @@ def status(address: str) -> int:
         where = f"pid {job['DriverPid']} on {job['DriverIPAddress']}"
         print(f"  {job['JobID']}  {where}, since {started}: {job['Entrypoint'][:60]}")
     return 0
+
+
+def _store_line(node: dict) -> str:
+    """The object store of a node in ``minray status``: memory, and what went to disk."""
+    mib = 2**20
+    capacity = node["Resources"].get("object_store_memory", 0)
+    return (
+        f"object store: {node['ObjectStoreUsedBytes'] / mib:.1f} of {capacity / mib:.1f} MiB "
+        f"used, {node['ObjectStoreSpilledBytes'] / mib:.1f} MiB in "
+        f"{node['ObjectStoreSpilledObjects']} object(s) spilled to disk "
+        f"({node['ObjectStoreSpilledBytesTotal'] / mib:.1f} MiB spilled, "
+        f"{node['ObjectStoreRestoredBytesTotal'] / mib:.1f} MiB restored in all)"
+    )

@@ -21,6 +21,9 @@ class Config:
     object_store_fraction: float = 0.3
     #: share of the object store that freed segments may keep for reuse
     segment_pool_fraction: float = 0.25
+    #: where a full object store spills objects to files ("": the node's session
+    #: directory); each node uses a subdirectory of its own (Ray: object_spilling_config)
+    object_spilling_directory: str = ""
     #: root of this user's session directories (made mode 0700; see node/private_dirs.py)
     session_root: str = os.path.join(tempfile.gettempdir(), f"minray-{os.getuid()}")
     #: seconds an idle worker beyond the CPU count lingers before it is stopped

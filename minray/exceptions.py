@@ -11,7 +11,8 @@
      ├ ActorAlreadyExistsError (also a ValueError)
      ├ WorkerCrashedError      the worker process died while running the task
      ├ TaskCancelledError      minray.cancel() stopped the task
-     ├ ObjectStoreFullError    no room in shared memory, even after freeing
+     ├ ObjectStoreFullError    no room in shared memory, even after spilling to disk
+     ├ OutOfDiskError          spilling to disk failed: the disk is full
      ├ OutOfMemoryError · RaySystemError · NodeDiedError
      ├ TaskUnschedulableError · UnserializableException
      └ ObjectLostError         the object's value cannot be had any more
@@ -210,7 +211,13 @@ class TaskCancelledError(RayError):
 
 
 class ObjectStoreFullError(RayError):
-    """The shared-memory object store has no room for the object."""
+    """The shared-memory object store has no room for the object, even after spilling
+    every object nobody is reading to disk (the message says what holds the store)."""
+
+
+class OutOfDiskError(RayError):
+    """The store needed to spill objects to disk and the disk is full; unlike
+    ObjectStoreFullError, freeing disk space (or another spill directory) is the cure."""
 
 
 class OutOfMemoryError(RayError):
@@ -324,6 +331,7 @@ __all__ = [
     "WorkerCrashedError",
     "TaskCancelledError",
     "ObjectStoreFullError",
+    "OutOfDiskError",
     "OutOfMemoryError",
     "NodeDiedError",
     "TaskUnschedulableError",

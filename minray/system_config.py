@@ -18,6 +18,9 @@ ignored.
 * ``idle_worker_killing_time_threshold_ms`` -> ``idle_worker_timeout_s``.
 * ``memory_usage_threshold`` (a share, 0 to 1) and ``memory_monitor_refresh_ms``
   (0 turns the monitor off) -> the node's memory monitor (node/memory_monitor.py).
+* ``object_spilling_config`` (JSON: ``{"type": "filesystem", "params":
+  {"directory_path": DIR}}``) -> ``object_spilling_directory``; DIR must be
+  writable, checked here (node/spilling.py).
 
 A node's death by crash needs none of this: the head sees its connection close
 at once. These settings matter for a hung node or a network cut.
@@ -25,12 +28,14 @@ at once. These settings matter for a hung node or a network cut.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
 from typing import Any
 
 from .config import CONFIG, Config
+from .object_store import spill_files
 
 logger = logging.getLogger("minray")
 
@@ -45,6 +50,7 @@ SUPPORTED_KEYS = frozenset(
     HEALTH_KEYS
     + MEMORY_KEYS
     + ("health_check_initial_delay_ms", "idle_worker_killing_time_threshold_ms")
+    + ("object_spilling_config",)
 )
 
 _warned: set[str] = set()
@@ -102,6 +108,9 @@ def node_environment(system_config: Any, where: str = "init()", base: Config = C
         key = "idle_worker_killing_time_threshold_ms"
         env["MINRAY_IDLE_WORKER_TIMEOUT_S"] = repr(_number(key, config[key]) / 1000)
     env.update(_memory_monitor_environment(config))
+    if "object_spilling_config" in config:
+        directory = _spilling_directory(config["object_spilling_config"])
+        env["MINRAY_OBJECT_SPILLING_DIRECTORY"] = directory
     ignored = [key for key in config if key not in SUPPORTED_KEYS]
     if config.get("health_check_initial_delay_ms", 0) != 0:
         ignored.append("health_check_initial_delay_ms")
@@ -127,6 +136,32 @@ def _memory_monitor_environment(config: dict) -> dict:
     return env
 
 
+def _spilling_directory(value: Any) -> str:
+    """The directory of Ray's ``object_spilling_config`` (a JSON string), checked writable."""
+    example = 'json.dumps({"type": "filesystem", "params": {"directory_path": "/tmp/spill"}})'
+    try:
+        spec = json.loads(value) if isinstance(value, (str, bytes)) else value
+    except json.JSONDecodeError as e:
+        raise ValueError(f"_system_config['object_spilling_config'] is not JSON ({e}): "
+                         f"give {example}") from None  # fmt: skip
+    if not isinstance(spec, dict) or spec.get("type") != "filesystem":
+        raise ValueError(
+            "_system_config['object_spilling_config'] must be a filesystem spilling "
+            f"config (minray spills to local files only), got {value!r}: give {example}"
+        )
+    path = (spec.get("params") or {}).get("directory_path")
+    if isinstance(path, list) and path:
+        if len(path) > 1:
+            logger.warning("object_spilling_config: minray spills to one directory, %r", path[0])
+        path = path[0]
+    if not isinstance(path, str) or not path:
+        raise ValueError(
+            "_system_config['object_spilling_config'] needs params.directory_path, a "
+            f"directory to spill to, got {value!r}: give {example}"
+        )
+    return spill_files.check_directory(path)
+
+
 def _warn_ignored(keys: list, where: str) -> None:
     with _warned_lock:
         new = [str(key) for key in keys if str(key) not in _warned]
@@ -136,8 +171,8 @@ def _warn_ignored(keys: list, where: str) -> None:
             "_system_config of %s: minray has no equivalent of %s, so %s ignored. "
             "It applies health_check_period_ms, health_check_failure_threshold, "
             "health_check_timeout_ms, health_check_initial_delay_ms=0, "
-            "idle_worker_killing_time_threshold_ms, memory_usage_threshold and "
-            "memory_monitor_refresh_ms (docs/cluster.md).",
+            "idle_worker_killing_time_threshold_ms, memory_usage_threshold, "
+            "memory_monitor_refresh_ms and object_spilling_config (docs/cluster.md).",
             where,
             ", ".join(repr(key) for key in new),
             "it is" if len(new) == 1 else "they are",

@@ -65,6 +65,7 @@ from .placement_groups import HeldBundles, PlacementGroupHandlers
 from .processes import alive as _alive
 from .processes import stop_workers
 from .spillback import SpillTally, Unschedulable, spill_target
+from .spilling import Spilling
 from .state_rows import StateRows
 from .worker_pool import ZygoteClient, start_zygote
 
@@ -135,6 +136,7 @@ class NodeDaemon(
     ActorHosting,
     ObjectHandlers,
     ObjectTransfers,
+    Spilling,
     PlacementGroupHandlers,
     Membership,
     MemoryMonitor,
@@ -179,6 +181,7 @@ class NodeDaemon(
         self._tcp_server = None
         self.tcp_port = 0  #: of the TCP listener (0: none, as in an embedded node)
         self._init_transfers()
+        self._init_spilling()
         self._oom_causes: dict[int, str] = {}  #: memory monitor: killed worker's pid -> why
         self._init_state_rows()
 
@@ -247,6 +250,7 @@ class NodeDaemon(
         self._flush_logs()
         for segment in self.store.all_segments():
             shm.unlink(segment)
+        self._close_spilling()
         if self.settings.parent_pid:
             shutil.rmtree(self.settings.session_dir, ignore_errors=True)
         self._stopped.set()
@@ -351,6 +355,7 @@ class NodeDaemon(
         self.note_departed(conn)
         address = conn.info.get("address")
         unlink = self.store.owner_gone(address) if address else []
+        self._spill_owner_gone(address)
         for segment, count in conn.info.get("pins", {}).items():
             for _ in range(count):
                 unlink += self.store.unpin(segment)
@@ -581,7 +586,11 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # fork the zygote first, while this process has no threads and no event loop
     zygote_pid, zygote_sock = start_zygote(_worker_entry_factory(settings, token))
-    daemon = NodeDaemon(settings, token, ZygoteClient(zygote_pid, zygote_sock))
+    try:
+        daemon = NodeDaemon(settings, token, ZygoteClient(zygote_pid, zygote_sock))
+    except ValueError as e:  # a bad setting (the spill directory): said plainly in the log
+        logger.error("%s", e)
+        raise SystemExit(1) from None
     _loop.run(daemon.run(args.ready_fd))
 
 

@@ -180,6 +180,7 @@ class Membership:
             "AvailableResources": self.scheduler.available_resources(),
             "ObjectStoreUsedBytes": self.store.live_bytes,
             "ObjectStorePooledBytes": self.store.pooled_bytes,
+            **self.spill_stats(),
             "Workers": len(self.workers),
             "PendingDemands": pending_demands(self._requests, self.scheduler),
         }

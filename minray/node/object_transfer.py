@@ -7,7 +7,9 @@ room in its own store, dials the holder's node on a connection of its own, and
 moves the bytes into the new segment with ``splice`` (through a pipe, in the
 kernel; ``recv_into`` a mapping where ``splice`` is missing), on a blocking
 socket, in a thread. The holder answers ``SendObject`` by streaming the segment
-with ``sendfile``: no copy in user space on either side.
+with ``sendfile``, from its spill file if it was spilled: no copy in user space on
+either side. A full store at the reader's node spills to make room for the copy,
+and a copy is spilled like any object (node/spilling.py).
 
 The copy belongs to the node that made it. The holder remembers where it sent
 copies, and when the owner frees the object (``FreeObjects`` to the holder) it
@@ -20,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import os
 import select
 from typing import TYPE_CHECKING
 
 from ..config import CONFIG
-from ..exceptions import ObjectStoreFullError
+from ..exceptions import ObjectStoreFullError, OutOfDiskError
 from ..object_store import shm
 from ..protocol import blocking, framing
 from ..protocol.connection import DEFERRED, Connection, RemoteError
@@ -88,20 +91,21 @@ class ObjectTransfers:
             return ErrorReply("ObjectLostError", f"{where} cannot be reached from this node.")
         segment = shm.segment_name(self.session_tag, msg.object_id)
         try:
-            reservation, unlink = self.store.reserve(msg.object_id, segment, msg.size, "")
-        except ObjectStoreFullError as e:
-            return ErrorReply("ObjectStoreFullError", f"cannot copy it from {where}: {e}")
-        self._unlink(unlink)
+            reservation = await self.reserve_room(msg.object_id, segment, msg.size, "")
+        except (ObjectStoreFullError, OutOfDiskError) as e:
+            return ErrorReply(type(e).__name__, f"cannot copy it from {where}: {e}")
         request = SendObject(msg.object_id, msg.segment, msg.size, self.settings.node_id)
+        self.store.pin(reservation.segment)  # not spilled while it is written
         try:
             await asyncio.get_running_loop().run_in_executor(
                 self._transfer_threads, _receive, address, self.token, request, reservation
             )
         except (OSError, ConnectionError, RemoteError, framing.ProtocolError) as e:
-            self._unlink(self.store.free(msg.object_id))
+            self._unlink(self.store.unpin(reservation.segment) + self.store.free(msg.object_id))
             reason = e.args[-1] if isinstance(e, RemoteError) else f"{type(e).__name__}: {e}"
             logger.warning("pulling %s from %s failed: %s", msg.object_id.hex(), where, reason)
             return ErrorReply("ObjectLostError", f"Copying it from {where} failed: {reason}")
+        self._unlink(self.store.unpin(reservation.segment))
         self._copies[msg.object_id] = (msg.node_id, msg.segment, reservation.segment, msg.size)
         return ObjectPulled(reservation.segment, msg.size)
 
@@ -124,24 +128,31 @@ class ObjectTransfers:
     # --- the holder's node ----------------------------------------------------------------
 
     def handle_SendObject(self: NodeDaemon, conn: Connection, msg: SendObject):
-        segment = self.store.segment_of(msg.object_id)
-        if segment != msg.segment:
-            raise LookupError(f"this node holds no object {msg.object_id.hex()} in {msg.segment}")
+        segment = self.store.segment_of(msg.object_id)  # (restored: maybe under a new name)
+        spilled = self.spilled.get(msg.object_id)
+        if segment is not None:
+            source = functools.partial(shm.open_fd, segment)
+            self.store.pin(segment)  # not reused (nor spilled) while it is read
+        elif spilled is not None:  # sent from its file (open, it outlives a free)
+            source = functools.partial(os.open, spilled.path, os.O_RDONLY | os.O_CLOEXEC)
+        else:
+            raise LookupError(f"this node holds no object {msg.object_id.hex()}")
         fd = conn.take_over()
-        self.store.pin(segment)  # not reused for another object while it is read
         future = asyncio.get_running_loop().run_in_executor(
-            self._transfer_threads, _send, fd, segment, msg.size
+            self._transfer_threads, _send, fd, source, msg.size
         )
-        future.add_done_callback(lambda f: self._sent(conn, msg, f))
+        future.add_done_callback(lambda f: self._sent(conn, msg, segment, f))
         return DEFERRED  # the answer is written by _send, before the bytes
 
-    def _sent(self: NodeDaemon, conn: Connection, msg: SendObject, future) -> None:
+    def _sent(self: NodeDaemon, conn: Connection, msg: SendObject, segment, future) -> None:
         conn.close()
-        self._unlink(self.store.unpin(msg.segment))
+        if segment is not None:
+            self._unlink(self.store.unpin(segment))
         if future.exception() is not None:
             logger.warning("sending %s failed: %s", msg.object_id.hex(), future.exception())
             return
-        if self.store.segment_of(msg.object_id) is None:  # freed meanwhile: so is the copy
+        if self.store.segment_of(msg.object_id) is None and msg.object_id not in self.spilled:
+            # freed meanwhile: so is the copy
             self.peers.send(msg.to_node, FreeObjects([msg.object_id]))
         else:
             self._sent_to.setdefault(msg.object_id, set()).add(msg.to_node)
@@ -193,12 +204,12 @@ def _receive(address: str, token: bytes, request: SendObject, reservation) -> No
         sock.close()
 
 
-def _send(fd: int, segment: str, size: int) -> None:
-    """Write Ok, then the segment's bytes, to the socket ``fd`` (non-blocking: wait with
-    poll when it is full); close ``fd``."""
+def _send(fd: int, open_source, size: int) -> None:
+    """Write Ok, then the first ``size`` bytes of ``open_source()`` (a segment or a spill
+    file) to the socket ``fd`` (non-blocking: wait with poll when it is full); close ``fd``."""
     try:
         _write_all(fd, memoryview(framing.encode(Ok(), -1)))
-        src = shm.open_fd(segment)
+        src = open_source()
         try:
             offset = 0
             while offset < size:

@@ -13,7 +13,11 @@ waits in ``released`` until its pins drop to zero.
 
 ``used`` counts every byte held in shared memory (live objects, released and
 pooled segments); the pool is emptied first when a reservation needs room, and
-ObjectStoreFullError is raised only when that is not enough.
+``reserve`` raises ObjectStoreFullError when that is not enough. The node then
+spills objects to disk: ``victims`` names the least recently used unpinned ones
+(spill_policy.py), and ``evict`` drops one from shared memory once it is in a
+file. Its segment is unlinked, never pooled: a reader whose pin is still on the
+way may have mapped it, and unlinking leaves that mapping intact.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections import Counter
 from typing import NamedTuple
 
 from ..exceptions import ObjectStoreFullError
+from .spill_policy import Candidate, choose_victims
 
 #: a pooled segment is reused for an object of at least this fraction of its size
 REUSE_MIN_FILL = 0.8
@@ -49,6 +54,9 @@ class StoreAccounting:
         self._released: dict[str, int] = {}  # freed, still mapped by a reader
         self._pool: dict[str, int] = {}  # freed, unmapped: reusable, oldest first
         self._pool_bytes = 0
+        self._last_use: dict[str, int] = {}  # live segment -> tick of its last pin
+        self._ticks = 0
+        self._spilling: set[bytes] = set()  # objects on their way to disk
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -93,6 +101,8 @@ class StoreAccounting:
             unlink.append(self._evict_oldest())
         self._objects[object_id] = SegmentInfo(segment, seg_size, owner)
         self.used += seg_size
+        self._ticks += 1
+        self._last_use[segment] = self._ticks
         return Reservation(segment, seg_size, taken is not None), unlink
 
     def free(self, object_id: bytes) -> list[str]:
@@ -101,6 +111,8 @@ class StoreAccounting:
         if info is None:
             return []
         self.used -= info.size
+        self._last_use.pop(info.segment, None)
+        self._spilling.discard(object_id)
         if self._pins[info.segment] > 0:
             self._released[info.segment] = info.size
             self.used += info.size
@@ -129,6 +141,9 @@ class StoreAccounting:
 
     def pin(self, segment: str) -> None:
         self._pins[segment] += 1
+        if segment in self._last_use:
+            self._ticks += 1
+            self._last_use[segment] = self._ticks
 
     def unpin(self, segment: str) -> list[str]:
         """A reader unmapped the segment; returns segments to unlink now."""
@@ -146,6 +161,59 @@ class StoreAccounting:
     def all_segments(self) -> list[str]:
         names = [info.segment for info in self._objects.values()]
         return names + list(self._released) + list(self._pool)
+
+    # --- spilling to disk ----------------------------------------------------------------
+
+    @property
+    def free_bytes(self) -> int:
+        """Room a reservation can have now, counting the pool (which it may empty)."""
+        return self.capacity - self.used + self._pool_bytes
+
+    def info(self, object_id: bytes) -> SegmentInfo | None:
+        return self._objects.get(object_id)
+
+    def victims(self, needed: int) -> list[tuple[bytes, SegmentInfo]] | None:
+        """Live objects to spill for ``needed`` more bytes, least recently used first;
+        None if spilling every unpinned object would not be enough."""
+        pins, spilling = self._pins, self._spilling
+        candidates = [
+            Candidate(oid, info.size, self._last_use.get(info.segment, 0),
+                      pins[info.segment] > 0 or oid in spilling)
+            for oid, info in self._objects.items()
+        ]  # fmt: skip
+        chosen = choose_victims(candidates, needed)
+        if chosen is None:
+            return None
+        return [(c.object_id, self._objects[c.object_id]) for c in chosen]
+
+    def start_spill(self, object_id: bytes) -> None:
+        self._spilling.add(object_id)
+
+    def end_spill(self, object_id: bytes, evict: bool) -> str | None:
+        """The spill of ``object_id`` ended (``evict``: its file is written): drop it from
+        shared memory and return its segment to unlink, or None if it is gone already
+        or a reader pinned it meanwhile (it stays; its file is kept)."""
+        self._spilling.discard(object_id)
+        info = self._objects.get(object_id)
+        if not evict or info is None or self._pins[info.segment] > 0:
+            return None
+        del self._objects[object_id]
+        self._last_use.pop(info.segment, None)
+        self.used -= info.size
+        return info.segment
+
+    def usage(self) -> str:
+        """What holds the store, in words (for ObjectStoreFullError)."""
+        pinned = [i.size for i in self._objects.values() if self._pins[i.segment] > 0]
+        released = sum(self._released.values())
+        return (
+            f"{len(self._objects)} live objects hold {self.live_bytes:,} bytes, of which "
+            f"{len(pinned)} ({sum(pinned):,} bytes) are pinned: mapped by readers (numpy "
+            "arrays from get() keep their object mapped) or being written; "
+            f"{len(self._released)} freed objects ({released:,} bytes) are still mapped by "
+            f"readers (arrays outlive their refs); {self._pool_bytes:,} bytes are freed "
+            "segments kept for reuse"
+        )
 
     # --- pool --------------------------------------------------------------------------
 

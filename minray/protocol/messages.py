@@ -137,12 +137,16 @@ class WorkerBlocked(Message):
 
 @message
 class CreateObject(Message):
-    """Reserve room for a shared-memory object; answered by ObjectCreated."""
+    """Reserve room for a shared-memory object (spilling others to disk if the store is
+    full); answered by ObjectCreated. The segment stays pinned for the writer until a
+    later CreateObject lists it in ``written`` (or FlushWritten asks): the node never
+    spills an object half written, and a put costs no extra message."""
 
     type = MsgType.CREATE_OBJECT
     object_id: bytes
     size: int
     owner: str  #: address of the owner; its exit frees the segment
+    written: Any = ()  #: segments this writer reserved earlier and has written since
 
 
 @message
@@ -151,6 +155,31 @@ class ObjectCreated(Message):
     segment: str
     size: int  #: the segment's size, at least the object's
     reused: bool  #: the segment held a freed object before and is resident in memory
+
+
+@message
+class RestoreObject(Message):
+    """Reader -> node: the object's segment is gone (spilled to disk): bring it back into
+    shared memory (answered by ObjectRestored, with the segment pinned for the reader)."""
+
+    type = MsgType.RESTORE_OBJECT
+    object_id: bytes
+    segment: str  #: the name the reader knows it by
+
+
+@message
+class ObjectRestored(Message):
+    type = MsgType.OBJECT_RESTORED
+    segment: str  #: where it is now (pinned once for the asking connection: unpin it)
+    size: int
+
+
+@message
+class FlushWritten(Message):
+    """Node -> a writer, when the store is full: which segments you reserved have you
+    written? Answered by UnpinSegments (possibly empty): those are unpinned."""
+
+    type = MsgType.FLUSH_WRITTEN
 
 
 @message

@@ -488,12 +488,14 @@ class CoreWorker(
         if s.size <= self.config.max_inline_bytes:
             return StoredValue(ValueKind.INLINE, serialization.to_inline(s), s.refs)
         plan = serialization.plan_segment(s)
-        try:
-            reply = self.call_node(CreateObject(object_id, plan.total_size, owner))
-            mem = self.segments.writable(reply.segment, reply.size, reply.reused)
-            serialization.write_segment(mem, plan, s)
+        try:  # (the node may spill other objects to disk to make room)
+            written = self.segments.take_written()
+            reply = self.call_node(CreateObject(object_id, plan.total_size, owner, written))
         except RemoteError as e:
             raise error_from_reply(e.error, str(e)) from None
+        try:
+            mem = self.segments.writable(reply.segment, reply.size, reply.reused)
+            serialization.write_segment(mem, plan, s)
         except BaseException as e:  # noqa: B036 - also Ctrl-C: give the reservation back
             self._send_to_node(FreeObjects([object_id]))
             if isinstance(e, OSError):
@@ -504,6 +506,8 @@ class CoreWorker(
                     "more shared memory."
                 ) from None
             raise
+        finally:  # written (or given up): the writer's pin goes with the next CreateObject
+            self.segments.done_writing(reply.segment)
         return StoredValue(
             ValueKind.SHARED, [reply.segment, reply.size, self.node_id, object_id], s.refs
         )

@@ -1,6 +1,7 @@
 """What a node tells the processes connected to it, unasked: their workers' output
-lines, that a task asks for resources no node has, that a node died, and that its
-memory monitor kills a worker we lease.
+lines, that a task asks for resources no node has, that a node died, that its
+memory monitor kills a worker we lease, and (its store being full) which segments we
+have finished writing.
 
 A mixin of :class:`~minray.runtime.core_worker.CoreWorker` (``log_to_driver``,
 ``_infeasible_warned``).
@@ -15,7 +16,7 @@ import sys
 from ..exceptions import RaySystemError
 from ..object_store import shm
 from ..protocol.connection import Connection
-from ..protocol.messages import Ok, ValueKind
+from ..protocol.messages import Ok, UnpinSegments, ValueKind
 from .task_submitter import NODE_GONE
 
 logger = logging.getLogger("minray")
@@ -33,6 +34,11 @@ class NodeNotices:
             stream.write(f"\x1b[36m({name} pid={pid})\x1b[0m {text}\n")
         out.flush()
         err.flush()
+
+    def handle_FlushWritten(self, conn: Connection, msg) -> UnpinSegments:
+        """The node's store is full: the segments we reserved and have written since our
+        last CreateObject may be spilled now."""
+        return UnpinSegments(self.segments.take_written())
 
     def handle_OomKilled(self, conn: Connection, msg) -> Ok:
         """The node's memory monitor kills a worker leased to us (it waits for our Ok):

@@ -23,14 +23,14 @@ from .. import serialization
 from ..exceptions import (
     GetTimeoutError,
     ObjectLostError,
-    ObjectStoreFullError,
     RaySystemError,
     RayTaskError,
     UnserializableException,
+    error_from_reply,
 )
 from ..object_ref import ObjectRef
 from ..protocol.connection import ConnectionLost, RemoteError
-from ..protocol.messages import GetObject, PullObject, ValueKind, WorkerBlocked
+from ..protocol.messages import GetObject, PullObject, RestoreObject, ValueKind, WorkerBlocked
 from .dead_owners import DeadOwners
 from .lost_objects import LocationLost
 from .memory_store import StoredValue
@@ -125,25 +125,36 @@ class ObjectReader:
 
     def map_shared(self, payload: list) -> mmap.mmap:
         """A read-only mapping of a shared object (payload ``[segment, size, node_id,
-        object_id]``); one that another node holds is copied to this node first."""
+        object_id]``); one that another node holds is copied to this node first, one
+        that was spilled to disk is restored first."""
         name, size, node_id, object_id = payload
         worker = self.worker
         if node_id != worker.node_id:
-            if worker.on_loop_thread():  # call_node would wait on this very thread
-                raise RaySystemError("a shared object from another node was read on the loop")
-            try:
-                reply = worker.call_node(PullObject(object_id, name, size, node_id))
-            except RemoteError as e:
-                if e.error == "ObjectStoreFullError":
-                    raise ObjectStoreFullError(str(e)) from None
-                raise LocationLost(object_id.hex(), str(e), node_id.hex()) from None
+            reply = self._call_node(PullObject(object_id, name, size, node_id), payload)
             name, node_id = reply.segment, worker.node_id
         try:
             return worker.segments.readable(name, node_id)
         except FileNotFoundError:
+            pass  # spilled to disk (or lost): the node knows which
+        reply = self._call_node(RestoreObject(object_id, name), [name, size, node_id, object_id])
+        try:
+            return worker.segments.readable(reply.segment, node_id, pinned=True)
+        except FileNotFoundError:
             raise LocationLost(
                 object_id.hex(), "Its shared-memory segment is gone.", node_id.hex()
             ) from None
+
+    def _call_node(self, msg, payload: list):
+        """Ask the node to copy or restore the object at ``payload``; its errors as the
+        user sees them (a copy that cannot be had: LocationLost, for the owner to rebuild)."""
+        if self.worker.on_loop_thread():  # call_node would wait on this very thread
+            raise RaySystemError(f"{type(msg).__name__} of a shared object on the loop thread")
+        try:
+            return self.worker.call_node(msg)
+        except RemoteError as e:
+            if e.error in ("ObjectStoreFullError", "OutOfDiskError"):
+                raise error_from_reply(e.error, str(e)) from None
+            raise LocationLost(payload[3].hex(), str(e), payload[2].hex()) from None
 
     def check_session(self, refs: list) -> None:
         """Refuse refs made by an earlier minray session of this process, as Ray does."""

@@ -72,6 +72,7 @@ def test_start_a_head_join_a_node_run_a_driver_then_stop_everything(env, tmp_pat
     status = minray(env, "status")
     assert "2 node(s) alive, 0 dead" in status.stdout
     assert "CPU 0/2" in status.stdout
+    assert "spilled to disk" in status.stdout  # each node's object store line
 
     driver = textwrap.dedent("""
         import minray

@@ -121,7 +121,7 @@ def test_owner_gone_frees_only_that_owners_segments():
 
 operations = st.lists(
     st.tuples(
-        st.sampled_from(["reserve", "free", "pin", "unpin"]),
+        st.sampled_from(["reserve", "free", "pin", "unpin", "spill"]),
         st.integers(min_value=0, max_value=4),
         st.integers(min_value=1, max_value=300),
     ),
@@ -163,6 +163,19 @@ def test_used_always_equals_what_is_held_and_pinned_segments_are_never_handed_ou
                 name = pinned[index % len(pinned)]
                 pins[name] -= 1
                 unlink = store.unpin(name)
+        elif op == "spill":  # written to disk, then dropped from shared memory
+            victims = store.victims(size) or []
+            assert all(pins.get(info.segment, 0) == 0 for _, info in victims), "spilled a pin"
+            for victim, _ in victims:
+                store.start_spill(victim)
+            assert store.victims(1) is None or not {v for v, _ in store.victims(1)} & {
+                v for v, _ in victims
+            }, "chose an object already on its way to disk"
+            for victim, _ in victims:
+                segment = store.end_spill(victim, evict=True)
+                if segment is not None:
+                    unlink.append(segment)
+                    live.pop(victim[0], None)
         assert all(pins.get(name, 0) == 0 for name in unlink), "unlinked a mapped segment"
         unlinked.update(unlink)
         held = set(store.all_segments())
@@ -179,3 +192,62 @@ def test_a_failed_reservation_unlinks_nothing_and_forgets_nothing():
     with pytest.raises(ObjectStoreFullError):
         store.reserve(B, "seg-b", 20 * 2**20, "o")
     assert store.all_segments() == ["seg-a"] and store.pooled_bytes == 2**20
+
+
+# --- spilling to disk -------------------------------------------------------------------
+
+
+def test_victims_are_the_least_recently_pinned_objects_not_pinned_now():
+    store = StoreAccounting(1000)
+    store.reserve(A, "seg-a", 300, "o")
+    store.reserve(B, "seg-b", 300, "o")
+    store.reserve(C, "seg-c", 300, "o")
+    store.pin("seg-a")  # A was read last: it is the most recently used
+    store.unpin("seg-a")
+    store.pin("seg-b")  # B is read now: it cannot spill
+    assert [oid for oid, _ in store.victims(200)] == [C]
+    assert [oid for oid, _ in store.victims(400)] == [C, A]
+    assert store.victims(700) is None  # B is pinned: 600 bytes is all spilling can give
+
+
+def test_an_evicted_object_leaves_shared_memory_and_its_segment_is_unlinked_not_pooled():
+    store = StoreAccounting(1000, pool_limit=1000)
+    store.reserve(A, "seg-a", 300, "o")
+    store.start_spill(A)
+    assert store.victims(100) is None  # on its way to disk already
+    assert store.end_spill(A, evict=True) == "seg-a"
+    assert store.used == 0 and store.pooled_bytes == 0 and store.info(A) is None
+    assert store.free(A) == []
+
+
+def test_an_object_pinned_while_it_was_written_to_disk_stays_in_memory():
+    store = StoreAccounting(1000)
+    store.reserve(A, "seg-a", 300, "o")
+    store.start_spill(A)
+    store.pin("seg-a")
+    assert store.end_spill(A, evict=True) is None
+    assert store.info(A) is not None and store.used == 300
+
+
+def test_a_failed_spill_leaves_the_object_a_candidate_again():
+    store = StoreAccounting(1000)
+    store.reserve(A, "seg-a", 300, "o")
+    store.start_spill(A)
+    assert store.end_spill(A, evict=False) is None
+    assert [oid for oid, _ in store.victims(100)] == [A]
+
+
+def test_the_usage_says_what_is_pinned_and_pooled():
+    store = StoreAccounting(1000, pool_limit=500)
+    store.reserve(A, "seg-a", 300, "o")
+    store.reserve(B, "seg-b", 200, "o")
+    store.free(B)
+    store.pin("seg-a")
+    text = store.usage()
+    assert (
+        "1 live objects hold 300 bytes" in text
+        and "1 (300 bytes) are pinned" in text
+        and "0 freed objects" in text
+    )
+    assert "200 bytes are freed segments kept for reuse" in text
+    assert store.free_bytes == 1000 - 500 + 200

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
 from minray import system_config
@@ -81,3 +84,30 @@ def test_bad_values_say_which_key(config):
     (key,) = config
     with pytest.raises(ValueError, match=f"_system_config\\['{key}'\\] must be a"):
         env(config)
+
+
+def test_object_spilling_config_names_the_spill_directory(tmp_path):
+    spec = {"type": "filesystem", "params": {"directory_path": str(tmp_path / "spill")}}
+    env = system_config.node_environment({"object_spilling_config": json.dumps(spec)})
+    assert env == {"MINRAY_OBJECT_SPILLING_DIRECTORY": str(tmp_path / "spill")}
+    assert os.path.isdir(tmp_path / "spill")
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("{not json", "not JSON"),
+        (json.dumps({"type": "smart_open", "params": {"uri": "s3://b"}}), "filesystem"),
+        (json.dumps({"type": "filesystem", "params": {}}), "directory_path"),
+    ],
+)
+def test_a_bad_object_spilling_config_says_what_to_give(value, message):
+    with pytest.raises(ValueError, match=message):
+        system_config.node_environment({"object_spilling_config": value})
+
+
+def test_an_unwritable_spill_directory_fails_at_once(tmp_path):
+    (tmp_path / "file").write_text("")
+    spec = {"type": "filesystem", "params": {"directory_path": str(tmp_path / "file" / "d")}}
+    with pytest.raises(ValueError, match="cannot be used"):
+        system_config.node_environment({"object_spilling_config": json.dumps(spec)})

@@ -1,0 +1,86 @@
+"""Which objects leave shared memory for disk, and the table of those on disk (pure).
+
+When a reservation does not fit, the node spills objects to files until it
+does. ``choose_victims`` picks them: least recently used first (a pin, that is
+a reader mapping the object, counts as a use), never one that is pinned (a
+reader maps it, or its writer has not finished), and only as many as the
+reservation needs. If even every unpinned object would not make room it picks
+none, so a reservation that must fail fails without writing anything.
+
+``SpillTable`` remembers each spilled object's file. A restored object keeps
+its file until the object is freed, so spilling it again costs no write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
+
+
+class Candidate(NamedTuple):
+    object_id: bytes
+    size: int
+    last_use: int  #: larger is more recent
+    pinned: bool  #: mapped by a reader, being written, or already on its way to disk
+
+
+def choose_victims(candidates: Iterable[Candidate], needed: int) -> list[Candidate] | None:
+    """The least recently used unpinned candidates whose sizes add up to at least
+    ``needed`` bytes: ``[]`` if nothing is needed, None if they cannot add up to it."""
+    if needed <= 0:
+        return []
+    chosen: list[Candidate] = []
+    total = 0
+    for candidate in sorted((c for c in candidates if not c.pinned), key=lambda c: c.last_use):
+        chosen.append(candidate)
+        total += candidate.size
+        if total >= needed:
+            return chosen
+    return None
+
+
+class SpilledObject(NamedTuple):
+    path: str
+    size: int
+    owner: str  #: address of the owner (its exit frees the object)
+    segment: str  #: the segment's name when it was spilled (readers may know only that)
+
+
+class SpillTable:
+    """Objects of this node that have a spill file: spilled, or restored and kept."""
+
+    def __init__(self) -> None:
+        self._files: dict[bytes, SpilledObject] = {}
+        self.spilled_bytes_total = 0  #: written to disk since the node started
+        self.restored_bytes_total = 0  #: read back since the node started
+
+    def __contains__(self, object_id: bytes) -> bool:
+        return object_id in self._files
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def get(self, object_id: bytes) -> SpilledObject | None:
+        return self._files.get(object_id)
+
+    def add(self, object_id: bytes, record: SpilledObject) -> None:
+        self._files[object_id] = record
+        self.spilled_bytes_total += record.size
+
+    def pop(self, object_id: bytes) -> str | None:
+        """The object is freed: the path of its file to remove, or None."""
+        record = self._files.pop(object_id, None)
+        return record.path if record is not None else None
+
+    def owner_gone(self, owner: str) -> list[str]:
+        """The owner exited: paths of its objects' files to remove."""
+        gone = [oid for oid, record in self._files.items() if record.owner == owner]
+        return [self._files.pop(oid).path for oid in gone]
+
+    def paths(self) -> list[str]:
+        return [record.path for record in self._files.values()]
+
+    def on_disk(self, in_memory: Callable[[bytes], bool]) -> tuple[int, int]:
+        """(objects, bytes) only on disk: those with a file and not ``in_memory``."""
+        sizes = [r.size for oid, r in self._files.items() if not in_memory(oid)]
+        return len(sizes), sum(sizes)
