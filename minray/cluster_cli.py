@@ -36,6 +36,7 @@ from .node.processes import alive, kill, remove_segments, remove_session
 from .protocol import framing
 from .protocol.messages import GetClusterInfo, GetJobs
 from .protocol.reach import LOOPBACK
+from .runtime.scheduler import to_units
 
 DEFAULT_PORT = 6380
 
@@ -281,8 +282,8 @@ def status(address: str) -> int:
     ]
     print("Pending demands:" if demands else "No pending demands.")
     for node_id, (shape, count, infeasible) in demands:
-        why = "  INFEASIBLE: no node has these resources" if infeasible else ""
-        print(f"  {shape} x {count}, queued at {node_id}{why}")
+        why = demand_reason(shape, infeasible, alive_nodes)
+        print(f"  {shape} x {count}, queued at {node_id}: {why}")
     jobs = [job for job in query_head(target, token, GetJobs()).jobs if not job["IsDead"]]
     print(f"Jobs running: {len(jobs)}" if jobs else "No jobs running.")
     for job in jobs:
@@ -290,6 +291,21 @@ def status(address: str) -> int:
         where = f"pid {job['DriverPid']} on {job['DriverIPAddress']}"
         print(f"  {job['JobID']}  {where}, since {started}: {job['Entrypoint'][:60]}")
     return 0
+
+
+def demand_reason(shape: dict, infeasible: bool, alive_nodes: list[dict]) -> str:
+    """Why a queued demand waits, from the nodes' resources now (as ``minray why`` says)."""
+    if any("_group_" in name for name in shape):
+        return "waiting for a bundle of its placement group (minray list placement-groups)"
+
+    def fits(have: dict) -> bool:
+        return all(to_units(have.get(k, 0)) >= to_units(v) for k, v in shape.items() if v > 0)
+
+    if infeasible and not any(fits(n["Resources"]) for n in alive_nodes):
+        return "INFEASIBLE: no node has these resources; it runs once one that has joins"
+    if any(fits(n.get("AvailableResources", {})) for n in alive_nodes):
+        return "a node has room now: a worker is being started or leased for it"
+    return "resources busy: every node that could run it is using them"
 
 
 def _store_line(node: dict) -> str:

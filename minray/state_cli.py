@@ -28,6 +28,10 @@ KINDS = {
 }
 
 
+#: task states with a reason to show (``minray why`` says more)
+PENDING = ("PENDING_ARGS_AVAIL", "PENDING_NODE_ASSIGNMENT")
+
+
 def add_commands(commands) -> None:
     listing = commands.add_parser("list", help="list tasks, actors, nodes, jobs, workers...")
     listing.add_argument("kind", choices=sorted(KINDS))
@@ -79,10 +83,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"minray {args.command}: {e}", file=sys.stderr)
         return 1
     dicts = [row.asdict() for row in rows]
+    columns = type(rows[0]).list_columns(args.detail) if rows else []
+    if args.kind == "tasks" and any(row.state.startswith("PENDING_") for row in rows):
+        detailed = (
+            rows
+            if args.detail
+            else state.list_tasks(args.address, filters, args.limit, detail=True)
+        )
+        reasons = state.pending_reasons(detailed, args.address)
+        for row in dicts:
+            row["why_pending"] = reasons.get(row["task_id"]) if row["state"] in PENDING else None
+        columns.append("why_pending")
     if args.format == "json":
         print(json.dumps(dicts, indent=2, default=str))
     else:
-        print(_table(dicts, type(rows[0]).list_columns(args.detail) if rows else []))
+        print(_table(dicts, columns))
     return 0
 
 

@@ -296,6 +296,19 @@ def test_why_says_what_a_pending_task_waits_for(cluster, tmp_path):
     assert "fit {CPU: 1, nowhere: 1}" in explained(infeasible)
     assert wait_until(lambda: "placement group" in explained(in_group))
     assert "PENDING" in explained(in_group)
+    reasons = state.pending_reasons(state.list_tasks(detail=True, limit=1000))
+    assert reasons[queued.task_id().hex()].startswith("Resources busy")
+    assert reasons[after.task_id().hex()].startswith("args:")
+    assert "made by hold, which is RUNNING" in reasons[after.task_id().hex()]
+    assert reasons[infeasible.task_id().hex()].startswith("Infeasible")
+    listed = subprocess.run(
+        [sys.executable, "-m", "minray.cli", "list", "tasks", "--filter",
+         "state=PENDING_NODE_ASSIGNMENT"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k not in ("MINRAY_ADDRESS", "RAY_ADDRESS")},
+    )  # fmt: skip
+    assert "WHY_PENDING" in listed.stdout and "Infeasible" in listed.stdout, listed.stderr
+    assert "Resources busy" in listed.stdout
 
     release.write_text("")
     assert minray.get([held, queued, after]) == [1, 2, 2]

@@ -28,7 +28,7 @@ from .common import (
     WorkerState,
 )
 from .logs import get_log
-from .why import why
+from .why import pending_reasons, why
 
 __all__ = [
     "ActorState",
@@ -55,5 +55,6 @@ __all__ = [
     "list_workers",
     "summarize_actors",
     "summarize_tasks",
+    "pending_reasons",
     "why",
 ]

@@ -34,9 +34,11 @@ def why(task_id: str, address: str | None = None, timeout: float = 30) -> str:
     task = attempts[-1]
     head = f"Task {task.name} ({task.task_id}, attempt {task.attempt_number}) is {task.state}"
     if task.state == "PENDING_ARGS_AVAIL":
-        return f"{head}: it waits for its arguments.\n" + _arguments(task, address, timeout)
+        cluster = _Cluster(address, timeout)
+        return f"{head}: it waits for its arguments.\n" + _arguments(task, cluster)
     if task.state == "PENDING_NODE_ASSIGNMENT":
-        return f"{head}: it waits for a node to run it.\n" + _placement(task, address, timeout)
+        cluster = _Cluster(address, timeout)
+        return f"{head}: it waits for a node to run it.\n" + _placement(task, cluster)
     where = f"node {task.node_id or '?'}, worker pid {task.worker_pid or '?'}"
     if task.state == "SUBMITTED_TO_WORKER":
         return (
@@ -51,11 +53,51 @@ def why(task_id: str, address: str | None = None, timeout: float = 30) -> str:
     return f"{head}: it finished at {_when(task.end_time_ms)} on {where}."
 
 
-def _arguments(task, address, timeout) -> str:
-    rows = {t.task_id: t for t in list_tasks(address, limit=10**9, timeout=timeout)}
+class _Cluster:
+    """What the head knows now, asked once however many tasks are explained."""
+
+    def __init__(self, address, timeout: float):
+        self.address, self.timeout = address, timeout
+        self._tasks: dict | None = None
+        self._nodes: list | None = None
+        self._groups: dict = {}
+
+    def tasks(self) -> dict:
+        if self._tasks is None:
+            rows = list_tasks(self.address, limit=10**9, timeout=self.timeout, detail=True)
+            self._tasks = {t.task_id: t for t in rows}  # (the latest attempt of each)
+        return self._tasks
+
+    def nodes(self) -> list:
+        if self._nodes is None:
+            nodes = list_nodes(self.address, timeout=self.timeout, detail=True)
+            self._nodes = [n for n in nodes if n.state == "ALIVE"]
+        return self._nodes
+
+    def group(self, group_id: str):
+        if group_id not in self._groups:
+            self._groups[group_id] = get_placement_group(group_id, self.address, self.timeout)
+        return self._groups[group_id]
+
+
+def pending_reasons(tasks: list, address=None, timeout: float = 30) -> dict:
+    """{task id: a one-line reason} for the pending ones among ``tasks`` (TaskState rows),
+    for ``minray list tasks``."""
+    cluster = _Cluster(address, timeout)
+    reasons = {}
+    for task in tasks:
+        if task.state == "PENDING_ARGS_AVAIL":
+            reasons[task.task_id] = "args: " + _arguments(task, cluster).strip().split("\n")[0]
+        elif task.state == "PENDING_NODE_ASSIGNMENT":
+            reasons[task.task_id] = _placement(task, cluster).strip()
+    return reasons
+
+
+def _arguments(task, cluster: _Cluster) -> str:
     waiting = list(task.waiting_for or [])
     if not waiting:
         return "  (which arguments is not known: the owner did not say)"
+    rows = cluster.tasks()
     lines = []
     for object_id in waiting:
         maker = rows.get(object_id[: TASK_ID_SIZE * 2])
@@ -66,17 +108,17 @@ def _arguments(task, address, timeout) -> str:
     return "\n".join(lines)
 
 
-def _placement(task, address, timeout) -> str:
+def _placement(task, cluster: _Cluster) -> str:
     need = {k: v for k, v in (task.required_resources or {}).items() if v > 0}
     groups = {name.rsplit("_", 1)[1] for name in need if "_group_" in name}
     for group_id in groups:
-        group = get_placement_group(group_id, address, timeout)
+        group = cluster.group(group_id)
         if group is None:
             return f"  It asks for placement group {group_id}, which the head does not know."
         if group.state != "CREATED":
             return f"  It waits for placement group {group_id}, which is {group.state}."
     plain = {k: v for k, v in need.items() if "_group_" not in k}
-    nodes = [n for n in list_nodes(address, timeout=timeout, detail=True) if n.state == "ALIVE"]
+    nodes = cluster.nodes()
     ever = [n for n in nodes if _fits(need, n.resources_total)]
     if not ever:
         totals = "; ".join(f"{n.node_ip}: {_short(n.resources_total)}" for n in nodes)
@@ -87,9 +129,9 @@ def _placement(task, address, timeout) -> str:
     if any(_fits(need, n.resources_available or {}) for n in ever):
         return "  A node has room for it now: a worker is being started or leased for it."
     earlier = [
-        t for t in list_tasks(address, [("state", "=", "PENDING_NODE_ASSIGNMENT")], 10**9,
-                              timeout, detail=True)  # fmt: skip
-        if t.required_resources == task.required_resources and t.task_id != task.task_id
+        t for t in cluster.tasks().values()
+        if t.state == "PENDING_NODE_ASSIGNMENT"
+        and t.required_resources == task.required_resources and t.task_id != task.task_id
         and (t.creation_time_ms or 0) <= (task.creation_time_ms or 0)
     ]  # fmt: skip
     free = "; ".join(f"{n.node_ip}: {_short(n.resources_available or {})} free" for n in ever)
