@@ -15,10 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     from . import chaos_cli, state_cli
     from .cluster_cli import add_commands, run
+    from .debugger import cli as debug_cli
 
     add_commands(commands)
     state_cli.add_commands(commands)
     chaos_cli.add_commands(commands)
+    debug_cli.add_command(commands)
     args = parser.parse_args(argv)
     if args.command in ("start", "stop", "status"):
         return run(args)
@@ -26,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         return state_cli.run(args)
     if args.command == "chaos":
         return chaos_cli.run(args)
+    if args.command == "debug":
+        return debug_cli.run(args)
     if args.command == "microbenchmark":
         from .microbenchmark import main as run_microbenchmark
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 from .. import _loop, ids
 from ..config import CONFIG
+from ..debugger.registry import NAMESPACE as DEBUGGER_KV
+from ..debugger.registry import worker_prefix
 from ..head.placement import is_bundle_resource
 from ..head.query import HeadUnreachable
 from ..head.service import HeadService
@@ -38,6 +40,7 @@ from ..protocol.messages import (
     ErrorReply,
     ExitIfIdle,
     JobFinished,
+    KvRequest,
     LeaseGranted,
     LeaseSpillback,
     LogLines,
@@ -422,6 +425,9 @@ class NodeDaemon(
         if worker.actor is not None:
             self._actor_worker_lost(worker)
         self._flush_logs(worker)
+        # the breakpoints it left open, if it died paused (a clean exit removes its own)
+        prefix = worker_prefix(self.settings.node_id, worker.worker_id)
+        self._tell_head(KvRequest("del", DEBUGGER_KV, prefix, None, True))
 
     # --- leases ---------------------------------------------------------------------------
 

@@ -49,6 +49,16 @@ def dial(address: str, token: bytes, timeout: float) -> socket.socket:
     return sock
 
 
+def answer_handshake(sock: socket.socket, token: bytes) -> None:
+    """The listening side of the handshake ``dial`` makes, on an accepted socket: returns
+    once the peer proved it holds ``token``; ProtocolError or ConnectionError if not.
+    Give the socket a timeout first, so a silent peer cannot hold the listener."""
+    nonce = framing.new_nonce()
+    sock.sendall(framing.frame(framing.server_hello(nonce)))
+    answer = read_frame(sock, framing.HANDSHAKE_MAX)
+    sock.sendall(framing.frame(framing.server_check(token, nonce, answer)))
+
+
 def request(sock: socket.socket, msg: Message, max_reply: int = 1 << 20) -> Message:
     """Send one request and read its reply; an ErrorReply raises RemoteError."""
     sock.sendall(framing.encode(msg, 1))

@@ -9,6 +9,7 @@ RayTaskError carrying the remote traceback, minus minray's own frames.
 
 from __future__ import annotations
 
+import bdb
 import inspect
 import os
 import pickle
@@ -18,6 +19,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from .. import ids, serialization
+from ..debugger import remote_pdb
 from ..exceptions import RayError, RayTaskError, TaskCancelledError, UnserializableException
 from ..protocol.connection import DEFERRED, Connection
 from ..protocol.messages import (
@@ -194,6 +196,8 @@ class TaskExecutor:
         elif isinstance(error, KeyboardInterrupt):
             error = task_error(msg.name, TaskCancelledError(msg.task_id.hex()), self.worker.node_ip)
         else:
+            if remote_pdb.post_mortem_enabled() and not isinstance(error, bdb.BdbQuit):
+                remote_pdb.post_mortem(error.__traceback__)  # paused until a client continues
             error = task_error(msg.name, error, self.worker.node_ip)
         return TaskReply(msg.task_id, self._error_entries(msg, error), True)
 

@@ -43,6 +43,7 @@ def _reset_logging() -> None:
 
 def run_worker(settings: NodeSettings, token: bytes, worker_id: bytes) -> None:
     from .. import api
+    from ..debugger import remote_pdb
     from .core_worker import CoreWorker
     from .task_executor import TaskExecutor
 
@@ -66,4 +67,5 @@ def run_worker(settings: NodeSettings, token: bytes, worker_id: bytes) -> None:
     worker.executor = TaskExecutor(worker)
     worker.start()
     api.attach_worker(worker)
+    remote_pdb.install(worker)  # breakpoint() in a task: `minray debug` attaches
     worker.executor.run_forever()

@@ -6,6 +6,7 @@
 * ``joblib.register_ray()`` — a joblib backend ("ray", "minray") for scikit-learn;
 * ``iter`` — Ray 1.x parallel iterators (sharded, lazy);
 * ``progress`` — a tqdm progress bar over many refs;
+* ``pdb`` (and ``rpdb``) — ``set_trace()`` that pauses a task for ``minray debug``;
 * ``list_named_actors()``;
 * ``placement_group()`` and friends, ``scheduling_strategies``.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from minray.actor import list_named_actors
 
-from . import iter, progress, queue, scheduling_strategies  # noqa: A004 - Ray's module names
+from . import iter, pdb, progress, queue, rpdb, scheduling_strategies  # noqa: A004 - Ray's names
 from .actor_pool import ActorPool
 
 # the submodule first, so that the name then means the function, as in Ray
@@ -32,10 +33,12 @@ __all__ = [
     "get_placement_group",
     "iter",
     "list_named_actors",
+    "pdb",
     "placement_group",
     "placement_group_table",
     "progress",
     "queue",
     "remove_placement_group",
+    "rpdb",
     "scheduling_strategies",
 ]

@@ -29,14 +29,21 @@ class RayStateApiException(Exception):
 
 def ask(msg: Message, address: str | None, timeout: float) -> Message:
     """The reply to ``msg`` from the cluster ``address`` names (see the module doc)."""
+    return ask_with_token(msg, address, timeout)[0]
+
+
+def ask_with_token(msg: Message, address: str | None, timeout: float) -> tuple[Message, bytes]:
+    """The reply to ``msg`` and the token of the cluster that gave it (for connections
+    to its processes, as ``minray debug`` opens)."""
     if address is None and api.is_initialized():
-        return api._auto_init().call_node(msg, timeout)
+        worker = api._auto_init()
+        return worker.call_node(msg, timeout), worker.token
     address = address or os.environ.get("MINRAY_ADDRESS") or os.environ.get("RAY_ADDRESS")
     if not address and read_current_cluster() is not None:
         address = "auto"  # a head started on this machine
     if address:
         target, token = connection_target(address, None)
-        return query_head(target, token, msg, timeout)
+        return query_head(target, token, msg, timeout), token
     for session in _live_sessions():
         try:
             return asyncio.run(_ask_session(session, msg, timeout))
@@ -59,7 +66,7 @@ def _live_sessions() -> list[str]:
     return sorted(found, key=os.path.getmtime, reverse=True)
 
 
-async def _ask_session(session: str, msg: Message, timeout: float) -> Message:
+async def _ask_session(session: str, msg: Message, timeout: float) -> tuple[Message, bytes]:
     with open(os.path.join(session, "token"), "rb") as f:
         token = f.read()
     address = f"unix:{os.path.join(session, 'node.sock')}"
@@ -67,6 +74,6 @@ async def _ask_session(session: str, msg: Message, timeout: float) -> Message:
         connect(address, object(), token, CONFIG.max_frame_bytes), timeout
     )
     try:
-        return await asyncio.wait_for(conn.request(msg), timeout)
+        return await asyncio.wait_for(conn.request(msg), timeout), token
     finally:
         conn.close()
