@@ -148,9 +148,16 @@ def _still_open(key: bytes, address: str | None) -> bool:
 
 
 def _wait_for_breakpoints(address: str | None, wait: float):
+    """The breakpoints, waiting up to ``wait`` seconds for one (and for the cluster: a
+    script started a moment ago may not have one yet)."""
     deadline = time.monotonic() + max(wait, 0.0)
     while True:  # bounded by --wait
-        found, token = breakpoints(address)
+        try:
+            found, token = breakpoints(address)
+        except (ConnectionError, RayStateApiException):
+            if time.monotonic() >= deadline:
+                raise
+            found = token = None
         if found or time.monotonic() >= deadline:
             return found, token
         time.sleep(POLL_S)
