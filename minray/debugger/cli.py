@@ -111,7 +111,7 @@ def attach(entry: Breakpoint, key: bytes, token: bytes, address: str | None) -> 
         print("\nminray debug: detached; the task is still paused (run minray debug again).",
               file=sys.stderr)  # fmt: skip
     else:
-        print("\nminray debug: the session ended; the task goes on.", file=sys.stderr)
+        print("\nminray debug: the session ended.", file=sys.stderr)
     return 0
 
 
@@ -164,10 +164,9 @@ def _wait_for_breakpoints(address: str | None, wait: float):
 
 
 def _ask_index(count: int) -> int | None:
-    try:
-        text = input("Enter a breakpoint index (or press Enter to quit): ").strip()
-    except EOFError:
-        return None
+    sys.stdout.write("Enter a breakpoint index (or press Enter to quit): ")
+    sys.stdout.flush()
+    text = _read_line().strip()
     if not text:
         return None
     if not text.isdigit():
@@ -175,6 +174,17 @@ def _ask_index(count: int) -> int | None:
               file=sys.stderr)  # fmt: skip
         return -1
     return int(text)
+
+
+def _read_line(limit: int = 1024) -> str:
+    """A line from stdin read byte by byte, so that nothing typed after it stays in a
+    buffer the bridge would not see (input() reads ahead when stdin is a pipe)."""
+    data = bytearray()
+    while len(data) < limit and (byte := os.read(sys.stdin.fileno(), 1)):  # "" at the end
+        if byte == b"\n":
+            break
+        data += byte
+    return data.decode(errors="replace")
 
 
 def _table(found: list[tuple[bytes, Breakpoint]]) -> str:

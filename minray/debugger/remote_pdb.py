@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 #: the environment variables that turn post-mortem debugging on ("1")
 POST_MORTEM_VARIABLES = ("MINRAY_DEBUG_POST_MORTEM", "RAY_DEBUG_POST_MORTEM")
+#: modules pdb does not stop in (Bdb's skip patterns)
+SKIP = ["minray", "minray.*", "asyncio", "asyncio.*"]
 #: seconds to write or remove a breakpoint entry at the head
 KV_TIMEOUT_S = 10.0
 
@@ -86,8 +88,8 @@ class RemotePdb(pdb.Pdb):
         self.worker = worker
         self.post_mortem = post_mortem
         self.channel = DebugChannel(worker.node_ip, worker.token, self._register, self._unregister)
-        # skip: stepping out of the task does not stop inside minray's own frames
-        super().__init__(stdin=self.channel, stdout=self.channel, skip=["minray.*"], nosigint=True)
+        # skip: stepping never stops inside minray's own frames or asyncio's
+        super().__init__(stdin=self.channel, stdout=self.channel, skip=SKIP, nosigint=True)
         self._key: bytes | None = None
 
     def set_trace(self, frame: FrameType | None = None) -> None:
@@ -107,6 +109,21 @@ class RemotePdb(pdb.Pdb):
         return done
 
     do_q = do_exit = do_quit
+
+    def dispatch_return(self, frame: FrameType, arg):
+        """Stepping out of the task's own code ends the session (the task goes on), rather
+        than stepping on, unseen, through minray's frames into the next task."""
+        trace = super().dispatch_return(frame, arg)
+        caller = frame.f_back
+        leaving = caller is None or self._is_skipped(caller)
+        if self.channel.address is not None and leaving and not self._is_skipped(frame):
+            self.message("--the task's code returned: the task goes on--")
+            self.set_continue()
+            self.session_over()
+        return trace
+
+    def _is_skipped(self, frame: FrameType) -> bool:
+        return self.is_skipped_module(frame.f_globals.get("__name__", ""))
 
     def session_over(self) -> None:
         """Detach the client and remove the entry; a later stop in this pdb opens a new one."""

@@ -140,11 +140,13 @@ def minray_debug(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
 
 
 class Attached:
-    """``minray debug N`` in a subprocess, talked to line by line."""
+    """``minray debug N`` (or, with no index, ``minray debug`` and its prompt) in a
+    subprocess, talked to line by line."""
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int | None) -> None:
+        chosen = [] if index is None else [str(index)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "minray.cli", "debug", str(index)], cwd=ROOT, env=ENV,
+            [sys.executable, "-m", "minray.cli", "debug", *chosen], cwd=ROOT, env=ENV,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         self.out = Output(self.proc.stdout)
@@ -196,12 +198,24 @@ def test_minray_debug_lists_a_paused_task_attaches_and_continue_finishes_it(run_
     session.send("c")
     assert session.close() == 0, session.err.text
     script.out.wait_for("result 43")
-    assert "the session ended; the task goes on" in session.err.text
+    assert "the session ended" in session.err.text
 
     # the entry went with the session, while the cluster still runs
     after = minray_debug()
     assert after.returncode == 0, after.stderr
     assert "No active breakpoints" in after.stdout
+
+
+def test_stepping_out_of_the_task_ends_the_session_and_the_task_finishes(run_script):
+    script = run_script(TASK_WITH_BREAKPOINT)
+    assert minray_debug("--wait", "30").returncode == 0
+    session = Attached(0)
+    session.send("n")
+    session.out.wait_for("--Return--")
+    session.send("n")  # out of scale(): into minray's frames, which pdb does not step through
+    session.out.wait_for("the task goes on")
+    script.out.wait_for("result 43")
+    assert session.close() == 0, session.err.text
 
 
 def test_a_client_without_the_cluster_token_is_refused_and_the_task_stays_paused(run_script):
@@ -270,7 +284,8 @@ def test_an_actor_method_pauses_and_a_second_attach_finds_it_after_a_detach(run_
     assert "still paused" in first.err.text
     assert "result" not in script.out.text
 
-    second = Attached(0)
+    second = Attached(None)  # picked at the prompt this time
+    second.send("0")
     second.send('p ("count", self.count)')
     second.out.wait_for("('count', 10)")
     second.send("c")
