@@ -73,12 +73,13 @@ class Output:
 class Script:
     """A driver script in a subprocess (stdin, stdout and stderr piped)."""
 
-    def __init__(self, body: str, directory: str, extra_env: dict | None = None) -> None:
+    def __init__(self, body: str, directory: str, extra_env: dict | None, compat: bool) -> None:
         self.path = os.path.join(directory, "paused_script.py")
         with open(self.path, "w") as f:
             f.write(HEADER + textwrap.dedent(body) + FOOTER)
+        runner = ["-m", "minray.compat"] if compat else []
         self.proc = subprocess.Popen(
-            [sys.executable, self.path], cwd=directory, env={**ENV, **(extra_env or {})},
+            [sys.executable, *runner, self.path], cwd=directory, env={**ENV, **(extra_env or {})},
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True,
         )  # fmt: skip
@@ -120,8 +121,8 @@ def run_script():
     directory = tempfile.mkdtemp(prefix="minray-debug-test-")
     scripts: list[Script] = []
 
-    def start(body: str, extra_env: dict | None = None) -> Script:
-        scripts.append(Script(body, directory, extra_env))
+    def start(body: str, extra_env: dict | None = None, compat: bool = False) -> Script:
+        scripts.append(Script(body, directory, extra_env, compat))
         return scripts[-1]
 
     yield start
@@ -343,3 +344,28 @@ def test_breakpoint_in_the_driver_is_the_local_pdb(run_script):
     script.out.wait_for("('in the driver', 25)")
     script.out.wait_for("after 25")
     assert "No active breakpoints" in minray_debug().stdout
+
+
+def test_ray_util_pdb_set_trace_in_a_ray_program_under_minray_compat(run_script):
+    script = run_script(
+        """
+        import ray
+
+        @ray.remote
+        def ray_task():
+            ray_local = "from ray"
+            ray.util.pdb.set_trace()
+            return ray_local.upper()
+
+        print("result", ray.get(ray_task.remote()), flush=True)
+        """,
+        compat=True,
+    )
+    listing = minray_debug("--wait", "30")
+    assert "ray_task" in listing.stdout, listing.stdout + listing.stderr
+    session = Attached(0)
+    session.send("p ray_local")
+    session.out.wait_for("'from ray'")
+    session.send("c")
+    assert session.close() == 0, session.err.text
+    script.out.wait_for("result FROM RAY")
