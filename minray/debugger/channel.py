@@ -103,8 +103,13 @@ class DebugChannel:
     def _listen(self) -> None:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         self._listener = socket.create_server((self.host, 0), family=family, backlog=4)
+        try:
+            self._register(self.address)
+        except BaseException:  # (no entry: nobody could find this session) the task fails
+            self._listener.close()
+            self._listener = None
+            raise
         atexit.register(self.end)  # the entry goes with the process (a kill: its node)
-        self._register(self.address)
         print(
             f"minray debugger: paused, waiting on {self.address}; attach with `minray debug`",
             file=sys.stderr,

@@ -20,6 +20,7 @@ The variables are read when the task fails, not at start-up, so a job's
 
 from __future__ import annotations
 
+import bdb
 import itertools
 import os
 import pdb
@@ -69,6 +70,15 @@ def set_trace(frame: FrameType | None = None) -> None:
     frame = frame or sys._getframe(1)
     debugger = getattr(_active, "pdb", None) or RemotePdb(_require_worker())
     debugger.set_trace(frame)
+
+
+def post_mortem_if_enabled(error: BaseException) -> None:
+    """Post-mortem, when turned on, for an exception a task's code raised."""
+    if not (post_mortem_enabled() and in_worker() and isinstance(error, Exception)):
+        return
+    if error.__traceback__ is None or isinstance(error, bdb.BdbQuit):
+        return  # made by minray, not raised; or quit in a breakpoint's session already
+    post_mortem(error.__traceback__)
 
 
 def post_mortem(tb: TracebackType) -> None:

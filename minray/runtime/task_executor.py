@@ -9,7 +9,6 @@ RayTaskError carrying the remote traceback, minus minray's own frames.
 
 from __future__ import annotations
 
-import bdb
 import inspect
 import os
 import pickle
@@ -189,6 +188,7 @@ class TaskExecutor:
                 return TaskReply(msg.task_id, self._returns(msg, result), False)
             except BaseException as e:  # noqa: B036 - e.g. an unpicklable result
                 error = e
+        remote_pdb.post_mortem_if_enabled(error)  # MINRAY_DEBUG_POST_MORTEM=1: paused here
         if isinstance(error, SystemExit):
             sys.stdout.flush()
             sys.stderr.flush()
@@ -196,8 +196,6 @@ class TaskExecutor:
         elif isinstance(error, KeyboardInterrupt):
             error = task_error(msg.name, TaskCancelledError(msg.task_id.hex()), self.worker.node_ip)
         else:
-            if remote_pdb.post_mortem_enabled() and not isinstance(error, bdb.BdbQuit):
-                remote_pdb.post_mortem(error.__traceback__)  # paused until a client continues
             error = task_error(msg.name, error, self.worker.node_ip)
         return TaskReply(msg.task_id, self._error_entries(msg, error), True)
 

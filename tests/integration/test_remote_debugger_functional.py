@@ -185,7 +185,7 @@ except Exception as e:
 
 def test_minray_debug_lists_a_paused_task_attaches_and_continue_finishes_it(run_script):
     script = run_script(TASK_WITH_BREAKPOINT)
-    listing = minray_debug("--wait", "30")  # (stdin empty: lists, then quits at the prompt)
+    listing = minray_debug("--wait", "20")  # (stdin empty: lists, then quits at the prompt)
     assert listing.returncode == 0, listing.stderr
     assert "Active breakpoints:" in listing.stdout
     row = listing.stdout.splitlines()[2]
@@ -209,7 +209,7 @@ def test_minray_debug_lists_a_paused_task_attaches_and_continue_finishes_it(run_
 
 def test_stepping_out_of_the_task_ends_the_session_and_the_task_finishes(run_script):
     script = run_script(TASK_WITH_BREAKPOINT)
-    assert minray_debug("--wait", "30").returncode == 0
+    assert minray_debug("--wait", "20").returncode == 0
     session = Attached(0)
     session.send("n")
     session.out.wait_for("--Return--")
@@ -221,7 +221,7 @@ def test_stepping_out_of_the_task_ends_the_session_and_the_task_finishes(run_scr
 
 def test_a_client_without_the_cluster_token_is_refused_and_the_task_stays_paused(run_script):
     script = run_script(TASK_WITH_BREAKPOINT)
-    assert minray_debug("--wait", "30").returncode == 0
+    assert minray_debug("--wait", "20").returncode == 0
     (found,), token = breakpoints(None)
     host, port = found[1].address.rsplit(":", 1)
     with pytest.raises((ProtocolError, ConnectionError)):
@@ -250,6 +250,30 @@ def _read_to_end(sock: socket.socket) -> bytes:
     return got
 
 
+def test_cancel_of_a_paused_task_cancels_it_and_removes_its_entry(run_script):
+    script = run_script(
+        """
+        @minray.remote(max_retries=0)
+        def scale(x):
+            breakpoint()
+            return x
+
+        ref = scale.remote(6)
+        sys.stdin.readline()  # the test says when
+        minray.cancel(ref)
+        try:
+            minray.get(ref, timeout=20)
+        except minray.exceptions.TaskCancelledError:
+            print("cancelled", flush=True)
+        """
+    )
+    assert "scale" in minray_debug("--wait", "20").stdout
+    script.proc.stdin.write(b"\n")
+    script.proc.stdin.flush()
+    script.out.wait_for("cancelled")
+    assert "No active breakpoints" in minray_debug().stdout
+
+
 def test_without_a_breakpoint_minray_debug_says_so_and_exits_0(run_script):
     script = run_script("print('idle', flush=True)\n")
     script.out.wait_for("ready to stop")
@@ -276,7 +300,7 @@ def test_an_actor_method_pauses_and_a_second_attach_finds_it_after_a_detach(run_
         print("result", minray.get(counter.add.remote(5)), flush=True)
         """
     )
-    listing = minray_debug("--wait", "30")
+    listing = minray_debug("--wait", "20")
     assert "Counter.add" in listing.stdout, listing.stdout + listing.stderr
     first = Attached(0)
     first.send('p ("total", total)')
@@ -309,7 +333,7 @@ def test_post_mortem_pauses_a_failing_task_before_its_error_goes_back(run_script
         """,
         extra_env={"RAY_DEBUG_POST_MORTEM": "1"},
     )
-    listing = minray_debug("--wait", "30")
+    listing = minray_debug("--wait", "20")
     assert "divide (post-mortem)" in listing.stdout, listing.stdout + listing.stderr
     session = Attached(0)
     session.send('p ("denominator", denominator)')
@@ -321,7 +345,7 @@ def test_post_mortem_pauses_a_failing_task_before_its_error_goes_back(run_script
 
 def test_a_worker_killed_while_paused_leaves_no_entry(run_script):
     script = run_script(TASK_WITH_BREAKPOINT)
-    assert minray_debug("--wait", "30").returncode == 0
+    assert minray_debug("--wait", "20").returncode == 0
     (found,), _ = breakpoints(None)
     os.kill(found[1].pid, signal.SIGKILL)  # our script's worker
     script.out.wait_for("failed WorkerCrashedError")
@@ -361,7 +385,7 @@ def test_ray_util_pdb_set_trace_in_a_ray_program_under_minray_compat(run_script)
         """,
         compat=True,
     )
-    listing = minray_debug("--wait", "30")
+    listing = minray_debug("--wait", "20")
     assert "ray_task" in listing.stdout, listing.stdout + listing.stderr
     session = Attached(0)
     session.send("p ray_local")

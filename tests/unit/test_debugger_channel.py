@@ -101,6 +101,16 @@ def test_end_removes_the_entry_then_closes_the_client(channel):
     assert channel.registered.count("gone") == 1
 
 
+def test_a_breakpoint_that_cannot_be_registered_fails_with_the_reason_and_closes_its_socket():
+    def register(address: str) -> None:
+        raise ConnectionError("the head is unreachable")
+
+    ch = DebugChannel("127.0.0.1", TOKEN, register, lambda: None)
+    with pytest.raises(ConnectionError, match="the head is unreachable"):
+        ch.readline()
+    assert ch.address is None
+
+
 def test_a_breakpoint_record_round_trips_and_keys_group_by_worker():
     entry = Breakpoint("f", "ab", "/x.py", 3, "f", 12, "127.0.0.1", "cd", "127.0.0.1:9", 1.0)
     assert Breakpoint.from_bytes(entry.to_bytes()) == entry
