@@ -73,10 +73,14 @@ class Output:
 class Script:
     """A driver script in a subprocess (stdin, stdout and stderr piped)."""
 
-    def __init__(self, body: str, directory: str, extra_env: dict | None, compat: bool) -> None:
+    def __init__(self, body: str, directory: str, options: dict) -> None:
+        """``options``: ``extra_env``; ``compat`` (run it with python -m minray.compat);
+        ``whole`` (the body is the whole script: no HEADER and FOOTER)."""
         self.path = os.path.join(directory, "paused_script.py")
+        body = textwrap.dedent(body)
         with open(self.path, "w") as f:
-            f.write(HEADER + textwrap.dedent(body) + FOOTER)
+            f.write(body if options.get("whole") else HEADER + body + FOOTER)
+        extra_env, compat = options.get("extra_env"), options.get("compat")
         runner = ["-m", "minray.compat"] if compat else []
         self.proc = subprocess.Popen(
             [sys.executable, *runner, self.path], cwd=directory, env={**ENV, **(extra_env or {})},
@@ -121,8 +125,8 @@ def run_script():
     directory = tempfile.mkdtemp(prefix="minray-debug-test-")
     scripts: list[Script] = []
 
-    def start(body: str, extra_env: dict | None = None, compat: bool = False) -> Script:
-        scripts.append(Script(body, directory, extra_env, compat))
+    def start(body: str, **options) -> Script:
+        scripts.append(Script(body, directory, options))
         return scripts[-1]
 
     yield start
@@ -133,9 +137,10 @@ def run_script():
     os.rmdir(directory)
 
 
-def minray_debug(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+def minray_debug(*args: str, stdin: str = "", env: dict | None = None):
     return subprocess.run(
-        [sys.executable, "-m", "minray.cli", "debug", *args], input=stdin, cwd=ROOT, env=ENV,
+        [sys.executable, "-m", "minray.cli", "debug", *args], input=stdin, cwd=ROOT,
+        env={**ENV, **(env or {})},
         capture_output=True, text=True, timeout=DEADLINE_S,
     )  # fmt: skip
 
@@ -144,10 +149,11 @@ class Attached:
     """``minray debug N`` (or, with no index, ``minray debug`` and its prompt) in a
     subprocess, talked to line by line."""
 
-    def __init__(self, index: int | None) -> None:
+    def __init__(self, index: int | None, *args: str, env: dict | None = None) -> None:
         chosen = [] if index is None else [str(index)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "minray.cli", "debug", *chosen], cwd=ROOT, env=ENV,
+            [sys.executable, "-m", "minray.cli", "debug", *chosen, *args], cwd=ROOT,
+            env={**ENV, **(env or {})},
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         self.out = Output(self.proc.stdout)
@@ -393,3 +399,48 @@ def test_ray_util_pdb_set_trace_in_a_ray_program_under_minray_compat(run_script)
     session.send("c")
     assert session.close() == 0, session.err.text
     script.out.wait_for("result FROM RAY")
+
+
+def test_a_task_on_another_node_is_debugged_through_the_heads_address(run_script, monkeypatch):
+    script = run_script(
+        """
+        import sys
+        import minray
+        from minray.cluster_utils import Cluster
+
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+        member = cluster.add_node(num_cpus=1)
+        cluster.connect()
+        print("head", cluster.address, cluster.token.hex(), member.node_id, flush=True)
+
+        @minray.remote(max_retries=0)
+        def elsewhere():
+            where = minray.get_runtime_context().get_node_id()
+            breakpoint()
+            return where
+
+        print("result", minray.get(elsewhere.remote()) == member.node_id, flush=True)
+        print("ready to stop", flush=True)
+        sys.stdin.readline()
+        cluster.shutdown()
+        """,
+        whole=True,
+    )
+    script.out.wait_for("head ")
+    line = next(t for t in script.out.text.splitlines() if t.startswith("head "))
+    _, address, token, member_id = line.split()
+    wrong = minray_debug("--address", address, env={"MINRAY_AUTH_TOKEN": "00" * 32})
+    assert wrong.returncode == 1 and "token" in wrong.stderr, wrong.stderr
+
+    with_token = {"MINRAY_AUTH_TOKEN": token}
+    listing = minray_debug("--address", address, "--wait", "20", env=with_token)
+    assert "elsewhere" in listing.stdout, listing.stdout + listing.stderr
+    monkeypatch.setenv("MINRAY_AUTH_TOKEN", token)
+    (found,), _ = breakpoints(address)
+    assert found[1].node_id == member_id  # registered by the member node's worker
+
+    session = Attached(0, "--address", address, env=with_token)
+    session.send("c")
+    assert session.close() == 0, session.err.text
+    script.out.wait_for("result True")
+    assert "No active breakpoints" in minray_debug("--address", address, env=with_token).stdout
