@@ -58,12 +58,15 @@ def run(args: argparse.Namespace) -> int:
         print("No active breakpoints: no task or actor is paused at breakpoint().")
         return 0
     print(_table(found))
+    chosen = str(index)
     if index is None:
-        index = _ask_index(len(found))
-        if index is None:
+        chosen = _ask("Enter a breakpoint index (or press Enter to quit): ").strip()
+        if not chosen:
             return 0
+        index = int(chosen) if chosen.isdigit() else -1
     if not 0 <= index < len(found):
-        print(f"minray debug: no breakpoint {index}; pick 0 to {len(found) - 1}", file=sys.stderr)
+        print(f"minray debug: no breakpoint {chosen!r}; give an index from 0 to {len(found) - 1}",
+              file=sys.stderr)  # fmt: skip
         return 2
     key, entry = found[index]
     return attach(entry, key, token, args.address)
@@ -94,13 +97,17 @@ def attach(entry: Breakpoint, key: bytes, token: bytes, address: str | None) -> 
         print(f"minray debug: the paused task at {entry.address} refused the connection "
               f"({e}): the token is not the cluster's", file=sys.stderr)  # fmt: skip
         return 1
+    except TimeoutError:
+        print(f"minray debug: {entry.task} at {entry.address} did not answer in {TIMEOUT_S:g} s; "
+              "is another minray debug attached to it?", file=sys.stderr)  # fmt: skip
+        return 1
     except OSError as e:
         print(f"minray debug: could not reach {entry.address} ({e}). Its worker listens on "
               f"its node's address ({entry.node_ip}): run minray debug where it can be "
               "reached.", file=sys.stderr)  # fmt: skip
         return 1
-    print(f"Attached to {entry.task} (pid {entry.pid}) at {entry.file}:{entry.line}. "
-          "Type `c` to continue the task, `q` to quit it.", file=sys.stderr)  # fmt: skip
+    print(f"Attached to {entry.task} (pid {entry.pid}) at {entry.file}:{entry.line}: `c` "
+          "continues it, `q` ends it with BdbQuit, Ctrl-C detaches.", file=sys.stderr)  # fmt: skip
     try:
         _bridge(sock)
     except KeyboardInterrupt:
@@ -163,17 +170,10 @@ def _wait_for_breakpoints(address: str | None, wait: float):
         time.sleep(POLL_S)
 
 
-def _ask_index(count: int) -> int | None:
-    sys.stdout.write("Enter a breakpoint index (or press Enter to quit): ")
+def _ask(prompt: str) -> str:
+    sys.stdout.write(prompt)
     sys.stdout.flush()
-    text = _read_line().strip()
-    if not text:
-        return None
-    if not text.isdigit():
-        print(f"minray debug: {text!r} is not an index; give a number from 0 to {count - 1}",
-              file=sys.stderr)  # fmt: skip
-        return -1
-    return int(text)
+    return _read_line()
 
 
 def _read_line(limit: int = 1024) -> str:

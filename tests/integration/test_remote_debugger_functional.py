@@ -228,6 +228,8 @@ def test_stepping_out_of_the_task_ends_the_session_and_the_task_finishes(run_scr
 def test_a_client_without_the_cluster_token_is_refused_and_the_task_stays_paused(run_script):
     script = run_script(TASK_WITH_BREAKPOINT)
     assert minray_debug("--wait", "20").returncode == 0
+    for bad in (minray_debug("7"), minray_debug(stdin="x\n")):
+        assert bad.returncode == 2 and "give an index from 0 to 0" in bad.stderr, bad.stderr
     (found,), token = breakpoints(None)
     host, port = found[1].address.rsplit(":", 1)
     with pytest.raises((ProtocolError, ConnectionError)):
