@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from ..protocol.blocking import answer_handshake
 from ..protocol.framing import ProtocolError
+from ..runtime.task_interrupt import interruptible
 
 #: seconds an attaching client has to prove it holds the cluster token
 HANDSHAKE_TIMEOUT_S = 10.0
@@ -65,6 +66,7 @@ class DebugChannel:
 
     # --- what pdb calls ----------------------------------------------------------------
 
+    @interruptible  # cancel(ref) of the paused task lands here (see remote_pdb._cmdloop)
     def readline(self) -> str:
         """The next command line from the attached client (waiting for one if none is)."""
         while True:
@@ -115,6 +117,7 @@ class DebugChannel:
             file=sys.stderr,
         )
 
+    @interruptible
     def _attach(self) -> None:
         if self._listener is None:
             self._listen()

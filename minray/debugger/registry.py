@@ -1,17 +1,20 @@
-"""The list of paused tasks: one internal-KV entry per open remote breakpoint (pure).
+"""The list of paused tasks: one internal-KV entry per open remote breakpoint (no I/O).
 
 A worker paused at ``breakpoint()`` writes a :class:`Breakpoint` (JSON) under
 the key ``<node id>:<worker id>:<serial>`` of the namespace :data:`NAMESPACE`
 in the head's internal KV, and deletes it when the session ends (``continue``,
 ``quit``) or the process exits. A worker that dies without saying so is cleaned
 up by its node, which deletes every key under :func:`worker_prefix` when it
-sees the process go. ``minray debug`` lists the keys and reads the entries.
+sees the process go (:func:`forget_worker`). ``minray debug`` lists the keys
+and reads the entries.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+
+from ..protocol.messages import KvRequest
 
 #: the internal-KV namespace of open breakpoints (Ray's ray debug uses the KV too)
 NAMESPACE = b"minray_debugger"
@@ -49,6 +52,11 @@ class Breakpoint:
 def worker_prefix(node_id: bytes, worker_id: bytes) -> bytes:
     """How the keys of one worker's breakpoints start (its node deletes them when it dies)."""
     return f"{node_id.hex()}:{worker_id.hex()}:".encode()
+
+
+def forget_worker(node_id: bytes, worker_id: bytes) -> KvRequest:
+    """The request that deletes what a worker that died paused left open (its node sends it)."""
+    return KvRequest("del", NAMESPACE, worker_prefix(node_id, worker_id), None, True)
 
 
 def entry_key(node_id: bytes, worker_id: bytes, serial: int) -> bytes:

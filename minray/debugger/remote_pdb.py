@@ -120,6 +120,18 @@ class RemotePdb(pdb.Pdb):
 
     do_q = do_exit = do_quit
 
+    def _cmdloop(self) -> None:
+        """pdb's command loop without pdb's habit of taking a KeyboardInterrupt as "drop
+        this command": here it is ``cancel(ref)`` of the paused task (no one types Ctrl-C
+        into a worker), so the session ends and the task gets it. ``_cmdloop`` is pdb's
+        own step for this (Python 3.2 to 3.13)."""
+        try:
+            self.cmdloop()
+        except KeyboardInterrupt:
+            self.set_continue()
+            self.session_over()
+            raise
+
     def dispatch_return(self, frame: FrameType, arg):
         """Stepping out of the task's own code ends the session (the task goes on), rather
         than stepping on, unseen, through minray's frames into the next task."""

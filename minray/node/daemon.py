@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 
 from .. import _loop, ids
 from ..config import CONFIG
-from ..debugger.registry import NAMESPACE as DEBUGGER_KV
-from ..debugger.registry import worker_prefix
+from ..debugger.registry import forget_worker
 from ..head.placement import is_bundle_resource
 from ..head.query import HeadUnreachable
 from ..head.service import HeadService
@@ -40,7 +39,6 @@ from ..protocol.messages import (
     ErrorReply,
     ExitIfIdle,
     JobFinished,
-    KvRequest,
     LeaseGranted,
     LeaseSpillback,
     LogLines,
@@ -425,9 +423,7 @@ class NodeDaemon(
         if worker.actor is not None:
             self._actor_worker_lost(worker)
         self._flush_logs(worker)
-        # the breakpoints it left open, if it died paused (a clean exit removes its own)
-        prefix = worker_prefix(self.settings.node_id, worker.worker_id)
-        self._tell_head(KvRequest("del", DEBUGGER_KV, prefix, None, True))
+        self._tell_head(forget_worker(self.settings.node_id, worker.worker_id))  # breakpoints
 
     # --- leases ---------------------------------------------------------------------------
 

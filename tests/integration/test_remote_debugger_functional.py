@@ -105,6 +105,8 @@ class Script:
         except (OSError, subprocess.TimeoutExpired):
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+        if not self.proc.stdin.closed:  # (it had ended already)
+            self.proc.stdin.close()
         self.out.close()
         self.err.close()
         gone, alive = psutil.wait_procs(started, timeout=10)
@@ -261,10 +263,16 @@ def _read_to_end(sock: socket.socket) -> bytes:
 def test_cancel_of_a_paused_task_cancels_it_and_removes_its_entry(run_script):
     script = run_script(
         """
+        import os
+
         @minray.remote(max_retries=0)
         def scale(x):
             breakpoint()
             return x
+
+        @minray.remote
+        def worker_pid():
+            return os.getpid()
 
         ref = scale.remote(6)
         sys.stdin.readline()  # the test says when
@@ -273,12 +281,15 @@ def test_cancel_of_a_paused_task_cancels_it_and_removes_its_entry(run_script):
             minray.get(ref, timeout=20)
         except minray.exceptions.TaskCancelledError:
             print("cancelled", flush=True)
+        print("next task ran in", minray.get(worker_pid.remote(), timeout=20), flush=True)
         """
     )
     assert "scale" in minray_debug("--wait", "20").stdout
+    (found,), _ = breakpoints(None)
     script.proc.stdin.write(b"\n")
     script.proc.stdin.flush()
     script.out.wait_for("cancelled")
+    script.out.wait_for(f"next task ran in {found[1].pid}")  # the worker lived on
     assert "No active breakpoints" in minray_debug().stdout
 
 
