@@ -393,6 +393,9 @@ def _auto_init() -> CoreWorker:
             )
         init()
         worker = _state.worker
+    executor = worker.executor
+    if executor is not None and executor.interrupts.deferred:  # a cancel waits for this call
+        executor.interrupts.safe_point()
     return worker
 
 

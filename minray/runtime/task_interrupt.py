@@ -11,7 +11,9 @@ the window opens (it never runs). A signal that lands in minray's own code
 (sending a message, counting a ref: state that must not break half-way) is
 deferred: it comes again a moment later, until it lands in the task's code,
 in a blocking wait of the standard library, or in one of minray's own waits
-marked ``@interruptible`` (where ``get`` sleeps).
+marked ``@interruptible`` (where ``get`` sleeps); and the task's next minray
+API call, a point where nothing of minray's is half-done, raises it at once
+(``safe_point``), so a task looping in minray calls is stopped at its next one.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class TaskInterrupts:
         self._cancelled: dict[bytes, bool] = {}
         self._asked: set[bytes] = set()  #: those of them cancel() was called for
         self._window = b""  #: the task whose own code runs on the main thread now
+        #: a signal landed in minray's code: the next minray API call interrupts instead
+        self.deferred = False
         self._lock = threading.Lock()  #: _pushed and _cancelled, loop thread against main
 
     def install(self) -> None:
@@ -114,10 +118,22 @@ class TaskInterrupts:
             and code.co_filename.startswith(_PACKAGE_DIR)
             and code not in _INTERRUPTIBLE
         ):
+            self.deferred = True  # the task's next minray call is a safe point
             self._later(RETRY_S, self._again)  # in minray's own code: not here
             return
         self._cancelled.pop(task_id, None)
+        self.deferred = False
         raise KeyboardInterrupt
+
+    def safe_point(self) -> None:
+        """A minray API call starts (nothing of minray's is half-done): raise the deferred
+        interrupt here, on the main thread, if the cancelled task still waits for it."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self.deferred = False
+        task_id = self._window
+        if task_id and self._cancelled.pop(task_id, None) is not None:
+            raise KeyboardInterrupt
 
     def _again(self) -> None:
         """Loop thread: signal again if the task still runs and was not interrupted yet."""

@@ -3,13 +3,14 @@ signal landing in minray's own code comes again later."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
 
 import pytest
 
-from minray.runtime import object_reader
+from minray.runtime import object_reader, task_interrupt
 from minray.runtime.task_interrupt import TaskInterrupts
 
 A, B = b"a" * 8, b"b" * 8
@@ -109,3 +110,40 @@ def test_a_recursive_cancel_is_known_until_the_interrupt_comes(interrupts):
     assert interrupts.was_cancelled(A)
     interrupts.finished(A)
     assert not interrupts.was_cancelled(A)
+
+
+def _minray_code_spinning(seconds: float):
+    """A function whose code counts as minray's own (its file is in the package): the
+    signal that lands while it runs is deferred."""
+    source = (
+        "import time\n"
+        "def spin(seconds):\n"
+        "    deadline = time.monotonic() + seconds\n"
+        "    while time.monotonic() < deadline:\n"
+        "        pass\n"
+    )
+    namespace: dict = {}
+    exec(compile(source, os.path.join(task_interrupt._PACKAGE_DIR, "spin.py"), "exec"), namespace)
+    return lambda: namespace["spin"](seconds)
+
+
+def test_a_signal_deferred_in_minray_code_is_raised_at_the_next_api_call(interrupts):
+    """A signal that lands in minray's own code is not left to chance: the task's next
+    minray call (a safe point) raises it."""
+    interrupts.pushed(A)
+    calls: list = []
+    spin = _minray_code_spinning(0.3)
+
+    def task() -> None:
+        interrupts.cancel(A, False)
+        threading.Timer(0.05, interrupts.interrupt).start()  # lands while minray code spins
+        spin()
+        calls.append("after the deferred signal")
+        interrupts.safe_point()  # the next minray API call
+        calls.append("never")
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.run(A, task)
+    assert calls == ["after the deferred signal"]
+    assert not interrupts.deferred and interrupts.later  # (the retry timer was set too)
+    interrupts.finished(A)
