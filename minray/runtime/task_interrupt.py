@@ -112,12 +112,7 @@ class TaskInterrupts:
         task_id = self._window
         if not task_id or task_id not in self._cancelled:
             return  # late, or early: the window's opening checks
-        code = frame.f_code if frame is not None else None
-        if (
-            code is not None
-            and code.co_filename.startswith(_PACKAGE_DIR)
-            and code not in _INTERRUPTIBLE
-        ):
+        if _in_minray_code(frame):
             self.deferred = True  # the task's next minray call is a safe point
             self._later(RETRY_S, self._again)  # in minray's own code: not here
             return
@@ -139,3 +134,19 @@ class TaskInterrupts:
         """Loop thread: signal again if the task still runs and was not interrupted yet."""
         if self._window and self._window in self._cancelled:
             self.interrupt()
+
+
+def _in_minray_code(frame) -> bool:
+    """Whether the signal came while minray's own code runs, at any depth: walking up from
+    where it landed, a frame of minray's (not marked ``@interruptible``) comes before one
+    that is marked. Code minray calls counts as minray's (a namedtuple's ``__new__``, the
+    standard library, a user's ``__reduce__`` while pickling): an interrupt there could
+    leave minray's state half-changed (a ref counted but its free never sent)."""
+    while frame is not None:
+        code = frame.f_code
+        if code in _INTERRUPTIBLE:
+            return False
+        if code.co_filename.startswith(_PACKAGE_DIR):
+            return True
+        frame = frame.f_back
+    return False

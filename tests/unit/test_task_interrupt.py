@@ -78,8 +78,9 @@ def test_a_task_not_here_or_finished_is_not_cancelled(interrupts):
 
 
 class _Frame:
-    def __init__(self, function):
+    def __init__(self, function, back=None):
         self.f_code = function.__code__
+        self.f_back = back
 
 
 def test_a_signal_in_minrays_own_code_is_deferred_but_not_in_its_waits(interrupts):
@@ -94,6 +95,25 @@ def test_a_signal_in_minrays_own_code_is_deferred_but_not_in_its_waits(interrupt
     interrupts.cancel(A, False)
     with pytest.raises(KeyboardInterrupt):  # the task's own code
         interrupts._on_signal(signal.SIGINT, _Frame(cancel_soon))
+    interrupts._window = b""
+
+
+def test_a_signal_in_code_that_minray_called_is_deferred(interrupts):
+    """Where a signal landed in a namedtuple's __new__ (code of "<string>") called by the
+    reference counter, the interrupt was raised there, swallowed by an ObjectRef's __del__,
+    and lost (seen in CI): the whole stack decides, not the innermost frame."""
+    from minray.runtime.refcount import ReferenceCounter
+
+    namedtuple_new = eval(compile("lambda cls, object_id: None", "<string>", "eval"))
+    interrupts.pushed(A)
+    interrupts.cancel(A, False)
+    interrupts._window = A
+    inside = _Frame(namedtuple_new, back=_Frame(ReferenceCounter._collect))
+    interrupts._on_signal(signal.SIGINT, inside)
+    assert len(interrupts.later) == 1 and interrupts.deferred  # not raised there
+    in_task = _Frame(cancel_soon, back=_Frame(interrupts.run))  # the task's own code
+    with pytest.raises(KeyboardInterrupt):
+        interrupts._on_signal(signal.SIGINT, in_task)
     interrupts._window = b""
 
 
