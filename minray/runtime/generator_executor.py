@@ -27,6 +27,7 @@ from .. import ids
 from ..protocol.connection import Answer, Connection
 from ..protocol.messages import GeneratorItem, PushActorTask, PushTask
 from .generator_state import FIRST_ITEM_INDEX
+from .task_interrupt import interruptible
 from .task_outputs import store_output
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class _Reporter:
             answered.set_result(None)
 
 
+@interruptible  # the generator's code runs from here; reporting a value is deferred
 def run_generator(worker: CoreWorker, msg, conn: Connection, result: Any) -> None:
     """Iterate what a generator call returned, reporting each value; None at the end."""
     reporter = _Reporter(worker, msg, conn)

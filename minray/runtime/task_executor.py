@@ -166,6 +166,8 @@ class TaskExecutor:
         if msg.generator is not None:  # report each value as it comes; None at the end
             conn = self.generator_conns[msg.task_id]
             result = run_generator(self.worker, msg, conn, result)
+        elif msg.num_returns > 1 and inspect.isgenerator(result):
+            result = _collect(result)  # its code runs now, where a cancel can interrupt it
         return result
 
     def call_scope(self, msg: PushTask | PushActorTask, context: TaskContext) -> _CallScope:
@@ -261,7 +263,7 @@ class TaskExecutor:
             values = [result]
         else:
             try:
-                values = list(result)
+                values = _collect(result)
             except TypeError as e:
                 raise TypeError(
                     f"Task {msg.name} has num_returns={n} but returned "
@@ -302,6 +304,11 @@ class TaskExecutor:
     def _error_entries(self, msg: PushTask, error: BaseException) -> list:
         payload = _pickle_error(error)
         return [[ValueKind.ERROR, payload, []] for _ in range(max(msg.num_returns, 1))]
+
+
+@interruptible  # (it only runs the task's code: a generator collected for num_returns=N)
+def _collect(result: Any) -> list:
+    return list(result)
 
 
 class _ArgumentLost(Exception):

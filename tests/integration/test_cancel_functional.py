@@ -285,3 +285,22 @@ def test_cancel_rejects_what_is_not_a_ref(cluster):
         minray.cancel(nested)
     with pytest.raises(TypeError, match="only supported for object refs"):
         minray.cancel("not a ref")
+
+
+@minray.remote(num_returns=2)
+def spin_then_yield(folder: str):
+    mark(folder, "started", str(os.getpid()))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the task's own code, run as its values are collected
+        pass
+    yield 1
+    yield 2
+
+
+def test_a_generator_collected_for_num_returns_is_interrupted(cluster, tmp_path):
+    folder = str(tmp_path)
+    first, _ = spin_then_yield.remote(folder)
+    started_pid(folder)
+    minray.cancel(first)
+    with pytest.raises(TaskCancelledError):
+        minray.get(first, timeout=15)
