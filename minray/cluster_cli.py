@@ -36,7 +36,7 @@ from .node.processes import alive, kill, remove_segments, remove_session
 from .protocol import framing
 from .protocol.messages import GetClusterInfo, GetJobs
 from .protocol.reach import LOOPBACK
-from .runtime.scheduler import to_units
+from .util.state.why import fits
 
 DEFAULT_PORT = 6380
 
@@ -298,12 +298,10 @@ def demand_reason(shape: dict, infeasible: bool, alive_nodes: list[dict]) -> str
     if any("_group_" in name for name in shape):
         return "waiting for a bundle of its placement group (minray list placement-groups)"
 
-    def fits(have: dict) -> bool:
-        return all(to_units(have.get(k, 0)) >= to_units(v) for k, v in shape.items() if v > 0)
-
-    if infeasible and not any(fits(n["Resources"]) for n in alive_nodes):
+    need = {k: v for k, v in shape.items() if v > 0}
+    if infeasible and not any(fits(need, n["Resources"]) for n in alive_nodes):
         return "INFEASIBLE: no node has these resources; it runs once one that has joins"
-    if any(fits(n.get("AvailableResources", {})) for n in alive_nodes):
+    if any(fits(need, n.get("AvailableResources", {})) for n in alive_nodes):
         return "a node has room now: a worker is being started or leased for it"
     return "resources busy: every node that could run it is using them"
 

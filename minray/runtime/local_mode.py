@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .. import ids
 from ..exceptions import ActorDiedError
 from ..protocol.messages import ValueKind
+from .actor_executor import READY, TERMINATE
 from .argument_resolver import dependency_error
 from .task_context import TaskContext
 from .task_executor import _pickle_error, task_error
@@ -36,9 +37,6 @@ from .task_spec import ArgPlaceholder
 if TYPE_CHECKING:
     from .core_worker import CoreWorker
     from .task_spec import TaskSpec
-
-TERMINATE = "__ray_terminate__"
-READY = "__ray_ready__"
 
 
 class _ArgumentFailed(Exception):

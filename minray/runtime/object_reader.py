@@ -207,17 +207,17 @@ class ObjectReader:
         """Deserialize ``values[i]``, the value of ``ref``. If its shared-memory copy is
         lost, the owner is told (it rebuilds the object) and the value fetched again,
         replacing ``values[i]`` (the caller releases what ``values[i]`` holds)."""
-        for attempt in range(RECOVERY_ATTEMPTS):
+        for _ in range(RECOVERY_ATTEMPTS - 1):
             try:
                 return self.deserialize(ref._id, values[i])
             except LocationLost as e:
-                if attempt == RECOVERY_ATTEMPTS - 1 or self.worker.on_loop_thread():
+                if self.worker.on_loop_thread():
                     raise
                 node_id = bytes.fromhex(e.node_id_hex)
                 again = self._wait_on_loop(self._recover(ref._id, ref._owner, node_id), None)
                 self.release_if_remote(values[i], ref._owner)
                 values[i] = again
-        raise AssertionError("unreachable")
+        return self.deserialize(ref._id, values[i])  # the last try: its error is the user's
 
     async def _recover(self, object_id: bytes, owner: str, node_id: bytes) -> StoredValue:
         try:

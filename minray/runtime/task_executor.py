@@ -263,7 +263,7 @@ class TaskExecutor:
             values = [result]
         else:
             try:
-                values = _collect(result)
+                values = list(result)
             except TypeError as e:
                 raise TypeError(
                     f"Task {msg.name} has num_returns={n} but returned "
@@ -306,7 +306,8 @@ class TaskExecutor:
         return [[ValueKind.ERROR, payload, []] for _ in range(max(msg.num_returns, 1))]
 
 
-@interruptible  # (it only runs the task's code: a generator collected for num_returns=N)
+@interruptible  # (it only runs the task's code: a generator collected for num_returns=N,
+#  in _call, inside the task's window)
 def _collect(result: Any) -> list:
     return list(result)
 

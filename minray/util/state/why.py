@@ -119,14 +119,14 @@ def _placement(task, cluster: _Cluster) -> str:
             return f"  It waits for placement group {group_id}, which is {group.state}."
     plain = {k: v for k, v in need.items() if "_group_" not in k}
     nodes = cluster.nodes()
-    ever = [n for n in nodes if _fits(need, n.resources_total)]
+    ever = [n for n in nodes if fits(need, n.resources_total)]
     if not ever:
         totals = "; ".join(f"{n.node_ip}: {_short(n.resources_total)}" for n in nodes)
         return (
             f"  Infeasible: no live node can ever fit {_short(plain or need)} (the nodes have "
             f"{totals}). It runs once a node with these resources joins."
         )
-    if any(_fits(need, n.resources_available or {}) for n in ever):
+    if any(fits(need, n.resources_available or {}) for n in ever):
         return "  A node has room for it now: a worker is being started or leased for it."
     earlier = [
         t for t in cluster.tasks().values()
@@ -142,7 +142,8 @@ def _placement(task, cluster: _Cluster) -> str:
     )
 
 
-def _fits(need: dict, have: dict) -> bool:
+def fits(need: dict, have: dict) -> bool:
+    """Whether ``have`` holds every resource amount of ``need`` (in the scheduler's units)."""
     return all(to_units(have.get(name, 0)) >= to_units(amount) for name, amount in need.items())
 
 
