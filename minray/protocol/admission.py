@@ -7,26 +7,29 @@ silent or trickling client (slow-loris) cannot hold the listener:
 * the **handshake deadline**: a connection has ``handshake_timeout_s`` to finish
   the handshake, or it is dropped (Connection arms the timer);
 * the **cap**: at most ``max_handshaking`` connections may be in their handshake
-  at once; past it a new connection is closed as soon as it is accepted, and a
-  log line (at most one per :data:`LOG_EVERY_S`) names the listener and the
-  setting that raises the cap.
+  at once; a new connection past it closes the *oldest* of them, with a log line
+  (at most one per :data:`LOG_EVERY_S`) naming the listener and the setting that
+  raises the cap. Dropping the oldest, not the newest, lets a real client in even
+  while strangers keep the cap full: its handshake takes milliseconds, so to shut
+  it out an attacker must open ``max_handshaking`` connections within that time.
 
 Authenticated connections are not counted: they keep working whatever
-strangers do. The gate holds counts only; it does no I/O.
+strangers do. The gate does no I/O of its own: it asks a dropped connection to
+abort.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..config import CONFIG
 
 logger = logging.getLogger(__name__)
 
-#: seconds between two log lines about refused connections of one listener
+#: seconds between two log lines of one listener about one kind of dropped connection
 LOG_EVERY_S = 10.0
 
 
@@ -38,43 +41,66 @@ class Limits:
     max_handshaking: int = CONFIG.max_handshaking_connections
 
 
+class Stranger(Protocol):
+    """What the gate needs of a connection in its handshake."""
+
+    def abort(self, reason: str, log: bool = True) -> None: ...
+
+
 class Gate:
-    """Counts one listener's connections still in their handshake; refuses past the cap."""
+    """One listener's connections still in their handshake; drops the oldest past the cap."""
 
     def __init__(self, where: str, limits: Limits | None = None):
         self.where = where
         self.limits = limits or Limits()
-        self.handshaking = 0  #: connections accepted whose handshake is not done
-        self.refused = 0  #: connections closed at once because of the cap, in all
-        self._unlogged = 0  #: refused since the last log line
-        self._logged_at = -LOG_EVERY_S
+        #: connections accepted whose handshake is not done, oldest first
+        self.handshaking: dict[Stranger, None] = {}
+        self.dropped = 0  #: connections closed because of the cap, in all
+        self.timed_out = 0  #: connections closed at the handshake deadline, in all
+        #: per kind of drop: when it was last logged, and how many since
+        self._logged_at = {"cap": -LOG_EVERY_S, "deadline": -LOG_EVERY_S}
+        self._unlogged = {"cap": 0, "deadline": 0}
 
-    def admit(self) -> bool:
-        """A connection was accepted: count it, or say False (close it) past the cap."""
-        if self.handshaking < self.limits.max_handshaking:
-            self.handshaking += 1
-            return True
-        self.refused += 1
-        self._unlogged += 1
-        now = time.monotonic()
-        if now - self._logged_at >= LOG_EVERY_S:
-            logger.warning(
-                "listener %s: %d connections are already in their handshake, the cap; "
-                "closed %d new connection(s) at once. Authenticated connections are not "
-                "affected. If these are real clients, raise max_handshaking_connections "
-                "(environment variable MINRAY_MAX_HANDSHAKING_CONNECTIONS).",
-                self.where, self.handshaking, self._unlogged,
-            )  # fmt: skip
-            self._logged_at, self._unlogged = now, 0
-        return False
+    def admit(self, conn: Stranger) -> None:
+        """A connection was accepted: count it; past the cap, close the oldest stranger."""
+        self.handshaking[conn] = None
+        while len(self.handshaking) > self.limits.max_handshaking:
+            oldest = next(iter(self.handshaking))
+            del self.handshaking[oldest]
+            self.dropped += 1
+            self._log(
+                "cap",
+                f"{self.limits.max_handshaking} connections are in their handshake, the cap; "
+                "closed the oldest ({count} since the last such line). Authenticated "
+                "connections are not affected. If these are real clients, raise "
+                "max_handshaking_connections (environment variable "
+                "MINRAY_MAX_HANDSHAKING_CONNECTIONS).",
+            )
+            oldest.abort("dropped at the cap on connections in their handshake", log=False)
 
-    def leave(self) -> None:
+    def expire(self, conn: Stranger) -> None:
+        """``conn`` did not finish its handshake in time: close it (logged once per burst)."""
+        self.handshaking.pop(conn, None)
+        self.timed_out += 1
+        timeout = self.limits.handshake_timeout_s
+        self._log(
+            "deadline",
+            f"closed a connection that did not finish its handshake within {timeout:g} s "
+            "({count} since the last such line); the limit is handshake_timeout_s "
+            "(environment variable MINRAY_HANDSHAKE_TIMEOUT_S).",
+        )
+        conn.abort(f"the handshake did not finish within {timeout:g} s", log=False)
+
+    def leave(self, conn: Stranger) -> None:
         """An admitted connection finished its handshake, or closed before it did."""
-        self.handshaking -= 1
+        self.handshaking.pop(conn, None)
 
-
-class Refused(asyncio.Protocol):
-    """The protocol of a connection refused at the cap: closed as soon as it is made."""
-
-    def connection_made(self, transport) -> None:
-        transport.abort()
+    def _log(self, kind: str, message: str) -> None:
+        """Log ``message`` (its ``{count}``: drops of this kind since the last line) unless
+        one of this kind was logged in the last LOG_EVERY_S."""
+        self._unlogged[kind] += 1
+        now = time.monotonic()
+        if now - self._logged_at[kind] >= LOG_EVERY_S:
+            count = self._unlogged[kind]
+            logger.warning("listener %s: %s", self.where, message.format(count=count))
+            self._logged_at[kind], self._unlogged[kind] = now, 0

@@ -15,7 +15,7 @@ through the loop thread per reply. A lock keeps frames whole and in order.
 
 A malformed frame or a failed handshake closes only that connection, with a
 logged reason. So does a handshake not finished within the deadline, and a
-listener closes new connections at once while too many are in their handshake
+listener closes its oldest connection in the handshake when too many are
 (admission.py).
 """
 
@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import framing
-from .admission import Gate, Limits, Refused
+from .admission import Gate, Limits
 from .framing import ProtocolError
 from .messages import MESSAGE_CLASSES, ErrorReply, Message
 
@@ -175,6 +175,8 @@ class Connection(asyncio.Protocol):
         self._deadline = self.loop.call_later(timeout, self._handshake_expired, timeout)
         if self.server:
             transport.write(framing.frame(framing.server_hello(self._nonce)))
+            if self._gate is not None:
+                self._gate.admit(self)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -209,7 +211,11 @@ class Connection(asyncio.Protocol):
             self._became_authed()
 
     def _handshake_expired(self, timeout: float) -> None:
-        if not self._authed and not self.closed:
+        if self._authed or self.closed:
+            return
+        if self._gate is not None:  # a listener's: it logs once per burst of these
+            self._gate.expire(self)
+        else:
             self.abort(
                 f"the handshake did not finish within {timeout:g} s (the limit is "
                 "handshake_timeout_s, environment variable MINRAY_HANDSHAKE_TIMEOUT_S)"
@@ -221,7 +227,7 @@ class Connection(asyncio.Protocol):
             self._deadline.cancel()
             self._deadline = None
         if self._gate is not None:
-            self._gate.leave()
+            self._gate.leave(self)
             self._gate = None
 
     def _became_authed(self) -> None:
@@ -401,9 +407,10 @@ class Connection(asyncio.Protocol):
 
     # --- closing ------------------------------------------------------------------------
 
-    def abort(self, reason: str) -> None:
-        """Close because of a protocol violation; logs the reason."""
-        logger.warning("closing connection: %s", reason)
+    def abort(self, reason: str, log: bool = True) -> None:
+        """Close because of a protocol violation; logs the reason (if ``log``)."""
+        if log:
+            logger.warning("closing connection: %s", reason)
         self.close_reason = reason
         if self._transport is not None:
             self._transport.abort()
@@ -497,8 +504,6 @@ async def serve(
     gate = Gate(address, limits)
 
     def factory():
-        if not gate.admit():
-            return Refused()
         conn = Connection(handler, token, server=True, max_frame=max_frame, gate=gate)
         if on_connect is not None:
             on_connect(conn)

@@ -70,23 +70,44 @@ def open_fds():
 # --- the gate alone ------------------------------------------------------------------------
 
 
-def test_gate_admits_up_to_the_cap_and_refuses_past_it():
+class FakeStranger:
+    def __init__(self):
+        self.aborted = ""
+
+    def abort(self, reason, log=True):
+        self.aborted = reason
+
+
+def test_gate_closes_the_oldest_stranger_past_the_cap():
     gate = Gate("unix:/x", Limits(max_handshaking=2))
-    assert [gate.admit() for _ in range(3)] == [True, True, False]
-    assert gate.handshaking == 2 and gate.refused == 1
-    gate.leave()
-    assert gate.admit()
+    a, b, c = FakeStranger(), FakeStranger(), FakeStranger()
+    for conn in (a, b, c):
+        gate.admit(conn)
+    assert a.aborted and not b.aborted and not c.aborted
+    assert list(gate.handshaking) == [b, c] and gate.dropped == 1
+    gate.leave(b)
+    gate.admit(FakeStranger())
+    assert not c.aborted
 
 
 def test_gate_logs_the_listener_and_the_setting_once_per_burst(caplog):
     gate = Gate("tcp:127.0.0.1:5", Limits(max_handshaking=1))
-    gate.admit()
     with caplog.at_level(logging.WARNING, logger="minray.protocol.admission"):
-        for _ in range(5):
-            gate.admit()
+        for _ in range(6):
+            gate.admit(FakeStranger())
     lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 1
+    assert len(lines) == 1 and gate.dropped == 5
     assert "tcp:127.0.0.1:5" in lines[0] and "MINRAY_MAX_HANDSHAKING_CONNECTIONS" in lines[0]
+
+
+def test_gate_closes_a_stranger_at_its_deadline_naming_the_setting(caplog):
+    gate = Gate("unix:/x", Limits(handshake_timeout_s=2))
+    conn = FakeStranger()
+    gate.admit(conn)
+    with caplog.at_level(logging.WARNING, logger="minray.protocol.admission"):
+        gate.expire(conn)
+    assert "within 2 s" in conn.aborted and not gate.handshaking and gate.timed_out == 1
+    assert "MINRAY_HANDSHAKE_TIMEOUT_S" in caplog.records[0].getMessage()
 
 
 @pytest.mark.parametrize(
@@ -103,11 +124,11 @@ def test_a_limit_that_is_not_positive_is_refused_naming_its_variable(name):
 async def test_a_silent_client_is_dropped_at_the_handshake_deadline(tmp_path, caplog):
     async with Listener(tmp_path / "s", Limits(handshake_timeout_s=0.3)) as listener:
         reader, writer = await asyncio.open_unix_connection(listener.path)
-        with caplog.at_level(logging.WARNING, logger="minray.protocol.connection"):
+        with caplog.at_level(logging.WARNING, logger="minray.protocol.admission"):
             took = await closed_by_server(reader, within=5)
         writer.close()
         assert 0.2 < took < 3
-        assert "handshake_timeout_s" in listener.accepted[0].close_reason
+        assert "did not finish within 0.3 s" in listener.accepted[0].close_reason
         assert any("MINRAY_HANDSHAKE_TIMEOUT_S" in r.getMessage() for r in caplog.records)
         assert await authenticated_call(listener.address) == ClusterInfo([])
 
@@ -152,44 +173,40 @@ async def test_a_client_of_a_silent_server_gives_up_at_its_handshake_deadline(tm
         await server.wait_closed()
 
 
-async def test_strangers_past_the_cap_are_closed_while_token_holders_keep_working(tmp_path, caplog):
+async def test_strangers_past_the_cap_close_the_oldest_and_leak_nothing(tmp_path, caplog):
     limits = Limits(handshake_timeout_s=30, max_handshaking=4)
     async with Listener(tmp_path / "s", limits) as listener:
         before = open_fds()
-        strangers = [await asyncio.open_unix_connection(listener.path) for _ in range(10)]
         with caplog.at_level(logging.WARNING, logger="minray.protocol.admission"):
-            closed = 0
-            for reader, _ in strangers:
-                data = await asyncio.wait_for(reader.read(HELLO_SIZE), 5)
-                closed += data == b""
-        assert closed == 6, "the cap of 4 strangers did not hold"
+            strangers = []
+            for _ in range(10):
+                strangers.append(await asyncio.open_unix_connection(listener.path))
+                await asyncio.wait_for(strangers[-1][0].readexactly(HELLO_SIZE), 5)
+            for reader, _ in strangers[:6]:  # the oldest six were closed
+                assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert [c.closed for c in listener.accepted] == [True] * 6 + [False] * 4
         assert any("max_handshaking_connections" in r.getMessage() for r in caplog.records)
-        # the cap counts strangers only: a token holder finishes its handshake, and is served
         for _, writer in strangers:
             writer.close()
         deadline = time.monotonic() + 5
         while any(not c.closed for c in listener.accepted) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        assert await authenticated_call(listener.address) == ClusterInfo([])
-        assert all(c.closed for c in listener.accepted[:4])
         await asyncio.sleep(0.05)
-        assert open_fds() <= before, "the refused connections left descriptors open"
+        assert open_fds() <= before, "the dropped connections left descriptors open"
 
 
-async def test_a_connected_token_holder_is_served_while_strangers_fill_the_cap(tmp_path):
+async def test_a_token_holder_gets_in_while_strangers_fill_the_cap(tmp_path):
     limits = Limits(handshake_timeout_s=30, max_handshaking=3)
     async with Listener(tmp_path / "s", limits) as listener:
         holder = await connect(listener.address, object(), TOKEN, MAX_FRAME)
         strangers = [await asyncio.open_unix_connection(listener.path) for _ in range(3)]
         for reader, _ in strangers:
             await asyncio.wait_for(reader.readexactly(HELLO_SIZE), 5)
+        # the cap is full of strangers: a connected token holder is served, and a new one
+        # gets in (the oldest stranger makes room)
         assert await asyncio.wait_for(holder.request(GetClusterInfo()), 5) == ClusterInfo([])
-        with pytest.raises(ConnectionError):  # a new connection, while the cap is full
-            await asyncio.wait_for(connect(listener.address, object(), TOKEN, MAX_FRAME), 5)
+        assert await authenticated_call(listener.address) == ClusterInfo([])
+        assert await asyncio.wait_for(strangers[0][0].read(), 5) == b""
         for _, writer in strangers:
             writer.close()
-        deadline = time.monotonic() + 5
-        while listener.accepted[-1].closed is False and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        assert await authenticated_call(listener.address) == ClusterInfo([])
         holder.close()
