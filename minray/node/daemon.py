@@ -68,7 +68,7 @@ from .processes import stop_workers
 from .spillback import SpillTally, Unschedulable, spill_target
 from .spilling import Spilling
 from .state_rows import StateRows
-from .worker_pool import ZygoteClient, start_zygote
+from .worker_pool import ZygoteClient, start_zygote, worker_entry
 
 logger = logging.getLogger("minray.node")
 
@@ -563,15 +563,6 @@ class NodeDaemon(
                 driver.send(LogLines(lines))
 
 
-def _worker_entry_factory(settings: NodeSettings, token: bytes):
-    def entry(worker_id: bytes) -> None:
-        from ..runtime.worker_main import run_worker
-
-        run_worker(settings, token, worker_id)
-
-    return entry
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m minray.node.daemon")
     parser.add_argument("--settings", required=True, help="JSON of NodeSettings")
@@ -587,7 +578,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # fork the zygote first, while this process has no threads and no event loop
-    zygote_pid, zygote_sock = start_zygote(_worker_entry_factory(settings, token))
+    zygote_pid, zygote_sock = start_zygote(worker_entry(settings, token))
     try:
         daemon = NodeDaemon(settings, token, ZygoteClient(zygote_pid, zygote_sock))
     except ValueError as e:  # a bad setting (the spill directory): said plainly in the log
