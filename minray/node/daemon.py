@@ -56,6 +56,7 @@ from .actor_hosting import ActorHosting
 from .cluster_address import forget_current_cluster
 from .fault_injection import FaultInjection
 from .head_client import HeadClient
+from .lease_limits import lease_refusal
 from .log_monitor import LogMonitor
 from .membership import Membership
 from .memory_monitor import MemoryMonitor
@@ -444,6 +445,8 @@ class NodeDaemon(
                 return ErrorReply("TaskUnschedulableError", str(e))
             if target is not None:
                 return LeaseSpillback(*target)
+        if (refused := lease_refusal(self._requests, conn, msg.request_id)) is not None:
+            return refused
         missing = self.scheduler.missing(msg.resources)
         if missing and not all(map(is_bundle_resource, missing)):  # a group may be pending
             conn.send(

@@ -41,10 +41,17 @@ import minray
 from minray import object_ref
 from minray.cluster_utils import Cluster
 from minray.protocol import framing
-from minray.protocol.messages import MESSAGE_CLASSES, GetClusterInfo, MsgType
+from minray.protocol.messages import (
+    MESSAGE_CLASSES,
+    ErrorReply,
+    GetClusterInfo,
+    MsgType,
+    RequestLease,
+)
 
 HANDSHAKE_TIMEOUT_S = 2.0
 MAX_HANDSHAKING = 8
+MAX_PENDING_LEASES = 20
 HELLO_SIZE = 4 + len(framing.MAGIC) + framing.NONCE_SIZE
 PROOF_SIZE = 4 + framing.DIGEST_SIZE
 FUZZ = settings(
@@ -104,6 +111,7 @@ def fuzz_cluster():
     env = {
         "MINRAY_HANDSHAKE_TIMEOUT_S": str(HANDSHAKE_TIMEOUT_S),
         "MINRAY_MAX_HANDSHAKING_CONNECTIONS": str(MAX_HANDSHAKING),
+        "MINRAY_MAX_PENDING_LEASES_PER_CLIENT": str(MAX_PENDING_LEASES),
     }
     with pytest.MonkeyPatch.context() as mp, tempfile.TemporaryDirectory() as tmp:
         for key, value in env.items():
@@ -403,3 +411,34 @@ def test_strangers_cannot_exhaust_a_listener_while_token_holders_keep_working(
     finally:
         for sock in strangers:
             sock.close()
+
+
+# --- a client flooding lease requests --------------------------------------------------------
+
+
+@pytest.mark.parametrize("listener", ["node_unix", "node_tcp"])
+def test_a_client_flooding_lease_requests_is_refused_past_the_cap(
+    fuzz_cluster, healthy_after, listener
+):
+    _, listeners, token, _, _ = fuzz_cluster
+    address, _ = listeners[listener]
+    sock = raw_connect(address)
+    handshake(sock, token)
+    flood = 3 * MAX_PENDING_LEASES
+    infeasible = {"CPU": 1000.0}  # waits at the node for good (the node has 1 CPU)
+    sock.sendall(
+        b"".join(
+            framing.encode(RequestLease(i, infeasible, "flood", b"", {}, True, None, None, b""), i)
+            for i in range(1, flood + 1)
+        )
+    )
+    decoder, refusals = framing.FrameDecoder(1 << 20), {}
+    deadline = time.monotonic() + 10
+    while len(refusals) < flood - MAX_PENDING_LEASES and time.monotonic() < deadline:
+        for body in decoder.feed(sock.recv(65536)):
+            msg, request_id = framing.decode(body)
+            if type(msg) is ErrorReply:
+                refusals[-request_id] = msg
+    sock.close()
+    assert sorted(refusals) == list(range(MAX_PENDING_LEASES + 1, flood + 1))
+    assert all("MINRAY_MAX_PENDING_LEASES_PER_CLIENT" in m.message for m in refusals.values())
