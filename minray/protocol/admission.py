@@ -58,8 +58,8 @@ class Gate:
         self.dropped = 0  #: connections closed because of the cap, in all
         self.timed_out = 0  #: connections closed at the handshake deadline, in all
         #: per kind of drop: when it was last logged, and how many since
-        self._logged_at = {"cap": -LOG_EVERY_S, "deadline": -LOG_EVERY_S}
-        self._unlogged = {"cap": 0, "deadline": 0}
+        self._logged_at = dict.fromkeys(("cap", "deadline", "failed"), -LOG_EVERY_S)
+        self._unlogged = dict.fromkeys(("cap", "deadline", "failed"), 0)
 
     def admit(self, conn: Stranger) -> None:
         """A connection was accepted: count it; past the cap, close the oldest stranger."""
@@ -90,6 +90,14 @@ class Gate:
             "(environment variable MINRAY_HANDSHAKE_TIMEOUT_S).",
         )
         conn.abort(f"the handshake did not finish within {timeout:g} s", log=False)
+
+    def fail(self, conn: Stranger, reason: str) -> None:
+        """``conn`` broke the handshake: close it (logged once per burst, so that strangers
+        cannot flood the log, which a worker forwards to its driver's console)."""
+        self.handshaking.pop(conn, None)
+        self._log("failed", f"closed a connection that failed the handshake: {reason} "
+                  "({count} since the last such line)")  # fmt: skip
+        conn.abort(reason, log=False)
 
     def leave(self, conn: Stranger) -> None:
         """An admitted connection finished its handshake, or closed before it did."""

@@ -190,7 +190,10 @@ class Connection(asyncio.Protocol):
                 else:
                     self._handshake(body)
         except ProtocolError as e:
-            self.abort(f"protocol error: {e}")
+            if self._gate is not None:  # a stranger's: logged once per burst by the listener
+                self._gate.fail(self, f"protocol error: {e}")
+            else:
+                self.abort(f"protocol error: {e}")
 
     def connection_lost(self, exc) -> None:
         self._closed(self.close_reason or f"peer closed the connection ({exc or 'EOF'})")

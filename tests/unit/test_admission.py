@@ -210,3 +210,16 @@ async def test_a_token_holder_gets_in_while_strangers_fill_the_cap(tmp_path):
         for _, writer in strangers:
             writer.close()
         holder.close()
+
+
+async def test_strangers_failing_the_handshake_are_logged_once_per_burst(tmp_path, caplog):
+    async with Listener(tmp_path / "s", Limits()) as listener:
+        with caplog.at_level(logging.WARNING):
+            for _ in range(5):
+                reader, writer = await asyncio.open_unix_connection(listener.path)
+                writer.write(framing.frame(b"x" * 64))  # a forged answer
+                await closed_by_server(reader, within=5)
+                writer.close()
+        lines = [r.getMessage() for r in caplog.records if "handshake" in r.getMessage()]
+        assert len(lines) == 1 and "authentication failed" in lines[0]
+        assert all(c.close_reason.startswith("protocol error") for c in listener.accepted)
