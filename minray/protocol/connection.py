@@ -237,6 +237,7 @@ class Connection(asyncio.Protocol):
         self._authed = True
         self._handshake_over()
         self._decoder.max_size = self.max_frame
+        self._decoder.setting = "max_frame_bytes, environment variable MINRAY_MAX_FRAME_BYTES"
         if not self.ready.done():
             self.ready.set_result(self)
 
