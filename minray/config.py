@@ -53,6 +53,9 @@ class Config:
     transfer_threads: int = 4
     #: record task state changes for the state API (runtime/task_events.py)
     task_events: bool = True
+    #: task events a process keeps while waiting to send them; past it new ones are
+    #: dropped and counted (list_tasks shows the count)
+    task_events_buffer_size: int = 100_000
     #: seconds an actor ended gracefully (its handles gone) may take for __ray_shutdown__
     #: and its atexit handlers before the node kills it (Ray: actor_graceful_shutdown_timeout_ms)
     actor_graceful_shutdown_s: float = 30.0
@@ -76,6 +79,7 @@ class Config:
             "handshake_timeout_s",
             "max_handshaking_connections",
             "max_pending_leases_per_client",
+            "task_events_buffer_size",
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(

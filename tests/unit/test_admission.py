@@ -111,7 +111,13 @@ def test_gate_closes_a_stranger_at_its_deadline_naming_the_setting(caplog):
 
 
 @pytest.mark.parametrize(
-    "name", ["handshake_timeout_s", "max_handshaking_connections", "max_pending_leases_per_client"]
+    "name",
+    [
+        "handshake_timeout_s",
+        "max_handshaking_connections",
+        "max_pending_leases_per_client",
+        "task_events_buffer_size",
+    ],
 )
 def test_a_limit_that_is_not_positive_is_refused_naming_its_variable(name):
     with pytest.raises(ValueError, match=f"MINRAY_{name.upper()}"):
@@ -223,3 +229,13 @@ async def test_strangers_failing_the_handshake_are_logged_once_per_burst(tmp_pat
         lines = [r.getMessage() for r in caplog.records if "handshake" in r.getMessage()]
         assert len(lines) == 1 and "authentication failed" in lines[0]
         assert all(c.close_reason.startswith("protocol error") for c in listener.accepted)
+
+
+def test_each_limit_is_read_from_its_environment_variable(monkeypatch):
+    monkeypatch.setenv("MINRAY_HANDSHAKE_TIMEOUT_S", "2.5")
+    monkeypatch.setenv("MINRAY_MAX_HANDSHAKING_CONNECTIONS", "7")
+    monkeypatch.setenv("MINRAY_MAX_PENDING_LEASES_PER_CLIENT", "9")
+    monkeypatch.setenv("MINRAY_TASK_EVENTS_BUFFER_SIZE", "11")
+    config = Config.from_env()
+    assert (config.handshake_timeout_s, config.max_handshaking_connections) == (2.5, 7)
+    assert (config.max_pending_leases_per_client, config.task_events_buffer_size) == (9, 11)
