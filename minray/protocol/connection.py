@@ -276,7 +276,16 @@ class Connection(asyncio.Protocol):
         elif inspect.isawaitable(result):
             self.loop.create_task(self._finish(msg, request_id, result))
         elif request_id > 0:
-            self.send(result, -request_id)
+            self._send_reply(msg, request_id, result)
+
+    def _send_reply(self, msg: Message, request_id: int, result: Message | None) -> None:
+        """Answer request ``request_id``; a handler that answers nothing (a one-way
+        message sent as a request) gets the requester an error, not a hang."""
+        if result is None:
+            result = ErrorReply(
+                "ValueError", f"{type(msg).__name__} has no reply: send it without a request id"
+            )
+        self.send(result, -request_id)
 
     def _reply_with(self, msg: Message, request_id: int, fut: asyncio.Future) -> None:
         if fut.cancelled():
@@ -284,7 +293,7 @@ class Connection(asyncio.Protocol):
         elif fut.exception() is not None:
             self._handler_failed(msg, request_id, fut.exception())
         else:
-            self.send(fut.result(), -request_id)
+            self._send_reply(msg, request_id, fut.result())
 
     async def _finish(self, msg: Message, request_id: int, awaitable) -> None:
         try:
@@ -293,7 +302,7 @@ class Connection(asyncio.Protocol):
             self._handler_failed(msg, request_id, e)
             return
         if request_id > 0:
-            self.send(result, -request_id)
+            self._send_reply(msg, request_id, result)
 
     def _handler_failed(self, msg: Message, request_id: int, e: Exception) -> None:
         if request_id > 0:
