@@ -17,6 +17,15 @@ class Config:
     max_inline_bytes: int = 100 * 1024
     #: largest frame a connection accepts before closing it
     max_frame_bytes: int = 256 * 1024 * 1024
+    #: seconds a new connection has to finish the token handshake before it is dropped
+    #: (a silent or trickling peer cannot hold a connection open; see docs/security.md)
+    handshake_timeout_s: float = 10.0
+    #: connections per listener that may be in their handshake at once; past it new ones
+    #: are closed at once, with a log line, while authenticated connections keep working
+    max_handshaking_connections: int = 256
+    #: lease requests one client may have waiting at a node; past it a request is refused
+    #: with an error naming this setting
+    max_pending_leases_per_client: int = 10_000
     #: default share of system memory given to the object store
     object_store_fraction: float = 0.3
     #: share of the object store that freed segments may keep for reuse
@@ -44,6 +53,9 @@ class Config:
     transfer_threads: int = 4
     #: record task state changes for the state API (runtime/task_events.py)
     task_events: bool = True
+    #: task events a process keeps while waiting to send them; past it new ones are
+    #: dropped and counted (list_tasks shows the count)
+    task_events_buffer_size: int = 100_000
     #: seconds an actor ended gracefully (its handles gone) may take for __ray_shutdown__
     #: and its atexit handlers before the node kills it (Ray: actor_graceful_shutdown_timeout_ms)
     actor_graceful_shutdown_s: float = 30.0
@@ -63,6 +75,17 @@ class Config:
     max_lineage_bytes: int = 1024 * 1024 * 1024
 
     def __post_init__(self) -> None:
+        for name in (
+            "handshake_timeout_s",
+            "max_handshaking_connections",
+            "max_pending_leases_per_client",
+            "task_events_buffer_size",
+        ):
+            if not getattr(self, name) > 0:
+                raise ValueError(
+                    f"{name} must be positive, got {getattr(self, name)} "
+                    f"(environment variable MINRAY_{name.upper()})"
+                )
         if not 0.0 <= self.memory_usage_threshold <= 1.0:
             raise ValueError(
                 f"memory_usage_threshold must be between 0 and 1 (a share of the node's "

@@ -56,6 +56,7 @@ from .actor_hosting import ActorHosting
 from .cluster_address import forget_current_cluster
 from .fault_injection import FaultInjection
 from .head_client import HeadClient
+from .lease_limits import lease_refusal
 from .log_monitor import LogMonitor
 from .membership import Membership
 from .memory_monitor import MemoryMonitor
@@ -68,7 +69,7 @@ from .processes import stop_workers
 from .spillback import SpillTally, Unschedulable, spill_target
 from .spilling import Spilling
 from .state_rows import StateRows
-from .worker_pool import ZygoteClient, start_zygote
+from .worker_pool import ZygoteClient, start_zygote, worker_entry
 
 logger = logging.getLogger("minray.node")
 
@@ -444,6 +445,8 @@ class NodeDaemon(
                 return ErrorReply("TaskUnschedulableError", str(e))
             if target is not None:
                 return LeaseSpillback(*target)
+        if (refused := lease_refusal(self._requests, conn, msg.request_id)) is not None:
+            return refused
         missing = self.scheduler.missing(msg.resources)
         if missing and not all(map(is_bundle_resource, missing)):  # a group may be pending
             conn.send(
@@ -563,15 +566,6 @@ class NodeDaemon(
                 driver.send(LogLines(lines))
 
 
-def _worker_entry_factory(settings: NodeSettings, token: bytes):
-    def entry(worker_id: bytes) -> None:
-        from ..runtime.worker_main import run_worker
-
-        run_worker(settings, token, worker_id)
-
-    return entry
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m minray.node.daemon")
     parser.add_argument("--settings", required=True, help="JSON of NodeSettings")
@@ -587,7 +581,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # fork the zygote first, while this process has no threads and no event loop
-    zygote_pid, zygote_sock = start_zygote(_worker_entry_factory(settings, token))
+    zygote_pid, zygote_sock = start_zygote(worker_entry(settings, token))
     try:
         daemon = NodeDaemon(settings, token, ZygoteClient(zygote_pid, zygote_sock))
     except ValueError as e:  # a bad setting (the spill directory): said plainly in the log

@@ -4,6 +4,11 @@ Each worker writes stdout and stderr to its own files in the session
 directory. Before running a task with a new name it writes a marker line
 (``\\x1e<name>``); the monitor reads new bytes from every file on each poll,
 tracks the current name per file and emits ``[pid, name, is_stderr, text]``.
+
+The node's memory stays bounded whatever a worker writes: each poll reads at
+most :data:`READ_MAX_BYTES` of a file (the rest waits for the next poll), and a
+line that grows past that without a newline is passed on in pieces of that
+size, not kept whole.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import os
 from dataclasses import dataclass
 
 MARKER = "\x1e"
+#: bytes read from one file per poll, and the longest piece of a line kept unsent
+READ_MAX_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -50,7 +57,7 @@ class LogMonitor:
                 return []
             with open(path, "rb") as f:
                 f.seek(tail.offset)
-                data = f.read()
+                data = f.read() if final else f.read(READ_MAX_BYTES)
         except FileNotFoundError:
             return []
         tail.offset += len(data)
@@ -60,6 +67,9 @@ class LogMonitor:
         if final and last:
             chunks.append(last)
         tail.partial = b"" if final else last
+        if len(tail.partial) >= READ_MAX_BYTES:  # no newline in sight: send what there is
+            chunks.append(tail.partial)
+            tail.partial = b""
         out = []
         for raw in chunks:
             text = raw.decode("utf-8", errors="replace")

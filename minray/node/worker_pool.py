@@ -20,6 +20,18 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
+from typing import Any
+
+
+def worker_entry(settings: Any, token: bytes) -> Callable[[bytes], None]:
+    """What a forked worker runs: the worker main loop of a node with these settings."""
+
+    def entry(worker_id: bytes) -> None:
+        from ..runtime.worker_main import run_worker
+
+        run_worker(settings, token, worker_id)
+
+    return entry
 
 
 def start_zygote(worker_entry: Callable[[bytes], None]) -> tuple[int, socket.socket]:

@@ -14,7 +14,9 @@ straight to the socket when nothing is queued before it, which saves two hops
 through the loop thread per reply. A lock keeps frames whole and in order.
 
 A malformed frame or a failed handshake closes only that connection, with a
-logged reason.
+logged reason. So does a handshake not finished within the deadline, and a
+listener closes its oldest connection in the handshake when too many are
+(admission.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import framing
+from .admission import Gate, Limits
 from .framing import ProtocolError
 from .messages import MESSAGE_CLASSES, ErrorReply, Message
 
@@ -123,7 +126,16 @@ def _dispatch_table(handler_cls: type) -> dict[int, Callable]:
 class Connection(asyncio.Protocol):
     """One end of an authenticated connection; see the module docstring."""
 
-    def __init__(self, handler: Any, token: bytes, *, server: bool, max_frame: int):
+    def __init__(
+        self,
+        handler: Any,
+        token: bytes,
+        *,
+        server: bool,
+        max_frame: int,
+        gate: Gate | None = None,
+        handshake_timeout_s: float | None = None,
+    ):
         self.handler = handler
         self.token = token
         self.server = server
@@ -132,6 +144,10 @@ class Connection(asyncio.Protocol):
         self._decoder = framing.FrameDecoder(framing.HANDSHAKE_MAX)
         self._nonce = framing.new_nonce()
         self._authed = False
+        self._gate = gate  #: the listener's admission count, until the handshake is done
+        self._deadline: asyncio.TimerHandle | None = None  #: drops us if the handshake lags
+        limits = gate.limits if gate is not None else Limits()
+        self._handshake_timeout_s = handshake_timeout_s or limits.handshake_timeout_s
         self._transport: asyncio.Transport | None = None
         self._fd = -1  #: our own dup of the socket, for send_threadsafe (closed with us)
         self._write_lock = threading.RLock()  #: frames stay whole when two threads send
@@ -155,8 +171,12 @@ class Connection(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             self._fd = os.dup(sock.fileno())
+        timeout = self._handshake_timeout_s
+        self._deadline = self.loop.call_later(timeout, self._handshake_expired, timeout)
         if self.server:
             transport.write(framing.frame(framing.server_hello(self._nonce)))
+            if self._gate is not None:
+                self._gate.admit(self)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -170,7 +190,10 @@ class Connection(asyncio.Protocol):
                 else:
                     self._handshake(body)
         except ProtocolError as e:
-            self.abort(f"protocol error: {e}")
+            if self._gate is not None:  # a stranger's: logged once per burst by the listener
+                self._gate.fail(self, f"protocol error: {e}")
+            else:
+                self.abort(f"protocol error: {e}")
 
     def connection_lost(self, exc) -> None:
         self._closed(self.close_reason or f"peer closed the connection ({exc or 'EOF'})")
@@ -190,9 +213,31 @@ class Connection(asyncio.Protocol):
             framing.client_check(self.token, self._nonce, body)
             self._became_authed()
 
+    def _handshake_expired(self, timeout: float) -> None:
+        if self._authed or self.closed:
+            return
+        if self._gate is not None:  # a listener's: it logs once per burst of these
+            self._gate.expire(self)
+        else:
+            self.abort(
+                f"the handshake did not finish within {timeout:g} s (the limit is "
+                "handshake_timeout_s, environment variable MINRAY_HANDSHAKE_TIMEOUT_S)"
+            )
+
+    def _handshake_over(self) -> None:
+        """Authenticated or closed: no deadline, and no longer counted by the listener."""
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if self._gate is not None:
+            self._gate.leave(self)
+            self._gate = None
+
     def _became_authed(self) -> None:
         self._authed = True
+        self._handshake_over()
         self._decoder.max_size = self.max_frame
+        self._decoder.setting = "max_frame_bytes, environment variable MINRAY_MAX_FRAME_BYTES"
         if not self.ready.done():
             self.ready.set_result(self)
 
@@ -231,7 +276,16 @@ class Connection(asyncio.Protocol):
         elif inspect.isawaitable(result):
             self.loop.create_task(self._finish(msg, request_id, result))
         elif request_id > 0:
-            self.send(result, -request_id)
+            self._send_reply(msg, request_id, result)
+
+    def _send_reply(self, msg: Message, request_id: int, result: Message | None) -> None:
+        """Answer request ``request_id``; a handler that answers nothing (a one-way
+        message sent as a request) gets the requester an error, not a hang."""
+        if result is None:
+            result = ErrorReply(
+                "ValueError", f"{type(msg).__name__} has no reply: send it without a request id"
+            )
+        self.send(result, -request_id)
 
     def _reply_with(self, msg: Message, request_id: int, fut: asyncio.Future) -> None:
         if fut.cancelled():
@@ -239,7 +293,7 @@ class Connection(asyncio.Protocol):
         elif fut.exception() is not None:
             self._handler_failed(msg, request_id, fut.exception())
         else:
-            self.send(fut.result(), -request_id)
+            self._send_reply(msg, request_id, fut.result())
 
     async def _finish(self, msg: Message, request_id: int, awaitable) -> None:
         try:
@@ -248,7 +302,7 @@ class Connection(asyncio.Protocol):
             self._handler_failed(msg, request_id, e)
             return
         if request_id > 0:
-            self.send(result, -request_id)
+            self._send_reply(msg, request_id, result)
 
     def _handler_failed(self, msg: Message, request_id: int, e: Exception) -> None:
         if request_id > 0:
@@ -366,9 +420,10 @@ class Connection(asyncio.Protocol):
 
     # --- closing ------------------------------------------------------------------------
 
-    def abort(self, reason: str) -> None:
-        """Close because of a protocol violation; logs the reason."""
-        logger.warning("closing connection: %s", reason)
+    def abort(self, reason: str, log: bool = True) -> None:
+        """Close because of a protocol violation; logs the reason (if ``log``)."""
+        if log:
+            logger.warning("closing connection: %s", reason)
         self.close_reason = reason
         if self._transport is not None:
             self._transport.abort()
@@ -383,6 +438,7 @@ class Connection(asyncio.Protocol):
     def _closed(self, reason: str) -> None:
         if self.closed:
             return
+        self._handshake_over()
         with self._write_lock:
             self.closed = True
             if self._fd >= 0:
@@ -417,13 +473,26 @@ def parse_address(address: str) -> tuple[str, Any]:
     raise ValueError(f"bad address {address!r}: expected 'unix:/path' or 'tcp:host:port'")
 
 
-async def connect(address: str, handler: Any, token: bytes, max_frame: int) -> Connection:
-    """Open an authenticated connection to ``address``."""
+async def connect(
+    address: str,
+    handler: Any,
+    token: bytes,
+    max_frame: int,
+    handshake_timeout_s: float | None = None,
+) -> Connection:
+    """Open an authenticated connection to ``address`` (ConnectionLost if the server does
+    not finish the handshake within ``handshake_timeout_s``, by default the setting's)."""
     loop = asyncio.get_running_loop()
     scheme, where = parse_address(address)
 
     def factory():
-        return Connection(handler, token, server=False, max_frame=max_frame)
+        return Connection(
+            handler,
+            token,
+            server=False,
+            max_frame=max_frame,
+            handshake_timeout_s=handshake_timeout_s,
+        )
 
     if scheme == "unix":
         _, conn = await loop.create_unix_connection(factory, where)
@@ -439,20 +508,27 @@ async def serve(
     max_frame: int,
     on_connect: Callable[[Connection], None] | None = None,
     sock=None,
+    limits: Limits | None = None,
 ):
     """Listen at ``address`` (on ``sock`` if given: a bound, listening socket); returns
-    the asyncio Server."""
+    the asyncio Server. ``limits``: for strangers (admission.py; default: the settings)."""
     loop = asyncio.get_running_loop()
     scheme, where = parse_address(address)
+    gate = Gate(address, limits)
 
     def factory():
-        conn = Connection(handler, token, server=True, max_frame=max_frame)
+        conn = Connection(handler, token, server=True, max_frame=max_frame, gate=gate)
         if on_connect is not None:
             on_connect(conn)
         return conn
 
     if sock is not None:
-        return await loop.create_server(factory, sock=sock)
-    if scheme == "unix":
-        return await loop.create_unix_server(factory, where)
-    return await loop.create_server(factory, *where)
+        server = await loop.create_server(factory, sock=sock)
+    elif scheme == "unix":
+        server = await loop.create_unix_server(factory, where)
+    else:
+        server = await loop.create_server(factory, *where)
+    if scheme == "tcp":  # the port it got, for the log line of the gate
+        host, port = server.sockets[0].getsockname()[:2]
+        gate.where = f"tcp:{host}:{port}"
+    return server

@@ -51,8 +51,9 @@ class FrameDecoder:
     ``feed`` to do both at once.
     """
 
-    def __init__(self, max_size: int):
+    def __init__(self, max_size: int, setting: str = "the handshake's"):
         self.max_size = max_size
+        self.setting = setting  #: which limit ``max_size`` is, for the error
         self._buf = bytearray()
         self._pos = 0
 
@@ -68,7 +69,9 @@ class FrameDecoder:
             return None
         (size,) = _HEADER.unpack_from(buf, pos)
         if size > self.max_size:
-            raise ProtocolError(f"frame of {size} bytes exceeds the limit of {self.max_size}")
+            raise ProtocolError(
+                f"frame of {size} bytes exceeds the limit of {self.max_size} ({self.setting})"
+            )
         if len(buf) - pos - 4 < size:
             return None
         self._pos = pos + 4 + size

@@ -110,7 +110,7 @@ class CoreWorker(
         else:
             self.address = f"unix:{self.socket_path}"
         self.store = MemoryStore()
-        self.task_events = TaskEventBuffer(config.task_events)
+        self.task_events = TaskEventBuffer(config.task_events, config.task_events_buffer_size)
         self.refs = ReferenceCounter(self.address)
         self.submitter = TaskSubmitter(self)
         self.init_lineage()

@@ -27,7 +27,7 @@ from ..protocol.messages import TaskEvents
 
 #: seconds between batches
 FLUSH_INTERVAL_S = 1.0
-#: events a process keeps while waiting to send them
+#: events a process keeps while waiting to send them (Config.task_events_buffer_size)
 CAPACITY = 100_000
 #: events per message
 BATCH = 10_000

@@ -20,7 +20,7 @@ from minray.protocol.connection import (
     parse_address,
     serve,
 )
-from minray.protocol.messages import ClusterInfo, GetClusterInfo, MsgType, Ok
+from minray.protocol.messages import CancelLeaseRequest, ClusterInfo, GetClusterInfo, MsgType, Ok
 
 TOKEN = b"t" * 32
 MAX_FRAME = 1 << 20
@@ -429,3 +429,25 @@ def test_parse_address_understands_unix_and_tcp(address, parsed):
 def test_parse_address_rejects_malformed_addresses(address):
     with pytest.raises(ValueError, match="bad address"):
         parse_address(address)
+
+
+class OneWayHandler:
+    def handle_CancelLeaseRequest(self, conn, msg):
+        return None  # a one-way message: nothing to answer
+
+
+async def test_a_one_way_message_sent_as_a_request_gets_an_error_not_a_closed_connection(
+    tmp_path,
+):
+    address = "unix:" + str(tmp_path / "s")
+    server = await serve(address, OneWayHandler(), TOKEN, MAX_FRAME)
+    conn = await connect(address, object(), TOKEN, MAX_FRAME)
+    try:
+        with pytest.raises(RemoteError, match="has no reply: send it without a request id"):
+            await asyncio.wait_for(conn.request(CancelLeaseRequest(1)), 5)
+        assert not conn.closed
+    finally:
+        conn.close()
+        server.close()
+        await server.wait_closed()
+        await asyncio.sleep(0.01)

@@ -153,3 +153,21 @@ def test_file_created_after_add_is_picked_up(tmp_path):
 def test_remove_keeps_blank_lines_like_poll_does(out, monitor):
     append(out, b"a\n\nb\n")
     assert [line[3] for line in monitor.remove(str(out))] == ["a", "", "b"]
+
+
+def test_a_line_without_end_is_passed_on_in_bounded_pieces(out, monitor, monkeypatch):
+    monkeypatch.setattr("minray.node.log_monitor.READ_MAX_BYTES", 16)
+    append(out, b"x" * 50)
+    pieces = [monitor.poll() for _ in range(4)]
+    assert [[line[3] for line in lines] for lines in pieces] == [["x" * 16]] * 3 + [[]]
+    append(out, b"\n")
+    assert [line[3] for line in monitor.poll()] == ["xx"]
+
+
+def test_each_poll_reads_a_bounded_amount_of_a_file(out, monitor, monkeypatch):
+    monkeypatch.setattr("minray.node.log_monitor.READ_MAX_BYTES", 16)
+    append(out, b"abc\n" * 10)
+    first = monitor.poll()
+    assert [line[3] for line in first] == ["abc"] * 4
+    rest = monitor.poll() + monitor.poll() + monitor.poll()
+    assert len(rest) == 6
