@@ -14,7 +14,9 @@ straight to the socket when nothing is queued before it, which saves two hops
 through the loop thread per reply. A lock keeps frames whole and in order.
 
 A malformed frame or a failed handshake closes only that connection, with a
-logged reason.
+logged reason. With TLS on (tls.py), TCP connections are TLS underneath: the TLS
+handshake comes before the token handshake, and every byte then goes through
+the transport (no direct socket writes).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ import inspect
 import itertools
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from . import framing
+from . import framing, tls
 from .framing import ProtocolError
 from .messages import MESSAGE_CLASSES, ErrorReply, Message
 
@@ -137,6 +140,7 @@ class Connection(asyncio.Protocol):
         self._write_lock = threading.RLock()  #: frames stay whole when two threads send
         self._out: list[bytes] = []
         self._flush_scheduled = False
+        self._drained: asyncio.Future | None = None  #: while the transport's buffer is full
         self._pending: dict[int, asyncio.Future | Answer] = {}
         self._ids = itertools.count(1)
         self._dispatching = 0  #: id of the request whose handler runs now
@@ -153,7 +157,7 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self._transport = transport
         sock = transport.get_extra_info("socket")
-        if sock is not None:
+        if sock is not None and transport.get_extra_info("sslcontext") is None:
             self._fd = os.dup(sock.fileno())
         if self.server:
             transport.write(framing.frame(framing.server_hello(self._nonce)))
@@ -170,7 +174,23 @@ class Connection(asyncio.Protocol):
                 else:
                     self._handshake(body)
         except ProtocolError as e:
-            self.abort(f"protocol error: {e}")
+            self.abort(f"protocol error: {e}{'' if self._authed else tls.plain_peer_hint(data)}")
+
+    def pause_writing(self) -> None:
+        if self._drained is None:
+            self._drained = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        drained, self._drained = self._drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    async def drain(self) -> None:
+        """Wait until the transport takes more (ConnectionLost if the connection closes)."""
+        if self._drained is not None:
+            await self._drained
+        if self.closed:
+            raise ConnectionLost(self.close_reason)
 
     def connection_lost(self, exc) -> None:
         self._closed(self.close_reason or f"peer closed the connection ({exc or 'EOF'})")
@@ -364,6 +384,22 @@ class Connection(asyncio.Protocol):
             self._transport.pause_reading()
             return os.dup(self._fd)
 
+    @property
+    def is_tls(self) -> bool:
+        """Whether this connection runs over TLS (so its socket is never written directly)."""
+        transport = self._transport
+        return transport is not None and transport.get_extra_info("sslcontext") is not None
+
+    def take_over_transport(self) -> asyncio.Transport:
+        """Loop thread: stop reading, and return the transport for a raw byte stream after
+        the last frame, written with ``write`` and paced by ``drain`` (a TLS connection's
+        socket cannot be taken over: its bytes must be encrypted). Flushes queued frames."""
+        if self.closed:
+            raise RuntimeError("the connection is closed")
+        self._flush()
+        self._transport.pause_reading()
+        return self._transport
+
     # --- closing ------------------------------------------------------------------------
 
     def abort(self, reason: str) -> None:
@@ -393,6 +429,7 @@ class Connection(asyncio.Protocol):
         if not self.ready.done():
             self.ready.set_exception(ConnectionLost(reason))
             self.ready.exception()  # mark retrieved
+        self.resume_writing()  # (drain raises ConnectionLost)
         for fut in pending.values():
             if type(fut) is Answer:  # later, as a future's callback would be
                 self.loop.call_soon(fut._answer, None, ConnectionLost(reason))
@@ -427,6 +464,8 @@ async def connect(address: str, handler: Any, token: bytes, max_frame: int) -> C
 
     if scheme == "unix":
         _, conn = await loop.create_unix_connection(factory, where)
+    elif tls.enabled():
+        return await tls.connect(loop, factory, *where)
     else:
         _, conn = await loop.create_connection(factory, *where)
     return await conn.ready
@@ -451,6 +490,9 @@ async def serve(
             on_connect(conn)
         return conn
 
+    tcp = scheme == "tcp" if sock is None else sock.family != socket.AF_UNIX
+    if tcp and tls.enabled():  # each connection's TLS handshake first, refusals logged
+        return tls.TLSListener(sock or tls.listening_socket(*where), factory)
     if sock is not None:
         return await loop.create_server(factory, sock=sock)
     if scheme == "unix":
