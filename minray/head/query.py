@@ -83,6 +83,7 @@ def query_head(address: str, token: bytes, msg: Message, timeout: float | None =
             raise ConnectionError(f"the minray head at {address} did not answer in time") from e
         finally:
             conn.close()
+            await conn.gone()  # (TLS: its goodbye, before asyncio.run closes the loop)
 
     def run():
         try:

@@ -43,7 +43,12 @@ def dial(address: str, token: bytes, timeout: float) -> socket.socket:
         if tls.enabled():
             sock = _wrap(sock, f"{where[0]}:{where[1]}", server_host=where[0])
     try:
-        hello = read_frame(sock, framing.HANDSHAKE_MAX)
+        try:
+            hello = read_frame(sock, framing.HANDSHAKE_MAX)
+        except OSError as e:  # (TLS: a server that refuses our certificate closes now)
+            if type(sock) is socket.socket or tls.is_tls_error(e) or isinstance(e, TimeoutError):
+                raise
+            raise tls.TLSHandshakeError(tls.refused_after_handshake(address)) from None
         nonce = framing.new_nonce()
         sock.sendall(framing.frame(framing.client_answer(token, hello, nonce)))
         framing.client_check(token, nonce, read_frame(sock, framing.HANDSHAKE_MAX))

@@ -146,6 +146,7 @@ class Connection(asyncio.Protocol):
         self._dispatching = 0  #: id of the request whose handler runs now
         self.loop = asyncio.get_event_loop()
         self.ready: asyncio.Future = self.loop.create_future()
+        self._gone: asyncio.Future = self.loop.create_future()  #: the transport is gone
         self.closed = False
         self.close_reason = ""
         self.close_callbacks: list[Callable[[Connection], None]] = []
@@ -193,6 +194,8 @@ class Connection(asyncio.Protocol):
             raise ConnectionLost(self.close_reason)
 
     def connection_lost(self, exc) -> None:
+        if not self._gone.done():
+            self._gone.set_result(None)
         self._closed(self.close_reason or f"peer closed the connection ({exc or 'EOF'})")
 
     # --- handshake ------------------------------------------------------------------
@@ -410,6 +413,12 @@ class Connection(asyncio.Protocol):
             self._transport.abort()
         self._closed(reason)
 
+    async def gone(self, timeout: float = 1.0) -> None:
+        """After ``close``: wait (at most ``timeout``) until the transport is gone, which a
+        TLS connection's goodbye takes a few loop turns for (a loop about to close)."""
+        if self._transport is not None:
+            await asyncio.wait([self._gone], timeout=timeout)
+
     def close(self) -> None:
         if self._transport is not None and not self.closed:
             self._flush()
@@ -492,7 +501,7 @@ async def serve(
 
     tcp = scheme == "tcp" if sock is None else sock.family != socket.AF_UNIX
     if tcp and tls.enabled():  # each connection's TLS handshake first, refusals logged
-        return tls.TLSListener(sock or tls.listening_socket(*where), factory)
+        return tls.listen(factory, where, sock)
     if sock is not None:
         return await loop.create_server(factory, sock=sock)
     if scheme == "unix":

@@ -156,18 +156,28 @@ async def connect(loop: asyncio.AbstractEventLoop, factory: Callable, host: str,
     except ConnectionError:
         if "hello" in conn.info:  # the token handshake had begun: not a TLS matter
             raise
-        raise TLSHandshakeError(
-            f"TLS handshake with {peer} refused by the other side (the server): it closed "
-            "the connection before the token handshake, which is what a server does when "
-            "it does not accept this process's certificate (MINRAY_TLS_SERVER_CERT): not "
-            "signed by the CA it trusts, or expired. Its log says why."
-        ) from None
+        raise TLSHandshakeError(refused_after_handshake(peer)) from None
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket listening at ``host:port`` (port 0: any free one)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=128)
+def refused_after_handshake(peer: str) -> str:
+    """The server closed at once after the TLS handshake (TLS 1.3: it checks the client's
+    certificate then, and the client may see no alert)."""
+    return (
+        f"TLS handshake with {peer} refused by the other side (the server): it closed the "
+        "connection before the token handshake, which is what a server does when it does "
+        "not accept this process's certificate (MINRAY_TLS_SERVER_CERT): not signed by the "
+        "CA it trusts, or expired. Its log says why."
+    )
+
+
+def listen(factory: Callable, where: tuple[str, int], sock: socket.socket | None) -> TLSListener:
+    """A TLS listener on ``sock`` (a bound, listening socket), else at ``where`` (host,
+    port); TLSSettingsError first if the settings are bad."""
+    context = server_context()
+    if sock is None:
+        family = socket.AF_INET6 if ":" in where[0] else socket.AF_INET
+        sock = socket.create_server(where, family=family, backlog=128)
+    return TLSListener(sock, factory, context)
 
 
 class TLSListener:
@@ -176,8 +186,8 @@ class TLSListener:
     of its own under a deadline; a refusal is logged with the peer and why, and closes
     only that connection (asyncio's own TLS server drops them without a word)."""
 
-    def __init__(self, sock: socket.socket, factory: Callable):
-        server_context()  # bad settings: TLSSettingsError now, not at the first peer
+    def __init__(self, sock: socket.socket, factory: Callable, context: Any):
+        self._context = context
         sock.setblocking(False)
         self.sockets = [sock]
         self._factory = factory
@@ -210,7 +220,7 @@ class TLSListener:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             await self._loop.connect_accepted_socket(
-                factory, sock, ssl=server_context(), ssl_handshake_timeout=HANDSHAKE_TIMEOUT_S
+                factory, sock, ssl=self._context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT_S
             )
         except (OSError, asyncio.TimeoutError) as e:  # (a silent plain-TCP peer times out)
             if is_tls_error(e):
