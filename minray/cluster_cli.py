@@ -128,8 +128,9 @@ def start(args) -> int:
             settings.update(dashboard_host=args.dashboard_host, dashboard_port=args.dashboard_port)
     else:
         settings["head_address"] = f"tcp:{address}"
-    if not ipaddress.ip_address(args.node_ip_address).is_loopback and not tls.enabled():
-        print(UNENCRYPTED_WARNING.format(ip=args.node_ip_address), file=sys.stderr)
+    warning = unencrypted_warning(args.node_ip_address, tls.enabled())
+    if warning:
+        print(warning, file=sys.stderr)
     started = time.monotonic()
     process, _ = launcher.start_node(settings, token)
     _record(process.pid, settings["session_dir"], "head" if args.head else "node")
@@ -146,6 +147,13 @@ def start(args) -> int:
             process.send_signal(signal.SIGTERM)
             process.wait(15)
     return 0
+
+
+def unencrypted_warning(node_ip: str, use_tls: bool) -> str | None:
+    """The warning for a node reachable from other machines without TLS, else None."""
+    if use_tls or ipaddress.ip_address(node_ip).is_loopback:
+        return None
+    return UNENCRYPTED_WARNING.format(ip=node_ip)
 
 
 def _route_to(address: str) -> str:

@@ -10,6 +10,7 @@ import stat
 import pytest
 
 from minray import tls_certs, tls_cli
+from minray.cluster_cli import unencrypted_warning
 from minray.config import Config
 from minray.protocol import tls
 
@@ -159,3 +160,12 @@ def test_an_alert_from_the_peer_says_the_other_side_refused_our_certificate():
 def test_a_tls_hello_on_a_plain_listener_gets_a_hint_and_other_bytes_do_not():
     assert "speaks TLS" in tls.plain_peer_hint(b"\x16\x03\x01\x02\x00")
     assert tls.plain_peer_hint(b"\x00\x00\x00\x10") == ""
+
+
+def test_start_warns_of_unencrypted_traffic_only_off_loopback_and_without_tls():
+    warning = unencrypted_warning("10.0.0.1", use_tls=False)
+    assert "unencrypted" in warning and "pickled code" in warning
+    assert "minray tls init" in warning and "MINRAY_USE_TLS=1" in warning
+    assert unencrypted_warning("10.0.0.1", use_tls=True) is None
+    assert unencrypted_warning("127.0.0.1", use_tls=False) is None
+    assert unencrypted_warning("127.0.0.2", use_tls=False) is None
