@@ -222,6 +222,9 @@ class TLSListener:
             await self._loop.connect_accepted_socket(
                 factory, sock, ssl=self._context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT_S
             )
+        except asyncio.CancelledError:  # the listener closed meanwhile
+            sock.close()
+            raise
         except (OSError, asyncio.TimeoutError) as e:  # (a silent plain-TCP peer times out)
             if is_tls_error(e):
                 reason = describe(e, peer, we_dialled=False)
