@@ -1,6 +1,7 @@
 """Two nodes on this machine, minray beside Ray (``cluster_utils.Cluster`` of each).
 
     python benchmarks/cluster.py [--ray-python .bench/ray/bin/python] [--repeat 3]
+    python benchmarks/cluster.py --tls [--only ROW ...]   # minray with TLS off beside on
 
 Rows, each in fresh driver processes, alternating runtimes; figures are medians:
 
@@ -18,14 +19,22 @@ Rows, each in fresh driver processes, alternating runtimes; figures are medians:
   loopback TCP as Ray's does (at 127.0.0.1 it would take the Unix socket). The
   floor beside it is ``loopback_tcp_stream_gb_per_s`` of benchmarks/floor.py,
   measured in the same run.
+
+``--tls`` runs minray alone, each row with TLS off and then on (MINRAY_USE_TLS=1
+with certificates made for the run by ``minray.tls_certs``, removed after): the
+cost of TLS between the nodes. The second node at 127.0.0.2 makes every
+node-to-node and driver-to-worker connection TCP, hence TLS.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -103,13 +112,61 @@ ROWS = {
 }
 
 
+@contextlib.contextmanager
+def tls_on():
+    """MINRAY_USE_TLS=1 with a fresh CA and a certificate for the loopback addresses, for
+    the driver processes started meanwhile."""
+    sys.path.insert(0, os.path.dirname(HERE))
+    from minray import tls_certs
+
+    folder = tempfile.mkdtemp(prefix="mr-bench-tls-")
+    ca = tls_certs.make_ca()
+    cert, key, ca_cert = (os.path.join(folder, n) for n in ("n.crt", "n.key", "ca.crt"))
+    tls_certs.write_issued(ca, ca_cert, os.path.join(folder, "ca.key"))
+    issued = tls_certs.make_node_cert(ca, ["127.0.0.1", "127.0.0.2", "localhost"])
+    tls_certs.write_issued(issued, cert, key)
+    env = {
+        "MINRAY_USE_TLS": "1",
+        "MINRAY_TLS_SERVER_CERT": cert,
+        "MINRAY_TLS_SERVER_KEY": key,
+        "MINRAY_TLS_CA_CERT": ca_cert,
+    }
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name in env:
+            os.environ.pop(name, None)
+        shutil.rmtree(folder)
+
+
+def compare_tls(rows: dict, repeat: int) -> None:
+    """Each row with TLS off, then on, ``repeat`` times; a table of medians."""
+    results: dict[tuple[str, bool], list[float]] = {}
+    for name, code in rows.items():
+        for _ in range(repeat):
+            for tls in (False, True):
+                with tls_on() if tls else contextlib.nullcontext():
+                    row = run_row(name, code, 0, "minray", sys.executable, timeout=300)
+                results.setdefault((name, tls), []).append(row[name])
+    print("| row | TLS off | TLS on | on / off |\n|---|---:|---:|---:|")
+    for name in rows:
+        off = statistics.median(results[(name, False)])
+        on = statistics.median(results[(name, True)])
+        print(f"| {name} | {off:,.3f} | {on:,.3f} | {on / off:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ray-python", default=None)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", nargs="*", choices=list(ROWS), help="run only these rows")
+    parser.add_argument("--tls", action="store_true", help="minray with TLS off beside on")
     args = parser.parse_args()
     rows = {name: ROWS[name] for name in args.only or ROWS}
+    if args.tls:
+        compare_tls(rows, args.repeat)
+        return
     runtimes = [("minray", sys.executable)]
     if args.ray_python:
         runtimes.append(("ray", args.ray_python))

@@ -33,12 +33,20 @@ from .node.cluster_address import (
 )
 from .node.private_dirs import session_root, user_dir
 from .node.processes import alive, kill, remove_segments, remove_session
-from .protocol import framing
+from .protocol import framing, tls
 from .protocol.messages import GetClusterInfo, GetJobs
 from .protocol.reach import LOOPBACK
 from .util.state.why import fits
 
 DEFAULT_PORT = 6380
+
+UNENCRYPTED_WARNING = (
+    "WARNING: TLS is off: traffic between this machine ({ip}) and the others, including "
+    "pickled code and objects, travels unencrypted, and anyone on the path can read or alter "
+    "it. To turn TLS on: `minray tls init DIR --hosts ADDRESS...`, then set MINRAY_USE_TLS=1, "
+    "MINRAY_TLS_SERVER_CERT, MINRAY_TLS_SERVER_KEY and MINRAY_TLS_CA_CERT on every machine "
+    '(docs/cluster.md, "TLS").'
+)
 
 
 def add_commands(commands) -> None:
@@ -88,6 +96,7 @@ def run(args) -> int:
 
 
 def start(args) -> int:
+    tls.check()  # missing or bad certificate files: said now, before anything starts
     if not args.head:
         address, token = connection_target(args.address, args.token)
     if args.node_ip_address is None:
@@ -119,6 +128,9 @@ def start(args) -> int:
             settings.update(dashboard_host=args.dashboard_host, dashboard_port=args.dashboard_port)
     else:
         settings["head_address"] = f"tcp:{address}"
+    warning = unencrypted_warning(args.node_ip_address, tls.enabled())
+    if warning:
+        print(warning, file=sys.stderr)
     started = time.monotonic()
     process, _ = launcher.start_node(settings, token)
     _record(process.pid, settings["session_dir"], "head" if args.head else "node")
@@ -135,6 +147,13 @@ def start(args) -> int:
             process.send_signal(signal.SIGTERM)
             process.wait(15)
     return 0
+
+
+def unencrypted_warning(node_ip: str, use_tls: bool) -> str | None:
+    """The warning for a node reachable from other machines without TLS, else None."""
+    if use_tls or ipaddress.ip_address(node_ip).is_loopback:
+        return None
+    return UNENCRYPTED_WARNING.format(ip=node_ip)
 
 
 def _route_to(address: str) -> str:

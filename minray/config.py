@@ -73,6 +73,15 @@ class Config:
     #: bytes of finished tasks an owner keeps to rebuild their lost results by running
     #: them again (runtime/lineage.py); past it the oldest go (Ray: max_lineage_bytes)
     max_lineage_bytes: int = 1024 * 1024 * 1024
+    #: TLS on every TCP connection, with certificates checked against the CA (Ray's
+    #: RAY_USE_TLS); Unix sockets stay plain (protocol/tls.py, docs/cluster.md "TLS")
+    use_tls: bool = False
+    #: this machine's certificate (PEM), shown to peers as server and as client
+    tls_server_cert: str = ""
+    #: the private key of ``tls_server_cert`` (PEM)
+    tls_server_key: str = ""
+    #: the CA certificate (PEM) that must have signed every peer's certificate
+    tls_ca_cert: str = ""
 
     def __post_init__(self) -> None:
         for name in (

@@ -125,7 +125,7 @@ class DebugChannel:
             client, peer = self._listener.accept()
             client.settimeout(HANDSHAKE_TIMEOUT_S)
             try:
-                answer_handshake(client, self.token)
+                client = answer_handshake(client, self.token)  # (TLS-wrapped if TLS is on)
             except (ProtocolError, OSError) as e:  # ConnectionError, TimeoutError are OSErrors
                 print(f"minray debugger: refused a client from {peer[0]}: {e}", file=sys.stderr)
                 client.close()

@@ -21,7 +21,7 @@ import sys
 import time
 
 from ..head.query import parse_host_port
-from ..protocol import blocking
+from ..protocol import blocking, tls
 from ..protocol.connection import RemoteError
 from ..protocol.framing import ProtocolError
 from ..protocol.messages import KvRequest
@@ -89,6 +89,9 @@ def attach(entry: Breakpoint, key: bytes, token: bytes, address: str | None) -> 
     host, port = parse_host_port(entry.address)
     try:
         sock = blocking.dial(f"tcp:{host}:{port}", token, TIMEOUT_S)
+    except tls.TLSHandshakeError as e:  # says which side refused and why
+        print(f"minray debug: {e}", file=sys.stderr)
+        return 1
     except (ProtocolError, ConnectionError) as e:
         if isinstance(e, ConnectionRefusedError):
             print(f"minray debug: {entry.task} is no longer paused there (resumed, or its "

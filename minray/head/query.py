@@ -11,6 +11,7 @@ import asyncio
 import threading
 
 from ..config import CONFIG
+from ..protocol import tls
 from ..protocol.connection import Connection, ConnectionLost, connect
 from ..protocol.messages import Message
 
@@ -36,6 +37,8 @@ async def connect_to_head(address: str, handler, token: bytes, timeout: float) -
         return await asyncio.wait_for(
             connect(address, handler, token, CONFIG.max_frame_bytes), timeout
         )
+    except tls.TLSHandshakeError as e:  # says which side refused and why
+        raise HeadUnreachable(f"could not join the minray head at {address}: {e}") from e
     except ConnectionLost as e:  # reached, but the handshake failed
         raise HeadUnreachable(
             f"the minray head at {address} closed the connection during the token "
@@ -45,7 +48,7 @@ async def connect_to_head(address: str, handler, token: bytes, timeout: float) -
         raise HeadUnreachable(
             f"could not reach a minray head at {address} within {timeout:g} s "
             f"({type(e).__name__}: {e}). Is `minray start --head` running there, is the "
-            "address right, and is no firewall blocking the port?"
+            "address right, and is no firewall blocking the port?" + tls.timeout_hint()
         ) from e
 
 
@@ -80,6 +83,7 @@ def query_head(address: str, token: bytes, msg: Message, timeout: float | None =
             raise ConnectionError(f"the minray head at {address} did not answer in time") from e
         finally:
             conn.close()
+            await conn.gone()  # (TLS: its goodbye, before asyncio.run closes the loop)
 
     def run():
         try:

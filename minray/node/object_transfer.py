@@ -8,8 +8,11 @@ moves the bytes into the new segment with ``splice`` (through a pipe, in the
 kernel; ``recv_into`` a mapping where ``splice`` is missing), on a blocking
 socket, in a thread. The holder answers ``SendObject`` by streaming the segment
 with ``sendfile``, from its spill file if it was spilled: no copy in user space on
-either side. A full store at the reader's node spills to make room for the copy,
-and a copy is spilled like any object (node/spilling.py).
+either side. Over TLS (protocol/tls.py) the bytes must be encrypted: the holder
+writes them through the connection's TLS transport on its loop, in chunks paced by
+the transport, and the reader decrypts them into a mapping of the segment. A full
+store at the reader's node spills to make room for the copy, and a copy is spilled
+like any object (node/spilling.py).
 
 The copy belongs to the node that made it. The holder remembers where it sent
 copies, and when the owner frees the object (``FreeObjects`` to the holder) it
@@ -137,6 +140,10 @@ class ObjectTransfers:
             source = functools.partial(os.open, spilled.path, os.O_RDONLY | os.O_CLOEXEC)
         else:
             raise LookupError(f"this node holds no object {msg.object_id.hex()}")
+        if conn.is_tls:
+            task = asyncio.get_running_loop().create_task(_send_tls(conn, source, msg.size))
+            task.add_done_callback(lambda f: self._sent(conn, msg, segment, f))
+            return DEFERRED
         fd = conn.take_over()
         future = asyncio.get_running_loop().run_in_executor(
             self._transfer_threads, _send, fd, source, msg.size
@@ -148,8 +155,9 @@ class ObjectTransfers:
         conn.close()
         if segment is not None:
             self._unlink(self.store.unpin(segment))
-        if future.exception() is not None:
-            logger.warning("sending %s failed: %s", msg.object_id.hex(), future.exception())
+        if future.cancelled() or future.exception() is not None:
+            why = "cancelled" if future.cancelled() else future.exception()
+            logger.warning("sending %s failed: %s", msg.object_id.hex(), why)
             return
         if self.store.segment_of(msg.object_id) is None and msg.object_id not in self.spilled:
             # freed meanwhile: so is the copy
@@ -178,7 +186,7 @@ def _receive(address: str, token: bytes, request: SendObject, reservation) -> No
     sock = blocking.dial(address, token, CONFIG.transfer_timeout_s)
     try:
         blocking.request(sock, request)
-        if blocking.CAN_SPLICE:  # in the kernel, into the segment's pages
+        if blocking.can_splice(sock):  # in the kernel, into the segment's pages
             if reservation.reused:
                 fd = shm.open_fd_writable(reservation.segment)
             else:
@@ -202,6 +210,26 @@ def _receive(address: str, token: bytes, request: SendObject, reservation) -> No
             mem.close()
     finally:
         sock.close()
+
+
+async def _send_tls(conn: Connection, open_source, size: int, chunk: int = 1 << 20) -> None:
+    """Write Ok, then the first ``size`` bytes of ``open_source()`` through the TLS
+    transport of ``conn``, a chunk at a time, waiting whenever its buffer is full."""
+    transport = conn.take_over_transport()
+    transport.write(framing.encode(Ok(), -1))
+    src = open_source()
+    try:
+        offset = 0
+        while offset < size:
+            data = os.pread(src, min(chunk, size - offset), offset)
+            if not data:
+                raise OSError(f"the object's source ended after {offset:,} of {size:,} bytes")
+            transport.write(data)
+            offset += len(data)
+            await asyncio.wait_for(conn.drain(), CONFIG.transfer_timeout_s)
+    finally:
+        os.close(src)
+    await asyncio.wait_for(conn.drain(), CONFIG.transfer_timeout_s)
 
 
 def _send(fd: int, open_source, size: int) -> None:

@@ -5,7 +5,9 @@ Moving a large object is one request and then a long stream of raw bytes, which
 a plain blocking socket does best: ``splice`` moves the bytes into the
 destination's shared memory inside the kernel (``recv_into`` a mapping where
 ``splice`` is missing). The handshake and frames are the same as
-everywhere (framing.py), so the listener cannot tell the difference.
+everywhere (framing.py), so the listener cannot tell the difference. With TLS
+on (tls.py), a TCP socket is wrapped in TLS before the token handshake, and the
+bytes are decrypted into the mapping (``splice`` cannot decrypt).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 import select
 import socket
 
-from . import framing
+from . import framing, tls
 from .connection import RemoteError, parse_address
 from .framing import ProtocolError
 from .messages import ErrorReply, Message
@@ -38,25 +40,59 @@ def dial(address: str, token: bytes, timeout: float) -> socket.socket:
     else:
         sock = socket.create_connection(where, timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls.enabled():
+            sock = _wrap(sock, f"{where[0]}:{where[1]}", server_host=where[0])
     try:
-        hello = read_frame(sock, framing.HANDSHAKE_MAX)
+        try:
+            hello = read_frame(sock, framing.HANDSHAKE_MAX)
+        except OSError as e:  # (TLS: a server that refuses our certificate closes now)
+            if type(sock) is socket.socket or tls.is_tls_error(e) or isinstance(e, TimeoutError):
+                raise
+            raise tls.TLSHandshakeError(tls.refused_after_handshake(address)) from None
         nonce = framing.new_nonce()
         sock.sendall(framing.frame(framing.client_answer(token, hello, nonce)))
         framing.client_check(token, nonce, read_frame(sock, framing.HANDSHAKE_MAX))
-    except BaseException:
+    except BaseException as e:
         sock.close()
+        if tls.is_tls_error(e):  # the server refused our certificate after the TLS handshake
+            raise tls.TLSHandshakeError(tls.describe(e, address, we_dialled=True)) from None
         raise
     return sock
 
 
-def answer_handshake(sock: socket.socket, token: bytes) -> None:
+def answer_handshake(sock: socket.socket, token: bytes) -> socket.socket:
     """The listening side of the handshake ``dial`` makes, on an accepted socket: returns
-    once the peer proved it holds ``token``; ProtocolError or ConnectionError if not.
-    Give the socket a timeout first, so a silent peer cannot hold the listener."""
-    nonce = framing.new_nonce()
-    sock.sendall(framing.frame(framing.server_hello(nonce)))
-    answer = read_frame(sock, framing.HANDSHAKE_MAX)
-    sock.sendall(framing.frame(framing.server_check(token, nonce, answer)))
+    the socket to use (TLS-wrapped when TLS is on and it is TCP) once the peer proved it
+    holds ``token``; ProtocolError or ConnectionError (TLSHandshakeError) if not. Give the
+    socket a timeout first, so a silent peer cannot hold the listener."""
+    if sock.family != socket.AF_UNIX and tls.enabled():
+        peer = tls.peer_name(sock.getpeername())
+        sock = _wrap(sock, peer, server_host=None)
+    try:
+        nonce = framing.new_nonce()
+        sock.sendall(framing.frame(framing.server_hello(nonce)))
+        answer = read_frame(sock, framing.HANDSHAKE_MAX)
+        sock.sendall(framing.frame(framing.server_check(token, nonce, answer)))
+    except BaseException:
+        sock.close()  # (the caller's socket may be the one TLS took over)
+        raise
+    return sock
+
+
+def _wrap(sock: socket.socket, peer: str, server_host: str | None) -> socket.socket:
+    """TLS over ``sock`` (a client's if ``server_host``, else a listener's), handshake
+    done; closes ``sock`` and raises TLSHandshakeError if it fails."""
+    try:
+        if server_host is None:
+            return tls.server_context().wrap_socket(sock, server_side=True)
+        return tls.client_context().wrap_socket(sock, server_hostname=server_host)
+    except OSError as e:
+        sock.close()
+        if tls.is_tls_error(e):
+            raise tls.TLSHandshakeError(
+                tls.describe(e, peer, we_dialled=server_host is not None)
+            ) from None
+        raise
 
 
 def request(sock: socket.socket, msg: Message, max_reply: int = 1 << 20) -> Message:
@@ -131,3 +167,8 @@ def splice_into(sock: socket.socket, fd: int, size: int, timeout: float) -> None
 
 #: whether splice_into works here (Linux, Python 3.10+)
 CAN_SPLICE = hasattr(os, "splice") and hasattr(fcntl, "F_SETPIPE_SZ")
+
+
+def can_splice(sock: socket.socket) -> bool:
+    """Whether ``splice_into`` can read ``sock``: a plain socket (not TLS) on Linux."""
+    return CAN_SPLICE and type(sock) is socket.socket

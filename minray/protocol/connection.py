@@ -16,7 +16,9 @@ through the loop thread per reply. A lock keeps frames whole and in order.
 A malformed frame or a failed handshake closes only that connection, with a
 logged reason. So does a handshake not finished within the deadline, and a
 listener closes its oldest connection in the handshake when too many are
-(admission.py).
+(admission.py). With TLS on (tls.py), TCP connections are TLS underneath: the TLS
+handshake comes before the token handshake, and every byte then goes through
+the transport (no direct socket writes).
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ import inspect
 import itertools
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from . import framing
+from . import framing, tls
 from .admission import Gate, Limits
 from .framing import ProtocolError
 from .messages import MESSAGE_CLASSES, ErrorReply, Message
@@ -153,11 +156,13 @@ class Connection(asyncio.Protocol):
         self._write_lock = threading.RLock()  #: frames stay whole when two threads send
         self._out: list[bytes] = []
         self._flush_scheduled = False
+        self._drained: asyncio.Future | None = None  #: while the transport's buffer is full
         self._pending: dict[int, asyncio.Future | Answer] = {}
         self._ids = itertools.count(1)
         self._dispatching = 0  #: id of the request whose handler runs now
         self.loop = asyncio.get_event_loop()
         self.ready: asyncio.Future = self.loop.create_future()
+        self._gone: asyncio.Future = self.loop.create_future()  #: the transport is gone
         self.closed = False
         self.close_reason = ""
         self.close_callbacks: list[Callable[[Connection], None]] = []
@@ -169,7 +174,7 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self._transport = transport
         sock = transport.get_extra_info("socket")
-        if sock is not None:
+        if sock is not None and transport.get_extra_info("sslcontext") is None:
             self._fd = os.dup(sock.fileno())
         timeout = self._handshake_timeout_s
         self._deadline = self.loop.call_later(timeout, self._handshake_expired, timeout)
@@ -190,12 +195,31 @@ class Connection(asyncio.Protocol):
                 else:
                     self._handshake(body)
         except ProtocolError as e:
+            reason = f"protocol error: {e}{'' if self._authed else tls.plain_peer_hint(data)}"
             if self._gate is not None:  # a stranger's: logged once per burst by the listener
-                self._gate.fail(self, f"protocol error: {e}")
+                self._gate.fail(self, reason)
             else:
-                self.abort(f"protocol error: {e}")
+                self.abort(reason)
+
+    def pause_writing(self) -> None:
+        if self._drained is None:
+            self._drained = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        drained, self._drained = self._drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    async def drain(self) -> None:
+        """Wait until the transport takes more (ConnectionLost if the connection closes)."""
+        if self._drained is not None:
+            await self._drained
+        if self.closed:
+            raise ConnectionLost(self.close_reason)
 
     def connection_lost(self, exc) -> None:
+        if not self._gone.done():
+            self._gone.set_result(None)
         self._closed(self.close_reason or f"peer closed the connection ({exc or 'EOF'})")
 
     # --- handshake ------------------------------------------------------------------
@@ -418,6 +442,22 @@ class Connection(asyncio.Protocol):
             self._transport.pause_reading()
             return os.dup(self._fd)
 
+    @property
+    def is_tls(self) -> bool:
+        """Whether this connection runs over TLS (so its socket is never written directly)."""
+        transport = self._transport
+        return transport is not None and transport.get_extra_info("sslcontext") is not None
+
+    def take_over_transport(self) -> asyncio.Transport:
+        """Loop thread: stop reading, and return the transport for a raw byte stream after
+        the last frame, written with ``write`` and paced by ``drain`` (a TLS connection's
+        socket cannot be taken over: its bytes must be encrypted). Flushes queued frames."""
+        if self.closed:
+            raise RuntimeError("the connection is closed")
+        self._flush()
+        self._transport.pause_reading()
+        return self._transport
+
     # --- closing ------------------------------------------------------------------------
 
     def abort(self, reason: str, log: bool = True) -> None:
@@ -428,6 +468,12 @@ class Connection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
         self._closed(reason)
+
+    async def gone(self, timeout: float = 1.0) -> None:
+        """After ``close``: wait (at most ``timeout``) until the transport is gone, which a
+        TLS connection's goodbye takes a few loop turns for (a loop about to close)."""
+        if self._transport is not None:
+            await asyncio.wait([self._gone], timeout=timeout)
 
     def close(self) -> None:
         if self._transport is not None and not self.closed:
@@ -449,6 +495,7 @@ class Connection(asyncio.Protocol):
         if not self.ready.done():
             self.ready.set_exception(ConnectionLost(reason))
             self.ready.exception()  # mark retrieved
+        self.resume_writing()  # (drain raises ConnectionLost)
         for fut in pending.values():
             if type(fut) is Answer:  # later, as a future's callback would be
                 self.loop.call_soon(fut._answer, None, ConnectionLost(reason))
@@ -496,6 +543,8 @@ async def connect(
 
     if scheme == "unix":
         _, conn = await loop.create_unix_connection(factory, where)
+    elif tls.enabled():
+        return await tls.connect(loop, factory, *where)
     else:
         _, conn = await loop.create_connection(factory, *where)
     return await conn.ready
@@ -511,7 +560,8 @@ async def serve(
     limits: Limits | None = None,
 ):
     """Listen at ``address`` (on ``sock`` if given: a bound, listening socket); returns
-    the asyncio Server. ``limits``: for strangers (admission.py; default: the settings)."""
+    the asyncio Server (a TLSListener with TLS on). ``limits``: for strangers
+    (admission.py; default: the settings)."""
     loop = asyncio.get_running_loop()
     scheme, where = parse_address(address)
     gate = Gate(address, limits)
@@ -522,6 +572,9 @@ async def serve(
             on_connect(conn)
         return conn
 
+    tcp = scheme == "tcp" if sock is None else sock.family != socket.AF_UNIX
+    if tcp and tls.enabled():  # each connection's TLS handshake first, refusals logged
+        return tls.listen(factory, where, sock)
     if sock is not None:
         server = await loop.create_server(factory, sock=sock)
     elif scheme == "unix":

@@ -52,6 +52,7 @@ class Host:
         self.home = os.path.join(base, name, "home")
         self.root = os.path.join(base, name, "s")  # short: Unix socket paths are limited
         os.makedirs(self.home)
+        self.extra_env: dict = {}  #: e.g. the TLS settings of this host
 
     def env(self) -> dict:
         env = dict(os.environ, HOME=self.home, MINRAY_SESSION_ROOT=self.root)
@@ -60,6 +61,7 @@ class Host:
         env["MINRAY_HEARTBEAT_INTERVAL_S"] = "0.2"
         env["MINRAY_NODE_DEATH_TIMEOUT_S"] = "3"
         env["PYTHONPATH"] = ROOT
+        env.update(self.extra_env)
         return env
 
     def run(self, *args: str, timeout: float = 90, **kw) -> subprocess.CompletedProcess:
@@ -222,6 +224,7 @@ def test_a_head_and_a_node_on_two_hosts(hosts, tmp_path):
     address = f"{a.address}:{port}"
     assert f"Started the minray head at {address}" in head.stdout
     assert "WARNING" in head.stdout  # not loopback: anyone who can reach it with the token
+    assert "travels unencrypted" in head.stderr and "minray tls init" in head.stderr
     with open(os.path.join(a.home, ".minray", "auth_token")) as f:
         token = f.read().strip()
     joined = b.minray(
@@ -267,3 +270,67 @@ def test_a_head_and_a_node_on_two_hosts(hosts, tmp_path):
             driver.wait()
     assert driver.returncode == 0, out + err
     assert "dead:" in out, out + err
+
+
+TLS_DRIVER = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import minray
+
+    minray.init(address=sys.argv[1])
+    here = minray.get_runtime_context().get_node_id()
+
+    @minray.remote(resources={"remote": 1})
+    def where_and_sum(array):
+        return minray.get_runtime_context().get_node_id(), int(array.sum())
+
+    @minray.remote(resources={"remote": 1})
+    def make(n):
+        return np.arange(n, dtype=np.uint8)
+
+    sent = np.arange(64 << 20, dtype=np.uint8)
+    there, total = minray.get(where_and_sum.remote(minray.put(sent)))
+    assert there != here and total == int(sent.sum())
+    assert np.array_equal(minray.get(make.remote(sent.size)), sent)
+    print("moved 64 MiB both ways over TLS")
+    minray.shutdown()
+""")
+
+
+def test_a_head_and_a_node_on_two_hosts_with_tls(hosts, tmp_path):
+    a, b = hosts
+    certs = tmp_path / "certs"
+    made = subprocess.run(
+        [sys.executable, "-m", "minray.cli", "tls", "init", str(certs), "--hosts", a.address,
+         b.address],
+        env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    for host in (a, b):
+        assert f"On {host.address}:" in made.stdout
+        host.extra_env = {
+            "MINRAY_USE_TLS": "1",
+            "MINRAY_TLS_SERVER_CERT": str(certs / host.address / "node.crt"),
+            "MINRAY_TLS_SERVER_KEY": str(certs / host.address / "node.key"),
+            "MINRAY_TLS_CA_CERT": str(certs / "ca.crt"),
+        }
+    address = f"{a.address}:6380"
+    head = a.minray("start", "--head", "--node-ip-address", a.address, "--num-cpus", "1")
+    assert "travels unencrypted" not in head.stderr
+    with open(os.path.join(a.home, ".minray", "auth_token")) as f:
+        token = f.read().strip()
+    b.minray(
+        "start", "--address", address, "--token", token, "--num-cpus", "1",
+        "--resources", '{"remote": 1}',
+    )  # fmt: skip
+    assert "2 node(s) alive" in a.minray("status").stdout
+    with_tls = {**b.extra_env, "MINRAY_AUTH_TOKEN": token}
+    b.extra_env = {"MINRAY_AUTH_TOKEN": token, "MINRAY_HEAD_CONNECT_TIMEOUT_S": "2"}
+    refused = b.minray("status", "--address", address, check=False)  # the token, no TLS
+    assert refused.returncode == 1 and "MINRAY_USE_TLS=1" in refused.stderr
+    b.extra_env = with_tls
+    script = tmp_path / "driver.py"
+    script.write_text(TLS_DRIVER)
+    out = a.run(sys.executable, str(script), address, timeout=120)  # tasks go to host b
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "moved 64 MiB both ways over TLS" in out.stdout
