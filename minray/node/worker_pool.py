@@ -21,6 +21,8 @@ import socket
 import sys
 from collections.abc import Callable
 
+from ..proctitle import set_title
+
 
 def start_zygote(worker_entry: Callable[[bytes], None]) -> tuple[int, socket.socket]:
     """Fork the zygote; returns its pid and the node's end of the socket pair."""
@@ -49,6 +51,7 @@ def _reap(signum, frame) -> None:
 def _zygote_main(sock: socket.socket, worker_entry: Callable[[bytes], None]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, _reap)
+    set_title("zygote")
     try:
         import numpy  # noqa: F401 - preload for workers when available
     except ImportError:

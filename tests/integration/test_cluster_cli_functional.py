@@ -26,8 +26,11 @@ def env(tmp_path):
     env["MINRAY_HEARTBEAT_INTERVAL_S"] = "0.2"
     yield env
     minray(env, "stop", "--force", check=False)
-    leftover = [
-        p for p in psutil.process_iter(["cmdline"]) if root in " ".join(p.info["cmdline"] or ())
+    leftover = [  # (a node's title replaces its command line: its environment names the root)
+        p
+        for p in psutil.process_iter(["cmdline", "environ"])
+        if root in " ".join(p.info["cmdline"] or ())
+        or (p.info["environ"] or {}).get("MINRAY_SESSION_ROOT") == root
     ]
     shutil.rmtree(root, ignore_errors=True)
     assert not leftover, f"processes left running: {leftover}"
