@@ -33,6 +33,7 @@ from .node.cluster_address import (
 )
 from .node.private_dirs import session_root, user_dir
 from .node.processes import alive, kill, remove_segments, remove_session
+from .proctitle import NODE_TITLES
 from .protocol import framing
 from .protocol.messages import GetClusterInfo, GetJobs
 from .protocol.reach import LOOPBACK
@@ -113,9 +114,10 @@ def start(args) -> int:
     )
     if args.head:
         token = _head_token(args.token)
-        _check_port_free(args.node_ip_address, args.port)
+        _check_port_free(args.node_ip_address, args.port, "--port")
         settings.update(head=True, head_host=args.node_ip_address, head_port=args.port)
         if args.include_dashboard == "true":
+            _check_port_free(args.dashboard_host, args.dashboard_port, "--dashboard-port")
             settings.update(dashboard_host=args.dashboard_host, dashboard_port=args.dashboard_port)
     else:
         settings["head_address"] = f"tcp:{address}"
@@ -162,14 +164,14 @@ def _head_token(given: str | None) -> bytes:
     return token
 
 
-def _check_port_free(host: str, port: int) -> None:
-    with socket.socket() as sock:
+def _check_port_free(host: str, port: int, option: str) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         try:
             sock.bind((host, port))
         except OSError as e:
             raise ValueError(
                 f"cannot listen on {host}:{port} ({e.strerror}). Is a minray head already "
-                "running there (`minray status`)? Choose another port with --port."
+                f"running there (`minray status`)? Choose another port with {option}."
             ) from None
 
 
@@ -236,7 +238,8 @@ def stop(force: bool) -> int:
 def _is_our_node(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return alive(pid) and b"minray.node.daemon" in f.read()
+            cmdline = f.read()  # the node's title (minray/proctitle.py), or its command
+        return alive(pid) and (cmdline.startswith(NODE_TITLES) or b"minray.node.daemon" in cmdline)
     except OSError:
         return False
 
