@@ -189,6 +189,7 @@ def _print_head_started(args, seconds: float, session_dir: str) -> None:
     if os.path.exists(url):
         with open(url) as f:
             print(f"Dashboard:                             http://{f.read().strip()}")
+        print("  it asks for the cluster token (`minray dashboard` prints the URL and the token)")
     if not ipaddress.ip_address(args.node_ip_address).is_loopback:
         print(
             f"\nWARNING: the head listens on {args.node_ip_address}: anyone who can reach "
