@@ -13,9 +13,13 @@ import urllib.parse
 from prometheus_client.parser import text_string_to_metric_families
 
 import minray
+from minray.cluster_utils import Cluster
 
 from .cluster_helpers import wait_until
-from .dashboard_helpers import dashboard  # noqa: F401 - a fixture
+from .dashboard_helpers import (
+    Dashboard,
+    dashboard,  # noqa: F401 - a fixture
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EVERY_ROUTE = ["/", "/api", "/api/nodes", "/api/jobs", "/api/tasks", "/api/actors",
@@ -162,3 +166,30 @@ def test_minray_dashboard_prints_the_url_and_the_token_that_logs_in(dashboard): 
     assert out.returncode == 0, out.stderr
     assert f"http://127.0.0.1:{dashboard.port}" in out.stdout
     assert f"token: {dashboard.token}" in out.stdout
+
+
+def test_metrics_cover_every_node_of_a_cluster():
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "include_dashboard": True, "dashboard_port": 0},
+    )
+    try:
+        cluster.add_node(num_cpus=2, resources={"side": 1}, node_ip_address="127.0.0.2")
+        cluster.wait_for_nodes()
+        head_dir = cluster.head_node.session_dir
+        with open(os.path.join(head_dir, "dashboard_url")) as f:
+            host, port = f.read().strip().rsplit(":", 1)
+        with open(os.path.join(head_dir, "token"), "rb") as f:
+            dash = Dashboard(host, int(port), f.read().hex(), head_dir)
+
+        def cpus() -> dict:
+            status, _, body = dash.request("GET", "/metrics")
+            assert status == 200
+            (family,) = [f for f in text_string_to_metric_families(body.decode())
+                         if f.name == "minray_node_resource_total"]  # fmt: skip
+            return {s.labels["address"]: s.value for s in family.samples
+                    if s.labels["resource"] == "CPU"}  # fmt: skip
+
+        assert wait_until(lambda: cpus() == {"127.0.0.1": 1.0, "127.0.0.2": 2.0}), cpus()
+    finally:
+        cluster.shutdown()
