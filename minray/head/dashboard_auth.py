@@ -24,7 +24,6 @@ middleware, and :func:`add_routes` is how a module adds its routes to it.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
@@ -50,6 +49,8 @@ def split_host(value: str | None) -> tuple[str, int | None] | None:
     or ``[IPv6]``, optionally followed by ``:port``."""
     if not value or value != value.strip() or len(value) > 255:
         return None
+    import ipaddress  # (here: minray's import stays fast when no dashboard is served)
+
     port: int | None = None
     if value.startswith("["):
         end = value.find("]")
