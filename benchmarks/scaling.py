@@ -64,7 +64,7 @@ def probe_stop():
     (before, busy0), (after, busy1) = _PROBE["before"], _snapshot()
     me, procs = _os.getpid(), {}
     daemon = next((pid for pid, (ppid, cmd, _, _) in after.items()
-                   if ppid == me and "minray.node.daemon" in cmd), None)
+                   if ppid == me and cmd.startswith(("minray::head", "minray::node"))), None)
     for pid, (ppid, cmd, cpu, threads) in after.items():
         old = before.get(pid, (0, "", 0.0, {}))
         role = ("driver" if pid == me else "daemon" if pid == daemon

@@ -22,7 +22,7 @@ import psutil
 from . import accelerators, ids, system_config
 from .config import CONFIG
 from .exceptions import RaySystemError
-from .head.dashboard import dashboard_settings
+from .head.dashboard import announce_dashboard, dashboard_settings, dashboard_url
 from .head.query import query_head
 from .node import launcher
 from .node.cluster_address import connection_target, local_node
@@ -164,6 +164,7 @@ def init(
         _state.env_vars = dict((runtime_env or {}).get("env_vars") or {})
         dashboard = dashboard_settings(include_dashboard, dashboard_host, dashboard_port)
         _start_local_cluster(node_resources, store_bytes, gpu_ids, node_env, dashboard)
+        announce_dashboard(_state.session_dir, dashboard)
         _state.worker.log_to_driver = bool(log_to_driver)
         _state.worker.namespace = _state.namespace
         if local_mode:
@@ -322,17 +323,8 @@ def _context() -> RayContext:
         session_dir=session_dir,
         address=worker.node_address if worker else "",
         node_id=worker.node_id.hex() if worker else "",
-        webui_url=_dashboard_url(session_dir),
+        webui_url=dashboard_url(session_dir),
     )
-
-
-def _dashboard_url(session_dir: str) -> str | None:
-    """``HOST:PORT`` of the dashboard the local cluster serves, as Ray's webui_url."""
-    try:
-        with open(os.path.join(session_dir, "dashboard_url")) as f:
-            return f.read().strip()
-    except OSError:
-        return None
 
 
 def shutdown() -> None:

@@ -33,6 +33,7 @@ from .node.cluster_address import (
 )
 from .node.private_dirs import session_root, user_dir
 from .node.processes import alive, kill, remove_segments, remove_session
+from .proctitle import NODE_TITLES
 from .protocol import framing, tls
 from .protocol.messages import GetClusterInfo, GetJobs
 from .protocol.reach import LOOPBACK
@@ -122,9 +123,10 @@ def start(args) -> int:
     )
     if args.head:
         token = _head_token(args.token)
-        _check_port_free(args.node_ip_address, args.port)
+        _check_port_free(args.node_ip_address, args.port, "--port")
         settings.update(head=True, head_host=args.node_ip_address, head_port=args.port)
         if args.include_dashboard == "true":
+            _check_port_free(args.dashboard_host, args.dashboard_port, "--dashboard-port")
             settings.update(dashboard_host=args.dashboard_host, dashboard_port=args.dashboard_port)
     else:
         settings["head_address"] = f"tcp:{address}"
@@ -181,14 +183,14 @@ def _head_token(given: str | None) -> bytes:
     return token
 
 
-def _check_port_free(host: str, port: int) -> None:
-    with socket.socket() as sock:
+def _check_port_free(host: str, port: int, option: str) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         try:
             sock.bind((host, port))
         except OSError as e:
             raise ValueError(
                 f"cannot listen on {host}:{port} ({e.strerror}). Is a minray head already "
-                "running there (`minray status`)? Choose another port with --port."
+                f"running there (`minray status`)? Choose another port with {option}."
             ) from None
 
 
@@ -206,6 +208,7 @@ def _print_head_started(args, seconds: float, session_dir: str) -> None:
     if os.path.exists(url):
         with open(url) as f:
             print(f"Dashboard:                             http://{f.read().strip()}")
+        print("  it asks for the cluster token (`minray dashboard` prints the URL and the token)")
     if not ipaddress.ip_address(args.node_ip_address).is_loopback:
         print(
             f"\nWARNING: the head listens on {args.node_ip_address}: anyone who can reach "
@@ -255,7 +258,8 @@ def stop(force: bool) -> int:
 def _is_our_node(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return alive(pid) and b"minray.node.daemon" in f.read()
+            cmdline = f.read()  # the node's title (minray/proctitle.py), or its command
+        return alive(pid) and (cmdline.startswith(NODE_TITLES) or b"minray.node.daemon" in cmdline)
     except OSError:
         return False
 

@@ -27,6 +27,7 @@ import time
 import psutil
 
 from . import api, system_config
+from .head.dashboard import dashboard_settings
 from .head.query import query_head
 from .node import launcher
 from .node.processes import remove_segments
@@ -98,6 +99,8 @@ class Cluster:
         object_store_memory: int | None = None,
         node_ip_address: str = LOOPBACK,
         _system_config: dict | None = None,
+        include_dashboard: bool | None = None,
+        dashboard_port: int | None = None,
         **unsupported,
     ) -> ClusterNode:
         """Start a node; the first one added is the head. Returns it once it has joined
@@ -107,12 +110,13 @@ class Cluster:
         behave as if on another machine: it and its workers are reached over TCP.
         ``_system_config`` takes Ray's settings (see ``minray/system_config.py``: the
         health-check keys set the heartbeat interval and the death timeout); the head's
-        apply to every node of the cluster, as in Ray, and a node's own override them."""
+        apply to every node of the cluster, as in Ray, and a node's own override them.
+        ``include_dashboard``/``dashboard_port``: the head serves the dashboard (as init's)."""
         if unsupported:
             raise TypeError(
                 f"add_node() got arguments minray does not support: {sorted(unsupported)}; "
                 "it takes num_cpus, num_gpus, resources, object_store_memory, "
-                "node_ip_address and _system_config"
+                "node_ip_address, _system_config, include_dashboard and dashboard_port"
             )
         env = {**self._head_env, **system_config.node_environment(_system_config, "add_node()")}
         if not ipaddress.ip_address(node_ip_address).is_loopback:
@@ -135,6 +139,7 @@ class Cluster:
             node_ip=node_ip_address,
             head_address="" if head else f"tcp:{self.address}",
             extra={"code_paths": launcher.driver_code_paths()},
+            **(dashboard_settings(include_dashboard, LOOPBACK, dashboard_port) if head else {}),
         )
         node_id = settings["node_id"]
         process, _ = launcher.start_node(settings, self.token, env)

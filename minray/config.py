@@ -51,6 +51,8 @@ class Config:
     transfer_timeout_s: float = 30.0
     #: threads per node that copy objects to and from other nodes
     transfer_threads: int = 4
+    #: largest request body the dashboard reads (bytes); a larger one is answered 413
+    dashboard_max_body_bytes: int = 1024 * 1024
     #: record task state changes for the state API (runtime/task_events.py)
     task_events: bool = True
     #: task events a process keeps while waiting to send them; past it new ones are

@@ -7,18 +7,26 @@ Served by the head's process with aiohttp, on the node's event loop, at
 * ``/api/nodes``, ``/api/jobs``, ``/api/placement_groups``: the head's tables;
 * ``/api/actors``, ``/api/workers``: asked of every live node, as the state API does;
 * ``/api/tasks?limit=N``: the newest task attempts from the task table;
+* ``/api``: the list of routes; ``/metrics``: Prometheus' text (dashboard_metrics.py);
 * ``/``: a page that refreshes these every two seconds (dashboard_page.py).
 
-It binds 127.0.0.1 unless told otherwise (``--dashboard-host``): what it shows
-(task names, errors, command lines) is for the cluster's user, not the network.
+Every route needs the cluster token and passes the Host/Origin checks of
+dashboard_auth.py; a module that serves more (the job API) adds its routes with
+``dashboard_auth.add_routes`` from a function listed in :data:`ROUTE_SETS`.
+It binds 127.0.0.1 unless told otherwise (``--dashboard-host``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from ..config import CONFIG
 from ..protocol.messages import GetStates
+from .dashboard_auth import add_routes, new_app
+from .dashboard_metrics import metrics_routes
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -38,10 +46,70 @@ def dashboard_settings(include: bool | None, host: str, port: int | None) -> dic
     return {"dashboard_host": host, "dashboard_port": DEFAULT_PORT if port is None else port}
 
 
-async def start_dashboard(head: HeadService, host: str, port: int) -> tuple[web.AppRunner, str]:
+def dashboard_url(session_dir: str) -> str | None:
+    """``HOST:PORT`` of the dashboard a session's node serves, as Ray's webui_url."""
+    try:
+        with open(os.path.join(session_dir, "dashboard_url")) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def announce_dashboard(session_dir: str, settings: dict) -> None:
+    """Tell the user of an embedded cluster where its dashboard is and how to log in, or
+    that it could not listen where asked."""
+    if not settings:
+        return
+    where = dashboard_url(session_dir)
+    if where is None:
+        logger.warning(
+            "the dashboard could not listen on %s:%d (is the port in use?); the cluster runs "
+            "without it. Choose another port: init(dashboard_port=...) or --dashboard-port.",
+            settings["dashboard_host"], settings["dashboard_port"],
+        )  # fmt: skip
+        return
+    logger.info(
+        "Dashboard at http://%s (it asks for this cluster's token: `minray dashboard` "
+        "prints it).", where,
+    )  # fmt: skip
+
+
+async def start_dashboard(
+    head: HeadService,
+    token: bytes,
+    host: str,
+    port: int,
+    extra_names: Iterable[str] = (),
+) -> tuple[web.AppRunner, str]:
     """Serve the dashboard; returns the runner (``await runner.cleanup()`` to stop) and
-    the ``HOST:PORT`` it listens on. OSError when the port is taken."""
+    the ``HOST:PORT`` it listens on. OSError when the port is taken. ``extra_names``:
+    more names its Host header may carry (this machine's, when it binds every address)."""
     from aiohttp import web  # only when asked for: it is not needed to run tasks
+
+    app = new_app(token, host, CONFIG.dashboard_max_body_bytes, extra_names)
+    for routes in ROUTE_SETS:
+        add_routes(app, routes(head))
+
+    async def index(request: web.Request) -> web.Response:
+        paths = sorted({r.resource.canonical for r in app.router.routes() if r.resource})
+        return web.json_response({"routes": paths})
+
+    add_routes(app, [("GET", "/api", index)])
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, keepalive_timeout=30)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    bound = runner.addresses[0][1] if runner.addresses else port
+    return runner, f"{host}:{bound}"
+
+
+def api_routes(head: HeadService) -> list:
+    """The page and the read-only JSON API."""
+    from aiohttp import web
 
     from .dashboard_page import PAGE
 
@@ -68,26 +136,22 @@ async def start_dashboard(head: HeadService, host: str, port: int) -> tuple[web.
 
     def rows_of(kind: str):
         async def handler(request: web.Request) -> web.Response:
-            states = await head.handle_GetStates(None, GetStates(kind, False))
+            states = await head.handle_GetStates(None, GetStates(kind, False))  # bounded wait
             return web.json_response({kind: states.rows, "missing": states.missing})
 
         return handler
 
-    app = web.Application()
-    app.router.add_get("/", page)
-    app.router.add_get("/api/nodes", nodes)
-    app.router.add_get("/api/jobs", jobs)
-    app.router.add_get("/api/placement_groups", groups)
-    app.router.add_get("/api/tasks", tasks)
-    app.router.add_get("/api/actors", rows_of("actors"))
-    app.router.add_get("/api/workers", rows_of("workers"))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except OSError:
-        await runner.cleanup()
-        raise
-    bound = runner.addresses[0][1] if runner.addresses else port
-    return runner, f"{host}:{bound}"
+    return [
+        ("GET", "/", page),
+        ("GET", "/api/nodes", nodes),
+        ("GET", "/api/jobs", jobs),
+        ("GET", "/api/placement_groups", groups),
+        ("GET", "/api/tasks", tasks),
+        ("GET", "/api/actors", rows_of("actors")),
+        ("GET", "/api/workers", rows_of("workers")),
+    ]
+
+
+#: what the dashboard serves: functions of the head that return (method, path, handler)
+#: routes; a module that serves more of the dashboard adds its function here
+ROUTE_SETS: tuple[Callable[[HeadService], list], ...] = (api_routes, metrics_routes)

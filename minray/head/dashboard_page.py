@@ -1,6 +1,9 @@
 """The dashboard's one page: tables of nodes, jobs, actors, workers, placement groups and
 the newest tasks, refreshed every two seconds from the JSON endpoints (dashboard.py).
-Plain HTML and JavaScript, no external files: it works with no network but the head's."""
+Plain HTML and JavaScript, no external files: it works with no network but the head's.
+Also the token login form (dashboard_auth.py)."""
+
+import html
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -62,6 +65,7 @@ function used(node, name) {
 }
 async function json(path) {
   const response = await fetch(path);
+  if (response.status === 401) window.location.assign("/login");  // the login has lapsed
   if (!response.ok) throw new Error(path + ": " + response.status);
   return response.json();
 }
@@ -105,6 +109,39 @@ async function refresh() {
 refresh();
 setInterval(refresh, 2000);
 </script>
+</body>
+</html>
+"""
+
+
+def login_page(message: str) -> str:
+    """The token login form (``message``: why the last try failed, or "")."""
+    note = f'<p class="error">{html.escape(message)}</p>' if message else ""
+    return LOGIN.replace("<!--message-->", note)
+
+
+LOGIN = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>minray dashboard: log in</title>
+<style>
+  body { font: 14px system-ui, sans-serif; margin: 3em auto; max-width: 36em; color: #222; }
+  input[type=password] { width: 100%; font-family: ui-monospace, monospace; padding: 4px; }
+  .error { color: #b00; }
+  code { background: #f4f4f4; padding: 1px 4px; }
+</style>
+</head>
+<body>
+<h1>minray dashboard</h1>
+<!--message-->
+<form method="post" action="/login">
+  <p><label for="token">Cluster token</label></p>
+  <p><input type="password" id="token" name="token" autocomplete="off" autofocus></p>
+  <p><button type="submit">Log in</button></p>
+</form>
+<p>The token is the cluster's: <code>minray dashboard</code> prints it (for a cluster started
+with <code>minray start --head</code> it is also in <code>~/.minray/auth_token</code>).</p>
 </body>
 </html>
 """

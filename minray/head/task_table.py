@@ -136,6 +136,16 @@ class TaskTable:
             return [r.describe() for key, r in self.attempts.items() if key[0] == task_id]
         return [record.describe() for record in self.attempts.values()]
 
+    def state_counts(self) -> dict[str, int]:
+        """How many tasks are in each state, by their latest attempt (every state named)."""
+        counts = dict.fromkeys(ORDER, 0)
+        attempts = self.attempts
+        for task_id, attempt in self._latest.items():
+            record = attempts.get((task_id, attempt))
+            if record is not None and record.state:
+                counts[record.state] = counts.get(record.state, 0) + 1
+        return counts
+
     def _evict(self) -> None:
         while len(self.attempts) > self.capacity:
             if self._done:

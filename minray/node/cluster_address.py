@@ -150,6 +150,12 @@ def local_ips() -> set[str]:
 _INET = (socket.AF_INET, socket.AF_INET6)
 
 
+def wildcard_names() -> set[str]:
+    """The names a server bound to every address may be reached by: this machine's
+    addresses and host names."""
+    return {*local_ips(), socket.gethostname(), socket.getfqdn()}
+
+
 def local_node(nodes: list[dict]) -> dict | None:
     """The live node of this machine (its Unix socket exists here and its address is one
     of ours), the head first, if any."""

@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from .. import _loop, ids
+from .. import _loop, ids, proctitle
 from ..config import CONFIG
 from ..debugger.registry import forget_worker
 from ..head.placement import is_bundle_resource
@@ -572,8 +572,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ready-fd", type=int, default=None)
     args = parser.parse_args(argv)
     raw = json.loads(args.settings)
-    raw["node_id"] = bytes.fromhex(raw["node_id"])
-    settings = NodeSettings(**raw)
+    settings = NodeSettings(**{**raw, "node_id": bytes.fromhex(raw["node_id"])})
+    proctitle.set_title("node" if settings.head_address else "head")  # (ps: minray::head)
     with open(os.path.join(settings.session_dir, "token"), "rb") as f:
         token = f.read()
     logging.basicConfig(

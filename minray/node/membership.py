@@ -25,7 +25,7 @@ from ..protocol.messages import (
     NodeDied,
     RegisterClient,
 )
-from .cluster_address import record_current_cluster
+from .cluster_address import record_current_cluster, wildcard_names
 from .head_client import HeadClient
 from .spillback import pending_demands
 
@@ -73,9 +73,10 @@ class Membership:
     async def _start_dashboard(self) -> None:
         """Serve the dashboard; a port in use is logged, and the node runs on without it."""
         s = self.settings
+        names = wildcard_names() if s.dashboard_host in ("0.0.0.0", "::", "") else ()
         try:
             self._dashboard, where = await start_dashboard(
-                self.head, s.dashboard_host, s.dashboard_port
+                self.head, self.token, s.dashboard_host, s.dashboard_port, names
             )
         except OSError as e:
             logger.error(

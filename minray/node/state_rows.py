@@ -16,6 +16,8 @@ import collections
 import time
 from typing import TYPE_CHECKING
 
+import psutil
+
 from ..protocol.connection import Connection
 from ..protocol.messages import (
     ActorState,
@@ -124,8 +126,14 @@ class StateRows:
             return self._worker_rows()
         if kind == "departed":
             return list(self.departed)
+        if kind == "node":  # this node's info, live, with its machine's use (for /metrics)
+            memory = psutil.virtual_memory()
+            return [{**self.node_info(), "CpuPercent": psutil.cpu_percent(None),
+                     "MemoryUsedBytes": memory.total - memory.available,
+                     "MemoryTotalBytes": memory.total}]  # fmt: skip
         raise ValueError(
-            f"unknown kind of state {kind!r}: use 'actors', 'workers', 'departed' or 'objects'"
+            f"unknown kind of state {kind!r}: use 'actors', 'workers', 'departed', 'node' or "
+            "'objects'"
         )
 
     def _actor_row(self: NodeDaemon, record) -> dict:

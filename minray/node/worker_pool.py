@@ -22,6 +22,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..proctitle import set_title
+
 
 def worker_entry(settings: Any, token: bytes) -> Callable[[bytes], None]:
     """What a forked worker runs: the worker main loop of a node with these settings."""
@@ -61,6 +63,7 @@ def _reap(signum, frame) -> None:
 def _zygote_main(sock: socket.socket, worker_entry: Callable[[bytes], None]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, _reap)
+    set_title("zygote")
     try:
         import numpy  # noqa: F401 - preload for workers when available
     except ImportError:

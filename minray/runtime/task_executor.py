@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .. import ids, serialization
 from ..debugger import remote_pdb
 from ..exceptions import RayError, RayTaskError, TaskCancelledError, UnserializableException
+from ..proctitle import set_title
 from ..protocol.connection import DEFERRED, Connection
 from ..protocol.messages import (
     CancelTask,
@@ -114,7 +115,12 @@ class TaskExecutor:
     def run_forever(self) -> None:
         self.interrupts.install()
         while True:
-            item = self._tasks.get()
+            try:
+                item = self._tasks.get_nowait()
+            except queue.Empty:  # nothing to run: say so while waiting (ps: minray::IDLE)
+                if self.actor is None:
+                    set_title("IDLE")
+                item = self._tasks.get()
             if item is None:
                 return
             if item is EXIT:  # the actor exits: this ends the process
@@ -342,8 +348,10 @@ class _CallScope:
         executor.running += 1
         if executor.actor is not None:
             executor._mark_log(executor.actor.log_name)
-        else:
-            executor._mark_log(msg.actor["class_name"] if msg.actor is not None else msg.name)
+        else:  # a task, or an actor's creation: the process's title too (ps: minray::name)
+            name = msg.actor["class_name"] if msg.actor is not None else msg.name
+            executor._mark_log(name)
+            set_title(name)
 
     def __exit__(self, *exc_info) -> None:
         executor = self.executor

@@ -10,6 +10,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from .. import ids
+from ..proctitle import set_title
 
 if TYPE_CHECKING:
     from ..node.daemon import NodeSettings
@@ -48,6 +49,7 @@ def run_worker(settings: NodeSettings, token: bytes, worker_id: bytes) -> None:
     from .task_executor import TaskExecutor
 
     os.setpgrp()  # the node stops this worker and anything it starts as one group
+    set_title("IDLE")
     for path in reversed(settings.extra.get("code_paths", [])):
         if path not in sys.path:  # the driver's own modules import here too
             sys.path.insert(0, path)

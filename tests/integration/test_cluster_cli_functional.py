@@ -26,8 +26,11 @@ def env(tmp_path):
     env["MINRAY_HEARTBEAT_INTERVAL_S"] = "0.2"
     yield env
     minray(env, "stop", "--force", check=False)
-    leftover = [
-        p for p in psutil.process_iter(["cmdline"]) if root in " ".join(p.info["cmdline"] or ())
+    leftover = [  # (a node's title replaces its command line: its environment names the root)
+        p
+        for p in psutil.process_iter(["cmdline", "environ"])
+        if root in " ".join(p.info["cmdline"] or ())
+        or (p.info["environ"] or {}).get("MINRAY_SESSION_ROOT") == root
     ]
     shutil.rmtree(root, ignore_errors=True)
     assert not leftover, f"processes left running: {leftover}"
@@ -60,7 +63,8 @@ def segments() -> set[str]:
 def test_start_a_head_join_a_node_run_a_driver_then_stop_everything(env, tmp_path):
     before = segments()
     port = free_port()
-    head = minray(env, "start", "--head", "--port", str(port), "--num-cpus", "1")
+    head = minray(env, "start", "--head", "--port", str(port), "--num-cpus", "1",
+                  "--dashboard-port", "0")  # fmt: skip
     address = f"127.0.0.1:{port}"
     assert f"Started the minray head at {address}" in head.stdout
     assert f"minray start --address={address}" in head.stdout
@@ -73,6 +77,13 @@ def test_start_a_head_join_a_node_run_a_driver_then_stop_everything(env, tmp_pat
     assert "2 node(s) alive, 0 dead" in status.stdout
     assert "CPU 0/2" in status.stdout
     assert "spilled to disk" in status.stdout  # each node's object store line
+    titles = {p.info["cmdline"][0] for p in psutil.process_iter(["cmdline", "environ"])
+              if p.info["cmdline"] and (p.info["environ"] or {}).get("MINRAY_SESSION_ROOT")
+              == env["MINRAY_SESSION_ROOT"]}  # fmt: skip
+    assert {"minray::head", "minray::node", "minray::zygote"} <= titles, titles
+    dashboard = minray(env, "dashboard")
+    assert f"token: {token_file.read_text().strip()}" in dashboard.stdout
+    assert "Dashboard:" in head.stdout and "`minray dashboard` prints" in head.stdout
 
     driver = textwrap.dedent("""
         import minray
@@ -124,3 +135,15 @@ def test_status_and_joining_without_a_cluster_say_so(env):
     assert out.returncode == 1 and "no running minray cluster" in out.stderr
     out = minray(env, "start", "--address", "127.0.0.1:1", "--token", "ab" * 32, check=False)
     assert out.returncode == 1 and "could not reach a minray head" in out.stderr
+
+
+def test_a_dashboard_port_in_use_is_refused_with_what_to_do(env):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        taken = sock.getsockname()[1]
+        out = minray(env, "start", "--head", "--port", str(free_port()), "--dashboard-port",
+                     str(taken), check=False)  # fmt: skip
+    assert out.returncode == 1
+    assert f"127.0.0.1:{taken}" in out.stderr and "--dashboard-port" in out.stderr
+    assert "No minray dashboard is running" in minray(env, "dashboard", check=False).stderr

@@ -3,31 +3,13 @@ only when asked for by an embedded cluster, and never in the way of the cluster.
 
 from __future__ import annotations
 
-import json
+import logging
 import socket
-import urllib.error
-import urllib.request
-
-import pytest
 
 import minray
 
 from .cluster_helpers import wait_until
-
-
-def fetch(url: str):
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body = response.read().decode()
-    return json.loads(body) if "/api/" in url else body
-
-
-@pytest.fixture
-def dashboard():
-    context = minray.init(num_cpus=1, include_dashboard=True, dashboard_port=0)
-    try:
-        yield f"http://{context['webui_url']}"
-    finally:
-        minray.shutdown()
+from .dashboard_helpers import dashboard  # noqa: F401 - a fixture
 
 
 @minray.remote
@@ -41,32 +23,36 @@ class Greeter:
         return "hi"
 
 
-def test_the_dashboard_serves_the_clusters_tables_and_a_page(dashboard):
+def test_the_dashboard_serves_the_clusters_tables_and_a_page(dashboard):  # noqa: F811
     greeter = Greeter.options(name="greeter").remote()
     assert minray.get(greeter.hello.remote()) == "hi"
     assert minray.get([square.remote(i) for i in range(3)]) == [0, 1, 4]
+    assert dashboard.url.startswith("http://127.0.0.1:")
 
-    (node,) = fetch(f"{dashboard}/api/nodes")
+    (node,) = dashboard.json("/api/nodes")
     assert node["Alive"] and node["Resources"]["CPU"] == 1.0
-    (job,) = fetch(f"{dashboard}/api/jobs")
+    (job,) = dashboard.json("/api/jobs")
     assert job["JobID"] == minray.get_runtime_context().get_job_id() and not job["IsDead"]
-    actors = fetch(f"{dashboard}/api/actors")
+    actors = dashboard.json("/api/actors")
     assert [(a["name"], a["state"]) for a in actors["actors"]] == [("greeter", "ALIVE")]
-    assert any(w["worker_type"] == "DRIVER" for w in fetch(f"{dashboard}/api/workers")["workers"])
+    workers = dashboard.json("/api/workers")["workers"]
+    assert any(w["worker_type"] == "DRIVER" for w in workers)
 
     def squares() -> list:
-        tasks = fetch(f"{dashboard}/api/tasks")["tasks"]
+        tasks = dashboard.json("/api/tasks")["tasks"]
         return [t for t in tasks if t["name"] == "square" and t["state"] == "FINISHED"]
 
     assert wait_until(lambda: len(squares()) == 3)
-    assert len(fetch(f"{dashboard}/api/tasks?limit=1")["tasks"]) == 1
-    with pytest.raises(urllib.error.HTTPError, match="400"):
-        fetch(f"{dashboard}/api/tasks?limit=many")
-    page = fetch(f"{dashboard}/")
-    assert "<title>minray dashboard</title>" in page and "/api/tasks" in page
+    assert len(dashboard.json("/api/tasks?limit=1")["tasks"]) == 1
+    status, _, body = dashboard.request("GET", "/api/tasks?limit=many")
+    assert status == 400 and b"whole number" in body
+    status, headers, page = dashboard.request("GET", "/")
+    assert status == 200 and b"<title>minray dashboard</title>" in page and b"/api/tasks" in page
+    assert headers["X-Frame-Options"] == "DENY"
+    assert "/metrics" in dashboard.json("/api")["routes"]
 
 
-def test_no_dashboard_unless_asked_and_a_taken_port_leaves_the_cluster_running():
+def test_no_dashboard_unless_asked_and_a_taken_port_leaves_the_cluster_running(caplog):
     context = minray.init(num_cpus=1)
     try:
         assert context["webui_url"] is None
@@ -75,6 +61,8 @@ def test_no_dashboard_unless_asked_and_a_taken_port_leaves_the_cluster_running()
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
+    said = logging.getLogger("minray.head")
+    said.addHandler(caplog.handler)
     try:
         port = taken.getsockname()[1]
         context = minray.init(num_cpus=1, include_dashboard=True, dashboard_port=port)
@@ -84,4 +72,7 @@ def test_no_dashboard_unless_asked_and_a_taken_port_leaves_the_cluster_running()
         finally:
             minray.shutdown()
     finally:
+        said.removeHandler(caplog.handler)
         taken.close()
+    warning = [r.getMessage() for r in caplog.records if r.name == "minray.head"]
+    assert any(f"127.0.0.1:{port}" in m and "dashboard_port" in m for m in warning), warning
