@@ -94,7 +94,7 @@ class Handler:
 
 class Listener:
     """``serve`` on a loop thread of its own (with the TLS settings in force when made),
-    recording what its connections log."""
+    recording what its connections and its admission gate log."""
 
     def __init__(self):
         self.loop = asyncio.new_event_loop()
@@ -102,7 +102,7 @@ class Listener:
         handler = logging.Handler()
         handler.emit = lambda record: self.logged.append(record.getMessage())
         self._log_handler = handler
-        logging.getLogger("minray.protocol.connection").addHandler(handler)
+        logging.getLogger("minray.protocol").addHandler(handler)
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         self.server = self._run(serve("tcp:127.0.0.1:0", Handler(), TOKEN, 1 << 20))
@@ -127,7 +127,7 @@ class Listener:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
         self.loop.close()
-        logging.getLogger("minray.protocol.connection").removeHandler(self._log_handler)
+        logging.getLogger("minray.protocol").removeHandler(self._log_handler)
 
 
 @pytest.fixture
