@@ -93,15 +93,12 @@ class Config:
             "task_events_buffer_size",
         ):
             if not getattr(self, name) > 0:
-                raise ValueError(
-                    f"{name} must be positive, got {getattr(self, name)} "
-                    f"(environment variable MINRAY_{name.upper()})"
-                )
+                raise ValueError(f"{env_setting(name)} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.memory_usage_threshold <= 1.0:
             raise ValueError(
                 f"memory_usage_threshold must be between 0 and 1 (a share of the node's "
                 f"memory; 0 turns the memory monitor off), got {self.memory_usage_threshold} "
-                "(environment variable MINRAY_MEMORY_USAGE_THRESHOLD)"
+                f"({env_setting('memory_usage_threshold')})"
             )
 
     @classmethod
@@ -123,6 +120,11 @@ class Config:
                     f"is not a valid {kind.__name__}"
                 ) from e
         return cls(**overrides)
+
+
+def env_setting(name: str) -> str:
+    """How a message names a setting: ``name (environment variable MINRAY_NAME)``."""
+    return f"{name} (environment variable MINRAY_{name.upper()})"
 
 
 def _flag(name: str, raw: str) -> bool:

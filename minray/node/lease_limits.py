@@ -10,7 +10,7 @@ of a request that still waits is refused too (the first would never be answered)
 
 from __future__ import annotations
 
-from ..config import CONFIG
+from ..config import CONFIG, env_setting
 from ..protocol.messages import ErrorReply
 
 
@@ -30,7 +30,6 @@ def lease_refusal(
     return ErrorReply(
         "TaskUnschedulableError",
         f"this client already has {cap} lease requests waiting at the node, the limit "
-        "(max_pending_leases_per_client, environment variable "
-        "MINRAY_MAX_PENDING_LEASES_PER_CLIENT, read by the node); raise it if a real "
-        "program needs more",
+        f"({env_setting('max_pending_leases_per_client')}, read by the node); raise it if "
+        "a real program needs more",
     )

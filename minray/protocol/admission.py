@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..config import CONFIG
+from ..config import CONFIG, env_setting
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +73,7 @@ class Gate:
                 f"{self.limits.max_handshaking} connections are in their handshake, the cap; "
                 "closed the oldest ({count} since the last such line). Authenticated "
                 "connections are not affected. If these are real clients, raise "
-                "max_handshaking_connections (environment variable "
-                "MINRAY_MAX_HANDSHAKING_CONNECTIONS).",
+                f"{env_setting('max_handshaking_connections')}.",
             )
             oldest.abort("dropped at the cap on connections in their handshake", log=False)
 
@@ -86,8 +85,8 @@ class Gate:
         self._log(
             "deadline",
             f"closed a connection that did not finish its handshake within {timeout:g} s "
-            "({count} since the last such line); the limit is handshake_timeout_s "
-            "(environment variable MINRAY_HANDSHAKE_TIMEOUT_S).",
+            "({count} since the last such line); the limit is "
+            f"{env_setting('handshake_timeout_s')}.",
         )
         conn.abort(f"the handshake did not finish within {timeout:g} s", log=False)
 

@@ -33,6 +33,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..config import env_setting
 from . import framing, tls
 from .admission import Gate, Limits
 from .framing import ProtocolError
@@ -245,7 +246,7 @@ class Connection(asyncio.Protocol):
         else:
             self.abort(
                 f"the handshake did not finish within {timeout:g} s (the limit is "
-                "handshake_timeout_s, environment variable MINRAY_HANDSHAKE_TIMEOUT_S)"
+                f"{env_setting('handshake_timeout_s')})"
             )
 
     def _handshake_over(self) -> None:
@@ -261,7 +262,7 @@ class Connection(asyncio.Protocol):
         self._authed = True
         self._handshake_over()
         self._decoder.max_size = self.max_frame
-        self._decoder.setting = "max_frame_bytes, environment variable MINRAY_MAX_FRAME_BYTES"
+        self._decoder.setting = env_setting("max_frame_bytes")
         if not self.ready.done():
             self.ready.set_result(self)
 
