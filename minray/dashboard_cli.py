@@ -14,6 +14,7 @@ import os
 import socket
 import sys
 
+from .head.dashboard import dashboard_url
 from .head.query import parse_host_port
 from .node.private_dirs import session_root
 
@@ -47,14 +48,13 @@ def running_dashboards(root: str) -> list[tuple[str, str, str]]:
     out = []
     for name in sorted(os.listdir(root), reverse=True):
         session_dir = os.path.join(root, name)
+        where = dashboard_url(session_dir)
         try:
-            with open(os.path.join(session_dir, "dashboard_url")) as f:
-                where = f.read().strip()
             with open(os.path.join(session_dir, "token"), "rb") as f:
                 token = f.read()
         except OSError:
             continue
-        if _answers(where):
+        if where is not None and _answers(where):
             out.append((session_dir, where, token.hex()))
     return out
 
