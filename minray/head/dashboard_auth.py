@@ -181,7 +181,7 @@ def new_app(
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         headers = request.headers
         if not host_allowed(headers.get("Host"), names):
-            return _error(
+            return error_response(
                 403,
                 "the Host header does not name this dashboard (open it "
                 "as http://localhost:PORT or by the host it was started with)",
@@ -190,9 +190,9 @@ def new_app(
         if (request.method in UNSAFE_METHODS or upgrade) and not origin_allowed(
             headers.get("Origin"), headers.get("Host"), names
         ):
-            return _error(403, "requests from another site are refused (Origin)")
+            return error_response(403, "requests from another site are refused (Origin)")
         if (request.content_length or 0) > max_body_bytes:
-            return _error(
+            return error_response(
                 413,
                 f"the request body is over {max_body_bytes} bytes, the "
                 "dashboard's limit (MINRAY_DASHBOARD_MAX_BODY_BYTES)",
@@ -202,7 +202,7 @@ def new_app(
             if status == 401 and wants_page(request.method, request.path, headers.get("Accept")):
                 raise web.HTTPFound(LOGIN_PATH)
             if status != 200:
-                return _error(
+                return error_response(
                     status,
                     "this dashboard needs the cluster token: "
                     "'Authorization: Bearer <token>', or log in at /login"
@@ -212,11 +212,13 @@ def new_app(
         try:
             response = await handler(request)
         except web.HTTPRequestEntityTooLarge:
-            return _error(413, f"the request body is over {max_body_bytes} bytes")
+            return error_response(413, f"the request body is over {max_body_bytes} bytes")
         except web.HTTPNotFound:
-            return _error(404, f"no such page or API: {request.path} (see /api for the list)")
+            return error_response(
+                404, f"no such page or API: {request.path} (see /api for the list)"
+            )
         except web.HTTPMethodNotAllowed as e:
-            return _error(
+            return error_response(
                 405,
                 f"{request.method} is not allowed on {request.path} "
                 f"(allowed: {', '.join(sorted(e.allowed_methods))})",
@@ -253,7 +255,8 @@ def add_routes(app: web.Application, routes: Iterable[tuple[str, str, Handler]])
         app.router.add_route(method, path, handler)
 
 
-def _error(status: int, message: str) -> web.Response:
+def error_response(status: int, message: str) -> web.Response:
+    """The dashboard's error answer: ``{"error": message, "status": status}``."""
     from aiohttp import web
 
     body = json.dumps({"error": message, "status": status})
