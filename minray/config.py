@@ -53,6 +53,11 @@ class Config:
     transfer_threads: int = 4
     #: largest request body the dashboard reads (bytes); a larger one is answered 413
     dashboard_max_body_bytes: int = 1024 * 1024
+    #: seconds a stopped job's processes have between SIGTERM and SIGKILL (Ray's
+    #: RAY_JOB_STOP_WAIT_TIME_S)
+    job_stop_wait_s: float = 3.0
+    #: submitted jobs the head keeps; past it a new job pushes out the oldest finished one
+    max_jobs: int = 1000
     #: record task state changes for the state API (runtime/task_events.py)
     task_events: bool = True
     #: task events a process keeps while waiting to send them; past it new ones are
@@ -91,6 +96,7 @@ class Config:
             "max_handshaking_connections",
             "max_pending_leases_per_client",
             "task_events_buffer_size",
+            "max_jobs",
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{env_setting(name)} must be positive, got {getattr(self, name)}")

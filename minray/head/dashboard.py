@@ -2,12 +2,14 @@
 
 Served by the head's process with aiohttp, on the node's event loop, at
 ``http://127.0.0.1:8265`` by default (``minray start --head`` starts it;
-``minray.init(include_dashboard=True)`` for an embedded cluster). Read-only:
+``minray.init(include_dashboard=True)`` for an embedded cluster):
 
 * ``/api/nodes``, ``/api/jobs``, ``/api/placement_groups``: the head's tables;
 * ``/api/actors``, ``/api/workers``: asked of every live node, as the state API does;
 * ``/api/tasks?limit=N``: the newest task attempts from the task table;
 * ``/api``: the list of routes; ``/metrics``: Prometheus' text (dashboard_metrics.py);
+* ``/api/version`` and ``/api/jobs/...``: Ray's job REST API (job_routes.py), which
+  submits and stops jobs; the jobs that still run are stopped when the dashboard stops;
 * ``/``: a page that refreshes these every two seconds (dashboard_page.py).
 
 Every route needs the cluster token and passes the Host/Origin checks of
@@ -27,6 +29,7 @@ from ..config import CONFIG
 from ..protocol.messages import GetStates
 from .dashboard_auth import add_routes, new_app
 from .dashboard_metrics import metrics_routes
+from .job_routes import job_routes
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -95,6 +98,13 @@ async def start_dashboard(
         return web.json_response({"routes": paths})
 
     add_routes(app, [("GET", "/api", index)])
+    if head.job_manager is not None:
+        jobs = head.job_manager
+
+        async def stop_jobs(app: web.Application) -> None:
+            await jobs.close()  # jobs are reached through the dashboard: they end with it
+
+        app.on_cleanup.append(stop_jobs)
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, keepalive_timeout=30)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -154,4 +164,4 @@ def api_routes(head: HeadService) -> list:
 
 #: what the dashboard serves: functions of the head that return (method, path, handler)
 #: routes; a module that serves more of the dashboard adds its function here
-ROUTE_SETS: tuple[Callable[[HeadService], list], ...] = (api_routes, metrics_routes)
+ROUTE_SETS: tuple[Callable[[HeadService], list], ...] = (api_routes, metrics_routes, job_routes)

@@ -58,6 +58,7 @@ from ..protocol.messages import (
 )
 from .actor_homes import ActorHomes
 from .actor_service import ActorService
+from .job_manager import JobManager
 from .job_table import JobTable
 from .kv import InternalKV, KvFull
 from .node_table import NodeRecord, NodeTable
@@ -107,6 +108,10 @@ class HeadService(ActorService, PlacementService):
         self.kv = InternalKV()
         self.jobs = JobTable()
         self.tasks = TaskTable()
+        #: runs submitted jobs; set by a head that listens for drivers over TCP (the job
+        #: API of the dashboard, head/job_routes.py, answers 503 without it)
+        self.job_manager: JobManager | None = None
+        self.session_dir = ""  #: the head node's session directory, once it is known
         #: called with the id of each node declared dead (the head node's own reaction)
         self.on_node_dead: Callable[[bytes], None] | None = None
         #: called after each push of the view (the head node moves queued requests then)

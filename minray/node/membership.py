@@ -15,6 +15,7 @@ import socket
 
 from ..config import CONFIG
 from ..head.dashboard import start_dashboard
+from ..head.job_manager import JobManager
 from ..head.service import HeadService
 from ..protocol.connection import Connection, serve
 from ..protocol.messages import (
@@ -58,8 +59,7 @@ class Membership:
         self.head.local_resources = lambda: (sched.total_resources(), sched.available_resources())
         self.head.on_view_pushed = self._respill_soon
         asyncio.get_running_loop().create_task(self.head.run_detector(self._stopped))
-        if s.dashboard_port >= 0:
-            await self._start_dashboard()
+        self.head.session_dir = s.session_dir
         if s.head:
             self._head_server = await serve(
                 f"tcp:{s.head_host}:{s.head_port}", self.head, self.token, CONFIG.max_frame_bytes
@@ -69,6 +69,11 @@ class Membership:
                 f.write(f"{s.head_host}:{port}\n")
             record_current_cluster(f"{s.head_host}:{port}", s.session_dir)
             logger.info("head services listening on %s:%d", s.head_host, port)
+            if s.dashboard_port >= 0:  # submitted jobs' drivers connect to the head's port
+                address, node_id = f"{s.head_host}:{port}", s.node_id.hex()
+                self.head.job_manager = JobManager(s.session_dir, address, self.token, node_id)
+        if s.dashboard_port >= 0:
+            await self._start_dashboard()
 
     async def _start_dashboard(self) -> None:
         """Serve the dashboard; a port in use is logged, and the node runs on without it."""

@@ -204,7 +204,8 @@ class CoreWorker(
         self.node.close_callbacks.append(self._node_closed)
         info = None
         if self.mode == "driver":  # for the head's job table
-            info = {"namespace": self.namespace, "entrypoint": " ".join(sys.argv)}
+            info = {"namespace": self.namespace, "entrypoint": " ".join(sys.argv),
+                    "submission_id": os.environ.get("MINRAY_JOB_SUBMISSION_ID", "")}  # fmt: skip
         reply = await self.node.request(
             RegisterClient(self.mode, self.worker_id, self.address, os.getpid(), self.job_id, info)
         )
