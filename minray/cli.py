@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "microbenchmark", help="run the rows of `ray microbenchmark` on a local minray cluster"
     )
-    from . import chaos_cli, dashboard_cli, state_cli, tls_cli
+    from . import chaos_cli, dashboard_cli, job_cli, state_cli, tls_cli
     from .cluster_cli import add_commands, run
     from .debugger import cli as debug_cli
 
@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     state_cli.add_commands(commands)
     chaos_cli.add_commands(commands)
     dashboard_cli.add_command(commands)
+    job_cli.add_command(commands)
     debug_cli.add_command(commands)
     tls_cli.add_command(commands)
     args = parser.parse_args(argv)
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         return state_cli.run(args)
     if args.command == "dashboard":
         return dashboard_cli.run(args)
+    if args.command == "job":
+        return job_cli.run(args)
     if args.command == "chaos":
         return chaos_cli.run(args)
     if args.command == "debug":

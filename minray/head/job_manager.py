@@ -140,7 +140,7 @@ class JobManager:
         env["MINRAY_JOB_SUBMISSION_ID"] = submission_id
         try:
             os.makedirs(self.log_dir, exist_ok=True)
-            with open(job.log_path, "ab") as log:
+            with open(job.log_path, "wb") as log:  # (a deleted job's log is replaced)
                 proc = await asyncio.create_subprocess_shell(
                     job.entrypoint,
                     stdin=asyncio.subprocess.DEVNULL,
