@@ -23,7 +23,12 @@ from .dashboard_helpers import (
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EVERY_ROUTE = ["/", "/api", "/api/nodes", "/api/jobs", "/api/tasks", "/api/actors",
-               "/api/workers", "/api/placement_groups", "/metrics"]  # fmt: skip
+               "/api/workers", "/api/placement_groups", "/metrics",
+               "/api/version", "/api/jobs/"]  # fmt: skip
+#: the job API's routes of one job (head/job_routes.py), asked with a job id that is unknown
+JOB_ROUTES = [("GET", "/api/jobs/{id}"), ("GET", "/api/jobs/{id}/logs"),
+              ("GET", "/api/jobs/{id}/logs/tail"), ("POST", "/api/jobs/{id}/stop"),
+              ("DELETE", "/api/jobs/{id}")]  # fmt: skip
 
 
 def error_of(body: bytes) -> str:
@@ -39,7 +44,13 @@ def test_every_route_needs_the_token(dashboard):  # noqa: F811
         assert status == 403 and error_of(body) == "wrong cluster token", path
         status, _, _ = dashboard.request("GET", path)
         assert status == 200, path
-    assert dashboard.json("/api")["routes"] == sorted(EVERY_ROUTE + ["/login"])
+    for method, path in JOB_ROUTES:
+        status, _, body = dashboard.request(method, path.format(id="x"), token=False)
+        assert status == 401 and "Bearer" in error_of(body), path
+        status, _, _ = dashboard.request(method, path.format(id="x"))
+        assert status == 404, path  # past the checks: no job x
+    job_paths = sorted({path for _, path in JOB_ROUTES})
+    assert dashboard.json("/api")["routes"] == sorted(EVERY_ROUTE + job_paths + ["/login"])
 
 
 def test_a_browser_logs_in_with_the_token_and_gets_a_strict_http_only_cookie(dashboard):  # noqa: F811
