@@ -23,6 +23,7 @@ from . import accelerators, ids, system_config
 from .config import CONFIG
 from .exceptions import RaySystemError
 from .head.dashboard import announce_dashboard, dashboard_settings, dashboard_url
+from .head.job_schema import submitted_job_env_vars
 from .head.query import query_head
 from .node import launcher
 from .node.cluster_address import connection_target, local_node
@@ -146,7 +147,8 @@ def init(
                     "(`minray start --num-cpus ...`, MINRAY_* environment variables)."
                 )
             _state.namespace = namespace or str(uuid.uuid4())
-            _state.env_vars = dict((runtime_env or {}).get("env_vars") or {})
+            own = (runtime_env or {}).get("env_vars") or {}  # over a submitted job's (docs/jobs.md)
+            _state.env_vars = {**submitted_job_env_vars(), **own}
             head = _connect_to_cluster(address, _token)
             _state.worker.log_to_driver = bool(log_to_driver)
             _state.worker.namespace = _state.namespace

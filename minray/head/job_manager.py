@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import json
 import logging
 import os
 import signal
@@ -27,7 +28,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from ..config import CONFIG
-from .job_schema import SubmitRequest, new_submission_id
+from .job_schema import RUNTIME_ENV_VARIABLE, SubmitRequest, new_submission_id
 from .submitted_jobs import SubmittedJob, SubmittedJobs
 
 logger = logging.getLogger("minray.head")
@@ -138,6 +139,7 @@ class JobManager:
         submission_id = job.submission_id
         env = {**os.environ, **job.runtime_env.get("env_vars", {}), **self._env}
         env["MINRAY_JOB_SUBMISSION_ID"] = submission_id
+        env[RUNTIME_ENV_VARIABLE] = json.dumps(job.runtime_env)
         try:
             os.makedirs(self.log_dir, exist_ok=True)
             with open(job.log_path, "wb") as log:  # (a deleted job's log is replaced)

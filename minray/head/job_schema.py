@@ -9,13 +9,16 @@ The body of ``POST /api/jobs/`` is Ray's ``JobSubmitRequest`` as JSON: ``entrypo
 and the ``entrypoint_*`` resources. minray runs every entrypoint on the head machine
 and reserves nothing for it, so non-zero ``entrypoint_*`` resources are refused
 with a message saying so, rather than accepted and ignored. Of ``runtime_env`` it
-takes ``env_vars`` (for the driver and, through ``minray.init``, its tasks);
+takes ``env_vars`` (for the entrypoint's processes and, through ``minray.init`` and
+``RUNTIME_ENV_VARIABLE``, its tasks and actors);
 ``working_dir``, ``py_modules``, ``pip``, ``conda`` and the rest are refused with a
 message naming what is not supported.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import secrets
 import string
@@ -56,6 +59,8 @@ ENTRYPOINT_ERROR = "JOB_ENTRYPOINT_COMMAND_ERROR"
 SUBMISSION_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 _ID_ALPHABET = string.ascii_letters + string.digits
 
+#: how a submitted job's runtime_env reaches its driver's ``minray.init`` (set by the head)
+RUNTIME_ENV_VARIABLE = "MINRAY_JOB_RUNTIME_ENV"
 #: the runtime_env keys minray applies to a submitted job
 RUNTIME_ENV_KEYS = frozenset({"env_vars"})
 _RESOURCE_FIELDS = (
@@ -158,3 +163,19 @@ def _metadata(value: Any) -> dict[str, str]:
     ):
         raise ValueError("metadata must be a JSON object of strings to strings")
     return dict(value)
+
+
+def submitted_job_env_vars() -> dict[str, str]:
+    """The ``env_vars`` of the job this process runs as (empty when it is no submitted
+    job's): ``minray.init`` gives them to the job's tasks and actors, as Ray does."""
+    raw = os.environ.get(RUNTIME_ENV_VARIABLE)
+    if not raw:
+        return {}
+    try:
+        env_vars = json.loads(raw).get("env_vars") or {}
+    except (ValueError, AttributeError):
+        raise ValueError(
+            f"{RUNTIME_ENV_VARIABLE} is not a runtime_env as JSON: {raw[:200]!r} (the head "
+            "sets it for a submitted job; unset it to run this script on its own)"
+        ) from None
+    return {str(k): str(v) for k, v in env_vars.items()}

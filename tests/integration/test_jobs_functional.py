@@ -29,6 +29,16 @@ TASK_SCRIPT = textwrap.dedent("""
     print("squares", minray.get([square.remote(i) for i in range(4)]))
 """)
 
+ENV_SCRIPT = textwrap.dedent("""
+    import os
+    import minray
+    minray.init()
+    @minray.remote
+    def read(name):
+        return os.environ.get(name)
+    print("task=" + str(minray.get(read.remote("MY_VAR"))))
+""")
+
 
 @pytest.fixture
 def head(monkeypatch):
@@ -169,11 +179,15 @@ def test_the_client_finds_the_dashboard_and_token_from_the_heads_address(
     monkeypatch.delenv("MINRAY_AUTH_TOKEN", raising=False)
     client = JobSubmissionClient(cluster.address)  # HOST:PORT of the head, not the dashboard
     assert client.get_address() == dash.url
+    script = tmp_path / "env.py"
+    script.write_text(ENV_SCRIPT)
     job_id = client.submit_job(
-        entrypoint="echo value=$MY_VAR", runtime_env={"env_vars": {"MY_VAR": "42"}}
+        entrypoint=f"echo shell=$MY_VAR; {python(script)}",
+        runtime_env={"env_vars": {"MY_VAR": "42"}},
     )
-    assert wait_for_end(client, job_id) is JobStatus.SUCCEEDED
-    assert "value=42" in client.get_job_logs(job_id)
+    assert wait_for_end(client, job_id) is JobStatus.SUCCEEDED, client.get_job_logs(job_id)
+    logs = client.get_job_logs(job_id)
+    assert "shell=42" in logs and "task=42" in logs  # the job's tasks have them too
     with pytest.raises(ConnectionError, match="http://127.0.0.1:1"):
         JobSubmissionClient("http://127.0.0.1:1")
 
