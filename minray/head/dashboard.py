@@ -101,9 +101,13 @@ async def start_dashboard(
     if head.job_manager is not None:
         jobs = head.job_manager
 
+        async def end_log_tails(app: web.Application) -> None:
+            jobs.stop_accepting()  # (before aiohttp waits for the open requests)
+
         async def stop_jobs(app: web.Application) -> None:
             await jobs.close()  # jobs are reached through the dashboard: they end with it
 
+        app.on_shutdown.append(end_log_tails)
         app.on_cleanup.append(stop_jobs)
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, keepalive_timeout=30)
     await runner.setup()

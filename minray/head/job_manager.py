@@ -97,12 +97,14 @@ class JobManager:
 
     async def follow_logs(self, submission_id: str) -> AsyncIterator[str]:
         """The job's output, chunk by chunk as it is written, until the job has finished
-        (or is deleted) and all of it was read. JobNotFound for an unknown id."""
+        (or is deleted, or the head stops) and all of it was read. JobNotFound for an
+        unknown id."""
         job = self.table.get(submission_id)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         offset = 0
         while True:
-            done = job.status.is_terminal() or self.table.jobs.get(submission_id) is not job
+            gone = self._closed or self.table.jobs.get(submission_id) is not job
+            done = job.status.is_terminal() or gone
             chunk, offset = await asyncio.to_thread(_read_from, job.log_path, offset, _CHUNK)
             if chunk:
                 text = decoder.decode(chunk)
@@ -115,6 +117,11 @@ class JobManager:
                     yield rest
                 return
             await asyncio.sleep(FOLLOW_INTERVAL_S)
+
+    def stop_accepting(self) -> None:
+        """The head is stopping: take no new job, and end every log being followed (at
+        what was written so far), so that no request waits on a job."""
+        self._closed = True
 
     async def close(self) -> None:
         """Stop every job (SIGTERM, then SIGKILL after the grace period) and wait for

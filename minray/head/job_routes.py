@@ -17,6 +17,8 @@ does not listen for drivers over TCP (an embedded cluster) answers 503 to a subm
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 
     from .job_table import JobRecord
     from .service import HeadService
+
+logger = logging.getLogger("minray.head")
 
 #: the Ray release whose job API this serves (Ray's client checks it is new enough)
 RAY_API_VERSION = "2.60.0"
@@ -95,17 +99,26 @@ def job_routes(head: HeadService) -> list:
             chunks = _submitted(head, request).follow_logs(request.match_info["id"])
         except _Refused as e:
             return error_response(e.status, e.message)
-        ws = web.WebSocketResponse(heartbeat=30)
+        ws = web.WebSocketResponse(heartbeat=30, timeout=5)
         await ws.prepare(request)
-        try:
+
+        async def pump() -> None:
             async for text in chunks:
-                if ws.closed:
-                    break
                 await ws.send_str(text)
-        except ConnectionError:
-            pass  # the client went away
+
+        sender = asyncio.ensure_future(pump())
+        closed = asyncio.ensure_future(ws.receive())  # the client closing (or saying anything)
+        try:
+            await asyncio.wait({sender, closed}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for task in (sender, closed):
+                task.cancel()
+            await asyncio.gather(sender, closed, return_exceptions=True)
             await chunks.aclose()
+        if sender.done() and not sender.cancelled() and sender.exception() is not None:
+            logger.debug(
+                "the log tail of %s stopped: %r", request.match_info["id"], sender.exception()
+            )
         await ws.close(code=WSCloseCode.OK)
         return ws
 

@@ -8,6 +8,8 @@ import json
 import os
 import sys
 import textwrap
+import threading
+import time
 import urllib.request
 
 import psutil
@@ -203,13 +205,33 @@ def test_jobs_still_running_are_stopped_when_the_head_stops(monkeypatch, tmp_pat
         client = JobSubmissionClient(
             url, headers={"Authorization": f"Bearer {cluster.token.hex()}"}
         )
-        client.submit_job(entrypoint=f"echo $$ > {pid_file}; exec sleep 60")
+        job_id = client.submit_job(entrypoint=f"echo $$ > {pid_file}; exec sleep 60")
         assert wait_until(lambda: pid_file.exists() and pid_file.read_text().strip())
         pid = int(pid_file.read_text())
         assert psutil.pid_exists(pid)
+        followed: list[str] = []
+        follower = threading.Thread(target=follow, args=(client, job_id, followed), daemon=True)
+        follower.start()  # a client following the log must not hold the head up
+        time.sleep(0.5)
     finally:
+        started = time.monotonic()
         cluster.shutdown()
+    assert time.monotonic() - started < 8  # (a node that hangs is killed after 10 s)
     assert wait_until(lambda: not psutil.pid_exists(pid), 10)
+    follower.join(10)
+    assert not follower.is_alive() and followed[-1] == "ended"
+
+
+def follow(client: JobSubmissionClient, job_id: str, out: list) -> None:
+    async def run() -> None:
+        try:
+            async for text in client.tail_job_logs(job_id):
+                out.append(text)
+        except (RuntimeError, ConnectionError) as e:
+            out.append(repr(e))
+        out.append("ended")
+
+    asyncio.run(run())
 
 
 def test_an_embedded_cluster_serves_no_jobs_and_says_why(dashboard):  # noqa: F811
