@@ -72,16 +72,16 @@ async function json(path) {
 async function refresh() {
   try {
     const [nodes, jobs, actors, tasks, groups, workers] = await Promise.all([
-      json("/api/nodes"), json("/api/jobs"), json("/api/actors"),
+      json("/api/nodes"), json("/api/jobs/"), json("/api/actors"),
       json("/api/tasks?limit=200"), json("/api/placement_groups"), json("/api/workers")]);
     fill("nodes", nodes, [["node", n => n.NodeID.slice(0, 12)],
       ["address", n => n.NodeManagerAddress],
       ["state", n => n.Alive ? "ALIVE" : "DEAD"], ["head", n => n.IsHead ? "yes" : ""],
       ["CPU used", n => used(n, "CPU")], ["GPU used", n => used(n, "GPU")],
       ["why dead", n => n.DeathReasonMessage || ""]]);
-    fill("jobs", jobs, [["job", j => j.JobID], ["state", j => j.IsDead ? "FINISHED" : "RUNNING"],
-      ["driver pid", j => j.DriverPid], ["address", j => j.DriverIPAddress],
-      ["entrypoint", j => j.Entrypoint]]);
+    fill("jobs", jobs, [["job", j => j.submission_id || j.job_id], ["type", j => j.type],
+      ["status", j => j.status], ["driver pid", j => j.driver_info ? j.driver_info.pid : ""],
+      ["entrypoint", j => j.entrypoint], ["message", j => (j.message || "").split("\\n")[0]]]);
     fill("actors", actors.actors, [["actor", a => a.actor_id.slice(0, 12)],
       ["class", a => a.class_name],
       ["name", a => a.name], ["state", a => a.state], ["node", a => (a.node_id || "").slice(0, 12)],
