@@ -9,7 +9,9 @@ in a :class:`~minray.head.submitted_jobs.SubmittedJobs` table. The rules it keep
 * each entrypoint leads a new session (``start_new_session``), so the job is its
   process group: a stop sends SIGTERM to the whole group, then SIGKILL after
   ``job_stop_wait_s``; when the entrypoint ends, whatever it left running in its
-  group is killed too; :meth:`JobManager.close` (the head stopping) stops every job;
+  group is killed too; :meth:`JobManager.close` (the head stopping) stops every job,
+  and should the head be killed outright, Linux kills the entrypoint's process
+  (``PR_SET_PDEATHSIG``);
 * the entrypoint finds the cluster through ``MINRAY_ADDRESS`` (and ``RAY_ADDRESS``
   for Ray programs under ``minray.compat``) and ``MINRAY_AUTH_TOKEN`` in its
   environment, so ``minray.init()`` in it connects to this cluster;
@@ -20,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import ctypes
 import json
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -147,6 +151,8 @@ class JobManager:
         env = {**os.environ, **job.runtime_env.get("env_vars", {}), **self._env}
         env["MINRAY_JOB_SUBMISSION_ID"] = submission_id
         env[RUNTIME_ENV_VARIABLE] = json.dumps(job.runtime_env)
+        if job.stop_requested:  # stopped before it could start
+            return
         try:
             os.makedirs(self.log_dir, exist_ok=True)
             with open(job.log_path, "wb") as log:  # (a deleted job's log is replaced)
@@ -157,6 +163,7 @@ class JobManager:
                     stderr=asyncio.subprocess.STDOUT,
                     env=env,
                     start_new_session=True,
+                    preexec_fn=_DIE_WITH_HEAD,
                 )
         except (OSError, ValueError) as e:
             logger.warning("job %s could not start: %s", submission_id, e)
@@ -178,6 +185,24 @@ class JobManager:
             tail = await asyncio.to_thread(_read_tail, job.log_path, 20_000)
         if self.table.jobs.get(submission_id) is job:
             self.table.exited(submission_id, returncode, self._clock(), tail)
+
+
+def _die_with_head_function() -> Callable[[], None] | None:
+    """What the entrypoint's process runs before its command: ask Linux to SIGKILL it
+    if the head dies without stopping it (``PR_SET_PDEATHSIG``; a command that ``sh``
+    runs alone keeps it). Prepared here, so the forked child only makes one call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    set_parent_death_signal = 1  # PR_SET_PDEATHSIG
+
+    def die_with_head() -> None:
+        prctl(set_parent_death_signal, signal.SIGKILL)
+
+    return die_with_head
+
+
+_DIE_WITH_HEAD = _die_with_head_function()
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -57,6 +57,11 @@ def head(monkeypatch):
         cluster.shutdown()
 
 
+def dashboard_of(node) -> str:
+    with open(os.path.join(node.session_dir, "dashboard_url")) as f:
+        return f"http://{f.read().strip()}"
+
+
 def client_of(dash: Dashboard) -> JobSubmissionClient:
     return JobSubmissionClient(dash.url, headers={"Authorization": f"Bearer {dash.token}"})
 
@@ -200,10 +205,8 @@ def test_jobs_still_running_are_stopped_when_the_head_stops(monkeypatch, tmp_pat
     cluster = Cluster()
     try:
         node = cluster.add_node(num_cpus=1, include_dashboard=True, dashboard_port=0)
-        with open(os.path.join(node.session_dir, "dashboard_url")) as f:
-            url = f"http://{f.read().strip()}"
         client = JobSubmissionClient(
-            url, headers={"Authorization": f"Bearer {cluster.token.hex()}"}
+            dashboard_of(node), headers={"Authorization": f"Bearer {cluster.token.hex()}"}
         )
         job_id = client.submit_job(entrypoint=f"echo $$ > {pid_file}; exec sleep 60")
         assert wait_until(lambda: pid_file.exists() and pid_file.read_text().strip())
@@ -244,3 +247,36 @@ def test_an_embedded_cluster_serves_no_jobs_and_says_why(dashboard):  # noqa: F8
         (driver,) = json.loads(response.read())
     assert driver["type"] == "DRIVER" and driver["status"] == "RUNNING"
     assert driver["job_id"] == minray.get_runtime_context().get_job_id()
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_a_head_killed_outright_takes_its_jobs_process_with_it(tmp_path):
+    pid_file = tmp_path / "pid"
+    cluster = Cluster()
+    node = cluster.add_node(num_cpus=1, include_dashboard=True, dashboard_port=0)
+    others: list[psutil.Process] = []
+    try:
+        client = JobSubmissionClient(
+            dashboard_of(node), headers={"Authorization": f"Bearer {cluster.token.hex()}"}
+        )
+        client.submit_job(entrypoint=f"echo $$ > {pid_file}; exec sleep 60")
+        assert wait_until(lambda: pid_file.exists() and pid_file.read_text().strip())
+        pid = int(pid_file.read_text())
+        others = [p for p in psutil.Process(node.process.pid).children(recursive=True)
+                  if p.pid != pid]  # fmt: skip
+        node.process.kill()  # no time to stop anything
+        node.process.wait()
+        assert wait_until(lambda: gone(pid), 10)
+    finally:
+        for process in others:  # the zygote and workers, should they outlive their node
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+        cluster.shutdown()
