@@ -94,6 +94,11 @@ class JobManager:
             loop.call_later(CONFIG.job_stop_wait_s, _kill_if_running, proc)
         return live
 
+    def delete(self, submission_id: str) -> None:
+        """Forget a finished job (its log file stays); ValueError while it is live,
+        JobNotFound for an unknown id."""
+        self.table.delete(submission_id)
+
     async def read_logs(self, submission_id: str) -> str:
         """The job's output so far (its last MAX_LOG_BYTES). JobNotFound for an unknown id."""
         path = self.table.get(submission_id).log_path

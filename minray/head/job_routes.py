@@ -7,7 +7,8 @@
   on their own (type ``DRIVER``), as Ray's ``JobDetails``;
 * ``GET /api/jobs/{id}``, ``GET /api/jobs/{id}/logs``, ``POST /api/jobs/{id}/stop``,
   ``DELETE /api/jobs/{id}``, and ``GET /api/jobs/{id}/logs/tail`` (a WebSocket that
-  sends the log as it grows and closes when the job has finished).
+  sends the log as it grows and closes when the job has finished: code 1000, or
+  1001 when the head stops first).
 
 ``{id}`` is a submission id, or the hex job id of a driver (only looked at, as in Ray).
 Every route goes through the dashboard's token, Host and Origin checks
@@ -119,7 +120,11 @@ def job_routes(head: HeadService) -> list:
             logger.debug(
                 "the log tail of %s stopped: %r", request.match_info["id"], sender.exception()
             )
-        await ws.close(code=WSCloseCode.OK)
+        job = (
+            head.job_manager.table.jobs.get(request.match_info["id"]) if head.job_manager else None
+        )
+        ended = job is None or job.status.is_terminal()  # (else the head is stopping)
+        await ws.close(code=WSCloseCode.OK if ended else WSCloseCode.GOING_AWAY)
         return ws
 
     async def stop(request: web.Request) -> web.Response:
@@ -131,7 +136,7 @@ def job_routes(head: HeadService) -> list:
 
     async def delete(request: web.Request) -> web.Response:
         try:
-            _submitted(head, request).table.delete(request.match_info["id"])
+            _submitted(head, request).delete(request.match_info["id"])
         except _Refused as e:
             return error_response(e.status, e.message)
         except ValueError as e:

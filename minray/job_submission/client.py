@@ -135,6 +135,11 @@ class JobSubmissionClient:
                         raise RuntimeError(
                             f"the log stream of job {job_id} broke: {ws.exception()}"
                         )
+                    elif ws.close_code == aiohttp.WSCloseCode.GOING_AWAY:
+                        raise RuntimeError(
+                            f"the dashboard at {self._address} stopped before job {job_id} "
+                            "ended (the head is stopping)"
+                        )
                     else:  # closed: the job has ended and all of its log was sent
                         return
 

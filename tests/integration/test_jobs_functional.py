@@ -223,6 +223,7 @@ def test_jobs_still_running_are_stopped_when_the_head_stops(monkeypatch, tmp_pat
     assert wait_until(lambda: not psutil.pid_exists(pid), 10)
     follower.join(10)
     assert not follower.is_alive() and followed[-1] == "ended"
+    assert "the head is stopping" in followed[-2]  # not taken for the job's end
 
 
 def follow(client: JobSubmissionClient, job_id: str, out: list) -> None:
