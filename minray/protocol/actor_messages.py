@@ -135,6 +135,27 @@ class RestartActor(Message):
 
 
 @message
+class KeepCreation(Message):
+    """Owner -> node, at the creation of a detached actor: its creation task, pickled
+    (opaque to the node), so that the actor can start or restart after its owner exits."""
+
+    type = MsgType.KEEP_CREATION
+    actor_id: bytes
+    creation: bytes
+
+
+@message
+class AdoptActor(Message):
+    """Node -> a worker of the node: the owner of a detached actor has exited; own the
+    actor from now on and run its creation task (the one of KeepCreation)."""
+
+    type = MsgType.ADOPT_ACTOR
+    actor_id: bytes
+    creation: bytes
+    restart: bool  #: its worker died (a restart), rather than it never started
+
+
+@message
 class ActorExiting(Message):
     """Actor's worker -> node: the actor exits on purpose (exit_actor, __ray_terminate__)."""
 

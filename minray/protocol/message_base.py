@@ -101,6 +101,8 @@ class MsgType(enum.IntEnum):
     COPIES_FOUND = 87
     GET_OBJECT_ROWS = 88
     OBJECT_ROWS = 89
+    KEEP_CREATION = 92
+    ADOPT_ACTOR = 93
     OOM_KILLED = 95
     GENERATOR_ITEM = 90
     GENERATOR_ACK = 91

@@ -135,8 +135,10 @@ def submit_actor_creation(worker: CoreWorker, spec: TaskSpec, lifetime_id: bytes
     worker.own_actor(spec.actor["actor_id"], lifetime_id, spec)
     if worker.local_runner is not None:
         worker.local_runner.create_actor(spec)
-    else:
-        worker.submitter.submit(spec)
+        return
+    if spec.actor["detached"]:  # it outlives this process: the node keeps its creation
+        worker.keep_creation(spec)
+    worker.submitter.submit(spec)
 
 
 def submit_actor_task(
