@@ -322,7 +322,7 @@ class HeadService(ActorService, PlacementService):
             self._changed(node_id)
 
     def _node_dead(self, node_id: bytes) -> None:
-        self.actor_homes.node_died(node_id)
+        self._rehome_actors(node_id)
         self._groups_of_dead_node(node_id)
         self.jobs.node_died(node_id, time.time())
         if self.on_node_dead is not None:

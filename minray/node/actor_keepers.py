@@ -10,6 +10,12 @@ waiting for a worker, or its worker died with restarts left), the node hands the
 copy to one of its workers (AdoptActor), which owns the actor from then on and
 runs the creation as the creator would have. Should that worker exit too, the
 next one adopts it the next time it is needed.
+
+A detached actor that may restart also outlives its home node: the home gives the
+head a copy of its record and creation (DetachedActor); when the home dies, the
+head's node becomes its home and starts it again (its host node, if another,
+stops it, as for any actor whose home died). Its restarts are counted afresh
+there, from that one.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..protocol.connection import Connection
-from ..protocol.messages import ActorState, AdoptActor, RestartActor
+from ..protocol.messages import ActorState, AdoptActor, DetachedActor, RestartActor
 from .actor_directory import ActorRecord
 
 if TYPE_CHECKING:
@@ -27,13 +33,52 @@ if TYPE_CHECKING:
 logger = logging.getLogger("minray.node")
 
 
+class _NoOwner:
+    """The owner of an actor taken in from a dead node, until a worker here adopts it."""
+
+    closed = True
+
+
+_NO_OWNER = _NoOwner()
+
+
 class ActorKeepers:
     """KeepCreation, and the adoption of detached actors whose owner has exited."""
 
     def handle_KeepCreation(self, conn: Connection, msg) -> None:
         record = self.actors.get(msg.actor_id)
-        if record is not None and record.owner is conn and record.detached:
-            record.creation = msg.creation
+        if record is None or record.owner is not conn or not record.detached:
+            return
+        record.creation = msg.creation
+        if self.head is None and record.max_restarts != 0:  # (the head's node dies with it)
+            kept = DetachedActor(
+                record.actor_id,
+                record.name,
+                record.namespace,
+                record.class_name,
+                record.max_restarts,
+                record.handle_blob,
+                record.creation,
+            )
+            self._tell_head(kept)
+
+    def handle_DetachedActor(self, conn: Connection | None, msg: DetachedActor) -> None:
+        """From the head: the home of this detached actor died; this node is its home now."""
+        record, _ = self.actors.register(
+            msg.actor_id,
+            _NO_OWNER,
+            name=msg.name,
+            namespace=msg.namespace,
+            class_name=msg.class_name,
+            detached=True,
+            max_restarts=msg.max_restarts,
+            handle_blob=msg.handle_blob,
+        )
+        record.creation = msg.creation
+        record.state, record.restarts = ActorState.RESTARTING, 1
+        record.restart_cause = "The actor's home node (where it was created) died."
+        logger.info("detached actor %s moved here: its home node died", msg.actor_id.hex())
+        self._adopt(record, restart=True)
 
     def _run_creation(self, record: ActorRecord) -> None:
         """The actor must start again: its owner runs its creation, or a worker adopts it."""

@@ -156,6 +156,22 @@ class AdoptActor(Message):
 
 
 @message
+class DetachedActor(Message):
+    """Home node -> head: a detached actor that may restart, and its creation task (opaque
+    to both), kept by the head until the actor dies. Head -> its own node, when the
+    actor's home node has died: be its home from now on and start it again."""
+
+    type = MsgType.DETACHED_ACTOR
+    actor_id: bytes
+    name: str
+    namespace: str
+    class_name: str
+    max_restarts: int
+    handle_blob: bytes
+    creation: bytes
+
+
+@message
 class ActorExiting(Message):
     """Actor's worker -> node: the actor exits on purpose (exit_actor, __ray_terminate__)."""
 

@@ -103,6 +103,7 @@ class MsgType(enum.IntEnum):
     OBJECT_ROWS = 89
     KEEP_CREATION = 92
     ADOPT_ACTOR = 93
+    DETACHED_ACTOR = 94
     OOM_KILLED = 95
     GENERATOR_ITEM = 90
     GENERATOR_ACK = 91

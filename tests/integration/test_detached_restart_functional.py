@@ -11,6 +11,8 @@ import psutil
 import pytest
 
 import minray
+from minray.cluster_utils import Cluster
+from minray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from minray.util.state import get_actor as actor_state
 
 from .cluster_helpers import wait_until
@@ -122,3 +124,43 @@ def test_a_detached_actor_starts_when_its_creator_exits_before_it_could(cluster,
     minray.get(hog, timeout=BOUND_S)
     minray.kill(actor)
     assert wait_until(lambda: _gone(actor_pid), BOUND_S)
+
+
+@minray.remote
+def _create_on_this_node(path: str) -> str:
+    """A task on the second node creates a detached actor there: that node is its home."""
+    here = minray.get_runtime_context().get_node_id()
+    strategy = NodeAffinitySchedulingStrategy(here, soft=True)  # may restart elsewhere
+    actor = _Counter.options(
+        name="homeless", lifetime="detached", max_restarts=1, scheduling_strategy=strategy
+    ).remote(path)
+    minray.get(actor.pid.remote())
+    return here
+
+
+def test_a_detached_actor_restarts_elsewhere_when_its_home_node_dies(tmp_path):
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+    try:
+        node = cluster.add_node(num_cpus=2, resources={"second": 1})
+        cluster.wait_for_nodes()
+        cluster.connect()
+        path = str(tmp_path / "actor")
+        home = minray.get(_create_on_this_node.options(resources={"second": 1}).remote(path))
+        assert home == node.node_id
+        first = _pids(path)[0]
+
+        cluster.remove_node(node, allow_graceful=False)  # the actor's home and host
+        assert wait_until(lambda: _gone(first), BOUND_S)
+        assert wait_until(lambda: len(_pids(path)) == 2, BOUND_S), "it did not restart"
+        actor = minray.get_actor("homeless")
+        assert minray.get(actor.pid.remote(), timeout=BOUND_S) == _pids(path)[1]
+        assert minray.get(actor.restarted.remote(), timeout=BOUND_S) is True
+        state = actor_state(actor._actor_id.hex())
+        assert (state.state, state.node_id) == ("ALIVE", cluster.head_node.node_id)
+
+        minray.kill(actor)
+        with pytest.raises(ValueError):
+            minray.get_actor("homeless")
+    finally:
+        minray.shutdown()
+        cluster.shutdown()
