@@ -40,7 +40,8 @@ def _checked(config: ClusterConfig, host: str, role: str, text: str, timeout: fl
     if out.returncode != 0:
         detail = (out.stderr.strip() or out.stdout.strip())[-2000:]
         hint = (
-            " (ssh could not log in: check auth.ssh_user, auth.ssh_private_key, and that "
+            " (ssh could not reach the host or log in: check that it is up and reachable, "
+            "auth.ssh_user and auth.ssh_private_key, and that "
             f"`ssh {config.ssh_user}@{host}` works without a password)"
             if out.returncode == 255
             else ""
@@ -50,12 +51,27 @@ def _checked(config: ClusterConfig, host: str, role: str, text: str, timeout: fl
 
 
 def up(config: ClusterConfig, wait_timeout: float, out=sys.stdout) -> int:
-    """Start (or restart) the cluster; returns 0 once every node is alive."""
+    """Start (or restart) the cluster; returns 0 once every node is alive. If it fails
+    midway, the error says what is still running and how to stop it."""
+    running: list[str] = []
+    try:
+        return _up(config, wait_timeout, out, running)
+    except (LaunchError, TimeoutError) as e:
+        if not running:
+            raise
+        raise LaunchError(
+            f"{e}\nStill running: {', '.join(running)}. Fix the cause and run `minray up` "
+            "again (it restarts them), or stop them with `minray down CLUSTER.yaml`."
+        ) from None
+
+
+def _up(config: ClusterConfig, wait_timeout: float, out, running: list[str]) -> int:
     started = time.monotonic()
     hosts = len(config.worker_ips)
     print(f"minray up: cluster {config.cluster_name!r}: head {config.head_ip}, "
           f"{hosts} worker host(s)", file=out, flush=True)  # fmt: skip
     _checked(config, config.head_ip, "head", _head_script(config), COMMAND_TIMEOUT_S)
+    running.append(f"the head on {config.head_ip}")
     print(f"  head started on {config.head_ip} ({config.address})", file=out, flush=True)
     token = _read_token(config)
     if config.worker_ips:
@@ -75,6 +91,7 @@ def up(config: ClusterConfig, wait_timeout: float, out=sys.stdout) -> int:
             for host, job in jobs.items():
                 try:
                     job.result()
+                    running.append(f"a node on {host}")
                     print(f"  node started on {host}", file=out, flush=True)
                 except (LaunchError, TimeoutError) as e:
                     failed.append(str(e))

@@ -201,17 +201,48 @@ def parse(data: Any, where: str = "the cluster file") -> ClusterConfig:
 
 
 def load(path: str) -> ClusterConfig:
-    """Read and check the cluster file at ``path``."""
+    """Read and check the cluster file at ``path``; errors name the key and its line."""
     import yaml
 
     try:
         with open(path) as f:
-            data = yaml.safe_load(f)
+            text = f.read()
+        data = yaml.safe_load(text)
+        lines = key_lines(yaml.compose(text))
     except OSError as e:
         raise ClusterConfigError(f"cannot read the cluster file {path}: {e.strerror}") from None
     except yaml.YAMLError as e:
         raise ClusterConfigError(f"{path} is not valid YAML: {e}") from None
-    return parse(data, path)
+    try:
+        return parse(data, path)
+    except ClusterConfigError as e:
+        raise ClusterConfigError(with_line(str(e), path, lines)) from None
+
+
+def key_lines(node: Any, prefix: str = "") -> dict[str, int]:
+    """``{"auth.ssh_user": line, ...}`` (1-based) for the keys of a composed YAML file."""
+    import yaml
+
+    found: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                name = f"{prefix}{key.value}"
+                found[name] = key.start_mark.line + 1
+                found.update(key_lines(value, name + "."))
+    return found
+
+
+def with_line(message: str, where: str, lines: dict[str, int]) -> str:
+    """The message with the line of the key it is about (the first it names, or that key's
+    section when the key is missing), if the file has it."""
+    about = re.match(r"(?:unknown key )?'?([A-Za-z_][\w.]*)'?", message[len(where) + 2 :])
+    key = about[1] if about else ""
+    while key and key not in lines:
+        key = key.rpartition(".")[0]
+    if not key:
+        return message
+    return message.replace(f"{where}: ", f"{where}, line {lines[key]}: ", 1)
 
 
 def _kind(value: Any) -> str:

@@ -21,7 +21,7 @@ import textwrap
 import psutil
 import pytest
 
-from .netns_hosts import ROOT, Host, two_hosts, why_not
+from .netns_hosts import Host, two_hosts, why_not
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
@@ -50,7 +50,8 @@ def _start_sshd(host: Host, authorized: str) -> subprocess.Popen:
     env = {**host.session_env(), "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin"}
     config = os.path.join(host.dir, "sshd_config")
     with open(config, "w") as f:
-        f.write(textwrap.dedent(f"""\
+        f.write(
+            textwrap.dedent(f"""\
             ListenAddress {host.address}:22
             HostKey {key}
             AuthorizedKeysFile {authorized}
@@ -62,7 +63,8 @@ def _start_sshd(host: Host, authorized: str) -> subprocess.Popen:
             StrictModes no
             LogLevel ERROR
             SetEnv {" ".join(f"{k}={v}" for k, v in env.items())}
-            """))
+            """)
+        )
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege-separation dir
     log = open(os.path.join(host.dir, "sshd.log"), "w")
     process = subprocess.Popen(
@@ -106,33 +108,50 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def _cluster_file(path, a: Host, workers: list[str], key: str) -> str:
+    path.write_text(
+        textwrap.dedent(f"""\
+        cluster_name: lab
+        provider:
+          type: ssh
+          head_ip: {a.address}
+          worker_ips: [{", ".join(workers)}]
+        auth:
+          ssh_user: root
+          ssh_private_key: {key}
+          ssh_options: [UserKnownHostsFile={a.dir}/known_hosts]
+        python: {sys.executable}
+        setup_commands:
+          - echo set up on $MINRAY_NODE_IP > ~/setup_ran
+        """)
+    )
+    return str(path)
+
+
+def _ssh_hosts(a: Host, b: Host) -> tuple[str, list[subprocess.Popen]]:
+    """A client key both hosts' sshd accept, and the two sshd processes."""
+    client_key = os.path.join(a.dir, "client_key")
+    _keygen(client_key)
+    authorized = os.path.join(a.dir, "authorized_keys")
+    shutil.copy(client_key + ".pub", authorized)
+    return client_key, [_start_sshd(host, authorized) for host in (a, b)]
+
+
+def _stop(daemons: list[subprocess.Popen]) -> None:
+    for daemon in daemons:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+
+
 def test_minray_up_starts_a_cluster_on_two_ssh_hosts_and_down_stops_it(tmp_path):
     with two_hosts("up", subnet=1) as (a, b):
-        client_key = os.path.join(a.dir, "client_key")
-        _keygen(client_key)
-        authorized = os.path.join(a.dir, "authorized_keys")
-        shutil.copy(client_key + ".pub", authorized)
-        daemons = [_start_sshd(host, authorized) for host in (a, b)]
-        cluster = tmp_path / "cluster.yaml"
-        cluster.write_text(textwrap.dedent(f"""\
-            cluster_name: lab
-            provider:
-              type: ssh
-              head_ip: {a.address}
-              worker_ips: [{b.address}]
-            auth:
-              ssh_user: root
-              ssh_private_key: {client_key}
-              ssh_options: [UserKnownHostsFile={a.dir}/known_hosts]
-            python: {sys.executable}
-            setup_commands:
-              - echo set up on $MINRAY_NODE_IP > ~/setup_ran
-            """))
+        client_key, daemons = _ssh_hosts(a, b)
+        cluster = _cluster_file(tmp_path / "cluster.yaml", a, [b.address], client_key)
         script = tmp_path / "spread.py"
         script.write_text(SCRIPT)
         launcher = Host(a.name, a.address, str(tmp_path / "launcher"))  # its own home
         try:
-            up = launcher.minray("up", str(cluster), "--wait-timeout", "60", check=False)
+            up = launcher.minray("up", cluster, "--wait-timeout", "60", check=False)
             assert up.returncode == 0, up.stdout + up.stderr
             print(up.stdout)
             assert "2 node(s) alive" in up.stdout
@@ -146,21 +165,39 @@ def test_minray_up_starts_a_cluster_on_two_ssh_hosts_and_down_stops_it(tmp_path)
             with open(token_file) as f, open(os.path.join(a.home, ".minray", "auth_token")) as g:
                 assert f.read().strip() == g.read().strip()
 
-            status = launcher.minray("exec", str(cluster), "minray status")
+            status = launcher.minray("exec", cluster, "minray status")
             assert "2 node(s) alive" in status.stdout, status.stdout + status.stderr
 
-            run = launcher.minray("submit", str(cluster), str(script), "3", check=False)
+            run = launcher.minray("submit", cluster, str(script), "3", check=False)
             assert run.returncode == 0, run.stdout + run.stderr
             assert f"nodes ['{a.address}', '{b.address}'] used 2 sum 570" in run.stdout
 
-            failing = launcher.minray("exec", str(cluster), "exit 7", check=False)
+            failing = launcher.minray("exec", cluster, "exit 7", check=False)
             assert failing.returncode == 7
         finally:
-            down = launcher.minray("down", str(cluster), check=False)
-            for daemon in daemons:
-                daemon.send_signal(signal.SIGTERM)
-                daemon.wait(timeout=30)
+            down = launcher.minray("down", cluster, check=False)
+            _stop(daemons)
         assert down.returncode == 0, down.stdout + down.stderr
         assert "stopped" in down.stdout
+        left = _minray_processes({a.home, b.home})
+        assert not left, f"minray processes left running after down: {left}"
+
+
+def test_minray_up_names_an_unreachable_host_and_says_what_still_runs(tmp_path):
+    with two_hosts("uq", subnet=2) as (a, b):
+        client_key, daemons = _ssh_hosts(a, b)
+        nobody = a.address.rsplit(".", 1)[0] + ".9"  # on the hosts' network, not answering
+        cluster = _cluster_file(tmp_path / "cluster.yaml", a, [b.address, nobody], client_key)
+        launcher = Host(a.name, a.address, str(tmp_path / "launcher"))
+        try:
+            up = launcher.minray("up", cluster, "--wait-timeout", "30", check=False)
+            assert up.returncode == 1
+            assert f"worker {nobody}: exit status 255 (ssh could not reach the host" in up.stderr
+            assert f"Still running: the head on {a.address}, a node on {b.address}" in up.stderr
+            assert "minray down CLUSTER.yaml" in up.stderr
+        finally:
+            down = launcher.minray("down", cluster, check=False)
+            _stop(daemons)
+        assert f"{nobody}" in down.stdout and down.returncode == 1  # it says which failed
         left = _minray_processes({a.home, b.home})
         assert not left, f"minray processes left running after down: {left}"

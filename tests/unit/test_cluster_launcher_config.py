@@ -118,3 +118,32 @@ def test_the_live_nodes_are_read_from_minray_status():
         "  fedcba987654  10.0.0.3         DEAD   CPU 0/2  (gone)\n"
     )
     assert alive_nodes(output) == {"10.0.0.1", "10.0.0.2"}
+
+
+@pytest.mark.parametrize(
+    "text, said",
+    [
+        (
+            "cluster_name: lab\nprovider:\n  type: ssh\n  head_ip: h\n  zone: 2\n",
+            "line 5: unknown key provider.zone",
+        ),
+        (
+            "cluster_name: lab\nprovider:\n  type: ssh\nauth: {ssh_user: s}\n",
+            "line 2: provider.head_ip",
+        ),
+        (
+            "cluster_name: lab\ncolour: red\nprovider: {type: ssh, head_ip: h}\n",
+            "line 2: unknown key 'colour'",
+        ),
+        (
+            "cluster_name: lab\nprovider: {type: ssh, head_ip: h}\n"
+            "auth:\n  ssh_user: s\n  ssh_port: x\n",
+            "line 5: auth.ssh_port",
+        ),
+    ],
+)
+def test_errors_in_a_file_name_the_line_of_the_key(tmp_path, text, said):
+    path = tmp_path / "cluster.yaml"
+    path.write_text(text)
+    with pytest.raises(ClusterConfigError, match=f"{path}, {said}"):
+        load(str(path))
