@@ -61,6 +61,7 @@ from .actor_service import ActorService
 from .job_table import JobTable
 from .kv import InternalKV, KvFull
 from .node_table import NodeRecord, NodeTable
+from .package_service import PackageService
 from .placement import bundle_resources
 from .placement_service import PlacementService
 from .task_table import TaskTable
@@ -90,7 +91,7 @@ def version_problem(version: str, python: str) -> str:
     return ""
 
 
-class HeadService(ActorService, PlacementService):
+class HeadService(ActorService, PackageService, PlacementService):
     """Membership (the node table, the members' connections, pushes and the detector), the
     actor homes and names (head/actor_service.py) and placement groups
     (head/placement_service.py)."""

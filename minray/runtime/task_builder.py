@@ -36,6 +36,7 @@ def submit_task(
     strategy: Any = None,
     placement: list | None = None,
     generator: GeneratorCall | None = None,
+    runtime_env: dict | None = None,
 ) -> list:
     """Build the task, hand it to the submitter and return its result refs (a generator
     task: ``[its OwnedStream]``, opened before the task can report anything)."""
@@ -76,6 +77,7 @@ def submit_task(
             placement=placement,
             generator=generator,
             parent=parent,
+            runtime_env=runtime_env,
         )
     )
     _cancel_if_parent_is_cancelling(worker, parent, task_id)
@@ -96,6 +98,7 @@ def build_actor_creation(
     actor_info: dict,
     env_vars: dict | None,
     strategy: Any = None,
+    runtime_env: dict | None = None,
 ) -> tuple[TaskSpec, list]:
     """The creation task of an actor (not submitted yet); also returns argument refs to keep."""
     placeholders: list = []
@@ -121,6 +124,7 @@ def build_actor_creation(
         actor_resources=actor_resources,
         namespace=worker.current_namespace(),
         strategy=strategy,
+        runtime_env=runtime_env,
     )
     return spec, keep
 
