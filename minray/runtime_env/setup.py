@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import zipfile
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..exceptions import RuntimeEnvSetupError
@@ -70,28 +71,7 @@ class WorkerEnvs:
 
     def directory(self, uri: str) -> str:
         """The folder where the package ``uri`` is unpacked on this node (once)."""
-        name = package_name(uri)
-        target = os.path.join(self.root, name.removesuffix(".zip"))
-        if os.path.isdir(target):
-            return target
-        os.makedirs(self.root, mode=0o700, exist_ok=True)
-        with open(target + ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # one worker of the node unpacks it
-            if os.path.isdir(target):
-                return target
-            data = self._fetch(name)
-            partial = f"{target}.{os.getpid()}.part"
-            shutil.rmtree(partial, ignore_errors=True)
-            try:
-                with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                    archive.extractall(partial)  # (zipfile drops absolute and ".." parts)
-            except (zipfile.BadZipFile, OSError) as e:
-                shutil.rmtree(partial, ignore_errors=True)
-                raise RuntimeEnvSetupError(
-                    f"could not unpack runtime_env package {name}: {e}"
-                ) from None
-            os.rename(partial, target)
-        return target
+        return unpacked(self.root, package_name(uri), self._fetch)
 
     def _fetch(self, name: str) -> bytes:
         try:
@@ -104,3 +84,29 @@ class WorkerEnvs:
                 "since it was uploaded?)"
             )
         return reply.data
+
+
+def unpacked(root: str, name: str, fetch: Callable[[str], bytes]) -> str:
+    """The folder under ``root`` where package ``name`` is unpacked: unpacked now, from
+    ``fetch(name)``, by the first process to ask (the others wait on a file lock)."""
+    target = os.path.join(root, name.removesuffix(".zip"))
+    if os.path.isdir(target):
+        return target
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    with open(target + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.isdir(target):
+            return target
+        data = fetch(name)
+        partial = f"{target}.{os.getpid()}.part"
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                archive.extractall(partial)  # (zipfile drops absolute and ".." parts)
+        except (zipfile.BadZipFile, OSError) as e:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise RuntimeEnvSetupError(
+                f"could not unpack runtime_env package {name}: {e}"
+            ) from None
+        os.rename(partial, target)
+    return target
