@@ -165,17 +165,26 @@ def _metadata(value: Any) -> dict[str, str]:
     return dict(value)
 
 
-def submitted_job_env_vars() -> dict[str, str]:
-    """The ``env_vars`` of the job this process runs as (empty when it is no submitted
-    job's): ``minray.init`` gives them to the job's tasks and actors, as Ray does."""
+def with_submitted_job_env(own: dict | None) -> dict | None:
+    """``own`` (``init``'s runtime_env) over the runtime_env of the job this process runs
+    as, when it is a submitted job's entrypoint (the head sets it): key by key, and
+    ``env_vars`` name by name, as Ray merges a job's runtime_env with init's."""
     raw = os.environ.get(RUNTIME_ENV_VARIABLE)
     if not raw:
-        return {}
+        return own
     try:
-        env_vars = json.loads(raw).get("env_vars") or {}
-    except (ValueError, AttributeError):
+        job = json.loads(raw)
+        if not isinstance(job, dict):
+            raise ValueError
+    except ValueError:
         raise ValueError(
             f"{RUNTIME_ENV_VARIABLE} is not a runtime_env as JSON: {raw[:200]!r} (the head "
             "sets it for a submitted job; unset it to run this script on its own)"
         ) from None
-    return {str(k): str(v) for k, v in env_vars.items()}
+    if not job:
+        return own
+    merged = {**job, **(own or {})}
+    env_vars = {**(job.get("env_vars") or {}), **((own or {}).get("env_vars") or {})}
+    if env_vars:
+        merged["env_vars"] = env_vars
+    return merged

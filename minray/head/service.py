@@ -62,6 +62,7 @@ from .job_manager import JobManager
 from .job_table import JobTable
 from .kv import InternalKV, KvFull
 from .node_table import NodeRecord, NodeTable
+from .package_service import PackageService
 from .placement import bundle_resources
 from .placement_service import PlacementService
 from .task_table import TaskTable
@@ -91,7 +92,7 @@ def version_problem(version: str, python: str) -> str:
     return ""
 
 
-class HeadService(ActorService, PlacementService):
+class HeadService(ActorService, PackageService, PlacementService):
     """Membership (the node table, the members' connections, pushes and the detector), the
     actor homes and names (head/actor_service.py) and placement groups
     (head/placement_service.py)."""
@@ -327,7 +328,7 @@ class HeadService(ActorService, PlacementService):
             self._changed(node_id)
 
     def _node_dead(self, node_id: bytes) -> None:
-        self.actor_homes.node_died(node_id)
+        self._rehome_actors(node_id)
         self._groups_of_dead_node(node_id)
         self.jobs.node_died(node_id, time.time())
         if self.on_node_dead is not None:

@@ -214,6 +214,7 @@ def instances():
         exceptions.ObjectReconstructionFailedError("abcd", "rebuild failed"),
         exceptions.ObjectReconstructionFailedMaxAttemptsExceededError("abcd", "no retries"),
         exceptions.ObjectReconstructionFailedLineageEvictedError("abcd", "evicted"),
+        exceptions.RuntimeEnvSetupError("the working_dir package is gone"),
     ]
 
 
