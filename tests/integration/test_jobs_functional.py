@@ -127,8 +127,10 @@ def test_stop_ends_the_whole_process_group_even_what_ignores_sigterm(head, tmp_p
     assert client.get_job_info(job_id).message == "Job was intentionally stopped."
     assert wait_until(lambda: not any(psutil.pid_exists(p) for p in group), 10), group
     assert client.stop_job(job_id) is False  # already stopped
-    stubborn = client.submit_job(entrypoint="trap '' TERM; sleep 60")  # SIGKILL after 1 s
-    assert wait_until(lambda: client.get_job_status(stubborn) is JobStatus.RUNNING)
+    stubborn = client.submit_job(
+        entrypoint="trap '' TERM; echo ready; sleep 60"
+    )  # SIGKILL after 1 s
+    assert wait_until(lambda: "ready" in client.get_job_logs(stubborn))  # (its trap is set)
     client.stop_job(stubborn)
     assert wait_for_end(client, stubborn, timeout=10) is JobStatus.STOPPED
     assert client.get_job_info(stubborn).driver_exit_code == -9
