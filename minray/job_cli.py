@@ -1,7 +1,8 @@
 """``minray job ...``: submit, watch and stop jobs from a terminal, as ``ray job ...``.
 
-``minray job submit [--address URL] [--submission-id ID] [--runtime-env-json JSON]
-[--no-wait] -- python script.py`` runs the command on the head machine as a job;
+``minray job submit [--address URL] [--working-dir DIR] [--submission-id ID]
+[--runtime-env-json JSON] [--no-wait] -- python script.py`` runs the command on the
+head machine as a job (in a copy of DIR, uploaded by the client);
 without ``--no-wait`` it prints the job's output as it comes and exits 1 if the
 job FAILED (as Ray's). ``status``, ``logs [--follow]``, ``stop [--no-wait]``,
 ``list`` and ``delete`` take a submission id. Every command is a thin wrapper of
@@ -45,7 +46,9 @@ def add_command(commands) -> None:
     submit.add_argument("--submission-id", default=None, help="the job's id (default: new)")
     submit.add_argument("--runtime-env-json", default=None, help="runtime_env as JSON")
     submit.add_argument("--metadata-json", default=None, help="metadata as a JSON object")
-    submit.add_argument("--working-dir", default=None, help=argparse.SUPPRESS)
+    submit.add_argument(
+        "--working-dir", default=None, help="a local directory the job runs in (uploaded)"
+    )
     submit.add_argument("--no-wait", action="store_true", help="do not follow the job's logs")
     submit.add_argument("entrypoint", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
     verb("status", "print a job's status")
@@ -79,15 +82,12 @@ def _check_submit(args) -> None:
         raise ValueError(
             "give the command to run after --, e.g. `minray job submit -- python x.py`"
         )
-    if args.working_dir:
-        raise ValueError(
-            "--working-dir is not supported yet: copy the files to the head machine and give "
-            "the script by its path there"
-        )
 
 
 def _submit(client: JobSubmissionClient, args) -> int:
-    runtime_env = _json_arg(args.runtime_env_json, "--runtime-env-json")
+    runtime_env = _json_arg(args.runtime_env_json, "--runtime-env-json") or {}
+    if args.working_dir:  # zipped and uploaded by the client, as Ray's --working-dir
+        runtime_env["working_dir"] = args.working_dir
     job_id = client.submit_job(
         entrypoint=shlex.join(args.entrypoint),
         submission_id=args.submission_id,

@@ -10,6 +10,7 @@ Served by the head's process with aiohttp, on the node's event loop, at
 * ``/api``: the list of routes; ``/metrics``: Prometheus' text (dashboard_metrics.py);
 * ``/api/version`` and ``/api/jobs/...``: Ray's job REST API (job_routes.py), which
   submits and stops jobs; the jobs that still run are stopped when the dashboard stops;
+  ``/api/packages/...``: their runtime_env uploads (package_routes.py);
 * ``/``: a page that refreshes these every two seconds (dashboard_page.py).
 
 Every route needs the cluster token and passes the Host/Origin checks of
@@ -30,6 +31,7 @@ from ..protocol.messages import GetStates
 from .dashboard_auth import add_routes, new_app
 from .dashboard_metrics import metrics_routes
 from .job_routes import job_routes
+from .package_routes import PREFIX, package_routes
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -89,7 +91,8 @@ async def start_dashboard(
     more names its Host header may carry (this machine's, when it binds every address)."""
     from aiohttp import web  # only when asked for: it is not needed to run tasks
 
-    app = new_app(token, host, CONFIG.dashboard_max_body_bytes, extra_names)
+    packages = (PREFIX, CONFIG.runtime_env_max_bytes, "MINRAY_RUNTIME_ENV_MAX_BYTES")
+    app = new_app(token, host, CONFIG.dashboard_max_body_bytes, extra_names, [packages])
     for routes in ROUTE_SETS:
         add_routes(app, routes(head))
 
@@ -168,4 +171,9 @@ def api_routes(head: HeadService) -> list:
 
 #: what the dashboard serves: functions of the head that return (method, path, handler)
 #: routes; a module that serves more of the dashboard adds its function here
-ROUTE_SETS: tuple[Callable[[HeadService], list], ...] = (api_routes, metrics_routes, job_routes)
+ROUTE_SETS: tuple[Callable[[HeadService], list], ...] = (
+    api_routes,
+    metrics_routes,
+    job_routes,
+    package_routes,
+)

@@ -157,6 +157,16 @@ def _same(given: str, expected: str) -> bool:
         return False
 
 
+def body_limit(path: str, default: int, large: tuple[tuple[str, int, str], ...]) -> tuple[int, str]:
+    """The most bytes a request to ``path`` may send, and the setting that says so:
+    ``default``, or that of the first ``(prefix, limit, setting)`` of ``large`` that
+    ``path`` starts with."""
+    for prefix, limit, setting in large:
+        if path.startswith(prefix):
+            return limit, setting
+    return default, "MINRAY_DASHBOARD_MAX_BODY_BYTES"
+
+
 def wants_page(method: str, path: str, accept: str | None) -> bool:
     """A browser opening the page (sent to the login page rather than given a 401)."""
     return method == "GET" and path == "/" and "text/html" in (accept or "")
@@ -166,10 +176,17 @@ def wants_page(method: str, path: str, accept: str | None) -> bool:
 
 
 def new_app(
-    token: bytes, host: str, max_body_bytes: int, extra_names: Iterable[str] = ()
+    token: bytes,
+    host: str,
+    max_body_bytes: int,
+    extra_names: Iterable[str] = (),
+    large_bodies: Iterable[tuple[str, int, str]] = (),
 ) -> web.Application:
     """The dashboard's app: every route added to it (:func:`add_routes`) goes through the
-    checks above; ``/login`` is its only route that takes no token."""
+    checks above; ``/login`` is its only route that takes no token. ``large_bodies``:
+    ``(path prefix, limit, setting)`` of routes that take bodies over ``max_body_bytes``
+    (their handlers read the body as a stream, counting)."""
+    large = tuple(large_bodies)
     from aiohttp import web
 
     from .dashboard_page import login_page
@@ -191,11 +208,10 @@ def new_app(
             headers.get("Origin"), headers.get("Host"), names
         ):
             return error_response(403, "requests from another site are refused (Origin)")
-        if (request.content_length or 0) > max_body_bytes:
+        limit, setting = body_limit(request.path, max_body_bytes, large)
+        if (request.content_length or 0) > limit:
             return error_response(
-                413,
-                f"the request body is over {max_body_bytes} bytes, the "
-                "dashboard's limit (MINRAY_DASHBOARD_MAX_BODY_BYTES)",
+                413, f"the request body is over {limit} bytes, the dashboard's limit ({setting})"
             )
         if request.path != LOGIN_PATH:
             status = check_token(headers.get("Authorization"), request.cookies.get(COOKIE), token)

@@ -15,7 +15,10 @@ in a :class:`~minray.head.submitted_jobs.SubmittedJobs` table. The rules it keep
 * the entrypoint finds the cluster through ``MINRAY_ADDRESS`` (and ``RAY_ADDRESS``
   for Ray programs under ``minray.compat``) and ``MINRAY_AUTH_TOKEN`` in its
   environment, so ``minray.init()`` in it connects to this cluster;
-* its stdout and stderr go to ``<session>/logs/job-driver-<submission_id>.log``.
+* its stdout and stderr go to ``<session>/logs/job-driver-<submission_id>.log``;
+* its runtime_env's ``working_dir`` (its current directory) and ``py_modules`` (on
+  ``PYTHONPATH``, after the working_dir) are unpacked from the head's packages
+  into ``<session>/runtime_resources/``, where the head node's workers find them.
 """
 
 from __future__ import annotations
@@ -32,7 +35,16 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from ..config import CONFIG
-from .job_schema import RUNTIME_ENV_VARIABLE, SubmitRequest, new_submission_id
+from ..exceptions import RuntimeEnvSetupError
+from ..runtime_env.setup import unpacked
+from .job_schema import (
+    RUNTIME_ENV_VARIABLE,
+    SETUP_FAILURE,
+    SubmitRequest,
+    new_submission_id,
+    package_names,
+)
+from .packages import PackageStore
 from .submitted_jobs import SubmittedJob, SubmittedJobs
 
 logger = logging.getLogger("minray.head")
@@ -53,10 +65,14 @@ class JobManager:
         head_address: str,
         token: bytes,
         node_id: str,
+        packages: PackageStore | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self.table = SubmittedJobs(CONFIG.max_jobs)
         self.log_dir = os.path.join(session_dir, "logs")
+        #: where runtime_env packages are unpacked on this machine (the workers' folder too)
+        self.resources_dir = os.path.join(session_dir, "runtime_resources")
+        self.packages = packages
         self._env = {
             "MINRAY_ADDRESS": head_address,
             "RAY_ADDRESS": head_address,
@@ -159,6 +175,17 @@ class JobManager:
         if job.stop_requested:  # stopped before it could start
             return
         try:
+            folders = await asyncio.to_thread(self._unpack, package_names(job.runtime_env))
+        except (RuntimeEnvSetupError, OSError) as e:
+            reason = f"its runtime_env could not be set up: {e}"
+            self.table.start_failed(submission_id, reason, self._clock(), SETUP_FAILURE)
+            return
+        if folders:  # the working_dir (first) and py_modules: on the import path
+            env["PYTHONPATH"] = os.pathsep.join([*folders, env.get("PYTHONPATH", "")]).rstrip(
+                os.pathsep
+            )
+        cwd = folders[0] if job.runtime_env.get("working_dir") else None
+        try:
             os.makedirs(self.log_dir, exist_ok=True)
             with open(job.log_path, "wb") as log:  # (a deleted job's log is replaced)
                 proc = await asyncio.create_subprocess_shell(
@@ -169,6 +196,7 @@ class JobManager:
                     env=env,
                     start_new_session=True,
                     preexec_fn=_DIE_WITH_HEAD,
+                    cwd=cwd,
                 )
         except (OSError, ValueError) as e:
             logger.warning("job %s could not start: %s", submission_id, e)
@@ -190,6 +218,17 @@ class JobManager:
             tail = await asyncio.to_thread(_read_tail, job.log_path, 20_000)
         if self.table.jobs.get(submission_id) is job:
             self.table.exited(submission_id, returncode, self._clock(), tail)
+
+    def _unpack(self, names: list[str]) -> list[str]:
+        """The folders where the packages ``names`` are unpacked on this machine (once
+        per machine, shared with the workers of the head node)."""
+        return [unpacked(self.resources_dir, name, self._package) for name in names]
+
+    def _package(self, name: str) -> bytes:
+        data = self.packages.get(name) if self.packages is not None else None
+        if data is None:
+            raise RuntimeEnvSetupError(f"the head has no runtime_env package {name}")
+        return data
 
 
 def _die_with_head_function() -> Callable[[], None] | None:

@@ -24,7 +24,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .dashboard_auth import error_response
-from .job_schema import parse_submit_request
+from .job_schema import package_names, parse_submit_request
 from .submitted_jobs import JobNotFound
 
 if TYPE_CHECKING:
@@ -70,7 +70,14 @@ def job_routes(head: HeadService) -> list:
                 400, "the request body is not JSON (Content-Type: application/json)"
             )
         try:
-            job = manager().submit(parse_submit_request(body))
+            request_ = parse_submit_request(body)
+            missing = [n for n in package_names(request_.runtime_env) if not _kept(head, n)]
+            if missing:
+                raise ValueError(
+                    f"this cluster has no runtime_env package {', '.join(missing)}: upload it "
+                    "first (PUT /api/packages/gcs/NAME; the job clients do it for you)"
+                )
+            job = manager().submit(request_)
         except _Refused as e:
             return error_response(e.status, e.message)
         except ValueError as e:
@@ -177,6 +184,10 @@ def _submitted(head: HeadService, request: web.Request):
             "submitted jobs have their logs here and can be stopped or deleted",
         )
     raise _Refused(404, _unknown_text(job_id))
+
+
+def _kept(head: HeadService, name: str) -> bool:
+    return head.packages is not None and head.packages.has(name)
 
 
 def _unknown(request: web.Request) -> web.Response:

@@ -8,11 +8,11 @@ The body of ``POST /api/jobs/`` is Ray's ``JobSubmitRequest`` as JSON: ``entrypo
 (a shell command), and optionally ``submission_id``, ``runtime_env``, ``metadata``
 and the ``entrypoint_*`` resources. minray runs every entrypoint on the head machine
 and reserves nothing for it, so non-zero ``entrypoint_*`` resources are refused
-with a message saying so, rather than accepted and ignored. Of ``runtime_env`` it
-takes ``env_vars`` (for the entrypoint's processes and, through ``minray.init`` and
-``RUNTIME_ENV_VARIABLE``, its tasks and actors);
-``working_dir``, ``py_modules``, ``pip``, ``conda`` and the rest are refused with a
-message naming what is not supported.
+with a message saying so, rather than accepted and ignored. Its ``runtime_env`` is
+checked as ``init``'s (``pip`` and ``conda`` refused with what to do), with
+``working_dir`` and ``py_modules`` as the ``gcs://`` uris of packages uploaded to
+the head first; it applies to the entrypoint's process and, through
+``minray.init`` and ``RUNTIME_ENV_VARIABLE``, to its tasks and actors.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ import string
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+from ..runtime_env.packaging import is_package_uri, package_name
+from ..runtime_env.validate import check as check_runtime_env
 
 
 class JobStatus(str, Enum):
@@ -54,6 +57,7 @@ TERMINAL = frozenset({JobStatus.STOPPED, JobStatus.SUCCEEDED, JobStatus.FAILED})
 #: Ray's ``JobErrorType`` values that minray reports
 ENTRYPOINT_START_ERROR = "JOB_ENTRYPOINT_COMMAND_START_ERROR"
 ENTRYPOINT_ERROR = "JOB_ENTRYPOINT_COMMAND_ERROR"
+SETUP_FAILURE = "RUNTIME_ENV_SETUP_FAILURE"
 
 #: a submission id names the job's log file, so it is kept to these characters
 SUBMISSION_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
@@ -61,8 +65,6 @@ _ID_ALPHABET = string.ascii_letters + string.digits
 
 #: how a submitted job's runtime_env reaches its driver's ``minray.init`` (set by the head)
 RUNTIME_ENV_VARIABLE = "MINRAY_JOB_RUNTIME_ENV"
-#: the runtime_env keys minray applies to a submitted job
-RUNTIME_ENV_KEYS = frozenset({"env_vars"})
 _RESOURCE_FIELDS = (
     "entrypoint_num_cpus",
     "entrypoint_num_gpus",
@@ -136,23 +138,34 @@ def parse_submit_request(body: Any) -> SubmitRequest:
 
 
 def _runtime_env(value: Any) -> dict[str, Any]:
+    """A job's runtime_env: checked as ``init``'s is (runtime_env/validate.py), with its
+    packages given as the ``gcs://`` uris of packages uploaded to the head (the clients
+    upload a local ``working_dir`` or ``py_modules`` first, as Ray's do)."""
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise ValueError(f"runtime_env must be a JSON object, got {type(value).__name__}")
-    unsupported = sorted(k for k, v in value.items() if k not in RUNTIME_ENV_KEYS and v)
-    if unsupported:
-        raise ValueError(
-            f"runtime_env {unsupported} is not supported by minray jobs: only 'env_vars' "
-            "is. Install packages (pip, conda) on the head machine beforehand, and give "
-            "the entrypoint's script by a path that exists there."
-        )
-    env_vars = value.get("env_vars") or {}
-    if not isinstance(env_vars, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()
-    ):
-        raise ValueError("runtime_env['env_vars'] must map names to strings")
-    return {"env_vars": dict(env_vars)} if env_vars else {}
+    try:
+        check_runtime_env(value)
+    except TypeError as e:
+        raise ValueError(str(e)) from None
+    uris = [value["working_dir"]] if value.get("working_dir") else []
+    uris += list(value.get("py_modules") or [])
+    for uri in uris:
+        if not is_package_uri(uri):
+            raise ValueError(
+                f"runtime_env package {uri!r} is not the gcs:// uri of a package uploaded to "
+                "this cluster: a job's working_dir and py_modules are uploaded first "
+                "(JobSubmissionClient.submit_job and `minray job submit --working-dir` do it "
+                "for a local directory)"
+            )
+    return {k: v for k, v in value.items() if v}
+
+
+def package_names(runtime_env: dict[str, Any]) -> list[str]:
+    """The names of the packages a checked runtime_env uses (working_dir first)."""
+    uris = [runtime_env["working_dir"]] if runtime_env.get("working_dir") else []
+    return [package_name(u) for u in uris + list(runtime_env.get("py_modules") or [])]
 
 
 def _metadata(value: Any) -> dict[str, str]:

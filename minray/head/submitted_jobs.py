@@ -130,10 +130,13 @@ class SubmittedJobs:
             job.pid, job.driver_node_id = pid, node_id
             self._set(job, JobStatus.RUNNING, _MESSAGES[JobStatus.RUNNING])
 
-    def start_failed(self, submission_id: str, reason: str, now: float) -> None:
+    def start_failed(
+        self, submission_id: str, reason: str, now: float, error_type: str = ENTRYPOINT_START_ERROR
+    ) -> None:
+        """The entrypoint could not start (``error_type``: Ray's name for why)."""
         job = self.get(submission_id)
         if not job.status.is_terminal():
-            job.error_type = ENTRYPOINT_START_ERROR
+            job.error_type = error_type
             self._finish(
                 job, JobStatus.FAILED, f"Job entrypoint command failed to start: {reason}", now
             )

@@ -14,12 +14,15 @@ request (an unknown job id, a submission id in use, a missing token).
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ..config import CONFIG
 from ..head.job_schema import JobStatus
+from ..runtime_env.packaging import is_package_uri, package, package_name
 from .address import dashboard_address, find_token
 from .models import JobDetails
 
@@ -76,11 +79,13 @@ class JobSubmissionClient:
     ) -> str:
         """Start ``entrypoint`` (a shell command) on the head machine; returns the
         submission id. It runs with ``MINRAY_ADDRESS`` set, so ``minray.init()`` in it
-        joins this cluster."""
+        joins this cluster. A local ``working_dir`` or ``py_modules`` entry of
+        ``runtime_env`` is zipped and uploaded first (once: packages are named by their
+        content), and the job runs in its copy of the working_dir."""
         body = {
             "entrypoint": entrypoint,
             "submission_id": submission_id or job_id,
-            "runtime_env": runtime_env or None,
+            "runtime_env": self._upload_packages(runtime_env) if runtime_env else None,
             "metadata": {**(metadata or {}), **self._default_metadata} or None,
             "entrypoint_num_cpus": entrypoint_num_cpus,
             "entrypoint_num_gpus": entrypoint_num_gpus,
@@ -143,6 +148,37 @@ class JobSubmissionClient:
                     else:  # closed: the job has ended and all of its log was sent
                         return
 
+    # --- runtime_env packages -----------------------------------------------------------------
+
+    def _upload_packages(self, runtime_env: dict[str, Any]) -> dict[str, Any]:
+        """``runtime_env`` with its local working_dir and py_modules replaced by the uris of
+        their packages, uploaded to the head if it does not have them yet."""
+        env = dict(runtime_env)
+        excludes = list(env.get("excludes") or [])
+        working_dir = env.get("working_dir")
+        if isinstance(working_dir, str) and not is_package_uri(working_dir):
+            env["working_dir"] = self._upload(working_dir, excludes, "runtime_env['working_dir']")
+        if isinstance(env.get("py_modules"), list):
+            env["py_modules"] = [
+                m if not isinstance(m, str) or is_package_uri(m)
+                else self._upload(m, excludes, "runtime_env['py_modules'] entry", module=True)
+                for m in env["py_modules"]
+            ]  # fmt: skip
+        return env
+
+    def _upload(self, path: str, excludes: list[str], what: str, module: bool = False) -> str:
+        path = os.path.abspath(os.path.expanduser(path))
+        under = os.path.basename(path.rstrip(os.sep)) if module and os.path.isdir(path) else ""
+        uri, data = package(path, excludes, CONFIG.runtime_env_max_bytes, what, under)
+        where = f"/api/packages/gcs/{package_name(uri)}"
+        try:
+            self._request("GET", where)
+        except RuntimeError as e:
+            if "status code 404" not in str(e):
+                raise
+            self._request("PUT", where, data=data)
+        return uri
+
     # --- HTTP ---------------------------------------------------------------------------------
 
     def _check_connection(self) -> dict:
@@ -158,11 +194,16 @@ class JobSubmissionClient:
                 ) from None
             raise
 
-    def _request(self, method: str, path: str, body: dict | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
+    def _request(
+        self, method: str, path: str, body: dict | None = None, data: bytes | None = None
+    ) -> Any:
+        """The JSON answer to a request with JSON ``body`` or raw ``data`` (a package)."""
         headers = {**self._headers, "Accept": "application/json"}
-        if data is not None:
+        if body is not None:
+            data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
+        elif data is not None:
+            headers["Content-Type"] = "application/octet-stream"
         request = urllib.request.Request(
             self._address + path, data=data, method=method, headers=headers
         )

@@ -72,7 +72,9 @@ class Membership:
             logger.info("head services listening on %s:%d", s.head_host, port)
             if s.dashboard_port >= 0:  # submitted jobs' drivers connect to the head's port
                 address, node_id = f"{s.head_host}:{port}", s.node_id.hex()
-                self.head.job_manager = JobManager(s.session_dir, address, self.token, node_id)
+                self.head.job_manager = JobManager(
+                    s.session_dir, address, self.token, node_id, self.head.packages
+                )
         if s.dashboard_port >= 0:
             await self._start_dashboard()
 

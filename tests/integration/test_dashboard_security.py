@@ -25,10 +25,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 EVERY_ROUTE = ["/", "/api", "/api/nodes", "/api/jobs", "/api/tasks", "/api/actors",
                "/api/workers", "/api/placement_groups", "/metrics",
                "/api/version", "/api/jobs/"]  # fmt: skip
-#: the job API's routes of one job (head/job_routes.py), asked with a job id that is unknown
+#: the job API's routes of one job (head/job_routes.py), asked with a job id that is
+#: unknown, and of a runtime_env package (head/package_routes.py)
 JOB_ROUTES = [("GET", "/api/jobs/{id}"), ("GET", "/api/jobs/{id}/logs"),
               ("GET", "/api/jobs/{id}/logs/tail"), ("POST", "/api/jobs/{id}/stop"),
-              ("DELETE", "/api/jobs/{id}")]  # fmt: skip
+              ("DELETE", "/api/jobs/{id}"), ("GET", "/api/packages/{protocol}/{name}"),
+              ("PUT", "/api/packages/{protocol}/{name}")]  # fmt: skip
 
 
 def error_of(body: bytes) -> str:
@@ -45,10 +47,11 @@ def test_every_route_needs_the_token(dashboard):  # noqa: F811
         status, _, _ = dashboard.request("GET", path)
         assert status == 200, path
     for method, path in JOB_ROUTES:
-        status, _, body = dashboard.request(method, path.format(id="x"), token=False)
+        where = path.format(id="x", protocol="gcs", name="_ray_pkg_" + "0" * 16 + ".zip")
+        status, _, body = dashboard.request(method, where, token=False)
         assert status == 401 and "Bearer" in error_of(body), path
-        status, _, _ = dashboard.request(method, path.format(id="x"))
-        assert status == 404, path  # past the checks: no job x
+        status, _, _ = dashboard.request(method, where)
+        assert status in (400, 404), path  # past the checks: no job x, no package, no body
     job_paths = sorted({path for _, path in JOB_ROUTES})
     assert dashboard.json("/api")["routes"] == sorted(EVERY_ROUTE + job_paths + ["/login"])
 

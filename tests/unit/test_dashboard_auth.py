@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minray.head.dashboard_auth import (
+    body_limit,
     check_token,
     cookie_value,
     host_allowed,
@@ -124,3 +125,10 @@ def test_only_a_browser_opening_the_page_is_sent_to_login():
     assert not wants_page("GET", "/", "*/*")
     assert not wants_page("GET", "/api/nodes", "text/html")
     assert not wants_page("POST", "/", "text/html")
+
+
+def test_a_routes_body_limit_is_the_first_matching_prefix_or_the_default():
+    large = (("/api/packages/", 100, "MINRAY_RUNTIME_ENV_MAX_BYTES"),)
+    assert body_limit("/api/packages/gcs/x.zip", 10, large) == (100, "MINRAY_RUNTIME_ENV_MAX_BYTES")
+    assert body_limit("/api/jobs/", 10, large) == (10, "MINRAY_DASHBOARD_MAX_BODY_BYTES")
+    assert body_limit("/api/packages", 10, large)[0] == 10
