@@ -70,14 +70,14 @@ def job_routes(head: HeadService) -> list:
                 400, "the request body is not JSON (Content-Type: application/json)"
             )
         try:
-            request_ = parse_submit_request(body)
-            missing = [n for n in package_names(request_.runtime_env) if not _kept(head, n)]
+            wanted = parse_submit_request(body)
+            missing = [n for n in package_names(wanted.runtime_env) if not _kept(head, n)]
             if missing:
                 raise ValueError(
                     f"this cluster has no runtime_env package {', '.join(missing)}: upload it "
                     "first (PUT /api/packages/gcs/NAME; the job clients do it for you)"
                 )
-            job = manager().submit(request_)
+            job = manager().submit(wanted)
         except _Refused as e:
             return error_response(e.status, e.message)
         except ValueError as e:
