@@ -29,6 +29,7 @@ only.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import sys
 import time
@@ -199,20 +200,26 @@ class HeadService(ActorService, PlacementService):
     async def handle_KillNode(self, conn: Connection | None, msg: KillNode):
         return await self._pass_to_node(msg, "handle_KillNode")
 
-    async def _pass_to_node(self, msg: Message, handler: str):
+    async def _pass_to_node(self, msg: Message, handler: str, timeout: float = STATE_TIMEOUT_S):
         """The answer of node ``msg.node_id`` to ``msg`` (its ``handler`` on the head
-        node itself); an ErrorReply when that node is not alive or does not answer."""
+        node itself, awaited if it answers later); an ErrorReply when that node is not
+        alive or does not answer within ``timeout`` seconds."""
         if msg.node_id == self.local_id and self.local_node is not None:
-            return getattr(self.local_node, handler)(None, msg)
+            answer = getattr(self.local_node, handler)(None, msg)
+            return await answer if inspect.isawaitable(answer) else answer
         member = self.members.get(msg.node_id)
         if member is None or member.closed:
             return ErrorReply("ValueError", f"node {msg.node_id.hex()} is not alive")
         try:
-            return await asyncio.wait_for(member.request(msg), STATE_TIMEOUT_S)
+            return await asyncio.wait_for(member.request(msg), timeout)
         except RemoteError as e:
             return ErrorReply(e.error, str(e))
-        except (ConnectionError, asyncio.TimeoutError):
-            return ErrorReply("ValueError", f"node {msg.node_id.hex()} did not answer")
+        except ConnectionError:
+            return ErrorReply("ValueError", f"node {msg.node_id.hex()} left before it answered")
+        except asyncio.TimeoutError:
+            return ErrorReply(
+                "TimeoutError", f"node {msg.node_id.hex()} did not answer within {timeout:g} s"
+            )
 
     def handle_TaskEvents(self, conn: Connection | None, msg: TaskEvents) -> None:
         self.tasks.add(msg.events, msg.dropped, msg.source)
