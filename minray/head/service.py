@@ -19,7 +19,8 @@ It wires the pure :class:`~minray.head.node_table.NodeTable` to connections.
 
 The head's own node is in the table too; its figures are read live. Drivers and
 tools ask ``GetClusterInfo``. Requests about one node's processes (``GetLog``,
-and ``minray chaos``'s ``KillWorker``/``KillNode``) are passed to that node.
+``minray chaos``'s ``KillWorker``/``KillNode``, ``GetStacks``/``ProfileProcess``) are
+passed to that node.
 Actor homes and names are in actor_service.py, placement groups in
 placement_service.py.
 This service never runs user code and never unpickles: it sees msgpack fields
@@ -64,6 +65,7 @@ from .kv import InternalKV, KvFull
 from .node_table import NodeRecord, NodeTable
 from .placement import bundle_resources
 from .placement_service import PlacementService
+from .profile_service import ProfileService
 from .task_table import TaskTable
 
 logger = logging.getLogger("minray.head")
@@ -91,10 +93,11 @@ def version_problem(version: str, python: str) -> str:
     return ""
 
 
-class HeadService(ActorService, PlacementService):
+class HeadService(ActorService, PlacementService, ProfileService):
     """Membership (the node table, the members' connections, pushes and the detector), the
-    actor homes and names (head/actor_service.py) and placement groups
-    (head/placement_service.py)."""
+    actor homes and names (head/actor_service.py), placement groups
+    (head/placement_service.py) and the way to a process's stacks
+    (head/profile_service.py)."""
 
     def __init__(
         self,

@@ -66,6 +66,7 @@ from .object_transfer import ObjectTransfers
 from .placement_groups import HeldBundles, PlacementGroupHandlers
 from .processes import alive as _alive
 from .processes import stop_workers
+from .profile_handlers import ProfileHandlers
 from .spillback import SpillTally, Unschedulable, spill_target
 from .spilling import Spilling
 from .state_rows import StateRows
@@ -144,6 +145,7 @@ class NodeDaemon(
     MemoryMonitor,
     StateRows,
     FaultInjection,
+    ProfileHandlers,
 ):
     def __init__(self, settings: NodeSettings, token: bytes, zygote: ZygoteClient):
         self.settings = settings

@@ -24,6 +24,7 @@ from .message_base import (  # noqa: F401 - re-exported
     ValueKind,
     message,
 )
+from .profile_messages import *  # noqa: F403
 
 # --- client <-> node ------------------------------------------------------
 
