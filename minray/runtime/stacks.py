@@ -179,7 +179,7 @@ def folded_text(counts: Mapping[Stack, int]) -> str:
 def parse_folded(text: str) -> dict[Stack, int]:
     """The counts of :func:`folded_text`'s output (ValueError on a line without a count)."""
     counts: dict[Stack, int] = {}
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         stack, _, count = line.rpartition(" ")
