@@ -83,8 +83,9 @@ def test_a_one_second_profile_of_a_busy_actor_is_a_flame_graph_of_its_method(das
 def test_profiling_needs_the_token_and_a_request_from_the_dashboards_own_page(dashboard):  # noqa: F811
     actor, actor_id, _ = spinning(0.1)
     path = f"/api/actors/{actor_id}/profile?duration=0.2"
-    assert dashboard.request("POST", path, token=False)[0] == 401
-    assert dashboard.request("GET", f"/api/actors/{actor_id}/stack", token=False)[0] == 401
+    for kind in ("actors", "workers"):
+        assert dashboard.request("POST", f"/api/{kind}/{actor_id}/profile", token=False)[0] == 401
+        assert dashboard.request("GET", f"/api/{kind}/{actor_id}/stack", token=False)[0] == 401
     status, _, body = dashboard.request("POST", path, headers={"Origin": "http://evil.example"})
     assert status == 403 and b"Origin" in body
     own = f"http://{dashboard.host}:{dashboard.port}"
