@@ -36,19 +36,15 @@ def add_command(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        if args.actor_id or args.worker_id:
-            targets = [_target(args.worker_id or "", args.actor_id or "")]
-        else:
-            rows = state.list_workers(args.address, limit=10_000)
-            targets = [(bytes.fromhex(row.worker_id), b"") for row in rows]
-        failures = 0
+        targets = _targets(args)
+        failed = 0
         for worker_id, actor_id in targets:
             try:
                 reply = ask(GetStacks(b"", worker_id, actor_id), args.address, TIMEOUT_S)
             except RemoteError as e:
                 if len(targets) == 1:
                     raise
-                failures += 1  # (it exited since it was listed, most likely)
+                failed += 1  # (it exited since it was listed, most likely)
                 print(f"worker {worker_id.hex()}: {e}\n", file=sys.stderr)
                 continue
             print(header(reply))
@@ -56,11 +52,21 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, ConnectionError, RemoteError, state.RayStateApiException) as e:
         print(f"minray stack: {e}", file=sys.stderr)
         return 1
-    return 1 if failures and failures == len(targets) else 0
+    return 1 if failed and failed == len(targets) else 0
 
 
 def header(reply: Stacks) -> str:
+    """The line above a process's stacks: which process, worker and node."""
     return f"Process {reply.pid}: worker {reply.worker_id.hex()} on node {reply.node_id.hex()[:12]}"
+
+
+def _targets(args: argparse.Namespace) -> list[tuple[bytes, bytes]]:
+    """``(worker_id, actor_id)`` of each process to print: the one named, or every
+    worker and driver of the cluster."""
+    if args.actor_id or args.worker_id:
+        return [_target(args.worker_id or "", args.actor_id or "")]
+    rows = state.list_workers(args.address, limit=10_000)
+    return [(bytes.fromhex(row.worker_id), b"") for row in rows]
 
 
 def _target(worker_hex: str, actor_hex: str) -> tuple[bytes, bytes]:

@@ -116,7 +116,11 @@ class StackSampling:
             except RuntimeError:  # the loop is closed: this process is shutting down
                 pass
 
-        threading.Thread(target=run, name="minray-profiler", daemon=True).start()
+        try:
+            threading.Thread(target=run, name="minray-profiler", daemon=True).start()
+        except RuntimeError as e:  # no thread to be had (a process at its limit)
+            self._profiling = False
+            return ErrorReply(NOT_NOW, f"process {os.getpid()} cannot start a thread now: {e}")
         return answer
 
     def _profile_done(self: CoreWorker, answer: asyncio.Future, result) -> None:

@@ -44,14 +44,20 @@ MAX_DEPTH = 256
 
 def profile_problem(duration_s: float, rate_hz: int) -> str:
     """Why a profile of ``duration_s`` seconds at ``rate_hz`` cannot be taken ("" if it can)."""
-    if not isinstance(duration_s, (int, float)) or not (
-        MIN_DURATION_S <= duration_s <= MAX_DURATION_S
+    if (
+        isinstance(duration_s, bool)
+        or not isinstance(duration_s, (int, float))
+        or not (MIN_DURATION_S <= duration_s <= MAX_DURATION_S)
     ):
         return (
             f"duration must be a number of seconds from {MIN_DURATION_S:g} to "
             f"{MAX_DURATION_S:g}, got {duration_s!r}"
         )
-    if not isinstance(rate_hz, int) or not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
+    if (
+        isinstance(rate_hz, bool)
+        or not isinstance(rate_hz, int)
+        or not (MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ)
+    ):
         return (
             f"rate must be a whole number of samples a second from {MIN_RATE_HZ} to "
             f"{MAX_RATE_HZ}, got {rate_hz!r}"

@@ -144,7 +144,8 @@ def test_the_dump_reads_like_a_traceback_innermost_last():
     ("duration", "rate", "problem"),
     [(1.0, 100, ""), (0.1, 1, ""), (60, 1000, ""), (0.0, 100, "duration"),
      (61, 100, "duration"), (float("nan"), 100, "duration"), ("5", 100, "duration"),
-     (1.0, 0, "rate"), (1.0, 1001, "rate"), (1.0, 2.5, "rate")],
+     (1.0, 0, "rate"), (1.0, 1001, "rate"), (1.0, 2.5, "rate"), (True, 100, "duration"),
+     (1.0, True, "rate")],
 )  # fmt: skip
 def test_a_profile_out_of_bounds_is_refused_saying_which_bound(duration, rate, problem):
     said = profile_problem(duration, rate)
