@@ -136,3 +136,44 @@ def test_minray_stack_prints_an_actors_stacks_and_every_workers(cluster, capsys)
     assert cli.main(["stack", "--worker-id", "xyz"]) == 1
     assert "hex id" in capsys.readouterr().err
     minray.kill(actor)
+
+
+@minray.remote(num_cpus=0)
+class SlowStart:
+    def __init__(self, seconds: float):
+        time.sleep(seconds)
+
+    def ready(self) -> bool:
+        return True
+
+
+def test_an_actor_still_starting_and_a_second_profile_at_once_are_409(dashboard):  # noqa: F811
+    import threading
+
+    slow = SlowStart.remote(3.0)
+    slow_id = slow._actor_id.hex()
+
+    def state() -> str:
+        rows = dashboard.json("/api/actors")["actors"]
+        return next((a["state"] for a in rows if a["actor_id"] == slow_id), "")
+
+    assert wait_until(lambda: state() == "PENDING_CREATION", timeout=2.5)
+    status, _, body = dashboard.request("GET", f"/api/actors/{slow_id}/stack")
+    assert status == 409 and b"PENDING_CREATION" in body and b"try again" in body, body
+    assert minray.get(slow.ready.remote())
+
+    actor, actor_id, _ = spinning(3.0)
+    first: list = []
+    path = f"/api/actors/{actor_id}/profile?duration=1.5"
+    thread = threading.Thread(target=lambda: first.append(dashboard.request("POST", path)))
+    thread.start()
+    try:
+        stack = f"/api/actors/{actor_id}/stack"
+        assert wait_until(lambda: stack_shows(dashboard, stack, '"minray-profiler"'), timeout=1.2)
+        status, _, body = dashboard.request("POST", path)
+        assert status == 409 and b"running already" in body, body
+    finally:
+        thread.join(10)
+    assert first[0][0] == 200
+    minray.kill(actor)
+    minray.kill(slow)
