@@ -35,6 +35,7 @@ from .runtime.concurrency_groups import (
     unknown_group_message,
 )
 from .runtime.task_builder import build_actor_creation, submit_actor_creation, submit_actor_task
+from .runtime_env import resolver as runtime_envs
 
 #: Ray's default max_concurrency for async actors
 DEFAULT_MAX_CONCURRENCY_ASYNC = 1000
@@ -266,6 +267,7 @@ class ActorClass:
             },
             env_vars=_env_vars(options),
             strategy=opts.lease_strategy(options),
+            runtime_env=runtime_envs.for_task(worker, options.get("runtime_env")),
         )
         retries = options["max_task_retries"]
         limit = options["max_pending_calls"]

@@ -34,6 +34,8 @@ from .remote_function import make_remote
 from .runtime.core_worker import CoreWorker
 from .runtime.local_mode import LocalRunner
 from .runtime.worker_main import DRIVER_JOB_ID
+from .runtime_env import resolver as runtime_envs
+from .runtime_env.validate import check as check_runtime_env
 
 logger = logging.getLogger("minray")
 
@@ -134,6 +136,8 @@ def init(
                 f"own and cannot connect to one (address={address!r}). Drop one of the two."
             )
         _setup_logging(logging_level)
+        check_runtime_env(runtime_env)
+        _state.env_vars = dict((runtime_env or {}).get("env_vars") or {})
         if address not in (None, "local"):
             given = [k for k, v in (("num_cpus", num_cpus), ("num_gpus", num_gpus),
                      ("resources", resources), ("object_store_memory", object_store_memory),
@@ -146,8 +150,8 @@ def init(
                     "(`minray start --num-cpus ...`, MINRAY_* environment variables)."
                 )
             _state.namespace = namespace or str(uuid.uuid4())
-            _state.env_vars = dict((runtime_env or {}).get("env_vars") or {})
             head = _connect_to_cluster(address, _token)
+            runtime_envs.inherited = runtime_envs.resolve(_state.worker, runtime_env)
             _state.worker.log_to_driver = bool(log_to_driver)
             _state.worker.namespace = _state.namespace
             _state.worker.exit_with_node = True
@@ -157,14 +161,11 @@ def init(
             num_cpus, num_gpus, resources, object_store_memory
         )
         _state.namespace = namespace or str(uuid.uuid4())
-        from .options import _check_runtime_env
-
-        _check_runtime_env(runtime_env)
         node_env = system_config.node_environment(_system_config)
-        _state.env_vars = dict((runtime_env or {}).get("env_vars") or {})
         dashboard = dashboard_settings(include_dashboard, dashboard_host, dashboard_port)
         _start_local_cluster(node_resources, store_bytes, gpu_ids, node_env, dashboard)
         announce_dashboard(_state.session_dir, dashboard)
+        runtime_envs.inherited = runtime_envs.resolve(_state.worker, runtime_env)
         _state.worker.log_to_driver = bool(log_to_driver)
         _state.worker.namespace = _state.namespace
         if local_mode:
@@ -334,6 +335,7 @@ def shutdown() -> None:
         if worker is None or worker.mode != "driver":
             return
         _state.worker = None
+        runtime_envs.inherited = None
         worker.stopping = True
         try:
             if process is not None and process.poll() is None:

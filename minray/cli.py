@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "microbenchmark", help="run the rows of `ray microbenchmark` on a local minray cluster"
     )
-    from . import chaos_cli, dashboard_cli, stack_cli, state_cli, tls_cli
+    from . import chaos_cli, dashboard_cli, stack_cli, state_cli, tls_cli, up_cli
     from .cluster_cli import add_commands, run
     from .debugger import cli as debug_cli
 
@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     dashboard_cli.add_command(commands)
     debug_cli.add_command(commands)
     tls_cli.add_command(commands)
+    up_cli.add_commands(commands)
     stack_cli.add_command(commands)
     args = parser.parse_args(argv)
     if args.command in ("start", "stop", "status"):
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         return stack_cli.run(args)
     if args.command == "tls":
         return tls_cli.run(args)
+    if args.command in up_cli.COMMANDS:
+        return up_cli.run(args)
     if args.command == "microbenchmark":
         from .microbenchmark import main as run_microbenchmark
 

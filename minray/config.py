@@ -53,6 +53,10 @@ class Config:
     transfer_threads: int = 4
     #: largest request body the dashboard reads (bytes); a larger one is answered 413
     dashboard_max_body_bytes: int = 1024 * 1024
+    #: largest runtime_env working_dir or py_module (bytes of the files it includes)
+    runtime_env_max_bytes: int = 100 * 1024 * 1024
+    #: the head's runtime_env packages, all together, at most (bytes)
+    runtime_env_store_bytes: int = 2 * 1024**3
     #: record task state changes for the state API (runtime/task_events.py)
     task_events: bool = True
     #: task events a process keeps while waiting to send them; past it new ones are

@@ -47,6 +47,17 @@ class RaySystemError(RayError):
         return text
 
 
+class RuntimeEnvSetupError(RayError):
+    """A task's runtime_env could not be set up on its worker (as Ray's)."""
+
+    def __init__(self, error_message: str = ""):
+        super().__init__(error_message)
+        self.error_message = error_message
+
+    def __reduce__(self):
+        return type(self), (self.error_message,)
+
+
 class RayTaskError(RayError):
     """A task raised an exception; ``cause`` is that exception.
 
@@ -319,6 +330,7 @@ class ObjectReconstructionFailedLineageEvictedError(ObjectReconstructionFailedEr
 
 __all__ = [
     "RayError",
+    "RuntimeEnvSetupError",
     "RaySystemError",
     "RayTaskError",
     "GetTimeoutError",

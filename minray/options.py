@@ -16,6 +16,7 @@ from .head.placement import in_bundle
 from .runtime.concurrency_groups import check_concurrency_groups
 from .runtime.generator_streams import GeneratorCall
 from .runtime.task_context import _task_context
+from .runtime_env.validate import check as check_runtime_env
 from .scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
 _NUMBER = (int, float)
@@ -113,18 +114,7 @@ def _check_retry_exceptions(value: Any) -> None:
 
 
 def _check_runtime_env(value: Any) -> None:
-    if value is None:
-        return
-    if not isinstance(value, dict):
-        raise TypeError(f"runtime_env must be a dict, got {type(value)}")
-    unknown = set(value) - {"env_vars"}
-    if unknown:
-        raise ValueError(f"minray's runtime_env supports only 'env_vars'; got {sorted(unknown)}.")
-    env = value.get("env_vars") or {}
-    if not isinstance(env, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
-    ):
-        raise TypeError("runtime_env['env_vars'] must be a dict of str to str.")
+    check_runtime_env(value)
 
 
 def _check_scheduling_strategy(value: Any) -> None:

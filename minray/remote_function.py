@@ -9,6 +9,7 @@ from . import api, serialization
 from . import options as opts
 from .object_ref_generator import generator_result
 from .runtime.task_builder import submit_task
+from .runtime_env import resolver as runtime_envs
 
 
 class RemoteFunction:
@@ -105,6 +106,7 @@ class RemoteFunction:
             strategy=strategy,
             placement=placement,
             generator=generator,
+            runtime_env=runtime_envs.for_task(worker, options["runtime_env"]),
         )
         if generator is not None:
             return generator_result(worker, refs[0])

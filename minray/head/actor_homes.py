@@ -12,11 +12,17 @@ starts and restarts it. The head keeps what must be cluster-wide:
 A name is free again when its actor dies or its home node dies. The homes of
 dead actors are remembered up to a bound (the oldest forgotten first), so a late
 caller still learns the actor is dead from its home.
+
+A detached actor that may restart outlives its home node, as it outlives its
+creator: its home gives the head what another node needs to take it in (its
+record and pickled creation task, opaque here), and when that home dies the
+actor moves to a new home, keeping its name (node/actor_keepers.py).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 from ..exceptions import ActorAlreadyExistsError
 
@@ -30,6 +36,7 @@ class ActorHomes:
         self._dead: OrderedDict[bytes, bytes] = OrderedDict()  #: dead actor id -> home
         self._names: dict[tuple[str, str], bytes] = {}  #: (namespace, name) -> actor id
         self._name_of: dict[bytes, tuple[str, str]] = {}
+        self._kept: dict[bytes, Any] = {}  #: detached actor id -> what a new home needs
         self._dead_kept = dead_kept
 
     def claim(
@@ -53,8 +60,14 @@ class ActorHomes:
         self._homes[actor_id] = node_id
         return actor_id
 
+    def keep(self, actor_id: bytes, kept: Any) -> None:
+        """Keep what a new home needs to take a live detached actor in (``kept``)."""
+        if actor_id in self._homes:
+            self._kept[actor_id] = kept
+
     def gone(self, actor_id: bytes) -> None:
         """The actor died: its name is free; its home is kept for late lookups."""
+        self._kept.pop(actor_id, None)
         node_id = self._homes.pop(actor_id, None)
         key = self._name_of.pop(actor_id, None)
         if key is not None and self._names.get(key) == actor_id:
@@ -63,6 +76,18 @@ class ActorHomes:
             self._dead[actor_id] = node_id
             while len(self._dead) > self._dead_kept:
                 self._dead.popitem(last=False)
+
+    def move_kept(self, node_id: bytes, new_home: bytes) -> list[Any]:
+        """Node ``node_id`` died: its kept detached actors move to ``new_home``, names and
+        all; returns what was kept of them, for the new home."""
+        moved = [
+            kept
+            for actor_id, kept in self._kept.items()
+            if self._homes.get(actor_id) == node_id != new_home
+        ]
+        for kept in moved:
+            self._homes[kept.actor_id] = new_home
+        return moved
 
     def node_died(self, node_id: bytes) -> list[bytes]:
         """A node died, and the actors at home there with it; returns their ids."""

@@ -16,6 +16,7 @@ from ..protocol.messages import (
     ActorGone,
     ActorHome,
     ClaimActor,
+    DetachedActor,
     ErrorReply,
     ListNamedActors,
     NamedActors,
@@ -48,6 +49,16 @@ class ActorService:
 
     def handle_ActorGone(self: HeadService, conn, msg: ActorGone) -> None:
         self.actor_homes.gone(msg.actor_id)
+
+    def handle_DetachedActor(self: HeadService, conn, msg: DetachedActor) -> None:
+        self.actor_homes.keep(msg.actor_id, msg)
+
+    def _rehome_actors(self: HeadService, node_id: bytes) -> None:
+        """Node ``node_id`` died: the head's own node takes in its kept detached actors."""
+        moved = self.actor_homes.move_kept(node_id, self.local_id) if self.local_node else []
+        self.actor_homes.node_died(node_id)  # the others die with it
+        for kept in moved:
+            self.local_node.handle_DetachedActor(None, kept)
 
     def handle_WhereIsActor(self: HeadService, conn, msg: WhereIsActor):
         if msg.actor_id:

@@ -63,6 +63,7 @@ from .actor_service import ActorService
 from .job_table import JobTable
 from .kv import InternalKV, KvFull
 from .node_table import NodeRecord, NodeTable
+from .package_service import PackageService
 from .placement import bundle_resources
 from .placement_service import PlacementService
 from .profile_service import ProfileService
@@ -93,7 +94,7 @@ def version_problem(version: str, python: str) -> str:
     return ""
 
 
-class HeadService(ActorService, PlacementService, ProfileService):
+class HeadService(ActorService, PackageService, PlacementService, ProfileService):
     """Membership (the node table, the members' connections, pushes and the detector), the
     actor homes and names (head/actor_service.py), placement groups
     (head/placement_service.py) and the way to a process's stacks
@@ -332,7 +333,7 @@ class HeadService(ActorService, PlacementService, ProfileService):
             self._changed(node_id)
 
     def _node_dead(self, node_id: bytes) -> None:
-        self.actor_homes.node_died(node_id)
+        self._rehome_actors(node_id)
         self._groups_of_dead_node(node_id)
         self.jobs.node_died(node_id, time.time())
         if self.on_node_dead is not None:

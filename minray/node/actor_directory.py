@@ -39,6 +39,9 @@ class ActorRecord:
     alloc: Any = None  #: the resources the actor holds while it lives
     ip: str = "127.0.0.1"  #: the address of the node that hosts it
     host: bytes = b""  #: the node hosting it, when not this one (node/actor_hosting.py)
+    #: a detached actor's pickled creation task, for when its owner has exited (opaque here;
+    #: node/actor_keepers.py)
+    creation: bytes = b""
 
     def describe(self) -> str:
         """The lines Ray prints about a dead actor."""
@@ -148,7 +151,7 @@ class ActorDirectory:
         record.state = ActorState.DEAD
         record.death_cause = cause
         record.death_error = error
-        record.handle_blob = b""  # only live actors are looked up by name
+        record.handle_blob = record.creation = b""  # only live actors are looked up by name
         if record.name and self._names.get((record.namespace, record.name)) == actor_id:
             del self._names[(record.namespace, record.name)]
         if self._on_death is not None:
@@ -161,6 +164,14 @@ class ActorDirectory:
             r
             for r in self.actors.values()
             if r.owner is owner and not r.detached and r.state != ActorState.DEAD
+        ]
+
+    def kept_by(self, owner: Hashable) -> list[ActorRecord]:
+        """Detached actors of this owner whose creation task the node keeps, not dead."""
+        return [
+            r
+            for r in self.actors.values()
+            if r.owner is owner and r.creation and r.state != ActorState.DEAD
         ]
 
     def holding(self, names: set[str]) -> list[ActorRecord]:

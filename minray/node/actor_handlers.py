@@ -24,7 +24,6 @@ from ..protocol.messages import (
     ExitActor,
     LeaseGranted,
     Ok,
-    RestartActor,
     WhereIsActor,
 )
 from .actor_directory import ActorRecord
@@ -246,10 +245,11 @@ class ActorHandlers:
 
     def _actor_lost(self, record: ActorRecord, cause: str) -> None:
         """The actor's worker is gone (here or on its host): restart it if it may."""
-        state = self.actors.worker_lost(record.actor_id, cause, owner_alive=not record.owner.closed)
+        can_create = not record.owner.closed or bool(record.creation)  # (actor_keepers.py)
+        state = self.actors.worker_lost(record.actor_id, cause, owner_alive=can_create)
         if state == ActorState.RESTARTING:
             logger.info("restarting actor %s (restart %d)", record.actor_id.hex(), record.restarts)
-            record.owner.send(RestartActor(record.actor_id))
+            self._run_creation(record)
         self._notify_actor(record)
 
 

@@ -53,6 +53,7 @@ from .actor_directory import ActorDirectory, ActorRecord
 from .actor_forwarding import ActorForwarding
 from .actor_handlers import ActorHandlers
 from .actor_hosting import ActorHosting
+from .actor_keepers import ActorKeepers
 from .cluster_address import forget_current_cluster
 from .fault_injection import FaultInjection
 from .head_client import HeadClient
@@ -66,7 +67,6 @@ from .object_transfer import ObjectTransfers
 from .placement_groups import HeldBundles, PlacementGroupHandlers
 from .processes import alive as _alive
 from .processes import stop_workers
-from .profile_handlers import ProfileHandlers
 from .spillback import SpillTally, Unschedulable, spill_target
 from .spilling import Spilling
 from .state_rows import StateRows
@@ -135,6 +135,7 @@ class NodeSettings:
 
 class NodeDaemon(
     ActorHandlers,
+    ActorKeepers,
     ActorForwarding,
     ActorHosting,
     ObjectHandlers,
@@ -145,7 +146,6 @@ class NodeDaemon(
     MemoryMonitor,
     StateRows,
     FaultInjection,
-    ProfileHandlers,
 ):
     def __init__(self, settings: NodeSettings, token: bytes, zygote: ZygoteClient):
         self.settings = settings
@@ -171,6 +171,7 @@ class NodeDaemon(
         self._init_hosting()
         self.held_bundles: dict[bytes, HeldBundles] = {}  #: placement group bundles held here
         self._actor_waiters: dict[bytes, list[tuple[str, asyncio.Future]]] = {}
+        self._adoptions: list[tuple[bytes, bool]] = []  #: detached actors waiting for a worker
         self._lease_ids = itertools.count(1)
         self._stopped = asyncio.Event()
         self._stopping = False
@@ -378,6 +379,7 @@ class NodeDaemon(
                 "The actor is dead because its owner (the process that created it) has died."
                 f"\n{record.describe()}",
             )
+        self._adopt_orphans(conn)
         worker = conn.info.get("worker")
         if worker is not None:
             self._worker_gone(worker)
@@ -407,6 +409,8 @@ class NodeDaemon(
             self.logs.add(self.settings.worker_log(worker.worker_id, suffix), worker.pid, is_err)
 
     def _worker_ready(self, worker: WorkerRecord) -> None:
+        if self._adoptions:
+            self._adopt_waiting(worker)
         while self.waiting:
             lease = self.waiting.popleft()
             if lease.owner.closed:

@@ -54,6 +54,7 @@ class Membership:
         self.head = HeadService(s.node_id, self.node_info, CONFIG.node_death_timeout_s)
         self.head.on_node_dead = self._node_died
         self.head.local_node = self
+        self.head.keep_packages_in(s.session_dir)
         sched = self.scheduler
         self.head.local_resources = lambda: (sched.total_resources(), sched.available_resources())
         self.head.on_view_pushed = self._respill_soon
@@ -125,6 +126,12 @@ class Membership:
 
     def handle_KvRequest(self, conn: Connection, msg):
         return self._ask_head(msg)  # the KV lives at the head
+
+    def handle_UploadPackage(self, conn: Connection, msg):
+        return self._ask_head(msg)  # runtime_env packages live at the head
+
+    def handle_GetPackage(self, conn: Connection, msg):
+        return self._ask_head(msg)
 
     def handle_GetJobs(self, conn: Connection, msg):
         return self._head_answer(msg)  # the job table too

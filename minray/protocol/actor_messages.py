@@ -135,6 +135,43 @@ class RestartActor(Message):
 
 
 @message
+class KeepCreation(Message):
+    """Owner -> node, at the creation of a detached actor: its creation task, pickled
+    (opaque to the node), so that the actor can start or restart after its owner exits."""
+
+    type = MsgType.KEEP_CREATION
+    actor_id: bytes
+    creation: bytes
+
+
+@message
+class AdoptActor(Message):
+    """Node -> a worker of the node: the owner of a detached actor has exited; own the
+    actor from now on and run its creation task (the one of KeepCreation)."""
+
+    type = MsgType.ADOPT_ACTOR
+    actor_id: bytes
+    creation: bytes
+    restart: bool  #: its worker died (a restart), rather than it never started
+
+
+@message
+class DetachedActor(Message):
+    """Home node -> head: a detached actor that may restart, and its creation task (opaque
+    to both), kept by the head until the actor dies. Head -> its own node, when the
+    actor's home node has died: be its home from now on and start it again."""
+
+    type = MsgType.DETACHED_ACTOR
+    actor_id: bytes
+    name: str
+    namespace: str
+    class_name: str
+    max_restarts: int
+    handle_blob: bytes
+    creation: bytes
+
+
+@message
 class ActorExiting(Message):
     """Actor's worker -> node: the actor exits on purpose (exit_actor, __ray_terminate__)."""
 

@@ -24,6 +24,7 @@ from .message_base import (  # noqa: F401 - re-exported
     ValueKind,
     message,
 )
+from .package_messages import *  # noqa: F403
 from .profile_messages import *  # noqa: F403
 
 # --- client <-> node ------------------------------------------------------
@@ -293,6 +294,8 @@ class PushTask(Message):
     attempt: int = 0  #: which run of the task this is (0, then 1, ... on retries)
     #: None; for a generator task, [backpressure (-1: none), items the owner has already]
     generator: Any = None
+    #: its runtime_env packages (runtime_env/setup.py), or None
+    runtime_env: Any = None
 
 
 @message

@@ -1,8 +1,11 @@
-"""The actors this process created: their lifetimes, and their restarts.
+"""The actors this process owns: their lifetimes, and their restarts.
 
 A mixin of :class:`~minray.runtime.core_worker.CoreWorker`. The creator owns an
 actor: it keeps the actor's creation task (to run it again on a restart) while
 the actor's lifetime object is referenced, and tells the node when it is not.
+A detached actor outlives its creator: the node keeps a copy of its creation
+task (KeepCreation) and, once the creator has exited, hands it to one of its
+workers (AdoptActor), which owns the actor from then on.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import pickle
 from typing import TYPE_CHECKING
 
+import cloudpickle
+
 from ..exceptions import RaySystemError
 from ..protocol.connection import Connection
-from ..protocol.messages import ActorCreationFailed, ActorOutOfScope
+from ..protocol.messages import ActorCreationFailed, ActorOutOfScope, KeepCreation
 
 if TYPE_CHECKING:
     from .core_worker import CoreWorker
@@ -25,6 +30,22 @@ class OwnedActors:
         """Remember an actor created here; it lives while its lifetime object is referenced."""
         self.owned_actors[actor_id] = creation
         self._actor_lifetimes[lifetime_id] = actor_id
+
+    def keep_creation(self: CoreWorker, spec) -> None:
+        """Give the node a copy of a detached actor's creation task (any thread)."""
+        self._send_to_node(KeepCreation(spec.actor["actor_id"], cloudpickle.dumps(spec)))
+
+    def handle_AdoptActor(self: CoreWorker, conn: Connection, msg) -> None:
+        """Own a detached actor whose creator has exited: run its creation task (again)."""
+        spec = cloudpickle.loads(msg.creation)
+        if msg.restart:
+            spec.actor = {**spec.actor, "restarted": True}
+        with self._lock:  # the creation holds its arguments, as at its first submission
+            self.refs.add_submitted(
+                [[oid, owner] for _, oid, owner in spec.placeholders] + spec.nested_refs
+            )
+        self.owned_actors[spec.actor["actor_id"]] = spec
+        self.submitter.submit(spec)
 
     def _actor_out_of_scope(self: CoreWorker, actor_id: bytes) -> None:
         creation = self.owned_actors.get(actor_id)

@@ -36,6 +36,7 @@ def submit_task(
     strategy: Any = None,
     placement: list | None = None,
     generator: GeneratorCall | None = None,
+    runtime_env: dict | None = None,
 ) -> list:
     """Build the task, hand it to the submitter and return its result refs (a generator
     task: ``[its OwnedStream]``, opened before the task can report anything)."""
@@ -76,6 +77,7 @@ def submit_task(
             placement=placement,
             generator=generator,
             parent=parent,
+            runtime_env=runtime_env,
         )
     )
     _cancel_if_parent_is_cancelling(worker, parent, task_id)
@@ -96,6 +98,7 @@ def build_actor_creation(
     actor_info: dict,
     env_vars: dict | None,
     strategy: Any = None,
+    runtime_env: dict | None = None,
 ) -> tuple[TaskSpec, list]:
     """The creation task of an actor (not submitted yet); also returns argument refs to keep."""
     placeholders: list = []
@@ -121,6 +124,7 @@ def build_actor_creation(
         actor_resources=actor_resources,
         namespace=worker.current_namespace(),
         strategy=strategy,
+        runtime_env=runtime_env,
     )
     return spec, keep
 
@@ -135,8 +139,10 @@ def submit_actor_creation(worker: CoreWorker, spec: TaskSpec, lifetime_id: bytes
     worker.own_actor(spec.actor["actor_id"], lifetime_id, spec)
     if worker.local_runner is not None:
         worker.local_runner.create_actor(spec)
-    else:
-        worker.submitter.submit(spec)
+        return
+    if spec.actor["detached"]:  # it outlives this process: the node keeps its creation
+        worker.keep_creation(spec)
+    worker.submitter.submit(spec)
 
 
 def submit_actor_task(

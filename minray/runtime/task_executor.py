@@ -31,6 +31,7 @@ from ..protocol.messages import (
     TaskReply,
     ValueKind,
 )
+from ..runtime_env.setup import WorkerEnvs
 from .actor_executor import EXIT, HostedActor
 from .actor_exit import ActorExit, exit_message
 from .generator_executor import run_generator
@@ -64,6 +65,8 @@ class TaskExecutor:
         self.exit_callers: set[bytes] = set()  #: calls that called exit_actor()
         #: generator calls not finished: the connection their values go back on
         self.generator_conns: dict[bytes, Connection] = {}
+        self.envs = WorkerEnvs(worker)  #: runtime_env packages (runtime_env/setup.py)
+        self._left_env: tuple | None = None  #: what the running task's runtime_env changed
 
     # --- loop thread --------------------------------------------------------------------------
 
@@ -153,6 +156,9 @@ class TaskExecutor:
             return self._run(msg, self._call_function, context)
         finally:
             _restore_env(saved_env)
+            if self._left_env is not None:
+                self.envs.leave(self._left_env)
+                self._left_env = None
             self.interrupts.finished(msg.task_id)
 
     def _run(self, msg, call, context: TaskContext) -> TaskReply:
@@ -222,6 +228,8 @@ class TaskExecutor:
 
     @interruptible
     def _call_function(self, msg: PushTask) -> Any:
+        if msg.runtime_env is not None:  # before the function: it may import from them
+            self._left_env = self.envs.enter(msg.runtime_env)
         function = self._function(msg.function_id, msg.function_blob)
         try:
             args, kwargs = self._arguments(msg)
@@ -230,6 +238,8 @@ class TaskExecutor:
         return function(*args, **kwargs)
 
     def _create_actor(self, msg: PushTask) -> None:
+        if msg.runtime_env is not None:  # for the actor's whole life
+            self.envs.enter(msg.runtime_env)
         self.actor = HostedActor.create(self, msg)
 
     def _mark_log(self, name: str) -> None:

@@ -77,6 +77,8 @@ class TaskSpec:
     out_of_order: bool = False
     #: a generator task's GeneratorCall (runtime/generator_streams.py), else None
     generator: Any = None
+    #: its runtime_env packages, {"working_dir": uri, "py_modules": [uri]}, or None
+    runtime_env: Any = None
 
     @property
     def scheduling_key(self) -> tuple:

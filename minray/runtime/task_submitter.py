@@ -359,6 +359,7 @@ class TaskSubmitter:
             spec.placement,
             spec.attempts,
             self.worker.generator_wire(spec),
+            spec.runtime_env,
         )
         self._running[spec.task_id] = lease
         lease.conn.request_then(msg, partial(self._on_reply, queue, lease, spec, spec.attempts))

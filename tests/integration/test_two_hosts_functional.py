@@ -10,130 +10,31 @@ the end; traffic stays inside them.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 
 import psutil
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SUBNET = "10.251.{}.{}"
+from .netns_hosts import ROOT, two_hosts, why_not
 
-
-def _why_not() -> str | None:
-    if sys.platform != "linux":
-        return "network namespaces are Linux only"
-    if os.geteuid() != 0:
-        return "needs root to create network namespaces"
-    if shutil.which("ip") is None:
-        return "needs iproute2 (the `ip` command)"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
-
-
-def sh(*args: str) -> None:
-    subprocess.run(args, check=True, capture_output=True, timeout=30)
-
-
-class Host:
-    """One network namespace with its own home and session root (so the two "hosts"
-    keep their records apart, as two machines would)."""
-
-    def __init__(self, name: str, address: str, base: str):
-        self.name, self.address = name, address
-        self.home = os.path.join(base, name, "home")
-        self.root = os.path.join(base, name, "s")  # short: Unix socket paths are limited
-        os.makedirs(self.home)
-        self.extra_env: dict = {}  #: e.g. the TLS settings of this host
-
-    def env(self) -> dict:
-        env = dict(os.environ, HOME=self.home, MINRAY_SESSION_ROOT=self.root)
-        env.pop("MINRAY_AUTH_TOKEN", None)
-        env.pop("MINRAY_ADDRESS", None)
-        env["MINRAY_HEARTBEAT_INTERVAL_S"] = "0.2"
-        env["MINRAY_NODE_DEATH_TIMEOUT_S"] = "3"
-        env["PYTHONPATH"] = ROOT
-        env.update(self.extra_env)
-        return env
-
-    def run(self, *args: str, timeout: float = 90, **kw) -> subprocess.CompletedProcess:
-        out = subprocess.run(
-            ["ip", "netns", "exec", self.name, *args],
-            env=self.env(),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            **kw,
-        )
-        return out
-
-    def minray(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        out = self.run(sys.executable, "-m", "minray.cli", *args)
-        if check:
-            assert out.returncode == 0, out.stdout + out.stderr
-        return out
-
-    def started_pids(self) -> list[int]:
-        folder = os.path.join(self.root, "started")
-        pids = []
-        for name in os.listdir(folder) if os.path.isdir(folder) else []:
-            with open(os.path.join(folder, name)) as f:
-                pids.append(json.load(f)["pid"])
-        return pids
+pytestmark = pytest.mark.skipif(why_not() is not None, reason=why_not() or "")
 
 
 @pytest.fixture
 def hosts():
-    tag = f"{os.getpid() % 100000}"
-    base = tempfile.mkdtemp(prefix="mr2h", dir="/tmp")
-    a = Host(f"mra{tag}", SUBNET.format(0, 1), base)
-    b = Host(f"mrb{tag}", SUBNET.format(0, 2), base)
-    veth_a, veth_b = f"mrva{tag}", f"mrvb{tag}"
-    created = []
-    try:
-        for host in (a, b):
-            sh("ip", "netns", "add", host.name)
-            created.append(host.name)
-            sh("ip", "netns", "exec", host.name, "ip", "link", "set", "lo", "up")
-        sh("ip", "link", "add", veth_a, "type", "veth", "peer", "name", veth_b)
-        for host, veth in ((a, veth_a), (b, veth_b)):
-            sh("ip", "link", "set", veth, "netns", host.name)
-            sh(
-                "ip",
-                "netns",
-                "exec",
-                host.name,
-                "ip",
-                "addr",
-                "add",
-                f"{host.address}/24",
-                "dev",
-                veth,
-            )
-            sh("ip", "netns", "exec", host.name, "ip", "link", "set", veth, "up")
-    except subprocess.CalledProcessError as e:
-        for name in created:
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.skip(f"could not set up network namespaces: {e.stderr.decode().strip()}")
     before = {n for n in os.listdir("/dev/shm") if n.startswith("minray_")}
-    yield a, b
-    pids = a.started_pids() + b.started_pids()
-    b.minray("stop", "--force", check=False)
-    a.minray("stop", check=False)
-    for name in created:  # the veth pair goes with its namespaces
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    with two_hosts("mr") as (a, b):
+        try:
+            yield a, b
+        finally:
+            pids = a.started_pids() + b.started_pids()
+            b.minray("stop", "--force", check=False)
+            a.minray("stop", check=False)
     leftover = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
-    shutil.rmtree(base, ignore_errors=True)
     after = {n for n in os.listdir("/dev/shm") if n.startswith("minray_")}
     assert not leftover, f"node processes left running: {leftover}"
     assert after <= before, f"shared-memory segments left behind: {after - before}"

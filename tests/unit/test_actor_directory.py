@@ -381,3 +381,17 @@ DirectoryMachine.TestCase.settings = settings(
     max_examples=60, stateful_step_count=30, deadline=None
 )
 test_random_operations_keep_live_names_unique = DirectoryMachine.TestCase
+
+
+def test_the_kept_creation_of_a_detached_actor_goes_when_it_dies():
+    directory = ActorDirectory()
+    owner, other = object(), object()
+    record, _ = directory.register(
+        b"d", owner, name="d", namespace="ns", class_name="C", detached=True,
+        max_restarts=1, handle_blob=b"h",
+    )  # fmt: skip
+    assert directory.kept_by(owner) == []  # nothing kept yet
+    record.creation = b"spec"
+    assert directory.kept_by(owner) == [record] and directory.kept_by(other) == []
+    directory.died(b"d", "killed")
+    assert record.creation == b"" and directory.kept_by(owner) == []

@@ -72,3 +72,25 @@ def test_a_live_name_always_points_at_a_live_actor_of_that_name(steps):
         for actor_id, (node_id, name) in live.items():
             assert homes.named(name, "ns") == (actor_id, node_id)
         assert len(homes.list_named("ns")) == len(live)
+
+
+class _Kept:
+    def __init__(self, actor_id: bytes):
+        self.actor_id = actor_id
+
+
+def test_a_kept_detached_actor_moves_to_a_new_home_with_its_name_when_its_home_dies():
+    homes = ActorHomes()
+    homes.claim(b"kept", A, "survivor", "ns", False)
+    homes.claim(b"plain", A, "plain", "ns", False)
+    homes.claim(b"other", B, "other", "ns", False)
+    homes.keep(b"kept", _Kept(b"kept"))
+    homes.keep(b"unknown", _Kept(b"unknown"))  # not a live actor: nothing to keep
+    moved = homes.move_kept(A, B)
+    assert [k.actor_id for k in moved] == [b"kept"]
+    assert homes.node_died(A) == [b"plain"]
+    assert homes.named("survivor", "ns") == (b"kept", B)
+    assert homes.named("plain", "ns") is None
+    assert homes.move_kept(B, B) == []  # (never to the node that died)
+    homes.gone(b"kept")  # dead for good: nothing is kept any more
+    assert homes.move_kept(B, A) == [] and homes.named("survivor", "ns") is None
