@@ -2,11 +2,14 @@
 
 Served by the head's process with aiohttp, on the node's event loop, at
 ``http://127.0.0.1:8265`` by default (``minray start --head`` starts it;
-``minray.init(include_dashboard=True)`` for an embedded cluster). Read-only:
+``minray.init(include_dashboard=True)`` for an embedded cluster). Read-only but for
+profiling:
 
 * ``/api/nodes``, ``/api/jobs``, ``/api/placement_groups``: the head's tables;
 * ``/api/actors``, ``/api/workers``: asked of every live node, as the state API does;
 * ``/api/tasks?limit=N``: the newest task attempts from the task table;
+* ``/api/actors/{id}/stack``, ``POST /api/actors/{id}/profile?duration=S`` (and the
+  same for workers): stacks and flame graphs (dashboard_profile.py);
 * ``/api``: the list of routes; ``/metrics``: Prometheus' text (dashboard_metrics.py);
 * ``/``: a page that refreshes these every two seconds (dashboard_page.py).
 
@@ -27,6 +30,7 @@ from ..config import CONFIG
 from ..protocol.messages import GetStates
 from .dashboard_auth import add_routes, new_app
 from .dashboard_metrics import metrics_routes
+from .dashboard_profile import profile_routes
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -154,4 +158,4 @@ def api_routes(head: HeadService) -> list:
 
 #: what the dashboard serves: functions of the head that return (method, path, handler)
 #: routes; a module that serves more of the dashboard adds its function here
-ROUTE_SETS: tuple[Callable[[HeadService], list], ...] = (api_routes, metrics_routes)
+ROUTE_SETS: tuple[Callable[[HeadService], list], ...] = (api_routes, metrics_routes, profile_routes)

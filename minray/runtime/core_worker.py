@@ -59,6 +59,7 @@ from .peers import PeerConnections
 from .reconstruction import Reconstruction
 from .refcount import Free, ReferenceCounter, Release
 from .segment_maps import SegmentMaps
+from .stack_sampling import StackSampling
 from .task_context import TaskContext, _task_context
 from .task_events import TaskEventBuffer
 from .task_outcomes import report_unhandled_error
@@ -76,6 +77,7 @@ class CoreWorker(
     Reconstruction,
     LostObjects,
     ObjectRowsMixin,
+    StackSampling,
 ):
     def __init__(
         self,

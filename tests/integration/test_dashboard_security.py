@@ -24,6 +24,9 @@ from .dashboard_helpers import (
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EVERY_ROUTE = ["/", "/api", "/api/nodes", "/api/jobs", "/api/tasks", "/api/actors",
                "/api/workers", "/api/placement_groups", "/metrics"]  # fmt: skip
+#: routes about one actor or worker (test_profile_functional.py tries them without the token)
+PROFILE_ROUTES = ["/api/actors/{id}/stack", "/api/actors/{id}/profile",
+                  "/api/workers/{id}/stack", "/api/workers/{id}/profile"]  # fmt: skip
 
 
 def error_of(body: bytes) -> str:
@@ -39,7 +42,7 @@ def test_every_route_needs_the_token(dashboard):  # noqa: F811
         assert status == 403 and error_of(body) == "wrong cluster token", path
         status, _, _ = dashboard.request("GET", path)
         assert status == 200, path
-    assert dashboard.json("/api")["routes"] == sorted(EVERY_ROUTE + ["/login"])
+    assert dashboard.json("/api")["routes"] == sorted(EVERY_ROUTE + PROFILE_ROUTES + ["/login"])
 
 
 def test_a_browser_logs_in_with_the_token_and_gets_a_strict_http_only_cookie(dashboard):  # noqa: F811
