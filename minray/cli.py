@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "microbenchmark", help="run the rows of `ray microbenchmark` on a local minray cluster"
     )
-    from . import chaos_cli, dashboard_cli, job_cli, state_cli, tls_cli, up_cli
+    from . import chaos_cli, dashboard_cli, job_cli, stack_cli, state_cli, tls_cli, up_cli
     from .cluster_cli import add_commands, run
     from .debugger import cli as debug_cli
 
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     debug_cli.add_command(commands)
     tls_cli.add_command(commands)
     up_cli.add_commands(commands)
+    stack_cli.add_command(commands)
     args = parser.parse_args(argv)
     if args.command in ("start", "stop", "status"):
         return run(args)
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         return chaos_cli.run(args)
     if args.command == "debug":
         return debug_cli.run(args)
+    if args.command == "stack":
+        return stack_cli.run(args)
     if args.command == "tls":
         return tls_cli.run(args)
     if args.command in up_cli.COMMANDS:

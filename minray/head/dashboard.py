@@ -2,11 +2,14 @@
 
 Served by the head's process with aiohttp, on the node's event loop, at
 ``http://127.0.0.1:8265`` by default (``minray start --head`` starts it;
-``minray.init(include_dashboard=True)`` for an embedded cluster):
+``minray.init(include_dashboard=True)`` for an embedded cluster). Read-only but for
+profiling and jobs:
 
 * ``/api/nodes``, ``/api/jobs``, ``/api/placement_groups``: the head's tables;
 * ``/api/actors``, ``/api/workers``: asked of every live node, as the state API does;
 * ``/api/tasks?limit=N``: the newest task attempts from the task table;
+* ``/api/actors/{id}/stack``, ``POST /api/actors/{id}/profile?duration=S`` (and the
+  same for workers): stacks and flame graphs (dashboard_profile.py);
 * ``/api``: the list of routes; ``/metrics``: Prometheus' text (dashboard_metrics.py);
 * ``/api/version`` and ``/api/jobs/...``: Ray's job REST API (job_routes.py), which
   submits and stops jobs; the jobs that still run are stopped when the dashboard stops;
@@ -30,6 +33,7 @@ from ..config import CONFIG
 from ..protocol.messages import GetStates
 from .dashboard_auth import add_routes, new_app
 from .dashboard_metrics import metrics_routes
+from .dashboard_profile import profile_routes
 from .job_routes import job_routes
 from .package_routes import PREFIX, package_routes
 
@@ -174,6 +178,7 @@ def api_routes(head: HeadService) -> list:
 ROUTE_SETS: tuple[Callable[[HeadService], list], ...] = (
     api_routes,
     metrics_routes,
+    profile_routes,
     job_routes,
     package_routes,
 )

@@ -280,10 +280,13 @@ def error_response(status: int, message: str) -> web.Response:
 
 
 def _harden(response: web.StreamResponse) -> web.StreamResponse:
-    """Headers every answer carries: never framed by another site, never sniffed, never cached."""
+    """Headers every answer carries: never framed by another site, never sniffed, never cached,
+    its address never sent to another site."""
     if not response.prepared:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Cache-Control", "no-store")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # (not "no-referrer": under it a browser sends "Origin: null" with the page's own
+        # form posts and fetches, which the Origin check must refuse)
+        response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

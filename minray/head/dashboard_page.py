@@ -5,6 +5,8 @@ Also the token login form (dashboard_auth.py)."""
 
 import html
 
+from .profile_page import PROFILE_PANEL, PROFILE_SCRIPT
+
 PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -29,9 +31,11 @@ PAGE = """<!doctype html>
 <h2>Nodes</h2><table id="nodes"></table>
 <h2>Jobs</h2><table id="jobs"></table>
 <h2>Actors</h2><table id="actors"></table>
+<!--profile-panel-->
 <h2>Tasks (newest 200)</h2><table id="tasks"></table>
 <h2>Placement groups</h2><table id="groups"></table>
 <h2>Workers</h2><table id="workers"></table>
+<!--profile-script-->
 <script>
 function cell(value) {
   if (value === null || value === undefined) return "-";
@@ -87,6 +91,7 @@ async function refresh() {
       ["name", a => a.name], ["state", a => a.state], ["node", a => (a.node_id || "").slice(0, 12)],
       ["pid", a => a.pid], ["restarts", a => a.num_restarts],
       ["death", a => a.death_cause ? a.death_cause.message.split("\\n")[0] : ""]]);
+    addProfileButtons("actors", actors.actors, "actor");
     fill("tasks", tasks.tasks.slice().reverse(), [["task", t => t.task_id.slice(0, 16)],
       ["name", t => t.name], ["state", t => t.state], ["attempt", t => t.attempt_number],
       ["type", t => t.type], ["node", t => (t.node_id || "").slice(0, 12)],
@@ -97,6 +102,7 @@ async function refresh() {
     fill("workers", workers.workers, [["worker", w => w.worker_id.slice(0, 12)],
       ["type", w => w.worker_type], ["pid", w => w.pid], ["node", w => w.node_id.slice(0, 12)],
       ["actor", w => (w.actor_id || "").slice(0, 12)]]);
+    addProfileButtons("workers", workers.workers, "worker");
     const missing = actors.missing.length
       ? " (nodes not answering: " + actors.missing.join(", ") + ")" : "";
     document.getElementById("status").textContent =
@@ -111,7 +117,7 @@ setInterval(refresh, 2000);
 </script>
 </body>
 </html>
-"""
+""".replace("<!--profile-panel-->", PROFILE_PANEL).replace("<!--profile-script-->", PROFILE_SCRIPT)
 
 
 def login_page(message: str) -> str:

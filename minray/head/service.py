@@ -19,7 +19,8 @@ It wires the pure :class:`~minray.head.node_table.NodeTable` to connections.
 
 The head's own node is in the table too; its figures are read live. Drivers and
 tools ask ``GetClusterInfo``. Requests about one node's processes (``GetLog``,
-and ``minray chaos``'s ``KillWorker``/``KillNode``) are passed to that node.
+``minray chaos``'s ``KillWorker``/``KillNode``, ``GetStacks``/``ProfileProcess``) are
+passed to that node.
 Actor homes and names are in actor_service.py, placement groups in
 placement_service.py.
 This service never runs user code and never unpickles: it sees msgpack fields
@@ -29,6 +30,7 @@ only.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import sys
 import time
@@ -65,6 +67,7 @@ from .node_table import NodeRecord, NodeTable
 from .package_service import PackageService
 from .placement import bundle_resources
 from .placement_service import PlacementService
+from .profile_service import ProfileService
 from .task_table import TaskTable
 
 logger = logging.getLogger("minray.head")
@@ -92,10 +95,11 @@ def version_problem(version: str, python: str) -> str:
     return ""
 
 
-class HeadService(ActorService, PackageService, PlacementService):
+class HeadService(ActorService, PackageService, PlacementService, ProfileService):
     """Membership (the node table, the members' connections, pushes and the detector), the
-    actor homes and names (head/actor_service.py) and placement groups
-    (head/placement_service.py)."""
+    actor homes and names (head/actor_service.py), placement groups
+    (head/placement_service.py) and the way to a process's stacks
+    (head/profile_service.py)."""
 
     def __init__(
         self,
@@ -205,20 +209,26 @@ class HeadService(ActorService, PackageService, PlacementService):
     async def handle_KillNode(self, conn: Connection | None, msg: KillNode):
         return await self._pass_to_node(msg, "handle_KillNode")
 
-    async def _pass_to_node(self, msg: Message, handler: str):
+    async def _pass_to_node(self, msg: Message, handler: str, timeout: float = STATE_TIMEOUT_S):
         """The answer of node ``msg.node_id`` to ``msg`` (its ``handler`` on the head
-        node itself); an ErrorReply when that node is not alive or does not answer."""
+        node itself, awaited if it answers later); an ErrorReply when that node is not
+        alive or does not answer within ``timeout`` seconds."""
         if msg.node_id == self.local_id and self.local_node is not None:
-            return getattr(self.local_node, handler)(None, msg)
+            answer = getattr(self.local_node, handler)(None, msg)
+            return await answer if inspect.isawaitable(answer) else answer
         member = self.members.get(msg.node_id)
         if member is None or member.closed:
             return ErrorReply("ValueError", f"node {msg.node_id.hex()} is not alive")
         try:
-            return await asyncio.wait_for(member.request(msg), STATE_TIMEOUT_S)
+            return await asyncio.wait_for(member.request(msg), timeout)
         except RemoteError as e:
             return ErrorReply(e.error, str(e))
-        except (ConnectionError, asyncio.TimeoutError):
-            return ErrorReply("ValueError", f"node {msg.node_id.hex()} did not answer")
+        except ConnectionError:
+            return ErrorReply("ValueError", f"node {msg.node_id.hex()} left before it answered")
+        except asyncio.TimeoutError:
+            return ErrorReply(
+                "TimeoutError", f"node {msg.node_id.hex()} did not answer within {timeout:g} s"
+            )
 
     def handle_TaskEvents(self, conn: Connection | None, msg: TaskEvents) -> None:
         self.tasks.add(msg.events, msg.dropped, msg.source)

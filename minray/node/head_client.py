@@ -138,6 +138,13 @@ class HeadClient:
     def handle_KillNode(self, conn: Connection, msg):
         return self.node.handle_KillNode(conn, msg)
 
+    # stacks and profiles of this node's processes (node/profile_handlers.py)
+    def handle_GetStacks(self, conn: Connection, msg):
+        return self.node.handle_GetStacks(conn, msg)
+
+    def handle_ProfileProcess(self, conn: Connection, msg):
+        return self.node.handle_ProfileProcess(conn, msg)
+
     def _closed(self, conn: Connection) -> None:
         if not self._leaving:
             self._on_lost(f"lost the connection to the head at {self.head_address}")

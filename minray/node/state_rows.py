@@ -1,5 +1,6 @@
 """What a node tells the state API about itself (its actors, its worker processes and the
 ones that have exited), and the task events its clients send, passed on to the head.
+Its processes' stacks and profiles come with it (ProfileHandlers).
 
 A mixin of :class:`~minray.node.daemon.NodeDaemon`. ``GetStates`` from a client
 goes to the head, which asks every live node (``node_only``) and merges the
@@ -30,6 +31,7 @@ from ..protocol.messages import (
     States,
     TaskEvents,
 )
+from .profile_handlers import ProfileHandlers
 
 if TYPE_CHECKING:
     from .daemon import NodeDaemon
@@ -50,9 +52,9 @@ _ACTOR_STATES = {
 DEPARTED_KEPT = 1000
 
 
-class StateRows:
+class StateRows(ProfileHandlers):
     """``handle_GetStates``, and task events on their way to the head, mixed into the
-    node daemon."""
+    node daemon; with the stacks and profiles of its processes (node/profile_handlers.py)."""
 
     departed: collections.deque  #: rows of this node's exited workers and drivers
 

@@ -116,6 +116,10 @@ class MsgType(enum.IntEnum):
     KILL_WORKER = 110
     PROCESS_KILLED = 111
     KILL_NODE = 112
+    GET_STACKS = 120
+    STACKS = 121
+    PROFILE_PROCESS = 122
+    PROFILE = 123
 
 
 class ValueKind(enum.IntEnum):

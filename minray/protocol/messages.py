@@ -25,6 +25,7 @@ from .message_base import (  # noqa: F401 - re-exported
     message,
 )
 from .package_messages import *  # noqa: F403
+from .profile_messages import *  # noqa: F403
 
 # --- client <-> node ------------------------------------------------------
 

@@ -59,6 +59,7 @@ from .peers import PeerConnections
 from .reconstruction import Reconstruction
 from .refcount import Free, ReferenceCounter, Release
 from .segment_maps import SegmentMaps
+from .stack_sampling import StackSampling
 from .task_context import TaskContext, _task_context
 from .task_events import TaskEventBuffer
 from .task_outcomes import report_unhandled_error
@@ -76,6 +77,7 @@ class CoreWorker(
     Reconstruction,
     LostObjects,
     ObjectRowsMixin,
+    StackSampling,
 ):
     def __init__(
         self,
@@ -202,13 +204,11 @@ class CoreWorker(
         )
         self.node = await connect(self.node_address, self, self.token, self.config.max_frame_bytes)
         self.node.close_callbacks.append(self._node_closed)
-        info = None
-        if self.mode == "driver":  # for the head's job table
-            info = {"namespace": self.namespace, "entrypoint": " ".join(sys.argv),
-                    "submission_id": os.environ.get("MINRAY_JOB_SUBMISSION_ID", "")}  # fmt: skip
-        reply = await self.node.request(
-            RegisterClient(self.mode, self.worker_id, self.address, os.getpid(), self.job_id, info)
-        )
+        info = {"namespace": self.namespace, "entrypoint": " ".join(sys.argv),  # a driver's,
+                "submission_id": os.environ.get("MINRAY_JOB_SUBMISSION_ID", "")}  # fmt: skip
+        mine = RegisterClient(self.mode, self.worker_id, self.address, os.getpid(), self.job_id,
+                              info if self.mode == "driver" else None)  # fmt: skip
+        reply = await self.node.request(mine)  # (info: for the head's job table, docs/jobs.md)
         self.node_id = reply.node_id
         where = {"node_id": self.node_id.hex(), "worker_id": self.worker_id.hex()}
         self.task_events.source = {**where, "worker_pid": os.getpid()}

@@ -49,6 +49,9 @@ def test_the_dashboard_serves_the_clusters_tables_and_a_page(dashboard):  # noqa
     status, headers, page = dashboard.request("GET", "/")
     assert status == 200 and b"<title>minray dashboard</title>" in page and b"/api/tasks" in page
     assert headers["X-Frame-Options"] == "DENY"
+    # not "no-referrer": a browser would then send "Origin: null" with the page's own POSTs
+    # (its login form, its Profile button), and the Origin check would refuse them
+    assert headers["Referrer-Policy"] == "same-origin"
     assert "/metrics" in dashboard.json("/api")["routes"]
 
 

@@ -31,6 +31,9 @@ JOB_ROUTES = [("GET", "/api/jobs/{id}"), ("GET", "/api/jobs/{id}/logs"),
               ("GET", "/api/jobs/{id}/logs/tail"), ("POST", "/api/jobs/{id}/stop"),
               ("DELETE", "/api/jobs/{id}"), ("GET", "/api/packages/{protocol}/{name}"),
               ("PUT", "/api/packages/{protocol}/{name}")]  # fmt: skip
+#: routes about one actor or worker (test_profile_functional.py tries them without the token)
+PROFILE_ROUTES = ["/api/actors/{id}/stack", "/api/actors/{id}/profile",
+                  "/api/workers/{id}/stack", "/api/workers/{id}/profile"]  # fmt: skip
 
 
 def error_of(body: bytes) -> str:
@@ -53,7 +56,8 @@ def test_every_route_needs_the_token(dashboard):  # noqa: F811
         status, _, _ = dashboard.request(method, where)
         assert status in (400, 404), path  # past the checks: no job x, no package, no body
     job_paths = sorted({path for _, path in JOB_ROUTES})
-    assert dashboard.json("/api")["routes"] == sorted(EVERY_ROUTE + job_paths + ["/login"])
+    routes = EVERY_ROUTE + job_paths + PROFILE_ROUTES + ["/login"]
+    assert dashboard.json("/api")["routes"] == sorted(routes)
 
 
 def test_a_browser_logs_in_with_the_token_and_gets_a_strict_http_only_cookie(dashboard):  # noqa: F811
