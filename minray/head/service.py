@@ -21,7 +21,10 @@ The head's own node is in the table too; its figures are read live. Drivers and
 tools ask ``GetClusterInfo``. Requests about one node's processes (``GetLog``,
 and ``minray chaos``'s ``KillWorker``/``KillNode``) are passed to that node.
 Actor homes and names are in actor_service.py, placement groups in
-placement_service.py.
+placement_service.py; what is saved to disk so a restarted head takes the tables
+back, and how, in saved_tables.py. A node that registers again with its id (it
+lost the head and reconnected) keeps its record and says which actors it is home
+to, so the names and homes agree with what it really runs.
 This service never runs user code and never unpickles: it sees msgpack fields
 only.
 """
@@ -43,6 +46,7 @@ from ..protocol.messages import (
     ErrorReply,
     GetLog,
     GetStates,
+    HeadStopping,
     JobAdded,
     Jobs,
     KillNode,
@@ -63,6 +67,7 @@ from .kv import InternalKV, KvFull
 from .node_table import NodeRecord, NodeTable
 from .placement import bundle_resources
 from .placement_service import PlacementService
+from .saved_tables import SavedTables
 from .task_table import TaskTable
 
 logger = logging.getLogger("minray.head")
@@ -90,10 +95,10 @@ def version_problem(version: str, python: str) -> str:
     return ""
 
 
-class HeadService(ActorService, PlacementService):
+class HeadService(ActorService, PlacementService, SavedTables):
     """Membership (the node table, the members' connections, pushes and the detector), the
-    actor homes and names (head/actor_service.py) and placement groups
-    (head/placement_service.py)."""
+    actor homes and names (head/actor_service.py), placement groups
+    (head/placement_service.py) and the tables saved for a restart (head/saved_tables.py)."""
 
     def __init__(
         self,
@@ -149,6 +154,9 @@ class HeadService(ActorService, PlacementService):
         except ValueError as e:
             return ErrorReply("NodeDiedError", str(e))
         record.info = dict(msg.info)
+        if msg.actors is not None:  # a node back after losing the head
+            self._actors_rejoined(msg.node_id, msg.actors)
+        self._save_node(msg.node_id)
         conn.info["node_id"] = msg.node_id
         old = self.members.get(msg.node_id)
         self.members[msg.node_id] = conn
@@ -180,10 +188,13 @@ class HeadService(ActorService, PlacementService):
         return ClusterInfo(self.nodes_info())
 
     def handle_AddJob(self, conn: Connection | None, msg) -> JobAdded:
-        return JobAdded(self.jobs.add(msg.node_id, msg.info, time.time()))
+        job_id = self.jobs.add(msg.node_id, msg.info, time.time())
+        self._save_job(job_id)
+        return JobAdded(job_id)
 
     def handle_JobFinished(self, conn: Connection | None, msg) -> None:
-        self.jobs.finish(msg.job_id, time.time())
+        if self.jobs.finish(msg.job_id, time.time()):
+            self._save_job(msg.job_id)
 
     def handle_GetJobs(self, conn: Connection | None, msg) -> Jobs:
         return Jobs(self.jobs.describe())
@@ -244,15 +255,22 @@ class HeadService(ActorService, PlacementService):
         kv, ns, key = self.kv, msg.namespace, msg.key
         if msg.op == "put":
             try:
-                return KvReply(kv.put(ns, key, msg.value, msg.flag))
+                existed = kv.put(ns, key, msg.value, msg.flag)
             except KvFull as e:
                 return ErrorReply("ValueError", str(e))
+            if msg.flag or not existed:
+                self._save_kv(ns, key)
+            return KvReply(existed)
         if msg.op == "get":
             return KvReply(kv.get(ns, key))
         if msg.op == "exists":
             return KvReply(kv.exists(ns, key))
         if msg.op == "del":
-            return KvReply(kv.delete(ns, key, msg.flag))
+            gone = kv.keys(ns, key) if msg.flag else [key]
+            count = kv.delete(ns, key, msg.flag)
+            for name in gone:
+                self._save_kv(ns, name)
+            return KvReply(count)
         if msg.op == "keys":
             return KvReply(kv.keys(ns, key))
         return ErrorReply("ValueError", f"unknown internal KV operation {msg.op!r}")
@@ -293,11 +311,16 @@ class HeadService(ActorService, PlacementService):
                     self.place_pending()
 
     def close(self) -> None:
+        """The head stops on purpose: its members stop too, without waiting for it."""
         if self._push_handle is not None:
             self._push_handle.cancel()
         for conn in list(self.members.values()):
+            conn.send(HeadStopping("the head was stopped"))
             conn.close()
         self.members.clear()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
 
     # --- internals -----------------------------------------------------------------------
 
@@ -324,7 +347,9 @@ class HeadService(ActorService, PlacementService):
     def _node_dead(self, node_id: bytes) -> None:
         self._rehome_actors(node_id)
         self._groups_of_dead_node(node_id)
-        self.jobs.node_died(node_id, time.time())
+        for job_id in self.jobs.node_died(node_id, time.time()):
+            self._save_job(job_id)
+        self._save_node(node_id)
         if self.on_node_dead is not None:
             self.on_node_dead(node_id)
 

@@ -113,6 +113,7 @@ class MsgType(enum.IntEnum):
     KILL_WORKER = 110
     PROCESS_KILLED = 111
     KILL_NODE = 112
+    HEAD_STOPPING = 135
 
 
 class ValueKind(enum.IntEnum):
