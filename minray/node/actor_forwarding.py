@@ -46,7 +46,8 @@ class ActorForwarding:
         if self.head is not None:
             return getattr(self.head, f"handle_{type(msg).__name__}")(None, msg)
         try:
-            return await self.head_client.conn.request(msg)
+            conn = await self.head_client.connection()  # (waits while it reconnects)
+            return await conn.request(msg)
         except RemoteError as e:
             return ErrorReply(e.error, str(e))
         except ConnectionLost as e:
