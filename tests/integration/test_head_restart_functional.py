@@ -4,7 +4,9 @@ come back in time, or that was stopped on purpose, still makes them stop cleanly
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import time
 
 import psutil
@@ -12,9 +14,11 @@ import pytest
 
 import minray
 from minray.cluster_utils import Cluster
+from minray.config import CONFIG
 from minray.experimental import internal_kv
 from minray.head.query import query_head
-from minray.protocol.messages import GetClusterInfo, GetJobs
+from minray.protocol.connection import connect
+from minray.protocol.messages import GetClusterInfo, GetJobs, KvRequest
 from minray.util.placement_group import placement_group, placement_group_table
 
 from .cluster_helpers import segments_of
@@ -79,6 +83,22 @@ def make_counter_on_member() -> tuple[int, int]:
     return minray.get(counter.remote().add.remote())
 
 
+def ask_node(node, msg):
+    """``msg`` asked of the node's own socket, as a driver there would (its reply)."""
+
+    async def ask():
+        with open(os.path.join(node.session_dir, "token"), "rb") as f:
+            token = f.read()
+        address = f"unix:{os.path.join(node.session_dir, 'node.sock')}"
+        conn = await connect(address, object(), token, CONFIG.max_frame_bytes)
+        try:
+            return await asyncio.wait_for(conn.request(msg), BOUND_S)
+        finally:
+            conn.close()
+
+    return asyncio.run(ask())
+
+
 def _view(cluster) -> dict[str, dict]:
     nodes = query_head(cluster.address, cluster.token, GetClusterInfo()).nodes
     return {n["NodeID"]: n for n in nodes}
@@ -101,10 +121,18 @@ def test_a_restarted_head_takes_its_tables_back_and_the_member_node_reconnects(c
     cluster._connected = False
 
     cluster.remove_node(old_head, allow_graceful=False)
+    # a driver's call through the member while the head is away waits for it
+    answers: list = []
+    get = KvRequest("get", b"", b"setting", None, False)
+    waiting = threading.Thread(target=lambda: answers.append(ask_node(member, get)))
+    waiting.start()
     time.sleep(1.0)
     assert member.alive(), "the member node stopped instead of waiting for the head"
+    assert not answers
     started = time.monotonic()
     head = cluster.restart_head(num_cpus=1)
+    waiting.join(BOUND_S)
+    assert answers and answers[0].result == b"kept"
     cluster.wait_for_nodes(timeout=BOUND_S)
     assert time.monotonic() - started < BOUND_S
 
