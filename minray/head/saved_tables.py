@@ -130,9 +130,15 @@ class SavedTables:
         """Save the tables to ``path`` from now on, after taking back those saved at
         ``recover_from`` (a dead head's file) if given; returns what came back ("" if
         nothing was to be recovered)."""
-        if recover_from:
-            copy_store(recover_from, path)
-        store = HeadStore(path)
+        try:
+            if recover_from:
+                copy_store(recover_from, path)
+            store = HeadStore(path)
+        except sqlite3.DatabaseError as e:
+            raise RuntimeError(
+                f"the head's tables at {recover_from or path} cannot be read ({e}); start "
+                "the head with empty tables instead (`minray start --head --fresh`)"
+            ) from e
         store.on_dirty = lambda: asyncio.get_running_loop().call_soon(_flush, store)
         summary = self.restore_tables(store) if recover_from else ""
         self.store = store

@@ -206,3 +206,10 @@ async def test_a_returning_node_corrects_the_actors_it_is_home_to(tmp_path):
     assert service.actor_homes.named("gone", "ns") is None  # its ActorGone was lost
     assert service.actor_homes.named("new", "ns") == (b"b" * 16, MEMBER)
     service.close()
+
+
+def test_a_damaged_file_is_refused_saying_how_to_start_empty(tmp_path):
+    (tmp_path / "old.sqlite3").write_bytes(b"not a database, just bytes" * 100)
+    service = head(NEW_HEAD, HeadNode(1))
+    with pytest.raises(RuntimeError, match="cannot be read .* --fresh"):
+        service.open_store(str(tmp_path / "new.sqlite3"), str(tmp_path / "old.sqlite3"))
