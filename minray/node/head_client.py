@@ -11,7 +11,9 @@ off from 0.1 s to 2 s between tries): a head restarted on the same address takes
 its saved tables back and gives its members that long to return
 (head/saved_tables.py). On the re-join the node says which actors it is home to,
 and sends its resources with the next heartbeat. Meanwhile requests that need
-the head wait for it (node/actor_forwarding.py). The node stops, as before, when
+the head wait for it (node/actor_forwarding.py), and one-way messages for it
+(an actor gone, a job finished, a group removed) are kept, up to
+``HELD_MESSAGES``, and sent in order once it is back. The node stops, as before, when
 the head refuses it (it was declared dead), when the head said it was stopping
 for good (``HeadStopping``), or when the time is up: anything it runs would be
 orphaned. Stopping ends its workers and unlinks its shared memory.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -30,9 +33,12 @@ from ..config import CONFIG
 from ..head.query import HeadUnreachable, connect_to_head
 from ..head.service import PYTHON_VERSION
 from ..protocol.connection import Connection, RemoteError
-from ..protocol.messages import NodeHeartbeat, RegisterNode, UnregisterNode
+from ..protocol.messages import Message, NodeHeartbeat, RegisterNode, UnregisterNode
 
 logger = logging.getLogger("minray.node")
+
+#: one-way messages for the head kept while reconnecting; past it the oldest are dropped
+HELD_MESSAGES = 10_000
 
 
 class HeadClient:
@@ -71,6 +77,8 @@ class HeadClient:
         self._head_stopping = ""  #: why the head said it stops for good ("": it did not)
         self.connected = asyncio.Event()  #: set while registered with the head
         self.reconnecting: asyncio.Task | None = None
+        self._held: deque[Message] = deque()  #: messages for the head while it is away
+        self._dropped = 0  #: of them, how many did not fit
 
     async def join(self, address: str, resources: dict, info: dict) -> None:
         """Connect and register; raises HeadUnreachable with a reason a user can act on."""
@@ -97,6 +105,16 @@ class HeadClient:
         self._apply_view(reply.nodes)
         conn.close_callbacks.append(self._closed)
         self.connected.set()
+
+    def tell(self, msg: Message) -> None:
+        """Send a one-way message to the head; while reconnecting, keep it for later."""
+        if self.connected.is_set():
+            self.conn.send(msg)
+        elif self.reconnecting is not None and not self.reconnecting.done():
+            if len(self._held) >= HELD_MESSAGES:
+                self._held.popleft()
+                self._dropped += 1
+            self._held.append(msg)
 
     async def connection(self) -> Connection:
         """The connection to the head; while reconnecting, once it is back (or the node
@@ -126,6 +144,7 @@ class HeadClient:
             else:
                 self._sent = self._sent_pending = self._sent_total = None  # all sent again
                 logger.warning("reconnected to the head at %s", self.head_address)
+                self._send_held()
                 if self.on_view is not None:
                     self.on_view()
                 return
@@ -136,6 +155,14 @@ class HeadClient:
             delay = min(2 * delay, 2.0)
         if not self._leaving:
             self._on_lost(f"{lost}, and it was not back within {limit:g} s ({why})")
+
+    def _send_held(self) -> None:
+        if self._dropped:
+            logger.warning("%d message(s) for the head were dropped while it was away (more "
+                           "than %d)", self._dropped, HELD_MESSAGES)  # fmt: skip
+        while self._held:
+            self.conn.send(self._held.popleft())
+        self._dropped = 0
 
     async def heartbeat(self, stopped: asyncio.Event) -> None:
         """Send a heartbeat every interval until the node stops."""

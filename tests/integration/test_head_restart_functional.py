@@ -18,7 +18,7 @@ from minray.config import CONFIG
 from minray.experimental import internal_kv
 from minray.head.query import query_head
 from minray.protocol.connection import connect
-from minray.protocol.messages import GetClusterInfo, GetJobs, KvRequest
+from minray.protocol.messages import GetClusterInfo, GetJobs, KvRequest, RemovePlacementGroup
 from minray.util.placement_group import placement_group, placement_group_table
 
 from .cluster_helpers import segments_of
@@ -83,8 +83,9 @@ def make_counter_on_member() -> tuple[int, int]:
     return minray.get(counter.remote().add.remote())
 
 
-def ask_node(node, msg):
-    """``msg`` asked of the node's own socket, as a driver there would (its reply)."""
+def ask_node(node, msg, one_way: bool = False):
+    """``msg`` asked of (or, ``one_way``, told to) the node's own socket, as a driver
+    there would: its reply."""
 
     async def ask():
         with open(os.path.join(node.session_dir, "token"), "rb") as f:
@@ -92,9 +93,13 @@ def ask_node(node, msg):
         address = f"unix:{os.path.join(node.session_dir, 'node.sock')}"
         conn = await connect(address, object(), token, CONFIG.max_frame_bytes)
         try:
+            if one_way:
+                conn.send(msg)
+                return None
             return await asyncio.wait_for(conn.request(msg), BOUND_S)
         finally:
             conn.close()
+            await conn.gone()
 
     return asyncio.run(ask())
 
@@ -114,7 +119,8 @@ def test_a_restarted_head_takes_its_tables_back_and_the_member_node_reconnects(c
     assert minray.get(kept.remote().add.remote(), timeout=BOUND_S)[0] == 1
     internal_kv._internal_kv_put(b"setting", b"kept")
     group = placement_group([{"CPU": 1}], name="group", lifetime="detached")
-    assert group.wait(BOUND_S)
+    doomed = placement_group([{"CPU": 1}], name="doomed", lifetime="detached")
+    assert group.wait(BOUND_S) and doomed.wait(BOUND_S)
     job_id = minray.get_runtime_context().get_job_id()
     old_head = cluster.head_node
     minray.shutdown()  # (a driver connected through the head would go with it)
@@ -126,6 +132,8 @@ def test_a_restarted_head_takes_its_tables_back_and_the_member_node_reconnects(c
     get = KvRequest("get", b"", b"setting", None, False)
     waiting = threading.Thread(target=lambda: answers.append(ask_node(member, get)))
     waiting.start()
+    # and what a driver there tells the head meanwhile reaches the restarted head
+    ask_node(member, RemovePlacementGroup(doomed.id.binary()), one_way=True)
     time.sleep(1.0)
     assert member.alive(), "the member node stopped instead of waiting for the head"
     assert not answers
@@ -145,6 +153,13 @@ def test_a_restarted_head_takes_its_tables_back_and_the_member_node_reconnects(c
     assert internal_kv._internal_kv_get(b"setting") == b"kept"
     groups = {g["name"]: g for g in placement_group_table().values()}
     assert groups["group"]["state"] in ("CREATED", "RESCHEDULING", "PENDING")
+    assert _wait(
+        lambda: (
+            {g["name"]: g for g in placement_group_table().values()}["doomed"]["state"] == "REMOVED"
+        ),
+        10,
+        "the removal sent while the head was away",
+    )
     jobs = {j["JobID"]: j for j in query_head(cluster.address, cluster.token, GetJobs()).jobs}
     assert jobs[job_id]["IsDead"]  # its driver had left (and was on the old head)
     assert len(jobs) == 2  # and the new driver's job follows it
