@@ -158,6 +158,21 @@ def run_driver(env, code: str) -> str:
     return ran.stdout
 
 
+def crash_the_head(env) -> dict:
+    """SIGKILL the recorded head and everything under it; its record."""
+    started = os.path.join(env["MINRAY_SESSION_ROOT"], "started")
+    records = []
+    for name in os.listdir(started):
+        with open(os.path.join(started, name)) as f:
+            records.append(json.load(f))
+    head = next(r for r in records if r["role"] == "head" and psutil.pid_exists(r["pid"]))
+    tree = [psutil.Process(head["pid"]), *psutil.Process(head["pid"]).children(recursive=True)]
+    for proc in tree:  # the head's machine crashes, as far as minray can tell
+        proc.kill()
+    psutil.wait_procs(tree, timeout=10)
+    return head
+
+
 def test_a_head_started_again_after_a_crash_takes_its_tables_back_and_its_node_returns(env):
     port = free_port()
     head_args = ["start", "--head", "--port", str(port), "--num-cpus", "1",
@@ -174,16 +189,7 @@ def test_a_head_started_again_after_a_crash_takes_its_tables_back_and_its_node_r
         minray.shutdown()
     """,
     )
-    started = os.path.join(env["MINRAY_SESSION_ROOT"], "started")
-    records = []
-    for name in os.listdir(started):
-        with open(os.path.join(started, name)) as f:
-            records.append(json.load(f))
-    head = next(r for r in records if r["role"] == "head")
-    tree = [psutil.Process(head["pid"]), *psutil.Process(head["pid"]).children(recursive=True)]
-    for proc in tree:  # the head's machine crashes, as far as minray can tell
-        proc.kill()
-    psutil.wait_procs(tree, timeout=10)
+    head = crash_the_head(env)
 
     again = minray(env, *head_args)
     assert f"Recovered the tables of the head (pid {head['pid']})" in again.stdout
@@ -204,3 +210,18 @@ def test_a_head_started_again_after_a_crash_takes_its_tables_back_and_its_node_r
     )
     assert "value b'kept'" in out
     assert not os.path.exists(head["session_dir"] + "/head.sqlite3")  # taken, then removed
+
+    crash_the_head(env)
+    fresh = minray(env, *head_args, "--fresh")
+    assert "Recovered" not in fresh.stdout
+    out = run_driver(
+        env,
+        """
+        import minray
+        from minray.experimental import internal_kv
+        minray.init(address="auto")
+        print("value", internal_kv._internal_kv_get(b"setting"))
+        minray.shutdown()
+    """,
+    )
+    assert "value None" in out
