@@ -4,6 +4,11 @@
   the cluster token from ``--token``, ``MINRAY_AUTH_TOKEN`` or
   ``~/.minray/auth_token`` (made there, mode 0600, if none exists), and prints
   how to join it.
+* A head started where the last head of this machine on the same address died
+  without being stopped (its recorded pid is gone, its session directory and
+  ``head.sqlite3`` are still there) takes that head's tables back and says so; its
+  nodes reconnect within ``head_reconnect_timeout_s``. ``--fresh`` starts empty
+  instead (and forgets them); ``minray stop`` after a crash forgets them too.
 * ``minray start --address HOST:PORT`` starts a node that joins that head.
 * ``minray stop`` stops the nodes this machine started, by the pids recorded
   under ``<session root>/started/`` (never by process name).
@@ -23,6 +28,7 @@ import time
 from . import api
 from .exceptions import RaySystemError
 from .head.query import parse_host_port, query_head
+from .head.store import FILE_NAME
 from .node import launcher
 from .node.cluster_address import (
     TOKEN_ENV,
@@ -69,6 +75,11 @@ def add_commands(commands) -> None:
     start.add_argument("--object-store-memory", type=int, default=None, help="bytes")
     start.add_argument("--token", default=None, help="the cluster token (hex)")
     start.add_argument("--block", action="store_true", help="stay in the foreground")
+    start.add_argument(
+        "--fresh", action="store_true",
+        help="with --head: start with empty tables, even where the last head on this "
+        "address died without being stopped (by default the new head takes its tables back)",
+    )  # fmt: skip
     start.add_argument(
         "--include-dashboard", choices=["true", "false"], default="true",
         help="serve the dashboard from the head (default: true)",
@@ -121,10 +132,14 @@ def start(args) -> int:
         parent_pid=os.getpid() if args.block else 0,
         node_ip=args.node_ip_address,
     )
+    crashed = None
     if args.head:
         token = _head_token(args.token)
         _check_port_free(args.node_ip_address, args.port, "--port")
         settings.update(head=True, head_host=args.node_ip_address, head_port=args.port)
+        crashed = crashed_head(_read_records(), args.node_ip_address, args.port, _is_our_node)
+        if crashed is not None and not args.fresh:
+            settings["recover_from"] = os.path.join(crashed[1]["session_dir"], FILE_NAME)
         if args.include_dashboard == "true":
             _check_port_free(args.dashboard_host, args.dashboard_port, "--dashboard-port")
             settings.update(dashboard_host=args.dashboard_host, dashboard_port=args.dashboard_port)
@@ -135,9 +150,14 @@ def start(args) -> int:
         print(warning, file=sys.stderr)
     started = time.monotonic()
     process, _ = launcher.start_node(settings, token)
-    _record(process.pid, settings["session_dir"], "head" if args.head else "node")
+    where = {"host": args.node_ip_address, "port": args.port} if args.head else {}
+    _record(process.pid, settings["session_dir"], "head" if args.head else "node", where)
+    if crashed is not None:  # taken back (or, --fresh, forgotten): the dead head's files go
+        _forget(*crashed)
     if args.head:
         _print_head_started(args, time.monotonic() - started, settings["session_dir"])
+        if crashed is not None and not args.fresh:
+            _print_recovered(crashed[1], settings["session_dir"])
     else:
         print(
             f"Node {settings['node_id'][:12]} joined the cluster at {address} (pid {process.pid})."
@@ -149,6 +169,43 @@ def start(args) -> int:
             process.send_signal(signal.SIGTERM)
             process.wait(15)
     return 0
+
+
+def crashed_head(records: list, host: str, port: int, running) -> tuple[str, dict] | None:
+    """``(path, record)`` of the head recorded on ``host:port`` that died without being
+    stopped and left its tables (``running(pid)``: whether that pid is still our node),
+    the latest if several; None if there is none."""
+    found = [
+        (path, record)
+        for path, record in records
+        if record.get("role") == "head"
+        and record.get("host") == host
+        and record.get("port") == port
+        and not running(record["pid"])
+        and os.path.exists(os.path.join(record["session_dir"], FILE_NAME))
+    ]
+    found.sort(key=lambda pr: os.path.getmtime(os.path.join(pr[1]["session_dir"], FILE_NAME)))
+    return found[-1] if found else None
+
+
+def _forget(path: str, record: dict) -> None:
+    """A dead node's leftovers: its segments, its session (but its logs), its record."""
+    remove_segments(record["session_dir"])
+    remove_session(record["session_dir"], keep_logs=True)
+    os.unlink(path)
+
+
+def _print_recovered(record: dict, session_dir: str) -> None:
+    try:
+        with open(os.path.join(session_dir, "head_recovered")) as f:
+            summary = f.read().strip()
+    except OSError:
+        summary = "see its log"
+    print(
+        f"Recovered the tables of the head (pid {record['pid']}) that stopped here without "
+        f"`minray stop`: {summary}.\n(`minray stop` then `minray start --head`, or "
+        "--fresh, starts with empty tables instead.)\n"
+    )
 
 
 def unencrypted_warning(node_ip: str, use_tls: bool) -> str | None:
@@ -185,6 +242,8 @@ def _head_token(given: str | None) -> bytes:
 
 def _check_port_free(host: str, port: int, option: str) -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        # as the listener will: a crashed head's closed connections do not hold the port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as e:
@@ -223,13 +282,14 @@ def _records_dir() -> str:
     return os.path.join(session_root(), "started")
 
 
-def _record(pid: int, session_dir: str, role: str) -> None:
+def _record(pid: int, session_dir: str, role: str, where: dict) -> None:
     os.makedirs(_records_dir(), mode=0o700, exist_ok=True)
     with open(os.path.join(_records_dir(), f"{pid}.json"), "w") as f:
-        json.dump({"pid": pid, "session_dir": session_dir, "role": role}, f)
+        json.dump({"pid": pid, "session_dir": session_dir, "role": role, **where}, f)
 
 
-def stop(force: bool) -> int:
+def _read_records() -> list[tuple[str, dict]]:
+    """``(path, record)`` of each node started on this machine (unreadable ones go)."""
     records = []
     for name in sorted(os.listdir(_records_dir())) if os.path.isdir(_records_dir()) else []:
         path = os.path.join(_records_dir(), name)
@@ -238,12 +298,15 @@ def stop(force: bool) -> int:
                 records.append((path, json.load(f)))
         except (OSError, ValueError):
             os.unlink(path)
+    return records
+
+
+def stop(force: bool) -> int:
+    records = _read_records()
     running = [(p, r) for p, r in records if _is_our_node(r["pid"])]
     for path, record in records:
         if (path, record) not in running:  # it crashed (or was killed): clean up after it
-            remove_segments(record["session_dir"])
-            remove_session(record["session_dir"], keep_logs=True)
-            os.unlink(path)
+            _forget(path, record)
     if not running:
         print("No minray node started on this machine is running; nothing to stop.")
         return 0

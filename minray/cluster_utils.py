@@ -12,6 +12,10 @@ node's death are the real code paths::
     cluster.remove_node(node, allow_graceful=False)   # SIGKILL, as a crash would
     cluster.shutdown()
 
+The head saves its tables (head/saved_tables.py): after
+``remove_node(cluster.head_node, allow_graceful=False)``, ``restart_head()`` starts
+a head on the same address that takes them back, and the other nodes reconnect.
+
 Nodes started here end with the process that started them (like ``init()``'s).
 """
 
@@ -22,13 +26,15 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import psutil
 
 from . import api, system_config
 from .head.dashboard import dashboard_settings
-from .head.query import query_head
+from .head.query import parse_host_port, query_head
+from .head.store import FILE_NAME, copy_store
 from .node import launcher
 from .node.processes import remove_segments
 from .protocol import framing
@@ -75,6 +81,8 @@ class Cluster:
         self._address = ""
         self._connected = False
         self._head_env: dict = {}  # the head's _system_config settings: every node gets them
+        self._head_port = 0  # the head's port (0: any free one; a restarted head keeps it)
+        self._saved_tables = ""  # a killed head's tables, for restart_head()
         if initialize_head:
             self.add_node(**(head_node_args or {}))
         if connect:
@@ -138,6 +146,8 @@ class Cluster:
             head_host=node_ip_address,
             node_ip=node_ip_address,
             head_address="" if head else f"tcp:{self.address}",
+            head_port=self._head_port if head else 0,
+            recover_from=self._saved_tables if head else "",
             extra={"code_paths": launcher.driver_code_paths()},
             **(dashboard_settings(include_dashboard, LOOPBACK, dashboard_port) if head else {}),
         )
@@ -160,13 +170,46 @@ class Cluster:
     def remove_node(self, node: ClusterNode, allow_graceful: bool = True) -> None:
         """Stop a node: with ``allow_graceful`` it leaves (SIGTERM, it says goodbye to the
         head); without, its processes are killed at once (SIGKILL), as a crash would."""
+        killed = None
         if node is self.head_node:
             self.head_node = None
+            killed = None if allow_graceful else self._keep_tables
         elif node in self.worker_nodes:
             self.worker_nodes.remove(node)
         else:
             raise ValueError(f"{node!r} is not a node of this cluster")
-        _stop_node(node, graceful=allow_graceful)
+        _stop_node(node, graceful=allow_graceful, killed=killed)
+
+    def restart_head(self, **head_node_args) -> ClusterNode:
+        """Start a head again after ``remove_node(head, allow_graceful=False)``: on the
+        same address and token, it takes back the killed head's tables, and the other
+        nodes reconnect to it (within ``head_reconnect_timeout_s``). ``head_node_args``
+        are add_node's. Returns the new head node."""
+        if self.head_node is not None:
+            raise ValueError("the head is running: kill it first with remove_node(...)")
+        if not self._saved_tables:
+            raise ValueError(
+                "no killed head to restart: remove the head with "
+                "remove_node(cluster.head_node, allow_graceful=False) first"
+            )
+        try:
+            return self.add_node(**head_node_args)
+        finally:
+            self._drop_saved_tables()
+
+    def _keep_tables(self, head: ClusterNode) -> None:
+        """Copy a killed head's tables out of its session directory (about to go)."""
+        source = os.path.join(head.session_dir, FILE_NAME)
+        if os.path.exists(source):
+            self._drop_saved_tables()
+            self._saved_tables = os.path.join(tempfile.mkdtemp(prefix="minray-tables-"), FILE_NAME)
+            copy_store(source, self._saved_tables)
+            self._head_port = parse_host_port(self._address)[1]
+
+    def _drop_saved_tables(self) -> None:
+        if self._saved_tables:
+            shutil.rmtree(os.path.dirname(self._saved_tables), ignore_errors=True)
+            self._saved_tables = ""
 
     def wait_for_nodes(self, timeout: float = 30) -> None:
         """Wait until the head sees every node of this cluster alive."""
@@ -188,6 +231,7 @@ class Cluster:
             _stop_node(node, graceful=True)
         self.worker_nodes.clear()
         self.head_node = None
+        self._drop_saved_tables()
 
     def alive_node_ids(self) -> set[str]:
         """Ids of the nodes the head sees alive now."""
@@ -205,7 +249,9 @@ class Cluster:
             time.sleep(0.05)
 
 
-def _stop_node(node: ClusterNode, graceful: bool) -> None:
+def _stop_node(node: ClusterNode, graceful: bool, killed=None) -> None:
+    """Stop the node (``killed``: called with it once it was killed, before its session
+    directory goes)."""
     process = node.process
     if graceful and process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -216,6 +262,8 @@ def _stop_node(node: ClusterNode, graceful: bool) -> None:
             pass
     _kill_tree(process.pid)
     process.wait()
+    if killed is not None:
+        killed(node)
     # a crashed node cleans nothing up: do it for it, so no test leaves segments behind
     remove_segments(node.session_dir)
     shutil.rmtree(node.session_dir, ignore_errors=True)

@@ -47,6 +47,9 @@ class Config:
     node_death_timeout_s: float = 10.0
     #: seconds to reach the head (TCP connect, handshake, registration) before giving up
     head_connect_timeout_s: float = 5.0
+    #: seconds a member node that lost the head tries to reconnect before it stops; a
+    #: restarted head gives the nodes it recovers as long to come back (docs/cluster.md)
+    head_reconnect_timeout_s: float = 60.0
     #: seconds a copy of an object between nodes may make no progress before it fails
     transfer_timeout_s: float = 30.0
     #: threads per node that copy objects to and from other nodes
@@ -104,6 +107,11 @@ class Config:
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{env_setting(name)} must be positive, got {getattr(self, name)}")
+        if self.head_reconnect_timeout_s < 0:
+            raise ValueError(
+                f"{env_setting('head_reconnect_timeout_s')} must be 0 (stop at once when the "
+                f"head is lost) or more, got {self.head_reconnect_timeout_s}"
+            )
         if not 0.0 <= self.memory_usage_threshold <= 1.0:
             raise ValueError(
                 f"memory_usage_threshold must be between 0 and 1 (a share of the node's "

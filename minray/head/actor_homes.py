@@ -89,9 +89,22 @@ class ActorHomes:
             self._homes[kept.actor_id] = new_home
         return moved
 
+    def homed_at(self, node_id: bytes) -> list[bytes]:
+        """The live actors at home on ``node_id``."""
+        return [a for a, home in self._homes.items() if home == node_id]
+
+    def saved(self, actor_id: bytes) -> tuple[bytes, str, str, Any] | None:
+        """``(home, namespace, name, kept)`` of a live actor (for the head's saved
+        tables; name "" if unnamed, kept None unless detached), or None if not live."""
+        home = self._homes.get(actor_id)
+        if home is None:
+            return None
+        namespace, name = self._name_of.get(actor_id, ("", ""))
+        return home, namespace, name, self._kept.get(actor_id)
+
     def node_died(self, node_id: bytes) -> list[bytes]:
         """A node died, and the actors at home there with it; returns their ids."""
-        lost = [a for a, home in self._homes.items() if home == node_id]
+        lost = self.homed_at(node_id)
         for actor_id in lost:
             self.gone(actor_id)
         return lost

@@ -8,6 +8,7 @@ calls the same handlers in-process, with ``conn=None``.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from ..exceptions import ActorAlreadyExistsError
@@ -25,6 +26,8 @@ from ..protocol.messages import (
 
 if TYPE_CHECKING:
     from .service import HeadService
+
+logger = logging.getLogger("minray.head")
 
 
 def no_actor_named(name: str) -> str:
@@ -45,20 +48,46 @@ class ActorService:
             )
         except ActorAlreadyExistsError as e:
             return ErrorReply("ActorAlreadyExistsError", str(e))
+        if holder == msg.actor_id:
+            self._save_actor(holder)
         return ActorClaimed(holder)
 
     def handle_ActorGone(self: HeadService, conn, msg: ActorGone) -> None:
         self.actor_homes.gone(msg.actor_id)
+        self._save_actor(msg.actor_id)
 
     def handle_DetachedActor(self: HeadService, conn, msg: DetachedActor) -> None:
         self.actor_homes.keep(msg.actor_id, msg)
+        self._save_actor(msg.actor_id)
 
     def _rehome_actors(self: HeadService, node_id: bytes) -> None:
         """Node ``node_id`` died: the head's own node takes in its kept detached actors."""
         moved = self.actor_homes.move_kept(node_id, self.local_id) if self.local_node else []
-        self.actor_homes.node_died(node_id)  # the others die with it
+        for actor_id in self.actor_homes.node_died(node_id):  # the others die with it
+            self._save_actor(actor_id)
         for kept in moved:
+            self._save_actor(kept.actor_id)
             self.local_node.handle_DetachedActor(None, kept)
+
+    def _actors_rejoined(self: HeadService, node_id: bytes, actors: list) -> None:
+        """Node ``node_id`` registered again, home to ``actors`` ([[id, namespace, name]...]):
+        the actors it no longer runs are dead (their ActorGone was lost with the head), and
+        those the head did not know are recorded (if their names are still free)."""
+        live = {actor_id for actor_id, _, _ in actors}
+        for actor_id in self.actor_homes.homed_at(node_id):
+            if actor_id not in live:
+                self.actor_homes.gone(actor_id)
+                self._save_actor(actor_id)
+        for actor_id, namespace, name in actors:
+            if self.actor_homes.saved(actor_id) is not None:
+                continue
+            try:
+                self.actor_homes.claim(actor_id, node_id, name, namespace, False)
+            except ActorAlreadyExistsError:
+                logger.warning("actor %s of a returning node lost its name %r to another actor",
+                               actor_id.hex(), name)  # fmt: skip
+                self.actor_homes.claim(actor_id, node_id, "", namespace, False)
+            self._save_actor(actor_id)
 
     def handle_WhereIsActor(self: HeadService, conn, msg: WhereIsActor):
         if msg.actor_id:

@@ -48,6 +48,8 @@ class JobTable:
         self.keep_finished = keep_finished
         self._finished: deque[bytes] = deque()
         self._next = 1
+        #: ids of finished jobs forgotten since the caller last emptied this list
+        self.dropped: list[bytes] = []
 
     def add(self, node_id: bytes, info: dict, now: float) -> bytes:
         """A driver connected through ``node_id``: its new job id."""
@@ -64,8 +66,17 @@ class JobTable:
         record.is_dead, record.end_time = True, now
         self._finished.append(job_id)
         while len(self._finished) > self.keep_finished:
-            self.jobs.pop(self._finished.popleft(), None)
+            old = self._finished.popleft()
+            self.jobs.pop(old, None)
+            self.dropped.append(old)
         return True
+
+    def restore(self, record: JobRecord) -> None:
+        """Take back a job a previous head had (head/saved_tables.py); later ids follow it."""
+        self.jobs[record.job_id] = record
+        if record.is_dead:
+            self._finished.append(record.job_id)
+        self._next = max(self._next, int.from_bytes(record.job_id, "little") + 1)
 
     def node_died(self, node_id: bytes, now: float) -> list[bytes]:
         """Finish the jobs whose drivers connected through a node that died."""

@@ -126,6 +126,7 @@ class PlacementService:
         )  # fmt: skip
         self.groups[record.group_id] = record
         self._waiting[record.group_id] = None
+        self._save_group(record)
         self.place_pending()
         if self._placing is not None and record.state in WAITING:  # it was not looked at
             view = self._placement_view()
@@ -233,6 +234,7 @@ class PlacementService:
                 self._bundles_added(node, record.group_id.hex(), bundles)
         record.state = "CREATED"
         self._waiting.pop(record.group_id, None)
+        self._save_group(record)
         self._answer_waiters(record)
 
     # --- removal and node death -----------------------------------------------------------
@@ -246,6 +248,7 @@ class PlacementService:
         record.state = "REMOVED"
         record.nodes = [b""] * len(record.bundles)
         self._waiting.pop(record.group_id, None)
+        self._save_group(record)
         self._removed.append(record.group_id)
         if len(self._removed) > KEEP_REMOVED:
             self.groups.pop(self._removed.popleft(), None)
@@ -263,6 +266,7 @@ class PlacementService:
                 record.nodes = [b"" if n == node_id else n for n in record.nodes]
                 record.state = "RESCHEDULING"
                 self._waiting[record.group_id] = None
+                self._save_group(record)
         self.place_pending()
 
     # --- internals ------------------------------------------------------------------------
@@ -292,3 +296,4 @@ class PlacementService:
     _placement_view: Callable[[], dict]
     _bundles_added: Callable[[bytes, str, dict], None]
     _bundles_gone: Callable[[bytes, str, dict], None]
+    _save_group: Callable[[GroupRecord], None]

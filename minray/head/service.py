@@ -22,7 +22,10 @@ tools ask ``GetClusterInfo``. Requests about one node's processes (``GetLog``,
 ``minray chaos``'s ``KillWorker``/``KillNode``, ``GetStacks``/``ProfileProcess``) are
 passed to that node.
 Actor homes and names are in actor_service.py, placement groups in
-placement_service.py.
+placement_service.py; what is saved to disk so a restarted head takes the tables
+back, and how, in saved_tables.py. A node that registers again with its id (it
+lost the head and reconnected) keeps its record and says which actors it is home
+to, so the names and homes agree with what it really runs.
 This service never runs user code and never unpickles: it sees msgpack fields
 only.
 """
@@ -45,6 +48,7 @@ from ..protocol.messages import (
     ErrorReply,
     GetLog,
     GetStates,
+    HeadStopping,
     JobAdded,
     Jobs,
     KillNode,
@@ -68,6 +72,7 @@ from .package_service import PackageService
 from .placement import bundle_resources
 from .placement_service import PlacementService
 from .profile_service import ProfileService
+from .saved_tables import SavedTables
 from .task_table import TaskTable
 
 logger = logging.getLogger("minray.head")
@@ -95,11 +100,12 @@ def version_problem(version: str, python: str) -> str:
     return ""
 
 
-class HeadService(ActorService, PackageService, PlacementService, ProfileService):
+class HeadService(ActorService, PackageService, PlacementService, ProfileService, SavedTables):
     """Membership (the node table, the members' connections, pushes and the detector), the
     actor homes and names (head/actor_service.py), placement groups
-    (head/placement_service.py) and the way to a process's stacks
-    (head/profile_service.py)."""
+    (head/placement_service.py), runtime_env packages (head/package_service.py), the way
+    to a process's stacks (head/profile_service.py) and the tables saved for a restart
+    (head/saved_tables.py)."""
 
     def __init__(
         self,
@@ -159,6 +165,9 @@ class HeadService(ActorService, PackageService, PlacementService, ProfileService
         except ValueError as e:
             return ErrorReply("NodeDiedError", str(e))
         record.info = dict(msg.info)
+        if msg.actors is not None:  # a node back after losing the head
+            self._actors_rejoined(msg.node_id, msg.actors)
+        self._save_node(msg.node_id)
         conn.info["node_id"] = msg.node_id
         old = self.members.get(msg.node_id)
         self.members[msg.node_id] = conn
@@ -190,10 +199,13 @@ class HeadService(ActorService, PackageService, PlacementService, ProfileService
         return ClusterInfo(self.nodes_info())
 
     def handle_AddJob(self, conn: Connection | None, msg) -> JobAdded:
-        return JobAdded(self.jobs.add(msg.node_id, msg.info, time.time()))
+        job_id = self.jobs.add(msg.node_id, msg.info, time.time())
+        self._save_job(job_id)
+        return JobAdded(job_id)
 
     def handle_JobFinished(self, conn: Connection | None, msg) -> None:
-        self.jobs.finish(msg.job_id, time.time())
+        if self.jobs.finish(msg.job_id, time.time()):
+            self._save_job(msg.job_id)
 
     def handle_GetJobs(self, conn: Connection | None, msg) -> Jobs:
         return Jobs(self.jobs.describe())
@@ -260,15 +272,22 @@ class HeadService(ActorService, PackageService, PlacementService, ProfileService
         kv, ns, key = self.kv, msg.namespace, msg.key
         if msg.op == "put":
             try:
-                return KvReply(kv.put(ns, key, msg.value, msg.flag))
+                existed = kv.put(ns, key, msg.value, msg.flag)
             except KvFull as e:
                 return ErrorReply("ValueError", str(e))
+            if msg.flag or not existed:
+                self._save_kv(ns, key)
+            return KvReply(existed)
         if msg.op == "get":
             return KvReply(kv.get(ns, key))
         if msg.op == "exists":
             return KvReply(kv.exists(ns, key))
         if msg.op == "del":
-            return KvReply(kv.delete(ns, key, msg.flag))
+            gone = kv.keys(ns, key) if msg.flag else [key]
+            count = kv.delete(ns, key, msg.flag)
+            for name in gone:
+                self._save_kv(ns, name)
+            return KvReply(count)
         if msg.op == "keys":
             return KvReply(kv.keys(ns, key))
         return ErrorReply("ValueError", f"unknown internal KV operation {msg.op!r}")
@@ -309,11 +328,16 @@ class HeadService(ActorService, PackageService, PlacementService, ProfileService
                     self.place_pending()
 
     def close(self) -> None:
+        """The head stops on purpose: its members stop too, without waiting for it."""
         if self._push_handle is not None:
             self._push_handle.cancel()
         for conn in list(self.members.values()):
+            conn.send(HeadStopping("the head was stopped"))
             conn.close()
         self.members.clear()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
 
     # --- internals -----------------------------------------------------------------------
 
@@ -340,7 +364,9 @@ class HeadService(ActorService, PackageService, PlacementService, ProfileService
     def _node_dead(self, node_id: bytes) -> None:
         self._rehome_actors(node_id)
         self._groups_of_dead_node(node_id)
-        self.jobs.node_died(node_id, time.time())
+        for job_id in self.jobs.node_died(node_id, time.time()):
+            self._save_job(job_id)
+        self._save_node(node_id)
         if self.on_node_dead is not None:
             self.on_node_dead(node_id)
 

@@ -46,7 +46,8 @@ class ActorForwarding:
         if self.head is not None:
             return getattr(self.head, f"handle_{type(msg).__name__}")(None, msg)
         try:
-            return await self.head_client.conn.request(msg)
+            conn = await self.head_client.connection()  # (waits while it reconnects)
+            return await conn.request(msg)
         except RemoteError as e:
             return ErrorReply(e.error, str(e))
         except ConnectionLost as e:
@@ -55,8 +56,8 @@ class ActorForwarding:
     def _tell_head(self: NodeDaemon, msg: Message) -> None:
         if self.head is not None:
             getattr(self.head, f"handle_{type(msg).__name__}")(None, msg)
-        elif self.head_client is not None and self.head_client.conn is not None:
-            self.head_client.conn.send(msg)
+        elif self.head_client is not None:
+            self.head_client.tell(msg)  # (kept while the head is away)
 
     def _actor_gone(self: NodeDaemon, actor_id: bytes) -> None:
         """The directory's death hook: the actor's name is free cluster-wide."""

@@ -15,7 +15,8 @@ A detached actor that may restart also outlives its home node: the home gives th
 head a copy of its record and creation (DetachedActor); when the home dies, the
 head's node becomes its home and starts it again (its host node, if another,
 stops it, as for any actor whose home died). Its restarts are counted afresh
-there, from that one.
+there, from that one. A head that saves its tables keeps those of its own node's
+detached actors too: a restarted head's node takes them in.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ class ActorKeepers:
         if record is None or record.owner is not conn or not record.detached:
             return
         record.creation = msg.creation
-        if self.head is None and record.max_restarts != 0:  # (the head's node dies with it)
+        # (an embedded head's node dies with it; a head that saves its tables comes back)
+        saved = self.head is None or self.head.store is not None
+        if saved and record.max_restarts != 0:
             kept = DetachedActor(
                 record.actor_id,
                 record.name,

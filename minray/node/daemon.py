@@ -123,6 +123,8 @@ class NodeSettings:
     #: serve the dashboard (head/dashboard.py) here, on a head or embedded node; -1: no
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = -1
+    #: a dead head's saved tables (head.sqlite3) for this head to take back ("": none)
+    recover_from: str = ""
     extra: dict = field(default_factory=dict)
 
     @property

@@ -17,6 +17,7 @@ from ..config import CONFIG
 from ..head.dashboard import start_dashboard
 from ..head.job_manager import JobManager
 from ..head.service import HeadService
+from ..head.store import FILE_NAME
 from ..protocol.connection import Connection, serve
 from ..protocol.messages import (
     AddJob,
@@ -26,6 +27,7 @@ from ..protocol.messages import (
     NodeDied,
     RegisterClient,
 )
+from .actor_directory import ActorState
 from .cluster_address import record_current_cluster, wildcard_names
 from .head_client import HeadClient
 from .spillback import pending_demands
@@ -62,6 +64,7 @@ class Membership:
         asyncio.get_running_loop().create_task(self.head.run_detector(self._stopped))
         self.head.session_dir = s.session_dir
         if s.head:
+            self._open_head_tables()
             self._head_server = await serve(
                 f"tcp:{s.head_host}:{s.head_port}", self.head, self.token, CONFIG.max_frame_bytes
             )
@@ -77,6 +80,17 @@ class Membership:
                 )
         if s.dashboard_port >= 0:
             await self._start_dashboard()
+
+    def _open_head_tables(self) -> None:
+        """The head saves its tables in the session directory (a restart takes them back,
+        head/saved_tables.py); the head recovering a dead one's says what came back."""
+        s = self.settings
+        path = os.path.join(s.session_dir, FILE_NAME)
+        summary = self.head.open_store(path, s.recover_from)
+        if s.recover_from:
+            logger.warning("recovered the head's tables from %s: %s", s.recover_from, summary)
+            with open(os.path.join(s.session_dir, "head_recovered"), "w") as f:
+                f.write(f"{summary}\n")
 
     async def _start_dashboard(self) -> None:
         """Serve the dashboard; a port in use is logged, and the node runs on without it."""
@@ -101,6 +115,15 @@ class Membership:
         if not self._stopping:
             logger.warning("%s; stopping this node", reason)
             asyncio.get_running_loop().create_task(self.shutdown())
+
+    def actors_at_home(self) -> list[list]:
+        """[[actor id, namespace, name], ...] of the live actors this node is home to (told
+        to the head when this node registers again after losing it)."""
+        return [
+            [record.actor_id, record.namespace, record.name]
+            for record in self.actors.actors.values()
+            if record.state != ActorState.DEAD
+        ]
 
     def _respill_soon(self) -> None:
         """The view changed: queued requests may have somewhere to go now (a node joined,

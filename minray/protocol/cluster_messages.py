@@ -20,6 +20,18 @@ class RegisterNode(Message):
     info: dict  #: how it describes itself in nodes() (NodeManagerAddress, hostname, ...)
     version: str  #: minray version; another one is refused
     python: str  #: "3.11"; another minor version is refused (pickles do not cross)
+    #: on a re-join after losing the head: the live actors this node is home to, as
+    #: [[actor_id, namespace, name], ...] (None on the first join)
+    actors: Any = None
+
+
+@message
+class HeadStopping(Message):
+    """Head -> every member, when the head is stopped on purpose (one-way): it is not
+    coming back, so the member stops instead of waiting to reconnect."""
+
+    type = MsgType.HEAD_STOPPING
+    reason: str
 
 
 @message

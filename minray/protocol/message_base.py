@@ -120,6 +120,7 @@ class MsgType(enum.IntEnum):
     STACKS = 121
     PROFILE_PROCESS = 122
     PROFILE = 123
+    HEAD_STOPPING = 135
 
 
 class ValueKind(enum.IntEnum):

@@ -3,6 +3,7 @@ as a user types them, each test in its own session root and home directory."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 
 import psutil
 import pytest
@@ -147,3 +149,79 @@ def test_a_dashboard_port_in_use_is_refused_with_what_to_do(env):
     assert out.returncode == 1
     assert f"127.0.0.1:{taken}" in out.stderr and "--dashboard-port" in out.stderr
     assert "No minray dashboard is running" in minray(env, "dashboard", check=False).stderr
+
+
+def run_driver(env, code: str) -> str:
+    ran = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    return ran.stdout
+
+
+def crash_the_head(env) -> dict:
+    """SIGKILL the recorded head and everything under it; its record."""
+    started = os.path.join(env["MINRAY_SESSION_ROOT"], "started")
+    records = []
+    for name in os.listdir(started):
+        with open(os.path.join(started, name)) as f:
+            records.append(json.load(f))
+    head = next(r for r in records if r["role"] == "head" and psutil.pid_exists(r["pid"]))
+    tree = [psutil.Process(head["pid"]), *psutil.Process(head["pid"]).children(recursive=True)]
+    for proc in tree:  # the head's machine crashes, as far as minray can tell
+        proc.kill()
+    psutil.wait_procs(tree, timeout=10)
+    return head
+
+
+def test_a_head_started_again_after_a_crash_takes_its_tables_back_and_its_node_returns(env):
+    port = free_port()
+    head_args = ["start", "--head", "--port", str(port), "--num-cpus", "1",
+                 "--include-dashboard", "false"]  # fmt: skip
+    minray(env, *head_args)
+    minray(env, "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1")
+    run_driver(
+        env,
+        """
+        import minray
+        from minray.experimental import internal_kv
+        minray.init(address="auto")
+        internal_kv._internal_kv_put(b"setting", b"kept")
+        minray.shutdown()
+    """,
+    )
+    head = crash_the_head(env)
+
+    again = minray(env, *head_args)
+    assert f"Recovered the tables of the head (pid {head['pid']})" in again.stdout
+    assert "1 member node(s)" in again.stdout and "1 KV key(s)" in again.stdout
+    deadline = time.monotonic() + 30
+    while "2 node(s) alive, 1 dead" not in minray(env, "status").stdout:
+        assert time.monotonic() < deadline, "the node did not reconnect"
+        time.sleep(0.2)
+    out = run_driver(
+        env,
+        """
+        import minray
+        from minray.experimental import internal_kv
+        minray.init(address="auto")
+        print("value", internal_kv._internal_kv_get(b"setting"))
+        minray.shutdown()
+    """,
+    )
+    assert "value b'kept'" in out
+    assert not os.path.exists(head["session_dir"] + "/head.sqlite3")  # taken, then removed
+
+    crash_the_head(env)
+    fresh = minray(env, *head_args, "--fresh")
+    assert "Recovered" not in fresh.stdout
+    out = run_driver(
+        env,
+        """
+        import minray
+        from minray.experimental import internal_kv
+        minray.init(address="auto")
+        print("value", internal_kv._internal_kv_get(b"setting"))
+        minray.shutdown()
+    """,
+    )
+    assert "value None" in out

@@ -150,8 +150,9 @@ def test_a_hung_node_is_declared_dead_by_the_heartbeat_timeout_then_stops_itself
     assert_gone(node_procs, [node])
 
 
-def test_nodes_stop_cleanly_when_the_head_dies(cluster):
+def test_nodes_stop_cleanly_when_the_head_dies_and_does_not_come_back(cluster, monkeypatch):
     cluster, started, processes = cluster
+    monkeypatch.setenv("MINRAY_HEAD_RECONNECT_TIMEOUT_S", "1")  # (default: 60 s)
     node = cluster.add_node(num_cpus=1)
     started.append(node)
     node_procs = node_processes(node)
