@@ -13,7 +13,7 @@ from .. import ids
 from ..proctitle import set_title
 
 if TYPE_CHECKING:
-    from ..node.daemon import NodeSettings
+    from ..node.node_settings import NodeSettings
 
 DRIVER_JOB_ID = b"\x01\x00\x00\x00"
 
