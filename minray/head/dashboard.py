@@ -6,8 +6,10 @@ Served by the head's process with aiohttp, on the node's event loop, at
 
 * ``/api/nodes``, ``/api/jobs``, ``/api/placement_groups``: the head's tables;
 * ``/api/actors``, ``/api/workers``: asked of every live node, as the state API does;
-* ``/api/tasks?limit=N``: the newest task attempts from the task table;
+* ``/api/tasks?limit=N``: the newest task attempts from the task table (``&task_id=ID``:
+  that task's attempts);
 * ``/api``: the list of routes; ``/metrics``: Prometheus' text (dashboard_metrics.py);
+* ``/graph``, ``/api/graph``, ``/api/graph/events``: the live task graph (dashboard_graph.py);
 * ``/``: a page that refreshes these every two seconds (dashboard_page.py).
 
 Every route needs the cluster token and passes the Host/Origin checks of
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING
 from ..config import CONFIG
 from ..protocol.messages import GetStates
 from .dashboard_auth import add_routes, new_app
+from .dashboard_graph import graph_routes
 from .dashboard_metrics import metrics_routes
 
 if TYPE_CHECKING:
@@ -95,7 +98,11 @@ async def start_dashboard(
         return web.json_response({"routes": paths})
 
     add_routes(app, [("GET", "/api", index)])
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, keepalive_timeout=30)
+    # (shutdown_timeout: what is still answering when the head stops, such as the task
+    # graph's event streams, is cancelled after a second rather than awaited for a minute)
+    runner = web.AppRunner(
+        app, access_log=None, handler_cancellation=True, keepalive_timeout=30, shutdown_timeout=1.0
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
@@ -130,7 +137,11 @@ def api_routes(head: HeadService) -> list:
             limit = int(request.query.get("limit", "1000"))
         except ValueError:
             raise web.HTTPBadRequest(text="limit must be a whole number") from None
-        rows = head.tasks.rows()
+        task_id = request.query.get("task_id", "")
+        try:
+            rows = head.tasks.rows(bytes.fromhex(task_id))
+        except ValueError:
+            raise web.HTTPBadRequest(text="task_id must be a task's id in hex") from None
         return web.json_response({"tasks": rows[-limit:] if limit > 0 else [],
                                   "total": len(rows), "dropped": head.tasks.dropped})  # fmt: skip
 
@@ -154,4 +165,4 @@ def api_routes(head: HeadService) -> list:
 
 #: what the dashboard serves: functions of the head that return (method, path, handler)
 #: routes; a module that serves more of the dashboard adds its function here
-ROUTE_SETS: tuple[Callable[[HeadService], list], ...] = (api_routes, metrics_routes)
+ROUTE_SETS: tuple[Callable[[HeadService], list], ...] = (api_routes, metrics_routes, graph_routes)
