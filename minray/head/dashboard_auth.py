@@ -267,5 +267,7 @@ def _harden(response: web.StreamResponse) -> web.StreamResponse:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Cache-Control", "no-store")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # same-origin, not no-referrer: under no-referrer a browser sends "Origin: null"
+        # with the login form's POST, which the Origin check refuses as foreign
+        response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

@@ -190,7 +190,9 @@ function short(text, n) { return text.length > n ? text.slice(0, n - 1) + "\u202
 
 function draw() {
   const summary = view.mode === "summary";
-  const W = summary ? 200 : 150, H = summary ? 46 : 24, COL = W + 60, ROW = H + 14;
+  const dense = !summary && view.nodes.length > 120;  // a few hundred tasks: smaller boxes
+  const W = summary ? 200 : dense ? 120 : 150, H = summary ? 46 : dense ? 16 : 24;
+  const COL = W + 60, ROW = H + (dense ? 5 : 14);
   const {depth, row} = layout(view.nodes, view.edges);
   const at = new Map();
   view.nodes.forEach((n, i) => at.set(n.id, {x: 20 + depth[i] * COL, y: 20 + row[i] * ROW, n}));

@@ -50,8 +50,10 @@ def test_every_route_needs_the_token(dashboard):  # noqa: F811
 def test_a_browser_logs_in_with_the_token_and_gets_a_strict_http_only_cookie(dashboard):  # noqa: F811
     status, headers, _ = dashboard.request("GET", "/", {"Accept": "text/html"}, token=False)
     assert status == 302 and headers["Location"] == "/login"
-    status, _, page = dashboard.request("GET", "/login", token=False)
+    status, headers, page = dashboard.request("GET", "/login", token=False)
     assert status == 200 and b'name="token"' in page
+    # (no-referrer would make a browser send "Origin: null" with the form, refused as foreign)
+    assert headers["Referrer-Policy"] == "same-origin"
     form = {"Content-Type": "application/x-www-form-urlencoded", "Origin": dashboard.url}
     wrong = urllib.parse.urlencode({"token": "00" * 32})
     status, headers, page = dashboard.request("POST", "/login", form, wrong, token=False)
