@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import time
 
 import minray
+from minray.cluster_utils import Cluster
 
 from .cluster_helpers import wait_until
 from .dashboard_helpers import (
@@ -173,3 +175,41 @@ def test_pages_that_never_read_do_not_hold_up_the_head_and_too_many_are_refused(
             stream.close()
 
     assert wait_until(room_again)
+
+
+@minray.remote(resources={"side": 1})
+def on_the_side(x):
+    return x + 1
+
+
+def test_the_graph_covers_every_node_of_a_cluster():
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "include_dashboard": True, "dashboard_port": 0},
+    )
+    try:
+        cluster.add_node(num_cpus=1, resources={"side": 1})
+        cluster.wait_for_nodes()
+        cluster.connect()
+        head_dir = cluster.head_node.session_dir
+        with open(os.path.join(head_dir, "dashboard_url")) as f:
+            host, port = f.read().strip().rsplit(":", 1)
+        with open(os.path.join(head_dir, "token"), "rb") as f:
+            board = Dashboard(host, int(port), f.read().hex(), head_dir)
+        assert minray.get(add.remote(on_the_side.remote(1), 1)) == 3  # side node -> head node
+
+        def where() -> dict:
+            graph = board.json("/api/graph")
+            return {n["name"]: (n["state"], n["node_id"]) for n in graph["nodes"]}
+
+        assert wait_until(lambda: len({node for _, node in where().values()} - {None}) == 2)
+        assert {name: state for name, (state, _) in where().items()} == {
+            "on_the_side": "FINISHED",
+            "add": "FINISHED",
+        }
+        graph = board.json("/api/graph")
+        (edge,) = graph["edges"]
+        names = {n["id"]: n["name"] for n in graph["nodes"]}
+        assert (names[edge["from"]], names[edge["to"]]) == ("on_the_side", "add")
+    finally:
+        cluster.shutdown()
