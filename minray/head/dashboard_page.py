@@ -79,8 +79,10 @@ function duration(t) {
 let shownFailures = "";
 function failures(tasks) {  // each failed task's exception, its traceback folded under it
   const failed = tasks.filter(t => t.state === "FAILED");
-  const key = failed.map(t => t.task_id + t.attempt_number).join();
-  if (key === shownFailures) return;  // (so that an opened traceback stays open)
+  // (redrawn only when that changes, so that an opened traceback stays open; the text
+  // may come after the failure: the worker's events and the owner's travel apart)
+  const key = failed.map(t => [t.task_id, t.attempt_number, (t.error_message || "").length]).join();
+  if (key === shownFailures) return;
   shownFailures = key;
   const box = document.getElementById("failures");
   box.textContent = failed.length ? "" : "(none)";
