@@ -7,10 +7,12 @@ profiling and jobs:
 
 * ``/api/nodes``, ``/api/jobs``, ``/api/placement_groups``: the head's tables;
 * ``/api/actors``, ``/api/workers``: asked of every live node, as the state API does;
-* ``/api/tasks?limit=N``: the newest task attempts from the task table;
+* ``/api/tasks?limit=N``: the newest task attempts from the task table (``&task_id=ID``:
+  that task's attempts);
 * ``/api/actors/{id}/stack``, ``POST /api/actors/{id}/profile?duration=S`` (and the
   same for workers): stacks and flame graphs (dashboard_profile.py);
 * ``/api``: the list of routes; ``/metrics``: Prometheus' text (dashboard_metrics.py);
+* ``/graph``, ``/api/graph``, ``/api/graph/events``: the live task graph (dashboard_graph.py);
 * ``/api/version`` and ``/api/jobs/...``: Ray's job REST API (job_routes.py), which
   submits and stops jobs; the jobs that still run are stopped when the dashboard stops;
   ``/api/packages/...``: their runtime_env uploads (package_routes.py);
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING
 from ..config import CONFIG
 from ..protocol.messages import GetStates
 from .dashboard_auth import add_routes, new_app
+from .dashboard_graph import graph_routes
 from .dashboard_metrics import metrics_routes
 from .dashboard_profile import profile_routes
 from .job_routes import job_routes
@@ -116,7 +119,11 @@ async def start_dashboard(
 
         app.on_shutdown.append(end_log_tails)
         app.on_cleanup.append(stop_jobs)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, keepalive_timeout=30)
+    # (shutdown_timeout: what is still answering when the head stops, such as the task
+    # graph's event streams, is cancelled after a second rather than awaited for a minute)
+    runner = web.AppRunner(
+        app, access_log=None, handler_cancellation=True, keepalive_timeout=30, shutdown_timeout=1.0
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
@@ -151,7 +158,11 @@ def api_routes(head: HeadService) -> list:
             limit = int(request.query.get("limit", "1000"))
         except ValueError:
             raise web.HTTPBadRequest(text="limit must be a whole number") from None
-        rows = head.tasks.rows()
+        task_id = request.query.get("task_id", "")
+        try:
+            rows = head.tasks.rows(bytes.fromhex(task_id))
+        except ValueError:
+            raise web.HTTPBadRequest(text="task_id must be a task's id in hex") from None
         return web.json_response({"tasks": rows[-limit:] if limit > 0 else [],
                                   "total": len(rows), "dropped": head.tasks.dropped})  # fmt: skip
 
@@ -181,4 +192,5 @@ ROUTE_SETS: tuple[Callable[[HeadService], list], ...] = (
     profile_routes,
     job_routes,
     package_routes,
+    graph_routes,
 )

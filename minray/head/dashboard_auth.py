@@ -168,8 +168,9 @@ def body_limit(path: str, default: int, large: tuple[tuple[str, int, str], ...])
 
 
 def wants_page(method: str, path: str, accept: str | None) -> bool:
-    """A browser opening the page (sent to the login page rather than given a 401)."""
-    return method == "GET" and path == "/" and "text/html" in (accept or "")
+    """A browser opening a page, not the API (sent to the login page rather than a 401)."""
+    api = path.startswith("/api") or path == "/metrics"
+    return method == "GET" and not api and "text/html" in (accept or "")
 
 
 # --- the app --------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
-"""The dashboard's one page: tables of nodes, jobs, actors, workers, placement groups and
-the newest tasks, refreshed every two seconds from the JSON endpoints (dashboard.py).
+"""The dashboard's overview page: tables of nodes, jobs, actors, workers, placement groups
+and the newest tasks (each failure's exception and traceback folded under the tables),
+refreshed every two seconds from the JSON endpoints (dashboard.py); it links to the
+task graph (dashboard_graph_page.py).
 Plain HTML and JavaScript, no external files: it works with no network but the head's.
 Also the token login form (dashboard_auth.py)."""
 
@@ -23,16 +25,22 @@ PAGE = """<!doctype html>
   .DEAD, .FAILED, .REMOVED { color: #b00; }
   .ALIVE, .FINISHED, .CREATED, .RUNNING { color: #070; }
   #status { color: #666; }
+  nav a { margin-right: 1em; }
+  #failures details { margin: 0.3em 0; }
+  #failures summary { cursor: pointer; font-family: ui-monospace, monospace; font-size: 12px; }
+  #failures pre { background: #fbeaea; padding: 0.6em; overflow: auto; font-size: 12px; }
 </style>
 </head>
 <body>
 <h1>minray dashboard</h1>
+<nav><a href="/">Overview</a><a href="/graph">Task graph</a></nav>
 <div id="status">loading...</div>
 <h2>Nodes</h2><table id="nodes"></table>
 <h2>Jobs</h2><table id="jobs"></table>
 <h2>Actors</h2><table id="actors"></table>
 <!--profile-panel-->
 <h2>Tasks (newest 200)</h2><table id="tasks"></table>
+<h2>Failed tasks</h2><div id="failures">(none)</div>
 <h2>Placement groups</h2><table id="groups"></table>
 <h2>Workers</h2><table id="workers"></table>
 <!--profile-script-->
@@ -67,6 +75,33 @@ function used(node, name) {
   if (total === undefined) return "-";
   return (total - ((node.AvailableResources || {})[name] || 0)) + "/" + total;
 }
+function duration(t) {
+  if (!t.start_time_ms) return "";
+  const ms = (t.end_time_ms || Date.now()) - t.start_time_ms;
+  return ms < 1000 ? ms + " ms" : (ms / 1000).toFixed(1) + " s";
+}
+let shownFailures = "";
+function failures(tasks) {  // each failed task's exception, its traceback folded under it
+  const failed = tasks.filter(t => t.state === "FAILED");
+  // (redrawn only when that changes, so that an opened traceback stays open; the text
+  // may come after the failure: the worker's events and the owner's travel apart)
+  const key = failed.map(t => [t.task_id, t.attempt_number, (t.error_message || "").length]).join();
+  if (key === shownFailures) return;
+  shownFailures = key;
+  const box = document.getElementById("failures");
+  box.textContent = failed.length ? "" : "(none)";
+  for (const t of failed) {
+    const details = document.createElement("details");
+    const summary = document.createElement("summary");
+    const message = (t.error_message || "").trim().split("\\n");
+    summary.textContent = `${t.name} (task ${t.task_id.slice(0, 16)}, attempt ` +
+      `${t.attempt_number}): ${t.exception_type || t.error_type} - ${message[message.length - 1]}`;
+    const pre = document.createElement("pre");
+    pre.textContent = t.error_message || "(no message: see the worker's log)";
+    details.append(summary, pre);
+    box.appendChild(details);
+  }
+}
 async function json(path) {
   const response = await fetch(path);
   if (response.status === 401) window.location.assign("/login");  // the login has lapsed
@@ -92,10 +127,13 @@ async function refresh() {
       ["pid", a => a.pid], ["restarts", a => a.num_restarts],
       ["death", a => a.death_cause ? a.death_cause.message.split("\\n")[0] : ""]]);
     addProfileButtons("actors", actors.actors, "actor");
-    fill("tasks", tasks.tasks.slice().reverse(), [["task", t => t.task_id.slice(0, 16)],
+    const newest = tasks.tasks.slice().reverse();
+    fill("tasks", newest, [["task", t => t.task_id.slice(0, 16)],
       ["name", t => t.name], ["state", t => t.state], ["attempt", t => t.attempt_number],
       ["type", t => t.type], ["node", t => (t.node_id || "").slice(0, 12)],
-      ["worker pid", t => t.worker_pid], ["error", t => t.error_type]]);
+      ["worker", t => (t.worker_id || "").slice(0, 12)], ["worker pid", t => t.worker_pid],
+      ["duration", duration], ["error", t => t.exception_type || t.error_type]]);
+    failures(newest);
     fill("groups", groups, [["group", g => g.placement_group_id.slice(0, 12)],
       ["name", g => g.name],
       ["state", g => g.state], ["strategy", g => g.strategy], ["bundles", g => g.bundles]]);

@@ -123,6 +123,9 @@ class HeadService(ActorService, PackageService, PlacementService, ProfileService
         #: API of the dashboard, head/job_routes.py, answers 503 without it)
         self.job_manager: JobManager | None = None
         self.session_dir = ""  #: the head node's session directory, once it is known
+        #: called with each batch of task events once the table has them (the dashboard's
+        #: live task graph listens; nothing is called while the list is empty)
+        self.task_listeners: list[Callable[[list], None]] = []
         #: called with the id of each node declared dead (the head node's own reaction)
         self.on_node_dead: Callable[[bytes], None] | None = None
         #: called after each push of the view (the head node moves queued requests then)
@@ -244,6 +247,8 @@ class HeadService(ActorService, PackageService, PlacementService, ProfileService
 
     def handle_TaskEvents(self, conn: Connection | None, msg: TaskEvents) -> None:
         self.tasks.add(msg.events, msg.dropped, msg.source)
+        for listener in self.task_listeners:
+            listener(msg.events)
 
     def handle_GetTasks(self, conn: Connection | None, msg) -> Tasks:
         return Tasks(self.tasks.rows(msg.task_id), self.tasks.dropped)

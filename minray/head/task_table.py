@@ -53,8 +53,9 @@ class TaskAttempt:
         for name in ("job_id", "actor_id"):  # sent as bytes: less to encode
             if type(info.get(name)) is bytes:
                 info[name] = info[name].hex()
-        if info.get("waiting_for"):
-            info["waiting_for"] = [o.hex() if type(o) is bytes else o for o in info["waiting_for"]]
+        for name in ("waiting_for", "args"):
+            if info.get(name):
+                info[name] = [o.hex() if type(o) is bytes else o for o in info[name]]
         return info
 
     def describe(self) -> dict:
@@ -74,6 +75,7 @@ class TaskAttempt:
             "worker_pid": info.get("worker_pid") or None,
             "error_type": info.get("error_type") or None,
             "error_message": info.get("error_message") or None,
+            "exception_type": info.get("exception_type") or None,
             "required_resources": info.get("required_resources") or {},
             "waiting_for": info.get("waiting_for") or None,
             "events": [
@@ -114,8 +116,8 @@ class TaskTable:
                 if len(attempts) > self.capacity:
                     self._evict()
             if state == "RUNNING" and source:
-                if info and type(info) is not dict:  # an actor call's worker says what it is
-                    record.told = info
+                if info and type(info) is not dict and record.told is None:
+                    record.told = info  # an actor call's worker says what it is (its owner more)
                 info = source
             if info:
                 if type(info) is dict:
@@ -135,6 +137,17 @@ class TaskTable:
         if task_id:
             return [r.describe() for key, r in self.attempts.items() if key[0] == task_id]
         return [record.describe() for record in self.attempts.values()]
+
+    def latest(self, task_id: bytes) -> TaskAttempt | None:
+        """A task's latest attempt, or None when the table does not hold it."""
+        attempt = self._latest.get(task_id)
+        return None if attempt is None else self.attempts.get((task_id, attempt))
+
+    def latest_attempts(self) -> list[TaskAttempt]:
+        """Each task's latest attempt, in the order the tasks were first seen."""
+        attempts = self.attempts
+        found = (attempts.get(key) for key in self._latest.items())
+        return [record for record in found if record is not None]
 
     def state_counts(self) -> dict[str, int]:
         """How many tasks are in each state, by their latest attempt (every state named)."""

@@ -321,7 +321,10 @@ class HostedActor:
             group.stop()
         run_exit_hooks(self.instance, self.class_name, self.loop)
         self._refuse_queued()
-        time.sleep(EXIT_DELAY_S)  # the last replies leave
+        worker = self.worker
+        if worker.node is not None and not worker.node.closed:  # (its calls' RUNNING events)
+            worker.loop.call_soon_threadsafe(worker.task_events.flush, worker.node.send)
+        time.sleep(EXIT_DELAY_S)  # the last replies and task events leave
         exit_process()
 
     def _refuse_queued(self) -> None:

@@ -4,10 +4,11 @@ sends them to the head in batches (for ``list_tasks``, ``minray list tasks``).
 The owner of a task records ``PENDING_ARGS_AVAIL`` (waiting for its arguments),
 ``PENDING_NODE_ASSIGNMENT`` (waiting for a lease), ``SUBMITTED_TO_WORKER`` (pushed,
 with the node and worker), ``FINISHED`` or ``FAILED`` (with the error); the worker
-that runs it records ``RUNNING``. An event is a tuple
+that runs it records ``RUNNING``, and ``FAILED`` with the exception and its
+traceback when the task raises (bounded: MAX_ERROR_CHARS). An event is a tuple
 ``(task_id, attempt, state, time, info)``; ``info`` carries the task's name, kind,
-job and resources on its first event, the place on SUBMITTED_TO_WORKER, the
-error on FAILED, else None.
+job, resources and argument ids on its first event, the place on
+SUBMITTED_TO_WORKER, the error on FAILED, else None.
 
 Recording is an append to a bounded deque (any thread). Once a second the loop
 thread sends what gathered as one ``TaskEvents`` message to the node, which
@@ -84,15 +85,28 @@ class TaskEventBuffer:
             self.flush(send)
 
 
-#: the fields of a task's first event's info, in order (sent as a tuple: less to encode)
-INFO_FIELDS = ("name", "type", "job_id", "actor_id", "required_resources")
+#: the fields of a task's first event's info, in order (sent as a tuple: less to encode);
+#: ``args``: the ids of the objects it takes (what the dashboard's task graph draws)
+INFO_FIELDS = ("name", "type", "job_id", "actor_id", "required_resources", "args")
+#: argument ids a task's events carry at most (the graph draws no more edges into it)
+MAX_ARG_IDS = 32
 
 
 def task_info(spec, kind: str, job_id: bytes) -> tuple:
     """What the first event of a task (or a new attempt) tells the head about it:
     INFO_FIELDS' values (kind: NORMAL_TASK, ACTOR_CREATION_TASK or ACTOR_TASK)."""
     actor_id = spec.actor_id or (spec.actor["actor_id"] if spec.actor is not None else b"")
-    return (spec.name, kind, job_id, actor_id, spec.resources)
+    return (spec.name, kind, job_id, actor_id, spec.resources, argument_ids(spec))
+
+
+def argument_ids(spec) -> list | tuple:
+    """The ids of the objects a task takes, top-level and nested (the first MAX_ARG_IDS;
+    ids only, never values). The shared empty tuple for a task that takes none."""
+    if not spec.placeholders and not spec.nested_refs:
+        return ()
+    found = [o for _, o, _ in spec.placeholders[:MAX_ARG_IDS]]
+    found += [o for o, _ in spec.nested_refs[: MAX_ARG_IDS - len(found)]]
+    return found
 
 
 def waiting_info(spec, info: tuple) -> dict:
@@ -123,3 +137,29 @@ def failure(error: BaseException | None) -> dict:
         return {"error_type": "TASK_EXECUTION_EXCEPTION"}
     kind = type(error).__name__
     return {"error_type": _ERROR_TYPES.get(kind, kind), "error_message": str(error)[:1000]}
+
+
+#: characters of a task's error text (its traceback) its FAILED event carries at most
+MAX_ERROR_CHARS = 4000
+
+
+def raised(error) -> dict:
+    """The FAILED event's info from the worker whose task raised: the exception's class,
+    and ``error`` (the RayTaskError its caller gets) as plain text, traceback included.
+    Past MAX_ERROR_CHARS the middle is left out: the start says where, the end what."""
+    kind = type(error.cause).__name__
+    text = f"{error.proctitle} (pid={error.pid}, ip={error.ip})\n{error.traceback_str}"
+    return {
+        "error_type": _ERROR_TYPES.get(kind, "TASK_EXECUTION_EXCEPTION"),
+        "exception_type": kind,
+        "error_message": bounded(text.rstrip(), MAX_ERROR_CHARS),
+    }
+
+
+def bounded(text: str, limit: int) -> str:
+    """``text``, or its first quarter and last part with a note of what was left out."""
+    if len(text) <= limit:
+        return text
+    head = limit // 4
+    note = f"\n... ({len(text) - limit} characters left out) ...\n"
+    return text[:head] + note + text[len(text) - (limit - head) :]

@@ -37,6 +37,7 @@ from .actor_exit import ActorExit, exit_message
 from .generator_executor import run_generator
 from .lost_objects import ARGUMENT_LOST, LocationLost
 from .task_context import TaskContext
+from .task_events import raised
 from .task_interrupt import TaskInterrupts, interruptible
 from .task_outputs import store_output
 from .task_spec import ArgPlaceholder
@@ -211,6 +212,8 @@ class TaskExecutor:
             error = task_error(msg.name, TaskCancelledError(msg.task_id.hex()), self.worker.node_ip)
         else:
             error = task_error(msg.name, error, self.worker.node_ip)
+        attempt = msg.attempt if type(msg) is PushTask else 0  # (an actor call's: always 0)
+        self.worker.task_events.record(msg.task_id, attempt, "FAILED", raised(error))
         return TaskReply(msg.task_id, self._error_entries(msg, error), True)
 
     def _exit_detail(self, msg: PushTask | PushActorTask, error: BaseException | None):
@@ -352,7 +355,7 @@ class _CallScope:
         if type(msg) is PushTask:  # (where: the batch's source; what: the owner tells)
             worker.task_events.record(msg.task_id, msg.attempt, "RUNNING")
         else:  # an actor call: its owner tells only of its end, so say what it is
-            told = (msg.name, "ACTOR_TASK", executor.actor.job_id, msg.actor_id, {})
+            told = (msg.name, "ACTOR_TASK", executor.actor.job_id, msg.actor_id, {}, ())
             worker.task_events.record(msg.task_id, 0, "RUNNING", told)
         self.token = worker.set_task_context(self.context)
         executor.running += 1

@@ -207,6 +207,24 @@ def test_tasks_are_listed_with_their_states_attempts_and_errors(cluster, tmp_pat
     del pending
 
 
+@minray.remote(num_cpus=0)
+class Leaving:
+    def ping(self) -> int:
+        return os.getpid()
+
+
+def test_an_actor_that_goes_out_of_scope_still_tells_where_its_calls_ran(cluster):
+    leaving = Leaving.remote()
+    pid = minray.get(leaving.ping.remote())
+    del leaving  # its worker ends at once, before its next batch of task events was due
+
+    def ran() -> list:
+        return [t for t in state.list_tasks(detail=True) if t.name == "Leaving.ping"]
+
+    assert wait_until(lambda: ran() and ran()[0].start_time_ms)
+    assert ran()[0].worker_pid == pid
+
+
 def test_task_events_can_be_turned_off(tmp_path):
     script = tmp_path / "quiet.py"
     script.write_text(

@@ -122,6 +122,8 @@ def test_only_the_token_passes(authorization, cookie):
 
 def test_only_a_browser_opening_the_page_is_sent_to_login():
     assert wants_page("GET", "/", "text/html,application/xhtml+xml")
+    assert wants_page("GET", "/graph", "text/html")
+    assert not wants_page("GET", "/metrics", "text/html")
     assert not wants_page("GET", "/", "*/*")
     assert not wants_page("GET", "/api/nodes", "text/html")
     assert not wants_page("POST", "/", "text/html")

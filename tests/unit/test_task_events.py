@@ -3,9 +3,23 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from minray.head.task_table import TaskTable
 from minray.protocol.messages import TaskEvents
-from minray.runtime.task_events import TaskEventBuffer, failure
+from minray.runtime.task_events import (
+    INFO_FIELDS,
+    MAX_ARG_IDS,
+    MAX_ERROR_CHARS,
+    TaskEventBuffer,
+    argument_ids,
+    bounded,
+    failure,
+    raised,
+    task_info,
+)
+from minray.runtime.task_spec import TaskSpec
 
 T1, T2 = b"\x01" * 24, b"\x02" * 24
 
@@ -88,3 +102,79 @@ def test_an_actor_calls_worker_says_what_it_runs_and_its_place():
     )
     table.add([[T1, 0, "FINISHED", 2.0, told]])
     assert table.rows()[0]["state"] == "FINISHED" and table.rows()[0]["actor_id"] == ("61" * 16)
+
+
+def spec_taking(placeholders: list, nested: list) -> TaskSpec:
+    return TaskSpec(
+        T1, "f", b"", b"", b"", placeholders, nested, 1, [T1 + b"\1\0\0\0"], {"CPU": 1.0}, 0, False,
+        None,
+    )  # fmt: skip
+
+
+def test_a_tasks_first_event_names_the_objects_it_takes_ids_only_and_bounded():
+    o1, o2 = T2 + b"\1\0\0\0", T2 + b"\2\0\0\0"
+    info = task_info(spec_taking([(0, o1, "owner")], [[o2, "owner"]]), "NORMAL_TASK", b"\1" * 4)
+    assert dict(zip(INFO_FIELDS, info))["args"] == [o1, o2]
+    assert argument_ids(spec_taking([], [])) == ()
+    many = [(i, T2 + i.to_bytes(4, "little"), "owner") for i in range(MAX_ARG_IDS + 5)]
+    assert len(argument_ids(spec_taking(many, [[o2, "owner"]]))) == MAX_ARG_IDS
+
+
+def test_a_worker_tells_what_a_task_raised_with_its_traceback():
+    from minray.exceptions import RayTaskError, TaskCancelledError
+
+    error = RayTaskError("add", '  File "x.py", line 1, in add\nTypeError: nope', TypeError("nope"),
+                         pid=7, ip="127.0.0.1")  # fmt: skip
+    info = raised(error)
+    assert (
+        info["error_type"] == "TASK_EXECUTION_EXCEPTION" and info["exception_type"] == "TypeError"
+    )
+    assert info["error_message"].startswith("minray::add() (pid=7, ip=127.0.0.1)\n")
+    assert info["error_message"].endswith("TypeError: nope") and "\x1b" not in info["error_message"]
+    cancelled = RayTaskError("add", "", TaskCancelledError())
+    assert raised(cancelled)["error_type"] == "TASK_CANCELLED"
+    huge = RayTaskError("add", "x" * 10 * MAX_ERROR_CHARS + "\nValueError: the end", ValueError())
+    text = raised(huge)["error_message"]
+    assert len(text) < MAX_ERROR_CHARS + 100 and text.endswith("ValueError: the end")
+    assert text.startswith("minray::add()") and "characters left out" in text
+
+
+@given(st.text(max_size=300), st.integers(8, 200))
+def test_bounded_text_keeps_its_start_and_end_within_the_limit_and_says_what_it_left_out(
+    text, limit
+):
+    kept = bounded(text, limit)
+    if len(text) <= limit:
+        assert kept == text
+    else:
+        left_out = len(text) - limit
+        assert kept.startswith(text[: limit // 4]) and kept.endswith(text[-(limit - limit // 4) :])
+        assert f"({left_out} characters left out)" in kept
+        assert len(kept) == limit + len(f"\n... ({left_out} characters left out) ...\n")
+
+
+def test_the_head_keeps_the_workers_error_text_beside_the_owners_error_type():
+    table = TaskTable()
+    table.add(
+        [[T1, 0, "PENDING_NODE_ASSIGNMENT", 1.0, ["f", "NORMAL_TASK", b"j" * 4, b"", {}, ()]]]
+    )
+    worker = {"error_type": "TASK_EXECUTION_EXCEPTION", "exception_type": "TypeError",
+              "error_message": "minray::f()\nTypeError: nope"}  # fmt: skip
+    table.add([[T1, 0, "FAILED", 2.0, worker]])
+    table.add([[T1, 0, "FAILED", 2.1, {"error_type": "TASK_EXECUTION_EXCEPTION"}]])
+    (row,) = table.rows()
+    assert row["state"] == "FAILED" and row["exception_type"] == "TypeError"
+    assert row["error_message"].endswith("TypeError: nope")
+    assert table.state_counts()["FAILED"] == 1
+
+
+def test_an_actor_calls_owner_says_more_than_its_worker_whichever_comes_first():
+    owner = ["A.m", "ACTOR_TASK", b"j" * 4, b"a" * 16, {}, [T2 + b"\1\0\0\0"]]
+    worker = ["A.m", "ACTOR_TASK", b"j" * 4, b"a" * 16, {}, ()]
+    for order in ([owner, worker], [worker, owner]):
+        table = TaskTable()
+        for told in order:
+            state = "FINISHED" if told is owner else "RUNNING"
+            table.add([[T1, 0, state, 1.0, told]], source={"node_id": "n"})
+        assert table.latest(T1).info["args"] == [(T2 + b"\1\0\0\0").hex()]
+    assert table.latest(T2) is None and [r.task_id for r in table.latest_attempts()] == [T1]

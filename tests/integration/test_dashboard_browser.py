@@ -1,0 +1,121 @@
+"""The dashboard in a real browser (headless Chromium, driven by Playwright), as a user
+sees it: log in with the token, read a failed task's exception and traceback, and watch
+the task graph of a program with a chain of tasks, an actor and a failing task grow.
+
+Skipped, with the reason, where Playwright or Chromium is missing (``.ci/run`` installs
+both). ``MINRAY_SCREENSHOT_DIR=docs/images`` also saves its screenshots there (the
+ones the docs show); otherwise they go to the test's temporary directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+import minray
+
+from .cluster_helpers import wait_until
+from .dashboard_helpers import dashboard  # noqa: F401 - a fixture
+
+CHROMIUM = os.environ.get("MINRAY_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM),
+    reason=f"no Chromium at {CHROMIUM} (apt-get install chromium, or set MINRAY_CHROMIUM)",
+)
+
+#: milliseconds the page may take to show what the head knows (it refreshes every 2 s)
+WAIT_MS = 20_000
+
+
+@minray.remote
+def add(a, b):
+    return a + b
+
+
+@minray.remote(num_cpus=0)
+class Counter:
+    def __init__(self):
+        self.total = 0
+
+    def incr(self, by: int) -> int:
+        self.total += by
+        return self.total
+
+
+def run_the_program() -> minray.ObjectRef:
+    """A put, a chain of three tasks, an actor called with the chain's end, and a task
+    that adds an int to a string: 6 tasks and 1 object. Returns the chain's end."""
+    end = add.remote(add.remote(add.remote(minray.put(1), 1), 1), 1)
+    counter = Counter.remote()
+    assert minray.get(counter.incr.remote(end)) == 4
+    with pytest.raises(TypeError):
+        minray.get(add.remote(end, "one"))
+    return end
+
+
+def screenshot(page, tmp_path, name: str) -> None:
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    assert path.read_bytes().startswith(b"\x89PNG")
+    wanted = os.environ.get("MINRAY_SCREENSHOT_DIR")
+    if wanted:
+        shutil.copyfile(path, os.path.join(wanted, name))
+
+
+def test_a_user_logs_in_reads_the_traceback_and_watches_the_task_graph(dashboard, tmp_path):  # noqa: F811
+    end = run_the_program()
+
+    def all_told() -> bool:  # every task's events reached the head, the failure's text too
+        tasks = dashboard.json("/api/tasks")["tasks"]
+        done = [t for t in tasks if t["state"] in ("FINISHED", "FAILED")]
+        return len(done) == 6 and any(t["exception_type"] for t in done)
+
+    assert wait_until(all_told, timeout=20)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(WAIT_MS)
+            page.goto(dashboard.url + "/")
+            assert page.url.endswith("/login")
+            page.fill("#token", "0" * 64)
+            page.click("button[type=submit]")
+            assert "not this cluster's token" in page.content()
+            page.fill("#token", dashboard.token)
+            page.click("button[type=submit]")
+            page.wait_for_url(dashboard.url + "/")
+
+            failure = page.locator("#failures details").first
+            failure.wait_for()
+            assert "TypeError" in failure.locator("summary").inner_text()
+            failure.locator("summary").click()
+            traceback = failure.locator("pre").inner_text()
+            assert "return a + b" in traceback
+            assert "unsupported operand type(s) for +: 'int' and 'str'" in traceback
+            page.wait_for_selector("#tasks td.FAILED")
+            screenshot(page, tmp_path, "dashboard-overview.png")
+
+            page.click("text=Task graph")
+            page.wait_for_url(dashboard.url + "/graph")
+            page.wait_for_selector('#status[data-nodes="7"]')
+            nodes = page.locator("#nodes g.node")
+            assert nodes.count() == 7
+            assert page.locator('#nodes g.node[data-kind="task"]').count() == 6
+            assert page.locator('#nodes g.node[data-kind="object"]').count() == 1
+            assert page.locator('#nodes g.node[data-state="FAILED"]').count() == 1
+            assert page.locator('#nodes g.node[data-state="FINISHED"]').count() == 5
+            assert page.locator("#edges path.edge").count() == 6  # 5 objects and 1 actor call
+            page.locator('#nodes g.node[data-state="FAILED"]').click()
+            page.wait_for_function(
+                "document.getElementById('detail').textContent.includes('unsupported operand')"
+            )
+            assert "TypeError" in page.inner_text("#detail")
+
+            assert minray.get(add.remote(end, 10)) == 14  # the graph grows while it is open
+            page.wait_for_selector('#status[data-nodes="8"]')
+            assert page.locator('#nodes g.node[data-kind="task"]').count() == 7
+            screenshot(page, tmp_path, "task-graph.png")
+        finally:
+            browser.close()
