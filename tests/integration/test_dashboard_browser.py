@@ -1,6 +1,7 @@
 """The dashboard in a real browser (headless Chromium, driven by Playwright), as a user
-sees it: log in with the token, read a failed task's exception and traceback, and watch
-the task graph of a program with a chain of tasks, an actor and a failing task grow.
+sees it: log in with the token, read a failed task's exception and traceback, watch
+the task graph of a program with a chain of tasks, an actor and a failing task grow,
+and click "Stack" and "Profile" on the actor.
 
 Skipped, with the reason, where Playwright or Chromium is missing (``.ci/run`` installs
 both). ``MINRAY_SCREENSHOT_DIR=docs/images`` also saves its screenshots there (the
@@ -44,15 +45,16 @@ class Counter:
         return self.total
 
 
-def run_the_program() -> minray.ObjectRef:
+def run_the_program() -> tuple[minray.ObjectRef, object]:
     """A put, a chain of three tasks, an actor called with the chain's end, and a task
-    that adds an int to a string: 6 tasks and 1 object. Returns the chain's end."""
+    that adds an int to a string: 6 tasks and 1 object. Returns the chain's end and the
+    actor (alive while its handle is held)."""
     end = add.remote(add.remote(add.remote(minray.put(1), 1), 1), 1)
     counter = Counter.remote()
     assert minray.get(counter.incr.remote(end)) == 4
     with pytest.raises(TypeError):
         minray.get(add.remote(end, "one"))
-    return end
+    return end, counter
 
 
 def screenshot(page, tmp_path, name: str) -> None:
@@ -65,7 +67,7 @@ def screenshot(page, tmp_path, name: str) -> None:
 
 
 def test_a_user_logs_in_reads_the_traceback_and_watches_the_task_graph(dashboard, tmp_path):  # noqa: F811
-    end = run_the_program()
+    end, counter = run_the_program()
 
     def all_told() -> bool:  # every task's events reached the head, the failure's text too
         tasks = dashboard.json("/api/tasks")["tasks"]
@@ -117,5 +119,16 @@ def test_a_user_logs_in_reads_the_traceback_and_watches_the_task_graph(dashboard
             page.wait_for_selector('#status[data-nodes="8"]')
             assert page.locator('#nodes g.node[data-kind="task"]').count() == 7
             screenshot(page, tmp_path, "task-graph.png")
+
+            page.goto(dashboard.url + "/")  # Stack and Profile on the actor's row
+            actor = f'[data-actor-id="{counter._actor_id.hex()}"]'
+            page.click(f"button.stack{actor}")
+            page.wait_for_selector("#profile-result pre")
+            assert "MainThread" in page.inner_text("#profile-result pre")
+            page.fill("#profile-seconds", "1")
+            page.click(f"button.profile{actor}")
+            flame = page.locator("#profile-result svg.flamegraph")
+            flame.wait_for()
+            assert flame.locator("rect").count() >= 2  # all, and at least one thread
         finally:
             browser.close()
