@@ -13,6 +13,8 @@ profiling and jobs:
   same for workers): stacks and flame graphs (dashboard_profile.py);
 * ``/api``: the list of routes; ``/metrics``: Prometheus' text (dashboard_metrics.py);
 * ``/graph``, ``/api/graph``, ``/api/graph/events``: the live task graph (dashboard_graph.py);
+* ``/api/objects``, ``/api/logs/{node}/{worker}``, ``/api/timeline``: objects, a worker's
+  log (followed by the page) and the timeline (dashboard_views.py);
 * ``/api/version`` and ``/api/jobs/...``: Ray's job REST API (job_routes.py), which
   submits and stops jobs; the jobs that still run are stopped when the dashboard stops;
   ``/api/packages/...``: their runtime_env uploads (package_routes.py);
@@ -37,6 +39,7 @@ from .dashboard_auth import add_routes, new_app
 from .dashboard_graph import graph_routes
 from .dashboard_metrics import metrics_routes
 from .dashboard_profile import profile_routes
+from .dashboard_views import view_routes
 from .job_routes import job_routes
 from .package_routes import PREFIX, package_routes
 
@@ -193,4 +196,5 @@ ROUTE_SETS: tuple[Callable[[HeadService], list], ...] = (
     job_routes,
     package_routes,
     graph_routes,
+    view_routes,
 )

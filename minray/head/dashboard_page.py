@@ -7,6 +7,8 @@ Also the token login form (dashboard_auth.py)."""
 
 import html
 
+from .dashboard_views import PAGE_PART as VIEWS_PART
+from .dashboard_views import SCRIPT as VIEWS_SCRIPT
 from .profile_page import PROFILE_PANEL, PROFILE_SCRIPT
 
 PAGE = """<!doctype html>
@@ -43,6 +45,7 @@ PAGE = """<!doctype html>
 <h2>Failed tasks</h2><div id="failures">(none)</div>
 <h2>Placement groups</h2><table id="groups"></table>
 <h2>Workers</h2><table id="workers"></table>
+<!--views-panel-->
 <!--profile-script-->
 <script>
 function cell(value) {
@@ -110,9 +113,10 @@ async function json(path) {
 }
 async function refresh() {
   try {
-    const [nodes, jobs, actors, tasks, groups, workers] = await Promise.all([
+    const [nodes, jobs, actors, tasks, groups, workers, objects] = await Promise.all([
       json("/api/nodes"), json("/api/jobs/"), json("/api/actors"),
-      json("/api/tasks?limit=200"), json("/api/placement_groups"), json("/api/workers")]);
+      json("/api/tasks?limit=200"), json("/api/placement_groups"), json("/api/workers"),
+      json("/api/objects")]);
     fill("nodes", nodes, [["node", n => n.NodeID.slice(0, 12)],
       ["address", n => n.NodeManagerAddress],
       ["state", n => n.Alive ? "ALIVE" : "DEAD"], ["head", n => n.IsHead ? "yes" : ""],
@@ -141,6 +145,12 @@ async function refresh() {
       ["type", w => w.worker_type], ["pid", w => w.pid], ["node", w => w.node_id.slice(0, 12)],
       ["actor", w => (w.actor_id || "").slice(0, 12)]]);
     addProfileButtons("workers", workers.workers, "worker");
+    addLogButtons(workers.workers);
+    fill("objects", objects.objects.slice(0, 500), [["object", o => o.object_id.slice(0, 16)],
+      ["size", o => o.object_size < 0 ? "?" : o.object_size], ["reference", o => o.reference_type],
+      ["task status", o => o.task_status], ["held by", o => `${o.type} pid ${o.pid}`],
+      ["node", o => (o.node_id || "").slice(0, 12)], ["owner", o => o.owner],
+      ["stored on", o => (o.stored_on_node || "").slice(0, 12)], ["call site", o => o.call_site]]);
     const missing = actors.missing.length
       ? " (nodes not answering: " + actors.missing.join(", ") + ")" : "";
     document.getElementById("status").textContent =
@@ -156,6 +166,7 @@ setInterval(refresh, 2000);
 </body>
 </html>
 """.replace("<!--profile-panel-->", PROFILE_PANEL).replace("<!--profile-script-->", PROFILE_SCRIPT)
+PAGE = PAGE.replace("<!--views-panel-->", VIEWS_PART + "<script>" + VIEWS_SCRIPT + "</script>")
 
 
 def login_page(message: str) -> str:

@@ -1,7 +1,7 @@
 """The dashboard in a real browser (headless Chromium, driven by Playwright), as a user
 sees it: log in with the token, read a failed task's exception and traceback, watch
 the task graph of a program with a chain of tasks, an actor and a failing task grow,
-and click "Stack" and "Profile" on the actor.
+click "Stack" and "Profile" on the actor, follow a worker's log, see the objects.
 
 Skipped, with the reason, where Playwright or Chromium is missing (``.ci/run`` installs
 both). ``MINRAY_SCREENSHOT_DIR=docs/images`` also saves its screenshots there (the
@@ -130,5 +130,12 @@ def test_a_user_logs_in_reads_the_traceback_and_watches_the_task_graph(dashboard
             flame = page.locator("#profile-result svg.flamegraph")
             flame.wait_for()
             assert flame.locator("rect").count() >= 2  # all, and at least one thread
+
+            ran = [t for t in dashboard.json("/api/tasks")["tasks"] if t["name"] == "add"]
+            page.click(f'button.logs[data-worker-id="{ran[0]["worker_id"]}"]')
+            page.wait_for_function(
+                "document.getElementById('log-status').textContent.includes('following')"
+            )
+            assert page.locator("#objects tr").count() >= 2  # the chain's end, still held
         finally:
             browser.close()

@@ -25,16 +25,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 EVERY_ROUTE = ["/", "/api", "/api/nodes", "/api/jobs", "/api/tasks", "/api/actors",
                "/api/workers", "/api/placement_groups", "/metrics",
                "/api/version", "/api/jobs/", "/graph", "/api/graph",
-               "/api/graph/events"]  # fmt: skip
+               "/api/graph/events", "/api/objects", "/api/timeline"]  # fmt: skip
 #: the job API's routes of one job (head/job_routes.py), asked with a job id that is
 #: unknown, and of a runtime_env package (head/package_routes.py)
 JOB_ROUTES = [("GET", "/api/jobs/{id}"), ("GET", "/api/jobs/{id}/logs"),
               ("GET", "/api/jobs/{id}/logs/tail"), ("POST", "/api/jobs/{id}/stop"),
               ("DELETE", "/api/jobs/{id}"), ("GET", "/api/packages/{protocol}/{name}"),
               ("PUT", "/api/packages/{protocol}/{name}")]  # fmt: skip
-#: routes about one actor or worker (test_profile_functional.py tries them without the token)
+#: routes about one actor or worker (test_profile_functional.py and
+#: test_dashboard_views_functional.py try them without the token)
 PROFILE_ROUTES = ["/api/actors/{id}/stack", "/api/actors/{id}/profile",
-                  "/api/workers/{id}/stack", "/api/workers/{id}/profile"]  # fmt: skip
+                  "/api/workers/{id}/stack", "/api/workers/{id}/profile",
+                  "/api/logs/{node_id}/{worker_id}"]  # fmt: skip
 #: routes whose answer never ends (test_graph_functional.py reads them with the token)
 STREAMS = {"/api/graph/events"}
 
