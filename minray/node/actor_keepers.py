@@ -25,7 +25,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..protocol.connection import Connection
-from ..protocol.messages import ActorState, AdoptActor, DetachedActor, RestartActor
+from ..protocol.messages import ActorState, AdoptActor, DetachedActor, Ok, RestartActor
 from .actor_directory import ActorRecord
 
 if TYPE_CHECKING:
@@ -46,10 +46,10 @@ _NO_OWNER = _NoOwner()
 class ActorKeepers:
     """KeepCreation, and the adoption of detached actors whose owner has exited."""
 
-    def handle_KeepCreation(self, conn: Connection, msg) -> None:
+    def handle_KeepCreation(self, conn: Connection, msg) -> Ok:
         record = self.actors.get(msg.actor_id)
         if record is None or record.owner is not conn or not record.detached:
-            return
+            return Ok()
         record.creation = msg.creation
         # (an embedded head's node dies with it; a head that saves its tables comes back)
         saved = self.head is None or self.head.store is not None
@@ -64,6 +64,7 @@ class ActorKeepers:
                 record.creation,
             )
             self._tell_head(kept)
+        return Ok()
 
     def handle_DetachedActor(self, conn: Connection | None, msg: DetachedActor) -> None:
         """From the head: the home of this detached actor died; this node is its home now."""

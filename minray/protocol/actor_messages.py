@@ -137,7 +137,8 @@ class RestartActor(Message):
 @message
 class KeepCreation(Message):
     """Owner -> node, at the creation of a detached actor: its creation task, pickled
-    (opaque to the node), so that the actor can start or restart after its owner exits."""
+    (opaque to the node), so that the actor can start or restart after its owner exits.
+    A request (answered by Ok) so that it is kept before ``.remote()`` returns."""
 
     type = MsgType.KEEP_CREATION
     actor_id: bytes

@@ -32,8 +32,9 @@ class OwnedActors:
         self._actor_lifetimes[lifetime_id] = actor_id
 
     def keep_creation(self: CoreWorker, spec) -> None:
-        """Give the node a copy of a detached actor's creation task (any thread)."""
-        self._send_to_node(KeepCreation(spec.actor["actor_id"], cloudpickle.dumps(spec)))
+        """Give the node a copy of a detached actor's creation task, before ``.remote()``
+        returns (a creator that exits at once must not take it along); not the loop thread."""
+        self.call_node(KeepCreation(spec.actor["actor_id"], cloudpickle.dumps(spec)))
 
     def handle_AdoptActor(self: CoreWorker, conn: Connection, msg) -> None:
         """Own a detached actor whose creator has exited: run its creation task (again)."""
