@@ -212,6 +212,9 @@ def test_ctrl_c_stops_a_repeated_run_cleanly(two_nodes):
         [sys.executable, "-m", "minray.cli", "chaos", "kill-worker", "--every", "30",
          "--count", "5", *_on_cluster(cluster)],
         cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # (a suite started in the background by a shell inherits SIGINT ignored, and
+        # Python then keeps it ignored: give the CLI the default, as a terminal would)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         assert "nothing to kill" in run.stdout.readline()  # then it waits 30 s
