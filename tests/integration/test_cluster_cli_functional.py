@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -147,3 +148,23 @@ def test_a_dashboard_port_in_use_is_refused_with_what_to_do(env):
     assert out.returncode == 1
     assert f"127.0.0.1:{taken}" in out.stderr and "--dashboard-port" in out.stderr
     assert "No minray dashboard is running" in minray(env, "dashboard", check=False).stderr
+
+
+def test_sigterm_stops_a_blocking_head_cleanly(env):
+    before = segments()
+    port = free_port()
+    command = [sys.executable, "-m", "minray.cli", "start", "--head", "--block",
+               "--port", str(port), "--num-cpus", "1", "--include-dashboard", "false"]  # fmt: skip
+    head = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert "Started the minray head" in head.stdout.readline()
+        assert "1 node(s) alive" in minray(env, "status").stdout
+        head.send_signal(signal.SIGTERM)
+        assert head.wait(30) == 0  # the node was told to stop and exited within 15 s
+    finally:
+        if head.poll() is None:
+            head.kill()
+            head.wait()
+        head.stdout.close()
+    assert segments() <= before
+    assert "no running minray cluster" in minray(env, "status", check=False).stderr
