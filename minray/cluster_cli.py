@@ -144,6 +144,7 @@ def start(args) -> int:
             f"Node {settings['node_id'][:12]} joined the cluster at {address} (pid {process.pid})."
         )
     if args.block:
+        sys.stdout.flush()  # seen now in a pod's or a Slurm job's log, not at the node's end
         # SIGTERM (``docker stop``, a pod deleted, a Slurm job's end) stops the node as Ctrl-C
         # does, so it says goodbye and cleans up before its container or job goes.
         signal.signal(signal.SIGTERM, signal.default_int_handler)

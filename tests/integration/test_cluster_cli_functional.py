@@ -150,11 +150,12 @@ def test_a_dashboard_port_in_use_is_refused_with_what_to_do(env):
     assert "No minray dashboard is running" in minray(env, "dashboard", check=False).stderr
 
 
-def test_sigterm_stops_a_blocking_head_cleanly(env):
+def test_a_blocking_head_prints_at_once_and_sigterm_stops_it_cleanly(env):
     before = segments()
     port = free_port()
     command = [sys.executable, "-m", "minray.cli", "start", "--head", "--block",
                "--port", str(port), "--num-cpus", "1", "--include-dashboard", "false"]  # fmt: skip
+    env = {k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"}  # as in a pod or a job
     head = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert "Started the minray head" in head.stdout.readline()
