@@ -5,7 +5,7 @@ is needed), on free ports; ``sbatch --wait`` the script with a driver that runs 
 Skipped, with the reason, where Slurm is not installed or its daemons cannot start.
 
 A one-machine Slurm has one node, so the job's cluster is the head alone: the srun step
-that starts the other nodes is run by ``test_deploy_slurm_steps.py`` (a stand-in srun).
+that starts the other nodes is run by ``test_deploy_slurm_steps_functional.py`` (a stand-in srun).
 """
 
 from __future__ import annotations
