@@ -172,3 +172,33 @@ def test_the_head_and_worker_pods_form_a_cluster_that_runs_a_driver_and_stop_on_
     assert pods.run(head_container["livenessProbe"]["exec"]["command"], head_env).returncode
     wait_until(lambda: not pods.leftovers(), 10, "every process of the pods exiting")
     assert segments() <= before
+
+
+def test_the_files_the_dockerfile_copies_are_enough_to_build_minray_and_its_command(tmp_path):
+    """What ``pip install /src`` in the Dockerfile needs, offline: setuptools reads the
+    project's metadata and finds its packages from only the files the COPY lines name
+    (all that the Dockerfile's .dockerignore lets through)."""
+    with open(os.path.join(ROOT, "deploy", "kubernetes", "Dockerfile")) as f:
+        copies = [line.split()[1:-1] for line in f if line.startswith("COPY ")]
+    with open(os.path.join(ROOT, "deploy", "kubernetes", "Dockerfile.dockerignore")) as f:
+        allowed = {line[1:].rstrip("/\n") for line in f if line.startswith("!")}
+    sources = [source for sources in copies for source in sources]
+    assert set(sources) == allowed == {"pyproject.toml", "README.md", "minray"}
+    src = tmp_path / "src"
+    src.mkdir()
+    for source in sources:
+        copy = shutil.copytree if os.path.isdir(os.path.join(ROOT, source)) else shutil.copy
+        copy(os.path.join(ROOT, source), src / source)
+    (tmp_path / "info").mkdir()
+    built = subprocess.run(  # egg_info: the metadata step of a build, no wheel package needed
+        [sys.executable, "-c", "from setuptools import setup; setup()", "egg_info",
+         "--egg-base", str(tmp_path / "info")],
+        cwd=str(src), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    (info,) = (tmp_path / "info").iterdir()
+    assert "minray = minray.cli:main" in (info / "entry_points.txt").read_text()
+    files = (info / "SOURCES.txt").read_text().split()
+    assert "minray/cli.py" in files and "minray/node/daemon.py" in files
+    with open(os.path.join(ROOT, "README.md")) as f:
+        assert f.readline() in (info / "PKG-INFO").read_text()  # the README, its description
