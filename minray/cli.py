@@ -5,19 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import chaos_cli, cluster_cli, dashboard_cli, job_cli, stack_cli, state_cli, tls_cli, up_cli
+from .debugger import cli as debug_cli
 
-def main(argv: list[str] | None = None) -> int:
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``minray`` command's parser, every subcommand registered (tests check deployment
+    files against it)."""
     parser = argparse.ArgumentParser(prog="minray", description="minray command line")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser(
         "microbenchmark", help="run the rows of `ray microbenchmark` on a local minray cluster"
     )
-    from . import chaos_cli, dashboard_cli, job_cli, stack_cli, state_cli, tls_cli, up_cli
-    from .cluster_cli import add_commands, run
-    from .debugger import cli as debug_cli
-
-    add_commands(commands)
+    cluster_cli.add_commands(commands)
     state_cli.add_commands(commands)
     chaos_cli.add_commands(commands)
     dashboard_cli.add_command(commands)
@@ -26,9 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     tls_cli.add_command(commands)
     up_cli.add_commands(commands)
     stack_cli.add_command(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in ("start", "stop", "status"):
-        return run(args)
+        return cluster_cli.run(args)
     if args.command in ("list", "summary", "timeline", "why", "logs"):
         return state_cli.run(args)
     if args.command == "dashboard":

@@ -1,6 +1,7 @@
 """``minray start``, ``minray stop`` and ``minray status``: a cluster by hand.
 
-* ``minray start --head`` starts a head node (detached unless ``--block``), with
+* ``minray start --head`` starts a head node (detached unless ``--block``:
+  then Ctrl-C or SIGTERM stops it), with
   the cluster token from ``--token``, ``MINRAY_AUTH_TOKEN`` or
   ``~/.minray/auth_token`` (made there, mode 0600, if none exists), and prints
   how to join it.
@@ -163,6 +164,10 @@ def start(args) -> int:
             f"Node {settings['node_id'][:12]} joined the cluster at {address} (pid {process.pid})."
         )
     if args.block:
+        sys.stdout.flush()  # seen now in a pod's or a Slurm job's log, not at the node's end
+        # SIGTERM (``docker stop``, a pod deleted, a Slurm job's end) stops the node as Ctrl-C
+        # does, so it says goodbye and cleans up before its container or job goes.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             process.wait()
         except KeyboardInterrupt:

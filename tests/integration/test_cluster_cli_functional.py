@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -225,3 +226,24 @@ def test_a_head_started_again_after_a_crash_takes_its_tables_back_and_its_node_r
     """,
     )
     assert "value None" in out
+
+
+def test_a_blocking_head_prints_at_once_and_sigterm_stops_it_cleanly(env):
+    before = segments()
+    port = free_port()
+    command = [sys.executable, "-m", "minray.cli", "start", "--head", "--block",
+               "--port", str(port), "--num-cpus", "1", "--include-dashboard", "false"]  # fmt: skip
+    env = {k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"}  # as in a pod or a job
+    head = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert "Started the minray head" in head.stdout.readline()
+        assert "1 node(s) alive" in minray(env, "status").stdout
+        head.send_signal(signal.SIGTERM)
+        assert head.wait(30) == 0  # the node was told to stop and exited within 15 s
+    finally:
+        if head.poll() is None:
+            head.kill()
+            head.wait()
+        head.stdout.close()
+    assert segments() <= before
+    assert "no running minray cluster" in minray(env, "status", check=False).stderr
