@@ -64,3 +64,18 @@ def two_node_cluster(second_node: dict):
     for n in nodes:
         assert not segments_of(n), f"segments of {n} left behind"
         assert not os.path.exists(n.session_dir)
+
+
+def read_stripped(path: str) -> str:
+    """A small file a test process wrote (a pid, a marker), or "" while it is not there."""
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def pid_in(path: str, timeout: float = 30.0) -> int:
+    """The pid a process wrote to ``path``, once it has (at most ``timeout`` seconds)."""
+    assert wait_until(lambda: read_stripped(path), timeout), f"{path} was never written"
+    return int(read_stripped(path))

@@ -15,22 +15,9 @@ from minray.cluster_utils import Cluster
 from minray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from minray.util.state import get_actor as actor_state
 
-from .cluster_helpers import wait_until
+from .cluster_helpers import pid_in, read_stripped, wait_until
 
 BOUND_S = 30.0
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except FileNotFoundError:
-        return ""
-
-
-def _pid_in(path: str, timeout: float = BOUND_S) -> int:
-    assert wait_until(lambda: _read(path), timeout), f"{path} was never written"
-    return int(_read(path))
 
 
 def _gone(pid: int) -> bool:
@@ -66,7 +53,7 @@ def _create_and_exit(path: str, name: str, options: dict, wait_started: bool) ->
 
 
 def _pids(path: str) -> list[int]:
-    return [int(line) for line in _read(path).split()]
+    return [int(line) for line in read_stripped(path).split()]
 
 
 @pytest.mark.parametrize("cluster", [{"num_cpus": 2}], indirect=True)
@@ -75,7 +62,7 @@ def test_a_detached_actor_restarts_after_its_creator_has_exited(cluster, tmp_pat
     with pytest.raises(minray.exceptions.WorkerCrashedError):
         minray.get(_create_and_exit.remote(path, "kept", {"max_restarts": 2}, True), timeout=60)
     first = _pids(path)[0]
-    assert wait_until(lambda: _gone(_pid_in(path + ".creator")), BOUND_S)
+    assert wait_until(lambda: _gone(pid_in(path + ".creator", BOUND_S)), BOUND_S)
 
     os.kill(first, 9)  # its worker dies: only the node can have it created again
     assert wait_until(lambda: len(_pids(path)) == 2, BOUND_S), "the actor did not restart"
@@ -116,7 +103,7 @@ def test_a_detached_actor_starts_when_its_creator_exits_before_it_could(cluster,
     try:
         with pytest.raises(minray.exceptions.WorkerCrashedError):
             minray.get(_create_and_exit.remote(path, "late", {"num_cpus": 1}, False), timeout=60)
-        actor_pid = _pid_in(path)
+        actor_pid = pid_in(path, BOUND_S)
         actor = minray.get_actor("late")
         assert minray.get(actor.pid.remote(), timeout=BOUND_S) == actor_pid
     finally:

@@ -16,23 +16,10 @@ import pytest
 import minray
 from minray.cluster_utils import Cluster
 
-from .cluster_helpers import wait_until
+from .cluster_helpers import pid_in, wait_until
 
 #: how long cleanup of a dead owner's work may take (its connections close at once)
 BOUND_S = 10.0
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except FileNotFoundError:
-        return ""
-
-
-def _pid_in(path: str, timeout: float = 30.0) -> int:
-    assert wait_until(lambda: _read(path), timeout), f"{path} was never written"
-    return int(_read(path))
 
 
 def _running(pid: int) -> bool:
@@ -67,7 +54,7 @@ def _spawn_work(tmp: str, child_resources: dict) -> list:
         name="survivor", namespace="fate", lifetime="detached", resources=child_resources
     ).remote(os.path.join(tmp, "detached"))
     minray.get([actor.ping.remote(), detached.ping.remote()])
-    _pid_in(os.path.join(tmp, "child"))
+    pid_in(os.path.join(tmp, "child"))
     return [child, actor, detached]
 
 
@@ -80,8 +67,8 @@ def _parent(tmp: str, child_resources: dict) -> None:
 
 
 def _check_fate_shared(tmp: str) -> None:
-    child, actor = _pid_in(os.path.join(tmp, "child")), _pid_in(os.path.join(tmp, "actor"))
-    detached = _pid_in(os.path.join(tmp, "detached"))
+    child, actor = pid_in(os.path.join(tmp, "child")), pid_in(os.path.join(tmp, "actor"))
+    detached = pid_in(os.path.join(tmp, "detached"))
     start = time.monotonic()
     assert wait_until(lambda: not _running(child) and not _running(actor), BOUND_S), (
         f"child task alive: {_running(child)}, actor alive: {_running(actor)} "
@@ -136,7 +123,7 @@ def _middle(tmp: str) -> None:
 @minray.remote(max_retries=0)
 def _grandparent(tmp: str) -> None:
     middle = _middle.remote(tmp)  # noqa: F841 (held until the exit)
-    _pid_in(os.path.join(tmp, "grandchild"))
+    pid_in(os.path.join(tmp, "grandchild"))
     os._exit(1)
 
 
@@ -144,7 +131,7 @@ def _grandparent(tmp: str) -> None:
 def test_fate_sharing_reaches_the_tasks_that_a_dead_owners_tasks_submitted(cluster, tmp_path):
     with pytest.raises(minray.exceptions.WorkerCrashedError):
         minray.get(_grandparent.remote(str(tmp_path)), timeout=60)
-    pids = [_pid_in(os.path.join(tmp_path, name)) for name in ("middle", "grandchild")]
+    pids = [pid_in(os.path.join(tmp_path, name)) for name in ("middle", "grandchild")]
     assert wait_until(lambda: not any(map(_running, pids)), BOUND_S), (
         f"still running {BOUND_S} s after the owner died: {[p for p in pids if _running(p)]}"
     )
