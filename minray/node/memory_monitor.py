@@ -8,7 +8,8 @@ owner of the worker's lease why (``OomKilled``, answered before the kill, so the
 owner retries the task on its memory budget or fails it with
 ``OutOfMemoryError``), and kills it. An actor killed this way dies with the
 message as its cause, and restarts if ``max_restarts`` allows. It then waits
-for that worker to be gone before it kills another.
+for that worker to be gone, and credits back what it held until the kernel shows
+it as free (``RecentKill``), before it kills another.
 """
 
 from __future__ import annotations
@@ -16,13 +17,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from typing import TYPE_CHECKING
 
 import psutil
 
 from ..config import CONFIG
 from ..protocol.messages import OomKilled
-from .oom_policy import Candidate, MemoryReading, choose_victim, kill_message, over_threshold
+from .oom_policy import (
+    Candidate,
+    MemoryReading,
+    RecentKill,
+    choose_victim,
+    kill_message,
+    over_threshold,
+)
 from .processes import alive
 from .processes import kill as _kill
 
@@ -77,12 +86,14 @@ class MemoryMonitor:
 
     async def _watch_memory(self: NodeDaemon) -> None:
         threshold, victim_pid, warned = CONFIG.memory_usage_threshold, 0, False
+        last_kill: RecentKill | None = None
         while not self._stopping:
             await asyncio.sleep(CONFIG.memory_monitor_refresh_s)
             if victim_pid and alive(victim_pid):
                 continue  # the last kill has not freed its memory yet
             victim_pid = 0
-            reading = read_memory()
+            raw = read_memory()
+            reading = raw if last_kill is None else last_kill.adjust(raw, time.monotonic())
             if not over_threshold(reading, threshold):
                 warned = False
                 continue
@@ -98,7 +109,9 @@ class MemoryMonitor:
                     warned = True
                 continue
             victim_pid = victim.pid
-            await self._oom_kill(victim, candidates, reading, threshold)
+            freed = await self._oom_kill(victim, candidates, reading, threshold)
+            still_credited = raw.used - reading.used  # by an earlier kill
+            last_kill = RecentKill(raw.used, freed + still_credited, time.monotonic())
 
     def _oom_candidates(self: NodeDaemon) -> list[Candidate]:
         found = []
@@ -127,7 +140,8 @@ class MemoryMonitor:
 
     async def _oom_kill(
         self: NodeDaemon, victim: Candidate, candidates: list[Candidate], reading, threshold: float
-    ) -> None:
+    ) -> int:
+        """Kill ``victim`` after telling its owner why; returns the bytes it held."""
         names = {c.pid: c.name for c in candidates}
         pids = [w.pid for w in self.workers.values() if w.pid]
         sizes = sorted(
@@ -148,6 +162,7 @@ class MemoryMonitor:
                 logger.info("the owner of lease %d was not told of the kill: %r",
                             victim.lease_id, e)  # fmt: skip
         _kill(victim.pid)
+        return next((size for pid, _, size in sizes if pid == victim.pid), 0)
 
     def oom_cause(self: NodeDaemon, worker: WorkerRecord) -> str | None:
         """The memory monitor's message if it killed this worker (said once)."""

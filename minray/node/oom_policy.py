@@ -5,12 +5,17 @@ one worker: the one given most recently to a task that may run again (its
 ``max_retries`` is not 0, or its actor may restart), so the least work is lost
 and none of it for good. Only when no worker's task may run again does it kill
 the newest of all, whose task then fails with ``OutOfMemoryError``.
+
+After a kill, the memory the victim held may take seconds to show as free (a
+virtual machine that reports freed pages to its host takes them off the free
+lists meanwhile). :class:`RecentKill` credits it back for a while, so the next
+reading does not look just as high and kill a second, innocent worker.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 GB = 1024**3
@@ -27,6 +32,31 @@ class MemoryReading:
     @property
     def fraction(self) -> float:
         return self.used / self.total if self.total > 0 else 0.0
+
+
+#: how long the memory a kill freed is credited back while the kernel has not shown it
+KILL_CREDIT_S = 10.0
+
+
+@dataclass(frozen=True)
+class RecentKill:
+    """The last kill: the reading that caused it, what its victim held, and when."""
+
+    used_before: int  #: bytes in use when the victim was chosen
+    freed: int  #: the victim's memory not shared with other processes
+    at: float  #: when it was killed (monotonic clock)
+
+    def adjust(self, reading: MemoryReading, now: float) -> MemoryReading:
+        """The reading less what the kill freed and the kernel does not show as free yet.
+
+        The credit shrinks as the reading falls below ``used_before`` and ends
+        after :data:`KILL_CREDIT_S`; memory that grows again is never hidden.
+        """
+        if now - self.at > KILL_CREDIT_S:
+            return reading
+        shown = max(0, self.used_before - reading.used)
+        credit = max(0, self.freed - shown)
+        return replace(reading, used=max(0, reading.used - credit))
 
 
 def over_threshold(reading: MemoryReading, threshold: float) -> bool:
@@ -91,4 +121,12 @@ def kill_message(
     return "\n".join(lines)
 
 
-__all__ = ["Candidate", "MemoryReading", "choose_victim", "kill_message", "over_threshold"]
+__all__ = [
+    "KILL_CREDIT_S",
+    "Candidate",
+    "MemoryReading",
+    "RecentKill",
+    "choose_victim",
+    "kill_message",
+    "over_threshold",
+]

@@ -12,8 +12,10 @@ from minray import system_config
 from minray.config import Config
 from minray.node.memory_monitor import read_memory
 from minray.node.oom_policy import (
+    KILL_CREDIT_S,
     Candidate,
     MemoryReading,
+    RecentKill,
     choose_victim,
     kill_message,
     over_threshold,
@@ -111,3 +113,42 @@ def test_config_refuses_a_threshold_outside_0_to_1():
     with pytest.raises(ValueError, match="MINRAY_MEMORY_USAGE_THRESHOLD"):
         dataclasses.replace(Config(), memory_usage_threshold=2.0)
     assert dataclasses.replace(Config(), memory_usage_threshold=0.0).memory_usage_threshold == 0
+
+
+# --- memory a kill freed, credited back until the kernel shows it -------------------------
+
+GIB = 1 << 30
+
+
+def test_a_kill_whose_memory_does_not_show_as_free_yet_is_credited_back():
+    kill = RecentKill(used_before=10 * GIB, freed=3 * GIB, at=100.0)
+    lagging = MemoryReading(10 * GIB, 16 * GIB)  # the kernel still counts the victim's pages
+    assert kill.adjust(lagging, now=100.5).used == 7 * GIB
+    half_shown = MemoryReading(8 * GIB, 16 * GIB)
+    assert kill.adjust(half_shown, now=101.0).used == 7 * GIB
+    all_shown = MemoryReading(7 * GIB, 16 * GIB)
+    assert kill.adjust(all_shown, now=101.0).used == 7 * GIB
+    assert kill.adjust(lagging, now=100.0 + KILL_CREDIT_S + 0.1) == lagging  # the credit ends
+
+
+@given(
+    before=st.integers(0, 64 * GIB),
+    freed=st.integers(0, 64 * GIB),
+    used=st.integers(0, 64 * GIB),
+    grown=st.integers(0, 8 * GIB),
+    elapsed=st.floats(0, 2 * KILL_CREDIT_S),
+)
+def test_the_credit_never_hides_more_than_the_victim_held_nor_new_growth(
+    before, freed, used, grown, elapsed
+):
+    kill = RecentKill(before, freed, at=0.0)
+    reading = MemoryReading(used, 128 * GIB)
+    adjusted = kill.adjust(reading, now=elapsed)
+    assert max(0, used - freed) <= adjusted.used <= used
+    assert adjusted.total == reading.total and adjusted.source == reading.source
+    bigger = kill.adjust(MemoryReading(used + grown, 128 * GIB), now=elapsed)
+    assert adjusted.used <= bigger.used <= adjusted.used + grown  # more never reads as less
+    if used >= max(before, freed):  # growth past the reading that caused the kill shows
+        assert bigger.used - adjusted.used == grown
+    if used <= before - freed:  # the kernel shows all the victim held: nothing is credited
+        assert adjusted.used == used
