@@ -235,6 +235,11 @@ class ActorHandlers:
         worker.actor = None
         if record.alloc is not None:
             self.scheduler.release(record.alloc)
+        if record.actor_id in self._recreate:  # stopped by us: its creation never came
+            self._recreate.discard(record.actor_id)
+            record.worker = record.alloc = None
+            self._adopt(record, restart=record.state == ActorState.RESTARTING)
+            return
         cause = self.oom_cause(worker) or (
             "The actor died unexpectedly before finishing this task.\n"
             f"{record.describe()}\nThe actor's worker process died: it may have crashed, been "

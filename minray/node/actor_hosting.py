@@ -6,8 +6,11 @@ address, restarts) stays at its home, the node of the process that created it
 task's; that node, the *host*, then keeps only a :class:`GuestActor`: the worker
 and the resources it holds. The two tell each other what the other must know:
 
-* host -> home, ``ActorUpdate``: the actor started (its address), its
-  ``__init__`` failed, its worker died, or it is exiting;
+* host -> home, ``ActorUpdate``: the actor was given a worker here ("placed", a
+  request: the home says no if the actor's owner has exited meanwhile, and the
+  lease is not granted), it started (its address), its ``__init__`` failed, its
+  worker died, or it is exiting; "unplaced": its owner exited before its
+  creation task reached the worker, which was stopped (the home creates it anew);
 * home -> host, ``KillActorWorker``: the actor was killed, went out of scope
   (``graceful``: the worker gets ExitActor and runs its exit hooks), or its owner
   died (or, without ``no_restart``, kill it so it restarts).
@@ -25,7 +28,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.connection import Connection, RemoteError
-from ..protocol.messages import ActorState, ActorUpdate, KillActorWorker, LeaseGranted, Ok
+from ..protocol.messages import (
+    ActorState,
+    ActorUpdate,
+    ErrorReply,
+    KillActorWorker,
+    LeaseGranted,
+    Ok,
+)
 from .processes import kill as _kill
 
 if TYPE_CHECKING:
@@ -46,6 +56,9 @@ class GuestActor:
     alloc: Any  #: the resources it holds while it lives
     class_name: str = ""  #: what its creation lease was asked for (for messages)
     retriable: bool = True  #: it may restart (max_restarts != 0), as its home asked
+    owner: Any = None  #: the connection of the process that was granted its lease
+    started: bool = False  #: its worker said how its __init__ went
+    unplaced: bool = False  #: stopped because its creation task never reached it
 
 
 class ActorHosting:
@@ -60,16 +73,43 @@ class ActorHosting:
         """The worker is a guest actor's from now on (its record is at ``lease.home``)."""
         alloc = self.scheduler.shrink(lease.alloc, lease.actor_resources)
         guest = GuestActor(
-            lease.actor_id, lease.home, worker, alloc, lease.task_name, lease.retriable
-        )
+            lease.actor_id, lease.home, worker, alloc, lease.task_name, lease.retriable,
+            owner=lease.owner,
+        )  # fmt: skip
         self.guests[guest.actor_id] = guest
         worker.actor = guest
-        lease.reply.set_result(
-            LeaseGranted(0, worker.worker_id, worker.address, self._gpu_ids(lease))
-        )
         asyncio.get_running_loop().call_soon(self._schedule)  # the placement CPU is free
+        asyncio.get_running_loop().create_task(self._place_guest(guest, lease))
+
+    async def _place_guest(self: NodeDaemon, guest: GuestActor, lease: LeaseRecord) -> None:
+        """Tell the home where its actor is before its owner hears of the lease, so that a
+        home whose owner exits meanwhile knows whom to ask; grant it if the home agrees."""
+        owner = lease.owner.info.get("address", "")
+        placed = ActorUpdate(guest.actor_id, self.settings.node_id, "placed", owner, 0, "", None)
+        try:
+            await self.peers.request(guest.home, placed)
+        except (ConnectionError, RemoteError) as e:
+            refused = str(e)
+        else:
+            if not lease.reply.done():
+                lease.reply.set_result(
+                    LeaseGranted(0, guest.worker.worker_id, guest.worker.address,
+                                 self._gpu_ids(lease))
+                )  # fmt: skip
+            return
+        if self.guests.get(guest.actor_id) is guest:
+            self.guests.pop(guest.actor_id)
+            guest.worker.actor = None
+            if guest.alloc is not None:
+                self.scheduler.release(guest.alloc)
+            if guest.worker.worker_id in self.workers:
+                self._worker_ready(guest.worker)
+            asyncio.get_running_loop().call_soon(self._schedule)
+        if not lease.reply.done():
+            lease.reply.set_result(ErrorReply("ActorDiedError", f"not placed: {refused}"))
 
     def _guest_started(self: NodeDaemon, guest: GuestActor, msg) -> None:
+        guest.started = True
         event = "started" if msg.error is None else "failed"
         self._tell_home(guest, event, msg.address, cause="", error=msg.error)
 
@@ -92,7 +132,14 @@ class ActorHosting:
             "died: it may have crashed, been killed (by a signal or the out-of-memory killer) "
             f"or called os._exit(); see {self.settings.worker_log(worker.worker_id, 'err')}."
         )
-        self._tell_home(guest, "lost", "", cause=cause)
+        self._tell_home(guest, "unplaced" if guest.unplaced else "lost", "", cause=cause)
+
+    def _check_guests_of(self: NodeDaemon, owner: Connection) -> None:
+        """The owner of guests that have not started has exited: each worker is asked
+        whether the creation task reached it, and stopped if not (node/actor_keepers.py)."""
+        for guest in list(self.guests.values()):
+            if guest.owner is owner and not guest.started and guest.worker.conn is not None:
+                self._check_creation(guest.worker, guest.actor_id)
 
     def _tell_home(
         self: NodeDaemon, guest: GuestActor, event: str, address: str, cause: str, error=None
@@ -117,26 +164,42 @@ class ActorHosting:
 
     # --- the home's side ------------------------------------------------------------------
 
-    def handle_ActorUpdate(self: NodeDaemon, conn: Connection, msg: ActorUpdate) -> None:
+    def handle_ActorUpdate(self: NodeDaemon, conn: Connection, msg: ActorUpdate) -> Ok | None:
         record = self.actors.get(msg.actor_id)
         host = msg.node_id
         if record is None or record.state == ActorState.DEAD:
             if msg.event == "started":  # killed while it was starting
                 conn.send(KillActorWorker(msg.actor_id))
-            return
+            if msg.event == "placed":
+                raise ValueError("the actor is dead")
+            return None
+        if msg.event == "placed":  # (a request: the lease is granted only on Ok)
+            return self._guest_placed(record, host, msg.address)
         if msg.event == "started":
             record.host = host
             if self.actors.started(msg.actor_id, msg.address, msg.pid) is not None:
                 self._notify_actor(record)
             return
         record.host = b""
-        if msg.event == "failed":
+        if msg.event == "unplaced":  # its creation never reached its worker there
+            if record.owner.closed:
+                self._adopt(record, restart=record.state == ActorState.RESTARTING)
+        elif msg.event == "failed":
             self._actor_died(record, CREATION_FAILED, msg.error)
         elif msg.event == "lost":
             self._actor_lost(record, msg.cause)
         elif msg.event == "exiting":
             self.actors.died(msg.actor_id, f"{msg.cause}\n{record.describe()}")
             self._notify_actor(record)
+
+    def _guest_placed(self: NodeDaemon, record, host: bytes, owner: str) -> Ok:
+        """A worker of ``host`` was given to the actor, leased by ``owner``: agree, unless
+        that owner is no longer the actor's (it exited, and the actor was adopted)."""
+        mine = record.owner.info.get("address") if hasattr(record.owner, "info") else None
+        if record.owner.closed or mine != owner:
+            raise ValueError("the actor's owner has exited; its home creates it instead")
+        record.host = host
+        return Ok()
 
     def _stop_remote_actor(self: NodeDaemon, record, graceful: bool = False, reason="") -> None:
         """Stop the worker of an actor of ours hosted on another node (``graceful``: let

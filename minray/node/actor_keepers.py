@@ -9,7 +9,10 @@ it). When the actor needs its creation run and its owner has exited (it was stil
 waiting for a worker, or its worker died with restarts left), the node hands the
 copy to one of its workers (AdoptActor), which owns the actor from then on and
 runs the creation as the creator would have. Should that worker exit too, the
-next one adopts it the next time it is needed.
+next one adopts it the next time it is needed. A creator may exit after a worker
+was given to its actor but before it sent the worker the creation task: the node
+holding that worker asks it (CreationReceived) and, if the task never came, stops
+it, so the actor is created anew exactly once.
 
 A detached actor that may restart also outlives its home node: the home gives the
 head a copy of its record and creation (DetachedActor); when the home dies, the
@@ -21,17 +24,29 @@ detached actors too: a restarted head's node takes them in.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from ..protocol.connection import Connection
-from ..protocol.messages import ActorState, AdoptActor, DetachedActor, Ok, RestartActor
+from ..protocol.connection import Connection, RemoteError
+from ..protocol.messages import (
+    ActorState,
+    AdoptActor,
+    CreationReceived,
+    DetachedActor,
+    Ok,
+    RestartActor,
+)
 from .actor_directory import ActorRecord
+from .processes import kill as _kill
 
 if TYPE_CHECKING:
     from .daemon import WorkerRecord
 
 logger = logging.getLogger("minray.node")
+
+#: how long a worker has to say whether an actor's creation task reached it
+CREATION_CHECK_TIMEOUT_S = 10.0
 
 
 class _NoOwner:
@@ -92,11 +107,45 @@ class ActorKeepers:
             self._adopt(record, restart=True)
 
     def _adopt_orphans(self, owner: Connection) -> None:
-        """``owner`` has exited: its detached actors waiting for a worker (their creator's
-        lease request went with it) are created by a worker of this node instead."""
+        """``owner`` has exited: its detached actors that have not started are created by a
+        worker of this node instead, unless their creation task reached their worker.
+
+        An actor still waiting for a worker (its creator's lease request went with the
+        creator) is adopted at once. One given a worker here is adopted if that worker
+        says its creation task never came (the worker is stopped first). One placed on
+        another node is that node's to check: it says "unplaced" if the creation never
+        came there either. So the actor is created once, never twice."""
         for record in self.actors.kept_by(owner):
-            if record.worker is None and not record.host and record.state != ActorState.ALIVE:
+            if record.state == ActorState.ALIVE or record.host:
+                continue
+            if record.worker is None:
                 self._adopt(record, restart=record.state == ActorState.RESTARTING)
+            elif record.worker.conn is not None:
+                self._check_creation(record.worker, record.actor_id)
+
+    def _check_creation(self, worker: WorkerRecord, actor_id: bytes) -> None:
+        """Ask the worker given to an actor whose owner has exited if the actor's creation
+        reached it; if not, stop it, and the actor is created anew (``_recreate``)."""
+
+        async def check() -> None:
+            try:
+                await asyncio.wait_for(
+                    worker.conn.request(CreationReceived(actor_id)), CREATION_CHECK_TIMEOUT_S
+                )
+                return  # its __init__ runs there: it reports as any actor does
+            except RemoteError:
+                why = "its creation task never reached it"
+            except (ConnectionError, asyncio.TimeoutError) as e:
+                why = f"it did not answer ({e!r})"
+            if worker.pid and worker.actor is not None:
+                logger.info(
+                    "the creator of actor %s exited, and %s: stopping worker %d, the actor "
+                    "is created anew", actor_id.hex(), why, worker.pid,
+                )  # fmt: skip
+                self._recreate.add(actor_id)
+                _kill(worker.pid)
+
+        asyncio.get_running_loop().create_task(check())
 
     def _adopt(self, record: ActorRecord, restart: bool) -> None:
         worker = self._adopter()

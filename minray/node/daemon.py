@@ -142,6 +142,7 @@ class NodeDaemon(
         self.held_bundles: dict[bytes, HeldBundles] = {}  #: placement group bundles held here
         self._actor_waiters: dict[bytes, list[tuple[str, asyncio.Future]]] = {}
         self._adoptions: list[tuple[bytes, bool]] = []  #: detached actors waiting for a worker
+        self._recreate: set[bytes] = set()  #: actors whose worker never got their creation
         self._lease_ids = itertools.count(1)
         self._stopped = asyncio.Event()
         self._stopping = False
@@ -350,6 +351,7 @@ class NodeDaemon(
                 f"\n{record.describe()}",
             )
         self._adopt_orphans(conn)
+        self._check_guests_of(conn)
         worker = conn.info.get("worker")
         if worker is not None:
             self._worker_gone(worker)

@@ -157,6 +157,16 @@ class AdoptActor(Message):
 
 
 @message
+class CreationReceived(Message):
+    """Node -> the worker given to an actor whose owner has just exited: has the actor's
+    creation task reached you? A request: Ok if it has (its ``__init__`` runs, or ran),
+    an error if not (the node then stops the worker, and the actor is created anew)."""
+
+    type = MsgType.CREATION_RECEIVED
+    actor_id: bytes
+
+
+@message
 class DetachedActor(Message):
     """Home node -> head: a detached actor that may restart, and its creation task (opaque
     to both), kept by the head until the actor dies. Head -> its own node, when the

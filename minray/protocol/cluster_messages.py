@@ -233,9 +233,13 @@ class ActorHome(Message):
 
 @message
 class ActorUpdate(Message):
-    """Host node -> home node: what happened to an actor hosted away from its home
-    (one-way). ``event``: "started", "failed" (its __init__ raised: ``error``),
-    "lost" (its worker died: ``cause``) or "exiting" (it called exit_actor)."""
+    """Host node -> home node: what happened to an actor hosted away from its home.
+    ``event``: "placed" (a worker here was given to it, leased by the owner at
+    ``address``; a request, answered Ok or an error if that is no longer its owner;
+    the lease is granted only on Ok), "started", "failed" (its __init__ raised:
+    ``error``), "lost" (its worker died: ``cause``), "unplaced" (its owner exited
+    before its creation task reached the worker, which was stopped) or "exiting" (it
+    called exit_actor). All but "placed" are one-way."""
 
     type = MsgType.ACTOR_UPDATE
     actor_id: bytes

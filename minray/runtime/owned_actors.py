@@ -17,7 +17,7 @@ import cloudpickle
 
 from ..exceptions import RaySystemError
 from ..protocol.connection import Connection
-from ..protocol.messages import ActorCreationFailed, ActorOutOfScope, KeepCreation
+from ..protocol.messages import ActorCreationFailed, ActorOutOfScope, KeepCreation, Ok
 
 if TYPE_CHECKING:
     from .core_worker import CoreWorker
@@ -47,6 +47,13 @@ class OwnedActors:
             )
         self.owned_actors[spec.actor["actor_id"]] = spec
         self.submitter.submit(spec)
+
+    def handle_CreationReceived(self: CoreWorker, conn: Connection, msg) -> Ok:
+        """From the node: has this actor's creation task reached this worker (its
+        owner has exited, and the node creates it anew if not)?"""
+        if self.executor is None or self.executor.creation_pushed != msg.actor_id:
+            raise ValueError(f"the creation task of actor {msg.actor_id.hex()} is not here")
+        return Ok()
 
     def _actor_out_of_scope(self: CoreWorker, actor_id: bytes) -> None:
         creation = self.owned_actors.get(actor_id)

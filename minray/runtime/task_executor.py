@@ -63,6 +63,7 @@ class TaskExecutor:
         )
         self.actor: HostedActor | None = None  #: set once this worker hosts an actor
         self.creating: HostedActor | None = None  #: the actor whose __init__ runs now
+        self.creation_pushed = b""  #: the actor whose creation task reached this worker
         self.exit_callers: set[bytes] = set()  #: calls that called exit_actor()
         #: generator calls not finished: the connection their values go back on
         self.generator_conns: dict[bytes, Connection] = {}
@@ -83,6 +84,8 @@ class TaskExecutor:
             self.generator_conns[msg.task_id] = conn
         if type(msg) is PushTask and msg.actor is None:  # (an actor's creation: not cancelled)
             self.interrupts.pushed(msg.task_id)
+        elif type(msg) is PushTask:
+            self.creation_pushed = msg.actor["actor_id"]
         reply = conn.reply_later()  # the thread that runs the call sends the reply itself
         if type(msg) is not PushActorTask or not actor.dispatch(msg, reply):
             self._tasks.put((msg, reply))  # the main thread runs it

@@ -151,3 +151,50 @@ def test_a_detached_actor_restarts_elsewhere_when_its_home_node_dies(tmp_path):
     finally:
         minray.shutdown()
         cluster.shutdown()
+
+
+@minray.remote(resources={"far": 1}, num_cpus=0)
+class _SlowStart:
+    def __init__(self, path: str, seconds: float):
+        with open(path, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        time.sleep(seconds)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+@minray.remote(max_retries=0, num_cpus=0)
+def _create_far_and_exit(path: str) -> None:
+    """The creator exits while the actor's ``__init__`` runs on another node."""
+    _SlowStart.options(name="slow", lifetime="detached").remote(path, 3.0)
+    pid_in(path, BOUND_S)  # its __init__ has begun over there
+    os._exit(1)
+
+
+@pytest.mark.parametrize("creator_on", ["head", "far"])
+def test_a_detached_actor_is_created_once_when_its_creator_exits_during_init(tmp_path, creator_on):
+    """On another node than its creator's ("head": the home hears of the actor's worker
+    there before the creator does, ActorUpdate "placed") or on the same ("far": the home
+    asks the worker, CreationReceived), the actor is not created a second time."""
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        far = cluster.add_node(num_cpus=1, resources={"far": 2})  # room for a second one
+        cluster.wait_for_nodes()
+        cluster.connect()
+        node = cluster.head_node if creator_on == "head" else far
+        here = NodeAffinitySchedulingStrategy(node.node_id, soft=False)
+        path = str(tmp_path / "actor")
+        with pytest.raises(minray.exceptions.WorkerCrashedError):
+            creator = _create_far_and_exit.options(scheduling_strategy=here)
+            minray.get(creator.remote(path), timeout=60)
+        actor = minray.get_actor("slow")
+        assert minray.get(actor.pid.remote(), timeout=BOUND_S) == _pids(path)[0]
+        time.sleep(2.0)  # a second creation, had there been one, would have begun by now
+        assert len(_pids(path)) == 1, f"created more than once: {_pids(path)}"
+        state = actor_state(actor._actor_id.hex())
+        assert (state.state, state.node_id, state.num_restarts) == ("ALIVE", far.node_id, 0)
+        minray.kill(actor)
+    finally:
+        minray.shutdown()
+        cluster.shutdown()
