@@ -9,11 +9,12 @@ If the connection to the head is lost, the node keeps running and tries to
 register again, with the same id, for up to ``head_reconnect_timeout_s`` (backing
 off from 0.1 s to 2 s between tries): a head restarted on the same address takes
 its saved tables back and gives its members that long to return
-(head/saved_tables.py). On the re-join the node says which actors it is home to,
-and sends its resources with the next heartbeat. Meanwhile requests that need
-the head wait for it (node/actor_forwarding.py), and one-way messages for it
-(an actor gone, a job finished, a group removed) are kept, up to
-``HELD_MESSAGES``, and sent in order once it is back. The node stops, as before, when
+(head/saved_tables.py). On the re-join the node says which actors it is home to
+and which placement-group bundles it holds (the head reconciles them with its
+groups: head/bundle_reconcile.py), and sends its resources with the next heartbeat.
+Meanwhile requests that need the head wait for it (node/actor_forwarding.py), and
+one-way messages for it (an actor gone, a job finished, a group removed) are kept,
+up to ``HELD_MESSAGES``, and sent in order once it is back. The node stops, as before, when
 the head refuses it (it was declared dead), when the head said it was stopping
 for good (``HeadStopping``), or when the time is up: anything it runs would be
 orphaned. Stopping ends its workers and unlinks its shared memory.
@@ -83,16 +84,18 @@ class HeadClient:
     async def join(self, address: str, resources: dict, info: dict) -> None:
         """Connect and register; raises HeadUnreachable with a reason a user can act on."""
         self._address = address
-        await self._register(resources, info, None, CONFIG.head_connect_timeout_s)
+        await self._register(resources, info, None, None, CONFIG.head_connect_timeout_s)
 
     async def _register(
-        self, resources: dict, info: dict, actors: list | None, timeout: float
+        self, resources: dict, info: dict, actors: list | None, bundles: list | None, timeout: float
     ) -> None:
-        """Connect and register (``actors``: on a re-join); HeadRefused if refused."""
+        """Connect and register (``actors``, ``bundles``: on a re-join); HeadRefused if
+        refused."""
         conn = await connect_to_head(self.head_address, self, self.token, timeout)
         register = RegisterNode(
-            self.node_id, self._address, resources, info, __version__, PYTHON_VERSION, actors
-        )
+            self.node_id, self._address, resources, info, __version__, PYTHON_VERSION, actors,
+            bundles,
+        )  # fmt: skip
         try:
             reply = await asyncio.wait_for(conn.request(register), timeout)
         except RemoteError as e:
@@ -131,11 +134,13 @@ class HeadClient:
         delay, why = 0.1, lost
         while not self._leaving:
             try:
-                actors = self.node.actors_at_home() if self.node is not None else []
-                info = self.node.node_info() if self.node is not None else {}
+                node = self.node
+                actors = node.actors_at_home() if node is not None else []
+                bundles = node.held_bundles_report() if node is not None else []
+                info = node.node_info() if node is not None else {}
                 total = self._total() if self._total is not None else info.get("Resources", {})
                 wait = max(0.1, min(CONFIG.head_connect_timeout_s, deadline - time.monotonic()))
-                await self._register(total, info, actors, wait)
+                await self._register(total, info, actors, bundles, wait)
             except HeadRefused as e:
                 self._on_lost(str(e))
                 return
