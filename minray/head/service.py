@@ -343,9 +343,7 @@ class HeadService(ActorService, PackageService, PlacementService, ProfileService
             conn.send(HeadStopping("the head was stopped"))
             conn.close()
         self.members.clear()
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        self.close_store()
 
     # --- internals -----------------------------------------------------------------------
 
