@@ -24,6 +24,10 @@ the shape ``placement_group_table()`` shows.
 4. A node dies: its bundles are placed again on live nodes (RESCHEDULING, as Ray
    calls it) while the group's other bundles keep running. A group that is not
    detached and whose creator was on that node is removed.
+5. A member registers again (the head restarted, or the connection was cut) and
+   says which bundles it holds: head/bundle_reconcile.py makes the groups and the
+   node agree (bundles of unknown groups given back, lost commits sent again,
+   bundles the head had there but the node does not hold placed again).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from ..protocol.messages import (
     PrepareBundles,
     ReturnBundles,
 )
+from .bundle_reconcile import reconcile
 from .placement import Plan, plan_missing
 
 logger = logging.getLogger("minray.head")
@@ -104,6 +109,7 @@ class PlacementService:
         self._waiting: dict[bytes, None] = {}
         self._removed: deque[bytes] = deque()  #: ids of removed groups still shown
         self._placing: asyncio.Task | None = None  #: the two-phase placement in flight
+        self._placing_id = b""  #: the group it places
         self._place_again = False
 
     @property
@@ -184,6 +190,7 @@ class PlacementService:
                     view = None  # the head node's figures changed
                 continue
             self._place_again = False
+            self._placing_id = record.group_id
             self._placing = asyncio.get_running_loop().create_task(self._place_across(record, plan))
             return
 
@@ -201,7 +208,7 @@ class PlacementService:
                     if ok:
                         self._to_node(node, ReturnBundles(record.group_id, ""))
         finally:
-            self._placing = None
+            self._placing, self._placing_id = None, b""
         if self._place_again:
             self.place_pending()
 
@@ -268,6 +275,42 @@ class PlacementService:
                 self._waiting[record.group_id] = None
                 self._save_group(record)
         self.place_pending()
+
+    def _bundles_rejoined(self, node_id: bytes, held: list) -> None:
+        """A member registered again holding ``held`` (RegisterNode.bundles): make the
+        groups and the node agree (head/bundle_reconcile.py)."""
+        placing = self._placing_id if self._placing is not None else b""
+        outcome = reconcile(node_id, held, self.groups, placing)
+        for group_id, cause in outcome.release.items():
+            self._to_node(node_id, ReturnBundles(group_id, cause))
+        for group_id, indices in outcome.replace.items():
+            record = self.groups[group_id]
+            for index in indices:
+                record.nodes[index] = b""
+            if record.state == "CREATED":
+                record.state = "RESCHEDULING"
+            self._waiting[group_id] = None
+            self._save_group(record)
+        for group_id, indices in outcome.adopt.items():
+            record = self.groups[group_id]
+            for index in indices:
+                record.nodes[index] = node_id
+            if all(record.nodes):
+                record.state = "CREATED"
+                self._waiting.pop(group_id, None)
+                self._answer_waiters(record)
+            self._save_group(record)
+        for group_id in outcome.commit:
+            self._to_node(node_id, CommitBundles(group_id))
+        if outcome.changed:
+            logger.warning(
+                "node %s re-joined holding %d bundle(s): %d group(s) given back (%d bundle(s) "
+                "of them in use: their tasks and actors are stopped), %d committed again, %d "
+                "adopted, %d placed again", node_id.hex()[:12], len(held), len(outcome.release),
+                outcome.in_use, len(outcome.commit), len(outcome.adopt), len(outcome.replace),
+            )  # fmt: skip
+        if outcome.replace:
+            self.place_pending()
 
     # --- internals ------------------------------------------------------------------------
 

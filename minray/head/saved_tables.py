@@ -4,7 +4,10 @@ A mixin of :class:`~minray.head.service.HeadService`. Each ``_save_*`` writes th
 current state of one record to the head's store (head/store.py) after a change;
 without a store (an embedded node's head services, which go with their driver)
 they do nothing. Records are msgpack, fields by name; blobs (KV values, a kept
-detached actor's creation task) stay opaque bytes.
+detached actor's creation task) stay opaque bytes. The task table, the busiest,
+is saved in batches instead: every ``TASK_SAVE_INTERVAL_S``, the attempts changed
+since (one row per attempt however many events it had), and the deletion of those
+it evicted, so the file holds at most the table's capacity of them.
 
 Recovery (:meth:`SavedTables.restore_tables`), in order:
 
@@ -13,11 +16,18 @@ Recovery (:meth:`SavedTables.restore_tables`), in order:
    death detector declares it dead, as if it had stopped heartbeating. Bundles and
    actors it holds stay where the saved tables say until then.
 2. The KV, the named and detached actors' homes (with what a new home needs of a
-   kept detached actor), the placement groups and the jobs are loaded.
+   kept detached actor), the placement groups, the jobs and the task attempts are
+   loaded.
 3. The previous head's own node is dead (its workers and drivers went with its
    process): it is shown DEAD in ``nodes()``, and its death runs the usual course:
    its kept detached actors move to the new head node, its bundles are placed
-   again, its jobs end, its other actors are dead.
+   again, its jobs end, its other actors are dead; the attempts that ran there are
+   FAILED (NODE_DIED), since their owners, if there too, will not say.
+
+The member nodes fill in the rest as they register again: the bundles they hold
+(head/bundle_reconcile.py), the actors they are home to, and the task events of
+the last seconds before the head died, which they send again
+(node/head_client.py).
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -41,7 +52,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("minray.head")
 
+#: seconds between two saves of the task table's changed attempts
+TASK_SAVE_INTERVAL_S = 1.0
+
 DETACHED_FIELDS = DetachedActor.__dataclass_fields__.keys()
+_PACKER = msgpack.Packer(use_bin_type=True)  #: (one for the task table's many rows)
 
 
 def pack(value: Any) -> bytes:
@@ -56,6 +71,7 @@ class SavedTables:
     """``_save_*`` after each change, ``restore_tables`` at a restart (module doc)."""
 
     store: HeadStore | None = None
+    _task_saver: asyncio.TimerHandle | None = None
 
     # --- saving ------------------------------------------------------------------------------
 
@@ -120,6 +136,44 @@ class SavedTables:
             row = {"address": record.address, "total": record.total, "info": record.info}
             self.store.put("nodes", node_id, pack(row))
 
+    def _save_tasks(self: HeadService) -> None:
+        """Queue the task attempts changed since the last save, and the deletion of those
+        the table evicted (written with the next flush)."""
+        tasks, store = self.tasks, self.store
+        if store is None or tasks.changed is None:
+            return
+        for key in tasks.forgotten:
+            store.delete("tasks", pack(key))
+        attempts, packb = tasks.attempts, _PACKER.pack
+        rows = []
+        for key in tasks.changed:
+            r = attempts.get(key)
+            if r is not None:
+                rows.append((packb(key), packb((r.state, r.times, r.told, r.extra))))
+        store.put_many("tasks", rows)
+        tasks.changed.clear()
+        tasks.forgotten.clear()
+
+    def _save_tasks_often(self: HeadService) -> None:
+        """Save the task table every TASK_SAVE_INTERVAL_S from now on."""
+        loop = asyncio.get_running_loop()
+
+        def tick() -> None:
+            self._save_tasks()
+            self._task_saver = loop.call_later(TASK_SAVE_INTERVAL_S, tick)
+
+        self._task_saver = loop.call_later(TASK_SAVE_INTERVAL_S, tick)
+
+    def close_store(self: HeadService) -> None:
+        """Save what changed and close the file (the head stops)."""
+        if self._task_saver is not None:
+            self._task_saver.cancel()
+            self._task_saver = None
+        if self.store is not None:
+            self._save_tasks()
+            self.store.close()
+            self.store = None
+
     def _save_head(self: HeadService) -> None:
         """This head's own node, so the next head shows it dead."""
         if self.store is not None:
@@ -140,9 +194,11 @@ class SavedTables:
                 "the head with empty tables instead (`minray start --head --fresh`)"
             ) from e
         store.on_dirty = lambda: asyncio.get_running_loop().call_soon(_flush, store)
+        self.tasks.changed = set()  # (before a restore: what it evicts is deleted too)
         summary = self.restore_tables(store) if recover_from else ""
         self.store = store
         self._save_head()
+        self._save_tasks_often()
         return summary
 
     # --- recovery ----------------------------------------------------------------------------
@@ -174,6 +230,8 @@ class SavedTables:
         for job_id, blob in jobs:
             node_id, info, start, end, is_dead = unpack(blob)
             self.jobs.restore(JobRecord(job_id, node_id, info, start, end, is_dead))
+        tasks = store.load("tasks")
+        self.tasks.restore([[*unpack(key), *unpack(row)] for key, row in tasks.items()])
         self.store = store
         old_head = store.load("meta").get(b"head")
         if old_head is not None:
@@ -182,7 +240,7 @@ class SavedTables:
         return (
             f"{members} member node(s) given {CONFIG.head_reconnect_timeout_s:g} s to reconnect, "
             f"{len(actors)} actor(s), {len(groups)} placement group(s), {len(jobs)} job(s), "
-            f"{len(kv)} KV key(s)"
+            f"{len(kv)} KV key(s), {len(tasks)} task attempt(s)"
         )
 
     def _restore_group(self: HeadService, group_id: bytes, row: dict) -> None:
@@ -200,9 +258,11 @@ class SavedTables:
             return
         record: NodeRecord = self.table.register(node_id, info.get("RayletSocketName", ""), {}, 0)
         record.info = dict(info)
-        self.table.remove(node_id, "the head's process died; a new head took over its tables")
+        why = "the head's process died; a new head took over its tables"
+        self.table.remove(node_id, why)
         self._node_dead(node_id)
         self.store.delete("nodes", node_id)
+        self.tasks.node_died(node_id.hex(), time.time(), f"the node of the task died: {why}")
 
 
 def _flush(store: HeadStore) -> None:

@@ -25,7 +25,8 @@ Actor homes and names are in actor_service.py, placement groups in
 placement_service.py; what is saved to disk so a restarted head takes the tables
 back, and how, in saved_tables.py. A node that registers again with its id (it
 lost the head and reconnected) keeps its record and says which actors it is home
-to, so the names and homes agree with what it really runs.
+to and which placement-group bundles it holds, so the names, homes and groups
+agree with what it really runs and holds.
 This service never runs user code and never unpickles: it sees msgpack fields
 only.
 """
@@ -177,6 +178,8 @@ class HeadService(ActorService, PackageService, PlacementService, ProfileService
         if old is not None and old is not conn:
             old.close()
         conn.close_callbacks.append(self._member_closed)
+        if msg.bundles is not None:  # (after the line above: the answers go to this conn)
+            self._bundles_rejoined(msg.node_id, msg.bundles)
         logger.info("node %s joined from %s", msg.node_id.hex()[:12], msg.address)
         self._changed(msg.node_id)
         return NodeRegistered(self.local_id, self.nodes_info())
@@ -340,9 +343,7 @@ class HeadService(ActorService, PackageService, PlacementService, ProfileService
             conn.send(HeadStopping("the head was stopped"))
             conn.close()
         self.members.clear()
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        self.close_store()
 
     # --- internals -----------------------------------------------------------------------
 

@@ -3,9 +3,9 @@
 ``<session_dir>/head.sqlite3`` (WAL mode) holds what the cluster must not lose
 when the head's process dies: the internal KV, the named actors and their homes
 (with what a new home needs of a kept detached actor), the placement groups,
-the jobs and the member nodes. Each table is rows of ``key -> value`` bytes; the
-head encodes its records with msgpack (head/saved_tables.py) and never unpickles:
-user data stays opaque bytes here too.
+the jobs, the member nodes and the task table's attempts. Each table is rows of
+``key -> value`` bytes; the head encodes its records with msgpack
+(head/saved_tables.py) and never unpickles: user data stays opaque bytes here too.
 
 The rule it keeps: **changes are queued and written together, once per loop
 iteration** (``flush``, scheduled by the ``on_dirty`` hook when the first change
@@ -20,7 +20,7 @@ import os
 import sqlite3
 from collections.abc import Callable
 
-TABLES = ("kv", "actors", "groups", "jobs", "nodes", "meta")
+TABLES = ("kv", "actors", "groups", "jobs", "nodes", "tasks", "meta")
 FILE_NAME = "head.sqlite3"
 
 
@@ -43,6 +43,15 @@ class HeadStore:
         """Queue ``key -> value`` in ``table`` (written at the next flush)."""
         self._queue(table, key, value)
 
+    def put_many(self, table: str, rows: list[tuple[bytes, bytes]]) -> None:
+        """Queue every ``(key, value)`` of ``rows`` in ``table`` (a batch: checked once)."""
+        _check(table)
+        if rows:
+            first = not self._pending
+            self._pending.update(((table, key), value) for key, value in rows)
+            if first and self.on_dirty is not None:
+                self.on_dirty()
+
     def delete(self, table: str, key: bytes) -> None:
         self._queue(table, key, None)
 
@@ -63,14 +72,20 @@ class HeadStore:
         if not self._pending:
             return
         pending, self._pending = self._pending, {}
+        puts: dict[str, list] = {}
+        deletes: dict[str, list] = {}
+        for (table, key), value in pending.items():  # (a key is in one of them, once)
+            if value is None:
+                deletes.setdefault(table, []).append((key,))
+            else:
+                puts.setdefault(table, []).append((key, value))
         db = self._db
         db.execute("BEGIN")
         try:
-            for (table, key), value in pending.items():
-                if value is None:
-                    db.execute(f"DELETE FROM {table} WHERE k = ?", (key,))
-                else:
-                    db.execute(f"INSERT OR REPLACE INTO {table} (k, v) VALUES (?, ?)", (key, value))
+            for table, keys in deletes.items():
+                db.executemany(f"DELETE FROM {table} WHERE k = ?", keys)
+            for table, rows in puts.items():
+                db.executemany(f"INSERT OR REPLACE INTO {table} (k, v) VALUES (?, ?)", rows)
         except BaseException:
             db.execute("ROLLBACK")
             raise

@@ -10,6 +10,10 @@ error). A worker's event names no attempt (-1): it applies to the latest one.
 The table keeps at most ``capacity`` tasks; past that, the oldest finished ones
 go first (then the oldest). Events dropped by processes and tasks evicted here
 are counted, so ``list_tasks`` can say what it does not show.
+
+A head that saves its tables (head/saved_tables.py) turns on ``changed``: the
+attempts changed since the last save, and ``forgotten``, those evicted; a
+restarted head takes the saved attempts back with :meth:`TaskTable.restore`.
 """
 
 from __future__ import annotations
@@ -97,17 +101,22 @@ class TaskTable:
         self._done: OrderedDict[tuple[bytes, int], None] = OrderedDict()  #: finished, oldest first
         self._latest: dict[bytes, int] = {}  #: task id -> its latest attempt
         self.dropped = 0  #: events dropped by processes, plus attempts evicted here
+        #: keys of the attempts changed since the last save (None: the table is not saved)
+        self.changed: set[tuple[bytes, int]] | None = None
+        self.forgotten: list[tuple[bytes, int]] = []  #: evicted since the last save
 
     def add(self, events: list, dropped: int = 0, source: dict | None = None) -> None:
         """Apply a batch of ``[task_id, attempt, state, time, info]`` events; ``source``
         (where the sender runs) is the place of its RUNNING events. The hot path of the
         head under load: it does the least it can, and converts when asked (``rows``)."""
         self.dropped += dropped
-        attempts, latest, done = self.attempts, self._latest, self._done
+        attempts, latest, done, changed = self.attempts, self._latest, self._done, self.changed
         for task_id, attempt, state, at, info in events:
             if attempt < 0:  # a worker's: the latest attempt the owner told of
                 attempt = latest.get(task_id, 0)
             key = (task_id, attempt)
+            if changed is not None:
+                changed.add(key)
             record = attempts.get(key)
             if record is None:
                 record = attempts[key] = TaskAttempt(task_id, attempt)
@@ -132,6 +141,36 @@ class TaskTable:
                 record.state, record.rank = state, rank
                 if rank == DONE_RANK:
                     done[key] = None
+
+    def restore(self, saved: list) -> None:
+        """Take back saved attempts, ``[task_id, attempt, state, times, told, extra]``
+        each (any order: they are put back oldest first)."""
+        for task_id, attempt, state, times, told, extra in sorted(saved, key=_first_time):
+            key = (task_id, attempt)
+            record = self.attempts[key] = TaskAttempt(task_id, attempt)
+            record.state, record.rank = state, ORDER.get(state, 0)
+            record.times, record.told, record.extra = dict(times), told, extra
+            if attempt >= self._latest.get(task_id, -1):
+                self._latest[task_id] = attempt
+            if state in DONE:
+                self._done[key] = None
+        self._evict()
+
+    def node_died(self, node_hex: str, at: float, why: str) -> int:
+        """The attempts running on a node whose processes all died with it (owners
+        included, so none will say): FAILED, NODE_DIED. Returns how many."""
+        ended = 0
+        for key, record in self.attempts.items():
+            if record.state in DONE or (record.extra or {}).get("node_id") != node_hex:
+                continue
+            record.state, record.rank = "FAILED", DONE_RANK
+            record.times.setdefault("FAILED", at)
+            record.extra = {**record.extra, "error_type": "NODE_DIED", "error_message": why}
+            self._done[key] = None
+            if self.changed is not None:
+                self.changed.add(key)
+            ended += 1
+        return ended
 
     def rows(self, task_id: bytes = b"") -> list[dict]:
         if task_id:
@@ -169,3 +208,10 @@ class TaskTable:
             if self._latest.get(record.task_id) == record.attempt:
                 del self._latest[record.task_id]
             self.dropped += 1
+            if self.changed is not None:
+                self.changed.discard(victim)
+                self.forgotten.append(victim)
+
+
+def _first_time(saved: list) -> float:
+    return min(saved[3].values(), default=0.0)

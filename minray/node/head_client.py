@@ -9,11 +9,15 @@ If the connection to the head is lost, the node keeps running and tries to
 register again, with the same id, for up to ``head_reconnect_timeout_s`` (backing
 off from 0.1 s to 2 s between tries): a head restarted on the same address takes
 its saved tables back and gives its members that long to return
-(head/saved_tables.py). On the re-join the node says which actors it is home to,
-and sends its resources with the next heartbeat. Meanwhile requests that need
-the head wait for it (node/actor_forwarding.py), and one-way messages for it
-(an actor gone, a job finished, a group removed) are kept, up to
-``HELD_MESSAGES``, and sent in order once it is back. The node stops, as before, when
+(head/saved_tables.py). On the re-join the node says which actors it is home to
+and which placement-group bundles it holds (the head reconciles them with its
+groups: head/bundle_reconcile.py), and sends its resources with the next heartbeat.
+It also sends again the task events it passed on in the last ``RESEND_TASK_EVENTS_S``
+before the head was lost: a restarted head saves its task table once a second,
+so it had not saved those yet (the table takes an event twice alike).
+Meanwhile requests that need the head wait for it (node/actor_forwarding.py), and
+one-way messages for it (an actor gone, a job finished, a group removed) are kept,
+up to ``HELD_MESSAGES``, and sent in order once it is back. The node stops, as before, when
 the head refuses it (it was declared dead), when the head said it was stopping
 for good (``HeadStopping``), or when the time is up: anything it runs would be
 orphaned. Stopping ends its workers and unlinks its shared memory.
@@ -33,12 +37,16 @@ from ..config import CONFIG
 from ..head.query import HeadUnreachable, connect_to_head
 from ..head.service import PYTHON_VERSION
 from ..protocol.connection import Connection, RemoteError
-from ..protocol.messages import Message, NodeHeartbeat, RegisterNode, UnregisterNode
+from ..protocol.messages import Message, NodeHeartbeat, RegisterNode, TaskEvents, UnregisterNode
 
 logger = logging.getLogger("minray.node")
 
 #: one-way messages for the head kept while reconnecting; past it the oldest are dropped
 HELD_MESSAGES = 10_000
+#: seconds of task events sent again after a reconnect (more than the head's
+#: TASK_SAVE_INTERVAL_S, head/saved_tables.py), and at most how many messages of them
+RESEND_TASK_EVENTS_S = 3.0
+RESEND_MESSAGES = 1000
 
 
 class HeadClient:
@@ -78,21 +86,25 @@ class HeadClient:
         self.connected = asyncio.Event()  #: set while registered with the head
         self.reconnecting: asyncio.Task | None = None
         self._held: deque[Message] = deque()  #: messages for the head while it is away
+        #: (when, message) of the task events sent in the last RESEND_TASK_EVENTS_S
+        self._recent: deque[tuple[float, TaskEvents]] = deque()
         self._dropped = 0  #: of them, how many did not fit
 
     async def join(self, address: str, resources: dict, info: dict) -> None:
         """Connect and register; raises HeadUnreachable with a reason a user can act on."""
         self._address = address
-        await self._register(resources, info, None, CONFIG.head_connect_timeout_s)
+        await self._register(resources, info, None, None, CONFIG.head_connect_timeout_s)
 
     async def _register(
-        self, resources: dict, info: dict, actors: list | None, timeout: float
+        self, resources: dict, info: dict, actors: list | None, bundles: list | None, timeout: float
     ) -> None:
-        """Connect and register (``actors``: on a re-join); HeadRefused if refused."""
+        """Connect and register (``actors``, ``bundles``: on a re-join); HeadRefused if
+        refused."""
         conn = await connect_to_head(self.head_address, self, self.token, timeout)
         register = RegisterNode(
-            self.node_id, self._address, resources, info, __version__, PYTHON_VERSION, actors
-        )
+            self.node_id, self._address, resources, info, __version__, PYTHON_VERSION, actors,
+            bundles,
+        )  # fmt: skip
         try:
             reply = await asyncio.wait_for(conn.request(register), timeout)
         except RemoteError as e:
@@ -110,6 +122,8 @@ class HeadClient:
         """Send a one-way message to the head; while reconnecting, keep it for later."""
         if self.connected.is_set():
             self.conn.send(msg)
+            if type(msg) is TaskEvents:
+                self._keep_recent(msg)
         elif self.reconnecting is not None and not self.reconnecting.done():
             if len(self._held) >= HELD_MESSAGES:
                 self._held.popleft()
@@ -131,11 +145,13 @@ class HeadClient:
         delay, why = 0.1, lost
         while not self._leaving:
             try:
-                actors = self.node.actors_at_home() if self.node is not None else []
-                info = self.node.node_info() if self.node is not None else {}
+                node = self.node
+                actors = node.actors_at_home() if node is not None else []
+                bundles = node.held_bundles_report() if node is not None else []
+                info = node.node_info() if node is not None else {}
                 total = self._total() if self._total is not None else info.get("Resources", {})
                 wait = max(0.1, min(CONFIG.head_connect_timeout_s, deadline - time.monotonic()))
-                await self._register(total, info, actors, wait)
+                await self._register(total, info, actors, bundles, wait)
             except HeadRefused as e:
                 self._on_lost(str(e))
                 return
@@ -144,6 +160,7 @@ class HeadClient:
             else:
                 self._sent = self._sent_pending = self._sent_total = None  # all sent again
                 logger.warning("reconnected to the head at %s", self.head_address)
+                self._send_recent()
                 self._send_held()
                 if self.on_view is not None:
                     self.on_view()
@@ -155,6 +172,20 @@ class HeadClient:
             delay = min(2 * delay, 2.0)
         if not self._leaving:
             self._on_lost(f"{lost}, and it was not back within {limit:g} s ({why})")
+
+    def _keep_recent(self, msg: TaskEvents) -> None:
+        now = time.monotonic()
+        recent = self._recent
+        recent.append((now, msg))
+        while now - recent[0][0] > RESEND_TASK_EVENTS_S or len(recent) > RESEND_MESSAGES:
+            recent.popleft()
+
+    def _send_recent(self) -> None:
+        """The task events sent just before the head was lost, again (its drop counts
+        were told once already)."""
+        while self._recent:
+            msg = self._recent.popleft()[1]
+            self.conn.send(TaskEvents(msg.events, 0, msg.source))
 
     def _send_held(self) -> None:
         if self._dropped:

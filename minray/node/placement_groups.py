@@ -11,6 +11,10 @@ bundle goes (head/placement_service.py); a node does two things:
   resources (``CPU_group_<i>_<id>``, see head/placement.py) that the group's tasks
   and actors lease. ``ReturnBundles`` stops the tasks and actors running in them
   and gives everything back.
+* When it registers again after losing the head, it says which bundles it holds
+  (:meth:`PlacementGroupHandlers.held_bundles_report`); the head answers with
+  ``ReturnBundles`` or ``CommitBundles`` where its groups disagree
+  (head/bundle_reconcile.py).
 """
 
 from __future__ import annotations
@@ -110,6 +114,24 @@ class PlacementGroupHandlers:
             self._stop_users_of(names, msg.cause or "its placement group was removed")
         self.scheduler.unreserve(held.need(), held.adds)
         self._schedule()
+
+    def held_bundles_report(self: NodeDaemon) -> list[list]:
+        """[[group id, bundle index, bundle, committed, {resource: amount in use}], ...] of
+        the bundles held here (told to the head when this node registers again)."""
+        free = self.scheduler.available_resources()
+        report = []
+        for group_id, held in self.held_bundles.items():
+            group_hex = group_id.hex()
+            for index, bundle in held.prepared.items():
+                report.append([group_id, index, bundle, False, {}])
+            for index, bundle in held.committed.items():
+                used = {}
+                for name, amount in bundle.items():
+                    taken = amount - free.get(f"{name}_group_{index}_{group_hex}", 0.0)
+                    if taken > 1e-9:
+                        used[name] = taken
+                report.append([group_id, index, bundle, True, used])
+        return report
 
     def _stop_users_of(self: NodeDaemon, names: set[str], cause: str) -> None:
         """End the leases, and kill the actors (ours and guests), holding these resources."""

@@ -23,6 +23,10 @@ class RegisterNode(Message):
     #: on a re-join after losing the head: the live actors this node is home to, as
     #: [[actor_id, namespace, name], ...] (None on the first join)
     actors: Any = None
+    #: on a re-join: the placement-group bundles held here, as [[group_id, bundle index,
+    #: {resource: amount}, committed, {resource: amount in use}], ...] (prepared only:
+    #: committed false); the head reconciles them with its groups (None on the first join)
+    bundles: Any = None
 
 
 @message

@@ -6,6 +6,8 @@ import asyncio
 import os
 import time
 
+import psutil
+
 from minray.cluster_utils import Cluster
 from minray.config import CONFIG
 from minray.protocol.connection import connect
@@ -64,6 +66,39 @@ def two_node_cluster(second_node: dict):
     for n in nodes:
         assert not segments_of(n), f"segments of {n} left behind"
         assert not os.path.exists(n.session_dir)
+
+
+def process_tree(node) -> list[psutil.Process]:
+    """The node's process and its children (empty once it is gone)."""
+    try:
+        proc = psutil.Process(node.pid)
+        return [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def restartable_cluster(monkeypatch):
+    """A head (1 CPU) and a member node (2 CPUs and a "member" resource) with short
+    heartbeats and 30 s for the member to reconnect to a restarted head; yields
+    ``(cluster, member)``, then stops every node and checks that no process or segment
+    is left behind (for pytest fixtures)."""
+    monkeypatch.setenv("MINRAY_HEARTBEAT_INTERVAL_S", "0.2")
+    monkeypatch.setenv("MINRAY_NODE_DEATH_TIMEOUT_S", "1.5")
+    monkeypatch.setenv("MINRAY_HEAD_RECONNECT_TIMEOUT_S", "30")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    member = cluster.add_node(num_cpus=2, resources={"member": 1})
+    processes = process_tree(cluster.head_node) + process_tree(member)
+    try:
+        yield cluster, member
+    finally:
+        nodes = cluster.list_all_nodes() + [member]
+        for node in cluster.list_all_nodes():
+            processes += process_tree(node)
+        cluster.shutdown()
+        _, alive = psutil.wait_procs(processes, timeout=15)
+        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+        for node in nodes:
+            assert not segments_of(node), "shared-memory segments left behind"
 
 
 def read_stripped(path: str) -> str:

@@ -13,7 +13,6 @@ import psutil
 import pytest
 
 import minray
-from minray.cluster_utils import Cluster
 from minray.config import CONFIG
 from minray.experimental import internal_kv
 from minray.head.query import query_head
@@ -21,7 +20,7 @@ from minray.protocol.connection import connect
 from minray.protocol.messages import GetClusterInfo, GetJobs, KvRequest, RemovePlacementGroup
 from minray.util.placement_group import placement_group, placement_group_table
 
-from .cluster_helpers import segments_of
+from .cluster_helpers import process_tree, restartable_cluster, segments_of
 
 BOUND_S = 60.0
 
@@ -36,34 +35,10 @@ def _wait(condition, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def _tree(node) -> list[psutil.Process]:
-    try:
-        proc = psutil.Process(node.pid)
-        return [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
 @pytest.fixture
 def cluster(monkeypatch):
     """A head (1 CPU) and a member node (2 CPUs and a "member" resource)."""
-    monkeypatch.setenv("MINRAY_HEARTBEAT_INTERVAL_S", "0.2")
-    monkeypatch.setenv("MINRAY_NODE_DEATH_TIMEOUT_S", "1.5")
-    monkeypatch.setenv("MINRAY_HEAD_RECONNECT_TIMEOUT_S", "30")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    member = cluster.add_node(num_cpus=2, resources={"member": 1})
-    processes = _tree(cluster.head_node) + _tree(member)
-    try:
-        yield cluster, member
-    finally:
-        nodes = cluster.list_all_nodes() + [member]
-        for node in cluster.list_all_nodes():
-            processes += _tree(node)
-        cluster.shutdown()
-        _, alive = psutil.wait_procs(processes, timeout=15)
-        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
-        for node in nodes:
-            assert not segments_of(node), "shared-memory segments left behind"
+    yield from restartable_cluster(monkeypatch)
 
 
 @minray.remote
@@ -170,7 +145,7 @@ def test_member_nodes_stop_cleanly_when_the_head_does_not_come_back_in_time(clus
     # the member read its timeout at start (30 s): a second member with a short one
     monkeypatch.setenv("MINRAY_HEAD_RECONNECT_TIMEOUT_S", "2")
     short = cluster.add_node(num_cpus=1)
-    tree = _tree(short)
+    tree = process_tree(short)
     killed = time.monotonic()
     cluster.remove_node(cluster.head_node, allow_graceful=False)
     _wait(lambda: not short.alive(), 20, "the member to give up on the head")

@@ -35,7 +35,7 @@ OLD_HEAD, NEW_HEAD, MEMBER = b"h" * 28, b"n" * 28, b"m" * 28
 
 ops = st.lists(
     st.tuples(
-        st.sampled_from(["put", "delete", "flush"]),
+        st.sampled_from(["put", "put_many", "delete", "flush"]),
         st.sampled_from(TABLES),
         st.binary(max_size=4),
         st.binary(max_size=64),
@@ -55,6 +55,9 @@ def test_what_was_written_reads_back_the_same_after_the_file_is_reopened(steps):
             if op == "put":
                 store.put(table, key, value)
                 model[table][key] = value
+            elif op == "put_many":
+                store.put_many(table, [(key, value), (key + b"+", value)])
+                model[table].update({key: value, key + b"+": value})
             elif op == "delete":
                 store.delete(table, key)
                 model[table].pop(key, None)
