@@ -2,12 +2,15 @@
 
     python benchmarks/spill.py --ray-python .bench/ray/bin/python   (or: make bench-spill)
     python benchmarks/spill.py --store-mib 256 --spill-gib 1 --repeat 2
+    python benchmarks/spill.py --threshold 1.0   (spill only when full: no spilling ahead)
 
 Each run starts a fresh runtime (one CPU, ``object_store_memory`` = the store),
 ``put``s ``--spill-gib`` of 32 MiB numpy arrays (4x the store by default, so
 three quarters of it must go to disk while the loop runs), then ``get``s every
 one back in order (most of them from disk) and checks its first and last byte.
-Both runtimes spill into a fresh directory under the same temp dir.
+Both runtimes spill into a fresh directory under the same temp dir. ``--threshold``
+sets both runtimes' ``object_spilling_threshold`` (default: each one's own, 0.8):
+past that share of the store they spill in the background, ahead of a full store.
 
 Rows: spill GB/s (bytes put / time of the put loop) and restore GB/s (bytes
 read / time of the get loop), medians over ``--repeat`` runs, minray / Ray
@@ -33,7 +36,7 @@ ROOT = os.path.dirname(HERE)
 CHUNK = 32 * 2**20
 
 
-def child(runtime: str, store: int, total: int, spill_dir: str) -> dict:
+def child(runtime: str, store: int, total: int, spill_dir: str, threshold: float) -> dict:
     """One run in this process: put ``total`` bytes into a ``store``-byte store, get them."""
     import numpy as np
 
@@ -43,10 +46,13 @@ def child(runtime: str, store: int, total: int, spill_dir: str) -> dict:
         sys.path.insert(0, ROOT)
         import minray as rt
     spec = {"type": "filesystem", "params": {"directory_path": spill_dir}}
+    settings: dict = {"object_spilling_config": json.dumps(spec)}
+    if threshold >= 0:
+        settings["object_spilling_threshold"] = threshold
     rt.init(
         num_cpus=1,
         object_store_memory=store,
-        _system_config={"object_spilling_config": json.dumps(spec)},
+        _system_config=settings,
         include_dashboard=False,
     )
     try:
@@ -67,12 +73,13 @@ def child(runtime: str, store: int, total: int, spill_dir: str) -> dict:
     return {"spill_gb_per_s": total / spill_s / 1e9, "restore_gb_per_s": total / restore_s / 1e9}
 
 
-def run(python: str, runtime: str, store: int, total: int) -> dict:
+def run(python: str, runtime: str, store: int, total: int, threshold: float) -> dict:
     spill_dir = tempfile.mkdtemp(prefix=f"spill-bench-{runtime}-")
     try:
         out = subprocess.run(
             [python, __file__, "--child", runtime, "--store-bytes", str(store),
-             "--total-bytes", str(total), "--spill-dir", spill_dir],
+             "--total-bytes", str(total), "--spill-dir", spill_dir,
+             "--threshold", str(threshold)],
             capture_output=True, text=True, cwd=ROOT, timeout=600,
         )  # fmt: skip
         lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
@@ -89,13 +96,18 @@ def main() -> None:
     parser.add_argument("--store-mib", type=int, default=256)
     parser.add_argument("--spill-gib", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--threshold", type=float, default=-1.0,
+        help="object_spilling_threshold for both runtimes (default: their own, 0.8)",
+    )  # fmt: skip
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--store-bytes", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--total-bytes", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--spill-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.store_bytes, args.total_bytes, args.spill_dir)))
+        got = child(args.child, args.store_bytes, args.total_bytes, args.spill_dir, args.threshold)
+        print(json.dumps(got))
         return
     store, total = args.store_mib * 2**20, int(args.spill_gib * 2**30)
     runtimes = {"minray": sys.executable}
@@ -104,14 +116,15 @@ def main() -> None:
     results: dict[str, list[dict]] = {name: [] for name in runtimes}
     for _ in range(args.repeat):  # alternate, so both see the same machine
         for name, python in runtimes.items():
-            results[name].append(run(python, name, store, total))
+            results[name].append(run(python, name, store, total, args.threshold))
     sys.path.insert(0, HERE)
     from floor import disk_write_gb_per_s
 
     disk = disk_write_gb_per_s(tempfile.gettempdir())
     print(
         f"store {args.store_mib} MiB, {args.spill_gib:g} GiB put then read back "
-        f"({total // CHUNK} x {CHUNK // 2**20} MiB); disk write+fsync {disk:.2f} GB/s"
+        f"({total // CHUNK} x {CHUNK // 2**20} MiB); disk write+fsync {disk:.2f} GB/s; "
+        f"object_spilling_threshold {args.threshold if args.threshold >= 0 else 'default'}"
     )
     for row in ("spill_gb_per_s", "restore_gb_per_s"):
         figures = {name: statistics.median(r[row] for r in rs) for name, rs in results.items()}

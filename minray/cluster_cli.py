@@ -406,5 +406,7 @@ def _store_line(node: dict) -> str:
         f"used, {node['ObjectStoreSpilledBytes'] / mib:.1f} MiB in "
         f"{node['ObjectStoreSpilledObjects']} object(s) spilled to disk "
         f"({node['ObjectStoreSpilledBytesTotal'] / mib:.1f} MiB spilled, "
+        f"{node.get('ObjectStoreSpilledAheadBytesTotal', 0) / mib:.1f} MiB of it before "
+        "the store was full, "
         f"{node['ObjectStoreRestoredBytesTotal'] / mib:.1f} MiB restored in all)"
     )

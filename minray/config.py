@@ -33,6 +33,13 @@ class Config:
     #: where a full object store spills objects to files ("": the node's session
     #: directory); each node uses a subdirectory of its own (Ray: object_spilling_config)
     object_spilling_directory: str = ""
+    #: share of the object store above which the node spills least recently used objects
+    #: in the background, before a put finds it full, until it is below again (1.0: only
+    #: when full; Ray: object_spilling_threshold)
+    object_spilling_threshold: float = 0.8
+    #: bytes: a background spill smaller than this waits while another spill is under
+    #: way, so small objects go out in larger batches (Ray: min_spilling_size)
+    min_spilling_size: int = 100 * 1024 * 1024
     #: root of this user's session directories (made mode 0700; see node/private_dirs.py)
     session_root: str = os.path.join(tempfile.gettempdir(), f"minray-{os.getuid()}")
     #: seconds an idle worker beyond the CPU count lingers before it is stopped
@@ -117,6 +124,17 @@ class Config:
                 f"memory_usage_threshold must be between 0 and 1 (a share of the node's "
                 f"memory; 0 turns the memory monitor off), got {self.memory_usage_threshold} "
                 f"({env_setting('memory_usage_threshold')})"
+            )
+        if not 0.0 <= self.object_spilling_threshold <= 1.0:
+            raise ValueError(
+                f"object_spilling_threshold must be between 0 and 1 (the share of the object "
+                f"store above which objects are spilled ahead; 1 spills only when full), got "
+                f"{self.object_spilling_threshold} ({env_setting('object_spilling_threshold')})"
+            )
+        if self.min_spilling_size < 0:
+            raise ValueError(
+                f"{env_setting('min_spilling_size')} must be 0 or more bytes, got "
+                f"{self.min_spilling_size}"
             )
 
     @classmethod

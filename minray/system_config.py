@@ -21,6 +21,9 @@ ignored.
 * ``object_spilling_config`` (JSON: ``{"type": "filesystem", "params":
   {"directory_path": DIR}}``) -> ``object_spilling_directory``; DIR must be
   writable, checked here (node/spilling.py).
+* ``object_spilling_threshold`` (a share, 0 to 1; 1 spills only when the store is
+  full) and ``min_spilling_size`` (bytes, 0 or more) -> the node's spilling ahead
+  of a full store (node/spill_ahead.py).
 
 A node's death by crash needs none of this: the head sees its connection close
 at once. These settings matter for a hung node or a network cut.
@@ -46,11 +49,12 @@ HEALTH_KEYS = (
     "health_check_timeout_ms",
 )
 MEMORY_KEYS = ("memory_usage_threshold", "memory_monitor_refresh_ms")
+SPILLING_KEYS = ("object_spilling_config", "object_spilling_threshold", "min_spilling_size")
 SUPPORTED_KEYS = frozenset(
     HEALTH_KEYS
     + MEMORY_KEYS
     + ("health_check_initial_delay_ms", "idle_worker_killing_time_threshold_ms")
-    + ("object_spilling_config",)
+    + SPILLING_KEYS
 )
 
 _warned: set[str] = set()
@@ -108,9 +112,7 @@ def node_environment(system_config: Any, where: str = "init()", base: Config = C
         key = "idle_worker_killing_time_threshold_ms"
         env["MINRAY_IDLE_WORKER_TIMEOUT_S"] = repr(_number(key, config[key]) / 1000)
     env.update(_memory_monitor_environment(config))
-    if "object_spilling_config" in config:
-        directory = _spilling_directory(config["object_spilling_config"])
-        env["MINRAY_OBJECT_SPILLING_DIRECTORY"] = directory
+    env.update(_spilling_environment(config))
     ignored = [key for key in config if key not in SUPPORTED_KEYS]
     if config.get("health_check_initial_delay_ms", 0) != 0:
         ignored.append("health_check_initial_delay_ms")
@@ -133,6 +135,32 @@ def _memory_monitor_environment(config: dict) -> dict:
         value = config["memory_monitor_refresh_ms"]
         period = _number("memory_monitor_refresh_ms", value) / 1000 if value != 0 else 0.0
         env["MINRAY_MEMORY_MONITOR_REFRESH_S"] = repr(period)
+    return env
+
+
+def _spilling_environment(config: dict) -> dict:
+    env = {}
+    if "object_spilling_config" in config:
+        directory = _spilling_directory(config["object_spilling_config"])
+        env["MINRAY_OBJECT_SPILLING_DIRECTORY"] = directory
+    if "object_spilling_threshold" in config:
+        value = config["object_spilling_threshold"]
+        share = value if type(value) in (int, float) else math.nan
+        if not 0 <= share <= 1:
+            raise ValueError(
+                "_system_config['object_spilling_threshold'] is the share of the object store "
+                "above which objects are spilled ahead of a full store, from 0 to 1 (1: spill "
+                f"only when full), got {value!r}"
+            )
+        env["MINRAY_OBJECT_SPILLING_THRESHOLD"] = repr(float(share))
+    if "min_spilling_size" in config:
+        value = config["min_spilling_size"]
+        if type(value) is not int or value < 0:
+            raise ValueError(
+                "_system_config['min_spilling_size'] is a whole number of bytes, 0 or more "
+                f"(Ray's default is 100 * 1024 * 1024), got {value!r}"
+            )
+        env["MINRAY_MIN_SPILLING_SIZE"] = str(value)
     return env
 
 
@@ -172,7 +200,8 @@ def _warn_ignored(keys: list, where: str) -> None:
             "It applies health_check_period_ms, health_check_failure_threshold, "
             "health_check_timeout_ms, health_check_initial_delay_ms=0, "
             "idle_worker_killing_time_threshold_ms, memory_usage_threshold, "
-            "memory_monitor_refresh_ms and object_spilling_config (docs/cluster.md).",
+            "memory_monitor_refresh_ms, object_spilling_config, object_spilling_threshold "
+            "and min_spilling_size (docs/cluster.md).",
             where,
             ", ".join(repr(key) for key in new),
             "it is" if len(new) == 1 else "they are",

@@ -77,6 +77,10 @@ class ClusterCollector:
             for name, text in (
                 ("minray_object_store_used_bytes", "Bytes of objects in the node's store"),
                 ("minray_object_store_spilled_bytes", "Bytes of objects spilled to disk now"),
+                (
+                    "minray_object_store_spilled_ahead_bytes_total",
+                    "Bytes spilled before the store was full (object_spilling_threshold)",
+                ),
                 ("minray_object_store_capacity_bytes", "Size of the node's object store"),
                 ("minray_lease_queue_length", "Lease requests queued at the node"),
                 ("minray_node_cpu_percent", "CPU use of the node's machine, percent"),
@@ -98,6 +102,9 @@ class ClusterCollector:
             values = {
                 "minray_object_store_used_bytes": row.get("ObjectStoreUsedBytes", 0),
                 "minray_object_store_spilled_bytes": row.get("ObjectStoreSpilledBytes", 0),
+                "minray_object_store_spilled_ahead_bytes_total": row.get(
+                    "ObjectStoreSpilledAheadBytesTotal", 0
+                ),
                 "minray_object_store_capacity_bytes": resources.get("object_store_memory", 0),
                 "minray_lease_queue_length": sum(d[1] for d in row.get("PendingDemands") or ()),
                 "minray_node_cpu_percent": row.get("CpuPercent", 0.0),

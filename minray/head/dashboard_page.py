@@ -133,7 +133,8 @@ async function refresh() {
     addProfileButtons("actors", actors.actors, "actor");
     const newest = tasks.tasks.slice().reverse();
     fill("tasks", newest, [["task", t => t.task_id.slice(0, 16)],
-      ["name", t => t.name], ["state", t => t.state], ["attempt", t => t.attempt_number],
+      ["name", t => t.name], ["state", t => t.state],
+      ["attempt", t => t.attempt_number + (t.attempt_reason ? ` (${t.attempt_reason})` : "")],
       ["type", t => t.type], ["node", t => (t.node_id || "").slice(0, 12)],
       ["worker", t => (t.worker_id || "").slice(0, 12)], ["worker pid", t => t.worker_pid],
       ["duration", duration], ["error", t => t.exception_type || t.error_type]]);
@@ -148,7 +149,9 @@ async function refresh() {
     addLogButtons(workers.workers);
     fill("objects", objects.objects.slice(0, 500), [["object", o => o.object_id.slice(0, 16)],
       ["size", o => o.object_size < 0 ? "?" : o.object_size], ["reference", o => o.reference_type],
-      ["task status", o => o.task_status], ["held by", o => `${o.type} pid ${o.pid}`],
+      ["task status", o => o.task_status],
+      ["rebuilt", o => o.reconstructions ? `${o.reconstructions} time(s)` : ""],
+      ["held by", o => `${o.type} pid ${o.pid}`],
       ["node", o => (o.node_id || "").slice(0, 12)], ["owner", o => o.owner],
       ["stored on", o => (o.stored_on_node || "").slice(0, 12)], ["call site", o => o.call_site]]);
     const missing = actors.missing.length

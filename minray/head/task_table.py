@@ -82,6 +82,7 @@ class TaskAttempt:
             "exception_type": info.get("exception_type") or None,
             "required_resources": info.get("required_resources") or {},
             "waiting_for": info.get("waiting_for") or None,
+            "attempt_reason": info.get("attempt_reason") or None,
             "events": [
                 {"state": state, "created_ms": round(at * 1000, 3)}
                 for state, at in sorted(self.times.items(), key=lambda item: item[1])

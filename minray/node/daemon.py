@@ -68,6 +68,7 @@ from .object_transfer import ObjectTransfers
 from .placement_groups import HeldBundles, PlacementGroupHandlers
 from .processes import alive as _alive
 from .processes import stop_workers
+from .spill_ahead import SpillAhead
 from .spillback import SpillTally, Unschedulable, spill_target
 from .spilling import Spilling
 from .state_rows import StateRows
@@ -111,6 +112,7 @@ class NodeDaemon(
     ObjectHandlers,
     ObjectTransfers,
     Spilling,
+    SpillAhead,
     PlacementGroupHandlers,
     Membership,
     MemoryMonitor,
@@ -158,6 +160,7 @@ class NodeDaemon(
         self.tcp_port = 0  #: of the TCP listener (0: none, as in an embedded node)
         self._init_transfers()
         self._init_spilling()
+        self._init_spill_ahead()
         self._oom_causes: dict[int, str] = {}  #: memory monitor: killed worker's pid -> why
         self._init_state_rows()
 
@@ -207,6 +210,7 @@ class NodeDaemon(
         if self._stopping:
             return
         self._stopping = True
+        self._close_spill_ahead()
         for server in (self._server, self._tcp_server):
             if server is not None:
                 server.close()
@@ -243,6 +247,7 @@ class NodeDaemon(
                 return
             self._trim_idle_workers()
             self._forget_workers_that_died_starting()
+            self.spill_ahead_soon()  # objects written or unpinned since may spill now
             if self._requests and self._has_peers():
                 self._respill_queued()
 

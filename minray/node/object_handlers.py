@@ -38,6 +38,7 @@ class ObjectHandlers:
         except ObjectStoreFullError:
             return self._create_after_spilling(conn, msg, segment)
         self._unlink(unlink)
+        self.spill_ahead_soon()
         return self._created(conn, reservation)
 
     async def _create_after_spilling(self, conn: Connection, msg: CreateObject, segment: str):

@@ -1,6 +1,7 @@
 """Spilling to disk: making room in a full store, and bringing objects back.
 
-A mixin of :class:`~minray.node.daemon.NodeDaemon`. When a reservation
+A mixin of :class:`~minray.node.daemon.NodeDaemon`. (Spilling before the store
+is full, in the background, is node/spill_ahead.py; it uses ``_spill``.) When a reservation
 (``CreateObject``, a pull from another node, a restore) does not fit, the node
 spills least recently used objects that nobody pins to files
 (object_store/spill_files.py) until it does, on its spill threads, one
@@ -73,6 +74,7 @@ class Spilling:
         except ObjectStoreFullError:
             reservation, unlink = await self._reserve_spilling(object_id, segment, size, owner)
         self._unlink(unlink)
+        self.spill_ahead_soon()
         return reservation
 
     async def _reserve_spilling(self: NodeDaemon, object_id, segment, size, owner):
@@ -88,6 +90,8 @@ class Spilling:
                     raise failure
                 victims = self.store.victims(size - self.store.free_bytes)
                 if not victims:
+                    if await self.spill_ahead_settled():  # what it spilled may be room
+                        continue
                     raise ObjectStoreFullError(self._full_message(size))
                 failure = await self._spill(victims)
         raise ObjectStoreFullError(self._full_message(size))
@@ -123,11 +127,12 @@ class Spilling:
         )
 
     async def _spill(
-        self: NodeDaemon, victims: list[tuple[bytes, SegmentInfo]]
+        self: NodeDaemon, victims: list[tuple[bytes, SegmentInfo]], ahead: bool = False
     ) -> Exception | None:
         """Write ``victims`` to files (those restored earlier have one) and drop them from
-        shared memory; returns the error to raise if a write failed (OutOfDiskError, or
-        ObjectStoreFullError naming the directory), else None."""
+        shared memory (``ahead``: before the store is full, node/spill_ahead.py); returns
+        the error to raise if a write failed (OutOfDiskError, or ObjectStoreFullError
+        naming the directory), else None."""
         loop = asyncio.get_running_loop()
         writes = []
         for object_id, info in victims:
@@ -162,6 +167,8 @@ class Spilling:
             segment = self.store.end_spill(object_id, evict=True)
             if segment is not None:
                 unlink.append(segment)
+                if ahead:
+                    self.spilled_ahead_bytes_total += info.size
         self._unlink(unlink)
         if failure is None or isinstance(failure, OutOfDiskError):
             return failure
@@ -183,24 +190,31 @@ class Spilling:
                 "ObjectLostError",
                 "It is neither in shared memory nor spilled on this node (was it freed?).",
             )
-        task = self._restores.get(msg.object_id)
-        if task is None:
-            task = asyncio.get_running_loop().create_task(self._restore(msg.object_id))
-            self._restores[msg.object_id] = task
-            task.add_done_callback(lambda _: self._restores.pop(msg.object_id, None))
-        return self._answer_restore(conn, msg.object_id, task)
+        return self._answer_restore(conn, msg.object_id)
 
-    async def _answer_restore(self: NodeDaemon, conn: Connection, object_id: bytes, task):
-        try:
-            await asyncio.shield(task)
-        except (ObjectStoreFullError, OutOfDiskError) as e:
-            return ErrorReply(type(e).__name__, f"cannot restore it from disk: {e}")
-        except OSError as e:
-            return ErrorReply("ObjectLostError", f"Reading its spill file failed: {e}")
-        info = self.store.info(object_id)
-        if info is None or conn.closed:
-            return ErrorReply("ObjectLostError", "It was freed while it was restored.")
-        return self._pinned_for(conn, info)
+    def _restore_task(self: NodeDaemon, object_id: bytes) -> asyncio.Task:
+        """The restore of ``object_id`` in flight, started if none is."""
+        task = self._restores.get(object_id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._restore(object_id))
+            self._restores[object_id] = task
+            task.add_done_callback(lambda _: self._restores.pop(object_id, None))
+        return task
+
+    async def _answer_restore(self: NodeDaemon, conn: Connection, object_id: bytes):
+        for _ in range(3):  # (spilled again before this reader pinned it: restored again)
+            try:
+                await asyncio.shield(self._restore_task(object_id))
+            except (ObjectStoreFullError, OutOfDiskError) as e:
+                return ErrorReply(type(e).__name__, f"cannot restore it from disk: {e}")
+            except OSError as e:
+                return ErrorReply("ObjectLostError", f"Reading its spill file failed: {e}")
+            info = self.store.info(object_id)
+            if info is not None and not conn.closed:
+                return self._pinned_for(conn, info)
+            if conn.closed or object_id not in self.spilled:
+                break
+        return ErrorReply("ObjectLostError", "It was freed while it was restored.")
 
     def _pinned_for(self: NodeDaemon, conn: Connection, info: SegmentInfo) -> ObjectRestored:
         self.store.pin(info.segment)
@@ -258,6 +272,7 @@ class Spilling:
             "ObjectStoreSpilledBytes": size,
             "ObjectStoreSpilledObjects": count,
             "ObjectStoreSpilledBytesTotal": self.spilled.spilled_bytes_total,
+            "ObjectStoreSpilledAheadBytesTotal": self.spilled_ahead_bytes_total,
             "ObjectStoreRestoredBytesTotal": self.spilled.restored_bytes_total,
             "ObjectSpillingDirectory": self.spill_dir,
         }

@@ -17,7 +17,8 @@ pooled segments); the pool is emptied first when a reservation needs room, and
 spills objects to disk: ``victims`` names the least recently used unpinned ones
 (spill_policy.py), and ``evict`` drops one from shared memory once it is in a
 file. Its segment is unlinked, never pooled: a reader whose pin is still on the
-way may have mapped it, and unlinking leaves that mapping intact.
+way may have mapped it, and unlinking leaves that mapping intact. ``ahead``
+names those to spill before the store is full (Ray's object_spilling_threshold).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections import Counter
 from typing import NamedTuple
 
 from ..exceptions import ObjectStoreFullError
-from .spill_policy import Candidate, choose_victims
+from .spill_policy import Candidate, choose_ahead, choose_victims
 
 #: a pooled segment is reused for an object of at least this fraction of its size
 REUSE_MIN_FILL = 0.8
@@ -175,16 +176,31 @@ class StoreAccounting:
     def victims(self, needed: int) -> list[tuple[bytes, SegmentInfo]] | None:
         """Live objects to spill for ``needed`` more bytes, least recently used first;
         None if spilling every unpinned object would not be enough."""
+        chosen = choose_victims(self._candidates(), needed)
+        if chosen is None:
+            return None
+        return [(c.object_id, self._objects[c.object_id]) for c in chosen]
+
+    def ahead(self, threshold: float, min_spilling_size: int) -> list[tuple[bytes, SegmentInfo]]:
+        """Live objects to spill now so live bytes fall to ``threshold`` of the store
+        (spill_policy.choose_ahead); ``[]`` when nothing should go."""
+        if self.used - self._pool_bytes <= threshold * self.capacity:  # (the usual answer)
+            return []
+        objects = self._objects
+        in_flight = sum(objects[oid].size for oid in self._spilling if oid in objects)
+        chosen = choose_ahead(
+            self._candidates(), self.live_bytes, self.capacity, threshold,
+            min_spilling_size, in_flight,
+        )  # fmt: skip
+        return [(c.object_id, objects[c.object_id]) for c in chosen]
+
+    def _candidates(self) -> list[Candidate]:
         pins, spilling = self._pins, self._spilling
-        candidates = [
+        return [
             Candidate(oid, info.size, self._last_use.get(info.segment, 0),
                       pins[info.segment] > 0 or oid in spilling)
             for oid, info in self._objects.items()
         ]  # fmt: skip
-        chosen = choose_victims(candidates, needed)
-        if chosen is None:
-            return None
-        return [(c.object_id, self._objects[c.object_id]) for c in chosen]
 
     def start_spill(self, object_id: bytes) -> None:
         self._spilling.add(object_id)

@@ -7,6 +7,13 @@ reader maps it, or its writer has not finished), and only as many as the
 reservation needs. If even every unpinned object would not make room it picks
 none, so a reservation that must fail fails without writing anything.
 
+The node also spills ahead of a full store (Ray's ``object_spilling_threshold``):
+once live objects hold more than ``threshold`` of the store, ``choose_ahead``
+picks, by the same rule, just enough to bring them back to it (what is already
+on its way to disk counts as gone). A batch smaller than ``min_spilling_size``
+waits while another spill is under way: that one may be enough, and small
+objects then go out together (Ray's rule).
+
 ``SpillTable`` remembers each spilled object's file. A restored object keeps
 its file until the object is freed, so spilling it again costs no write.
 """
@@ -37,6 +44,33 @@ def choose_victims(candidates: Iterable[Candidate], needed: int) -> list[Candida
         if total >= needed:
             return chosen
     return None
+
+
+def choose_ahead(
+    candidates: Iterable[Candidate],
+    live: int,
+    capacity: int,
+    threshold: float,
+    min_spilling_size: int = 0,
+    in_flight: int = 0,
+) -> list[Candidate]:
+    """Objects to spill before the store is full: the least recently used unpinned ones
+    that bring ``live`` bytes (less ``in_flight``, being spilled) down to ``threshold``
+    of ``capacity``, as many as there are if not enough; ``[]`` when below it, or when
+    the batch is under ``min_spilling_size`` and a spill is ``in_flight``."""
+    excess = live - in_flight - int(threshold * capacity)
+    if threshold >= 1.0 or excess <= 0:
+        return []
+    chosen: list[Candidate] = []
+    total = 0
+    for candidate in sorted((c for c in candidates if not c.pinned), key=lambda c: c.last_use):
+        chosen.append(candidate)
+        total += candidate.size
+        if total >= excess:
+            break
+    if in_flight > 0 and total < min_spilling_size:
+        return []
+    return chosen
 
 
 class SpilledObject(NamedTuple):

@@ -42,6 +42,7 @@ class Kept:
     linked: list  #: argument ids whose own lineage keeps them rebuildable
     dependents: int = 0  #: kept tasks that linked one of our results
     running: bool = False  #: re-running now
+    rebuilding: set = field(default_factory=set)  #: the ids its re-run now rebuilds
 
 
 @dataclass(slots=True)
@@ -168,4 +169,5 @@ class LineageTable:
             return None
         kept.running = True
         kept.live.update(needed)
+        kept.rebuilding = set(needed)
         return kept

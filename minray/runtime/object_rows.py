@@ -4,7 +4,8 @@ A mixin of :class:`~minray.runtime.core_worker.CoreWorker`. ``list_objects``
 asks every node, which asks each of its processes (``GetObjectRows``); each
 answers with a row per object it references, in Ray's ``ObjectState`` shape:
 an object referenced by three processes has three rows, as in Ray. Only the
-owner knows a value's size and its task's state; a borrower reports -1 and NIL.
+owner knows a value's size, its task's state and how often it was rebuilt
+(``reconstructions``, runtime/reconstruction.py); a borrower reports -1, NIL and None.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ class ObjectRowsMixin:
         pid, ip, node = os.getpid(), self.node_ip, self.node_id.hex()
         rows = []
         for object_id, counts, owner in entries:
-            size, status, attempt, where = -1, "NIL", 0, None
+            size, status, attempt, where, rebuilt = -1, "NIL", 0, None, None
             if owner == self.address:
+                rebuilt = self.reconstructed.get(object_id, 0)
                 value = self.store.get(object_id)
                 if value is not None:
                     size = value_size(value.kind, value.payload)
@@ -77,6 +79,7 @@ class ObjectRowsMixin:
                     "type": kind,
                     "pid": pid,
                     "ip": ip,
+                    "reconstructions": rebuilt,
                     "node_id": node,
                     "owner": owner,
                     "stored_on_node": where,

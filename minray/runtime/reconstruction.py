@@ -12,6 +12,11 @@ becomes an error at ``get``: ``ObjectLostError`` for ``put`` objects and actor
 calls' results, ``ObjectReconstructionFailedMaxAttemptsExceededError`` when no
 retries are left, ``ObjectReconstructionFailedLineageEvictedError`` when the task
 was no longer kept.
+
+What was rebuilt is shown: the owner counts each object's rebuilds
+(``reconstructed``; ``list_objects`` rows say ``reconstructions``), and the
+re-run attempt's task events carry ``attempt_reason="RECONSTRUCTION"`` (a retry
+after a failure says ``"RETRY"``), which ``list_tasks`` and the dashboard show.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("minray")
 
+#: objects whose rebuilds an owner remembers at most (the oldest are forgotten)
+MAX_COUNTED = 10_000
+
 
 class Reconstruction:
     """The owner's side: keep lineage, run tasks again."""
@@ -43,6 +51,8 @@ class Reconstruction:
         self.lineage = LineageTable(self.config.max_lineage_bytes)
         #: counts for tests and the chaos tools: tasks run again, objects they rebuilt
         self.rebuilt = {"tasks": 0, "objects": 0}
+        #: object id -> times it was rebuilt (while it lives; list_objects shows it)
+        self.reconstructed: dict[bytes, int] = {}
 
     # --- a task finished: keep it, or let its arguments go ----------------------------------
 
@@ -85,6 +95,7 @@ class Reconstruction:
 
     def result_freed(self: CoreWorker, object_id: bytes) -> None:
         """A kept task's result is no longer in use (its value was freed)."""
+        self.reconstructed.pop(object_id, None)
         dropped = self.lineage.result_freed(object_id)
         if dropped:
             self._release_lineage([], dropped)
@@ -131,6 +142,8 @@ class Reconstruction:
         kept = self.lineage.get(task_id)
         if kept is not None and kept.running:  # already running again: they come with it
             kept.live.update(needed)
+            self._count_rebuilds([oid for oid in needed if oid not in kept.rebuilding])
+            kept.rebuilding.update(needed)
             return
         spec = kept.spec if kept is not None else None
         if spec is None:
@@ -154,6 +167,8 @@ class Reconstruction:
                 self.rebuild(object_id[: ids.TASK_ID_SIZE], [object_id], where)
             self.refs.add_submitted([(object_id, self.address)])
         spec.attempts += 1
+        spec.attempt_reason = "RECONSTRUCTION"
+        self._count_rebuilds(needed)
         spec.resolved = spec.resolved_refs = spec.fetched = ()
         spec.cancelled = False
         self.rebuilt["tasks"] += 1
@@ -163,6 +178,13 @@ class Reconstruction:
             needed[0].hex(), where, spec.name, spec.attempts + 1,
         )  # fmt: skip
         self.submitter.submit(spec)
+
+    def _count_rebuilds(self: CoreWorker, object_ids: list) -> None:
+        counts = self.reconstructed
+        for object_id in object_ids:
+            counts[object_id] = counts.pop(object_id, 0) + 1  # (moved to the newest end)
+        while len(counts) > MAX_COUNTED:
+            del counts[next(iter(counts))]
 
     def _not_kept_error(self: CoreWorker, task_id: bytes, object_id: bytes, where: str):
         why = self.lineage.why_not_kept(task_id)

@@ -87,7 +87,10 @@ class TaskEventBuffer:
 
 #: the fields of a task's first event's info, in order (sent as a tuple: less to encode);
 #: ``args``: the ids of the objects it takes (what the dashboard's task graph draws)
-INFO_FIELDS = ("name", "type", "job_id", "actor_id", "required_resources", "args")
+#: ``attempt_reason``: why this attempt runs ("", "RETRY", "RECONSTRUCTION"; TaskSpec's)
+INFO_FIELDS = (
+    "name", "type", "job_id", "actor_id", "required_resources", "args", "attempt_reason",
+)  # fmt: skip
 #: argument ids a task's events carry at most (the graph draws no more edges into it)
 MAX_ARG_IDS = 32
 
@@ -96,7 +99,10 @@ def task_info(spec, kind: str, job_id: bytes) -> tuple:
     """What the first event of a task (or a new attempt) tells the head about it:
     INFO_FIELDS' values (kind: NORMAL_TASK, ACTOR_CREATION_TASK or ACTOR_TASK)."""
     actor_id = spec.actor_id or (spec.actor["actor_id"] if spec.actor is not None else b"")
-    return (spec.name, kind, job_id, actor_id, spec.resources, argument_ids(spec))
+    return (
+        spec.name, kind, job_id, actor_id, spec.resources, argument_ids(spec),
+        spec.attempt_reason,
+    )  # fmt: skip
 
 
 def argument_ids(spec) -> list | tuple:

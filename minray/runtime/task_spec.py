@@ -48,6 +48,9 @@ class TaskSpec:
     #: values fetched from other owners whose holds are released at the end
     fetched: list | tuple = ()
     attempts: int = 0
+    #: why its latest attempt runs: "" (the first), "RETRY" (the last one failed) or
+    #: "RECONSTRUCTION" (a result was lost: runtime/reconstruction.py)
+    attempt_reason: str = ""
     oom_kills: int = 0  #: times the memory monitor killed it (retried on their own budget)
     argument_losses: int = 0  #: times a worker could not read a lost argument's copy
     cancelled: bool = False

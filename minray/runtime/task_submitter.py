@@ -444,6 +444,7 @@ class TaskSubmitter:
             if error is not None:
                 self._record(spec, "FAILED", failure(error))
             spec.attempts += 1
+            spec.attempt_reason = "RETRY"
             self.retried += 1
             self._record(spec, "PENDING_NODE_ASSIGNMENT", self._info(spec))
             left = "infinite" if spec.max_retries == -1 else spec.max_retries - spec.attempts

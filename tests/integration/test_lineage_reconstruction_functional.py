@@ -1,6 +1,7 @@
 """Lineage reconstruction across nodes (cluster_utils.Cluster on loopback): a task's
 result whose only copy died with its node is rebuilt by running the task again, its
-freed arguments first; what cannot be rebuilt raises Ray's error for why."""
+freed arguments first; what cannot be rebuilt raises Ray's error for why. A rebuild is
+shown: list_objects and the dashboard count it, list_tasks marks the re-run attempt."""
 
 from __future__ import annotations
 
@@ -18,19 +19,24 @@ from minray.exceptions import (
     ObjectReconstructionFailedLineageEvictedError,
     ObjectReconstructionFailedMaxAttemptsExceededError,
 )
+from minray.util import state
 
+from .cluster_helpers import wait_until
+from .dashboard_helpers import Dashboard
 from .test_cluster_functional import assert_gone, node_processes
 
 MB = 1024 * 1024
 
 
 @pytest.fixture
-def cluster(monkeypatch):
+def cluster(monkeypatch, request):
     """A head (the driver's node, no "far" resource) and one node with the "far" resource
-    on which the tasks run; the test kills that node and adds another like it."""
+    on which the tasks run; the test kills that node and adds another like it. Parametrize
+    indirectly with more arguments for the head."""
     monkeypatch.setenv("MINRAY_HEARTBEAT_INTERVAL_S", "0.2")
     monkeypatch.setenv("MINRAY_NODE_DEATH_TIMEOUT_S", "1.5")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    head = {"num_cpus": 1, **(getattr(request, "param", None) or {})}
+    cluster = Cluster(initialize_head=True, head_node_args=head)
     started = list(cluster.list_all_nodes())
     processes = node_processes(cluster.head_node)
     far = cluster.add_node(num_cpus=1, resources={"far": 1})
@@ -170,3 +176,41 @@ def test_lineage_goes_with_the_objects_it_could_rebuild(cluster, tmp_path):
     while lineage.kept and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not lineage.kept and lineage.used == 0
+
+
+def dashboard_of(node) -> Dashboard:
+    with open(os.path.join(node.session_dir, "dashboard_url")) as f:
+        host, port = f.read().strip().rsplit(":", 1)
+    with open(os.path.join(node.session_dir, "token"), "rb") as f:
+        token = f.read().hex()
+    return Dashboard(host, int(port), token, node.session_dir)
+
+
+@pytest.mark.parametrize(
+    "cluster", [{"include_dashboard": True, "dashboard_port": 0}], indirect=True
+)
+def test_a_rebuilt_object_and_the_rerun_of_its_task_are_shown_as_a_reconstruction(
+    cluster, tmp_path
+):
+    cluster, far, started = cluster
+    ref = make.remote(str(tmp_path), 5)
+    minray.wait([ref], timeout=30)
+    mine = [("object_id", "=", ref.hex())]
+    assert [row.reconstructions for row in state.list_objects(filters=mine)] == [0]
+    kill_and_replace(cluster, far, started)
+    assert minray.get(ref, timeout=60)[0] == 5 and runs(tmp_path, "make5") == 2
+
+    assert [row.reconstructions for row in state.list_objects(filters=mine)] == [1]
+    shown = dashboard_of(cluster.head_node).json("/api/objects")["objects"]
+    assert [o["reconstructions"] for o in shown if o["object_id"] == ref.hex()] == [1]
+
+    task = ref.task_id().hex()
+
+    def attempts() -> dict:
+        rows = state.list_tasks(filters=[("task_id", "=", task)])
+        return {row.attempt_number: row for row in rows}
+
+    assert wait_until(lambda: attempts().get(1) and attempts()[1].state == "FINISHED", 10)
+    runs_of = attempts()
+    assert runs_of[0].attempt_reason is None  # the first run
+    assert runs_of[1].attempt_reason == "RECONSTRUCTION"

@@ -188,6 +188,7 @@ def test_tasks_are_listed_with_their_states_attempts_and_errors(cluster, tmp_pat
     attempts = sorted(tasks(name="crashes_once"), key=lambda t: t.attempt_number)
     assert [(t.attempt_number, t.state) for t in attempts] == [(0, "FAILED"), (1, "FINISHED")]
     assert attempts[0].error_type == "WORKER_DIED" and attempts[1].worker_pid
+    assert [t.attempt_reason for t in attempts] == [None, "RETRY"]  # (not a reconstruction)
     (waiting,) = tasks(name="never_runs")
     assert waiting.state == "PENDING_NODE_ASSIGNMENT" and waiting.required_resources == {
         "CPU": 1.0,

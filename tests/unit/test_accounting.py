@@ -237,6 +237,21 @@ def test_a_failed_spill_leaves_the_object_a_candidate_again():
     assert [oid for oid, _ in store.victims(100)] == [A]
 
 
+def test_spilling_ahead_names_unpinned_objects_until_the_store_is_at_its_threshold():
+    store = StoreAccounting(1000)
+    for oid, seg in ((A, "seg-a"), (B, "seg-b"), (C, "seg-c")):
+        store.reserve(oid, seg, 300, "o")  # 900 of 1000
+    assert store.ahead(0.9, 0) == []  # at the threshold, not over it
+    store.pin("seg-a")  # A is being read: it stays, though oldest
+    assert [oid for oid, _ in store.ahead(0.5, 0)] == [B, C]  # 400 over: two objects
+    assert [oid for oid, _ in store.ahead(0.7, 0)] == [B]  # 200 over: one
+    store.start_spill(B)  # on its way: counts as gone
+    assert store.ahead(0.7, 0) == []
+    assert [oid for oid, _ in store.ahead(0.5, 0)] == [C]
+    assert store.ahead(0.5, 1000) == []  # too small a batch while B is spilling
+    assert store.ahead(1.0, 0) == []
+
+
 def test_the_usage_says_what_is_pinned_and_pooled():
     store = StoreAccounting(1000, pool_limit=500)
     store.reserve(A, "seg-a", 300, "o")

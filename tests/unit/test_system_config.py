@@ -111,3 +111,41 @@ def test_an_unwritable_spill_directory_fails_at_once(tmp_path):
     spec = {"type": "filesystem", "params": {"directory_path": str(tmp_path / "file" / "d")}}
     with pytest.raises(ValueError, match="cannot be used"):
         system_config.node_environment({"object_spilling_config": json.dumps(spec)})
+
+
+def test_spilling_ahead_keys_become_settings_read_back_by_config(monkeypatch):
+    got = env({"object_spilling_threshold": 0.5, "min_spilling_size": 1024})
+    assert got == {"MINRAY_OBJECT_SPILLING_THRESHOLD": "0.5", "MINRAY_MIN_SPILLING_SIZE": "1024"}
+    for name, value in got.items():
+        monkeypatch.setenv(name, value)
+    config = Config.from_env()
+    assert (config.object_spilling_threshold, config.min_spilling_size) == (0.5, 1024)
+    assert env({"object_spilling_threshold": 1}) == {"MINRAY_OBJECT_SPILLING_THRESHOLD": "1.0"}
+
+
+@pytest.mark.parametrize("value", [1.01, -0.5, float("nan"), "0.5", True, None])
+def test_a_spilling_threshold_that_is_not_a_share_is_refused(value):
+    with pytest.raises(ValueError, match="object_spilling_threshold.*from 0 to 1"):
+        env({"object_spilling_threshold": value})
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "100", None])
+def test_a_min_spilling_size_that_is_not_bytes_is_refused(value):
+    with pytest.raises(ValueError, match="min_spilling_size.*whole number of bytes"):
+        env({"min_spilling_size": value})
+
+
+@pytest.mark.parametrize(
+    "field, value, named",
+    [
+        ("object_spilling_threshold", 2.0, "MINRAY_OBJECT_SPILLING_THRESHOLD"),
+        ("object_spilling_threshold", -0.1, "MINRAY_OBJECT_SPILLING_THRESHOLD"),
+        ("min_spilling_size", -1, "MINRAY_MIN_SPILLING_SIZE"),
+    ],
+)
+def test_bad_spilling_settings_in_the_environment_are_named(monkeypatch, field, value, named):
+    with pytest.raises(ValueError, match=named):
+        Config(**{field: value})
+    monkeypatch.setenv(named, str(value))
+    with pytest.raises(ValueError, match=named):
+        Config.from_env()

@@ -74,6 +74,21 @@ def test_a_retry_is_a_new_attempt_and_a_workers_event_goes_to_the_latest():
     assert rows[0]["error_type"] == "TASK_EXECUTION_EXCEPTION"
 
 
+def test_each_attempt_says_why_it_ran_retry_or_reconstruction():
+    spec = spec_taking([], [])
+    first = task_info(spec, "NORMAL_TASK", b"\1" * 4)
+    spec.attempts, spec.attempt_reason = 1, "RETRY"
+    retry = task_info(spec, "NORMAL_TASK", b"\1" * 4)
+    spec.attempts, spec.attempt_reason = 2, "RECONSTRUCTION"
+    rebuild = task_info(spec, "NORMAL_TASK", b"\1" * 4)
+    table = TaskTable()
+    table.add([[T1, 0, "PENDING_NODE_ASSIGNMENT", 1.0, first], [T1, 0, "FAILED", 2.0, None]])
+    table.add([[T1, 1, "PENDING_NODE_ASSIGNMENT", 3.0, retry], [T1, 1, "FINISHED", 4.0, None]])
+    table.add([[T1, 2, "PENDING_NODE_ASSIGNMENT", 5.0, rebuild]])
+    reasons = [(r["attempt_number"], r["attempt_reason"]) for r in table.rows(T1)]
+    assert reasons == [(0, None), (1, "RETRY"), (2, "RECONSTRUCTION")]
+
+
 def test_a_full_table_lets_finished_tasks_go_first_and_counts_them():
     table = TaskTable(capacity=2)
     table.add([[T1, 0, "RUNNING", 1.0, None], [T2, 0, "FINISHED", 1.0, None]], dropped=5)

@@ -112,6 +112,8 @@ class ObjectState(StateSchema):
     type: str  #: DRIVER or WORKER
     pid: int
     ip: str
+    #: times its owner rebuilt it from lineage (0: never); None in a borrower's row
+    reconstructions: int | None
     node_id: str | None = _detail()  #: the node of the referencing process
     owner: str | None = _detail()  #: the owner's address
     stored_on_node: str | None = _detail()  #: where a shared-memory value lives (owner only)
@@ -143,6 +145,9 @@ class TaskState(StateSchema):
     worker_id: str | None
     worker_pid: int | None
     error_type: str | None
+    #: why this attempt ran: RETRY (the one before failed) or RECONSTRUCTION (a result of
+    #: the task was lost and is rebuilt); None for a task's first attempt
+    attempt_reason: str | None
     error_message: str | None = _detail()
     required_resources: dict | None = _detail()
     waiting_for: list | None = _detail()  #: objects a task pending its arguments waits for
