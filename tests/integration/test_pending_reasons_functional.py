@@ -131,6 +131,8 @@ def test_a_task_waiting_for_an_argument_names_it_its_owner_and_where_its_maker_r
     object_hex = held.hex()
     assert wait_until(lambda: reason(after).startswith("Waiting for 1 argument(s)"))
     assert f"object {object_hex[:16]} (owned by its owner, pid {os.getpid()}" in reason(after)
+    # (hold's RUNNING comes from its worker's events, which may reach the head later)
+    assert wait_until(lambda: "which is RUNNING" in state.why(after.task_id().hex()))
     explained = cli(cluster, "why", after.task_id().hex())
     assert "PENDING_ARGS_AVAIL" in explained and "made by hold, which is RUNNING" in explained
     release.write_text("")
