@@ -44,7 +44,6 @@ from .proctitle import NODE_TITLES
 from .protocol import framing, tls
 from .protocol.messages import GetClusterInfo, GetJobs
 from .protocol.reach import LOOPBACK
-from .util.state.why import fits
 
 DEFAULT_PORT = 6380
 
@@ -372,9 +371,8 @@ def status(address: str) -> int:
         for demand in node.get("PendingDemands") or []
     ]
     print("Pending demands:" if demands else "No pending demands.")
-    for node_id, (shape, count, infeasible) in demands:
-        why = demand_reason(shape, infeasible, alive_nodes)
-        print(f"  {shape} x {count}, queued at {node_id}: {why}")
+    for node_id, demand in demands:
+        print("  " + demand_line(node_id, demand))
     jobs = [job for job in query_head(target, token, GetJobs()).jobs if not job["IsDead"]]
     print(f"Jobs running: {len(jobs)}" if jobs else "No jobs running.")
     for job in jobs:
@@ -384,17 +382,14 @@ def status(address: str) -> int:
     return 0
 
 
-def demand_reason(shape: dict, infeasible: bool, alive_nodes: list[dict]) -> str:
-    """Why a queued demand waits, from the nodes' resources now (as ``minray why`` says)."""
-    if any("_group_" in name for name in shape):
-        return "waiting for a bundle of its placement group (minray list placement-groups)"
-
-    need = {k: v for k, v in shape.items() if v > 0}
-    if infeasible and not any(fits(need, n["Resources"]) for n in alive_nodes):
-        return "INFEASIBLE: no node has these resources; it runs once one that has joins"
-    if any(fits(need, n.get("AvailableResources", {})) for n in alive_nodes):
-        return "a node has room now: a worker is being started or leased for it"
-    return "resources busy: every node that could run it is using them"
+def demand_line(node_id: str, demand: list) -> str:
+    """A queued demand of ``minray status``: its shape, how many, where, and why they wait,
+    as the node that queues them told their owner (node/pending_reasons.py)."""
+    shape, count, infeasible = demand[:3]
+    reason = demand[3] if len(demand) > 3 else ""
+    if not reason:  # (queued a moment ago: the node's first reason pass comes shortly)
+        reason = "Infeasible here" if infeasible else "no reason told yet (queued just now)"
+    return f"{shape} x {count}, queued at {node_id}: {reason}"
 
 
 def _store_line(node: dict) -> str:

@@ -16,6 +16,7 @@ import sys
 import time
 
 from .util import state
+from .util.state.why import NOT_YET
 
 KINDS = {
     "actors": state.list_actors,
@@ -28,8 +29,11 @@ KINDS = {
 }
 
 
-#: task states with a reason to show (``minray why`` says more)
-PENDING = ("PENDING_ARGS_AVAIL", "PENDING_NODE_ASSIGNMENT")
+#: the states of tasks and actors that wait, with a reason to show (``minray why`` says more)
+WAITING = {
+    "tasks": ("PENDING_ARGS_AVAIL", "PENDING_NODE_ASSIGNMENT"),
+    "actors": ("PENDING_CREATION", "RESTARTING"),
+}
 
 
 def add_commands(commands) -> None:
@@ -84,16 +88,15 @@ def run(args: argparse.Namespace) -> int:
         return 1
     dicts = [row.asdict() for row in rows]
     columns = type(rows[0]).list_columns(args.detail) if rows else []
-    if args.kind == "tasks" and any(row.state.startswith("PENDING_") for row in rows):
-        detailed = (
-            rows
-            if args.detail
-            else state.list_tasks(args.address, filters, args.limit, detail=True)
-        )
-        reasons = state.pending_reasons(detailed, args.address)
+    waiting = WAITING.get(args.kind, ())
+    if not args.detail and any(row.state in waiting for row in rows):
+        # the reason each pending one waits (a detail column), shown as REASON
+        detailed = KINDS[args.kind](args.address, filters, args.limit, detail=True)
+        reasons = {_key(row): row.pending_reason for row in detailed}
         for row in dicts:
-            row["why_pending"] = reasons.get(row["task_id"]) if row["state"] in PENDING else None
-        columns.append("why_pending")
+            pending = row["state"] in waiting
+            row["reason"] = (reasons.get(_key(row)) or NOT_YET) if pending else None
+        columns.append("reason")
     if args.format == "json":
         print(json.dumps(dicts, indent=2, default=str))
     else:
@@ -125,6 +128,11 @@ def _timeline(args: argparse.Namespace) -> int:
     print(f"Wrote {len(events)} task runs to {path}; open it in chrome://tracing or "
           "https://ui.perfetto.dev")  # fmt: skip
     return 0
+
+
+def _key(row) -> str:
+    """A task's or an actor's id (rows as dicts, or as the state API's rows)."""
+    return row.get("task_id") or row.get("actor_id")
 
 
 def _parse_filter(text: str) -> tuple[str, str, str]:

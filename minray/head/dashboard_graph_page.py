@@ -283,6 +283,7 @@ async function select(n) {
       `task ${t.task_id}`, `node ${t.node_id || "-"}  worker ${t.worker_id || "-"}` +
       `  pid ${t.worker_pid || "-"}`,
       t.error_type ? `error: ${t.exception_type || t.error_type}\n\n${t.error_message || ""}` : "",
+      t.pending_reason ? `why pending: ${t.pending_reason}` : "",
     ].join("\n");
   } catch (error) { /* the node's own text stays */ }
 }

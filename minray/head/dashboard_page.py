@@ -129,7 +129,8 @@ async function refresh() {
       ["class", a => a.class_name],
       ["name", a => a.name], ["state", a => a.state], ["node", a => (a.node_id || "").slice(0, 12)],
       ["pid", a => a.pid], ["restarts", a => a.num_restarts],
-      ["death", a => a.death_cause ? a.death_cause.message.split("\\n")[0] : ""]]);
+      ["death", a => a.death_cause ? a.death_cause.message.split("\\n")[0] : ""],
+      ["waiting for", a => a.pending_reason || ""]]);
     addProfileButtons("actors", actors.actors, "actor");
     const newest = tasks.tasks.slice().reverse();
     fill("tasks", newest, [["task", t => t.task_id.slice(0, 16)],
@@ -137,7 +138,8 @@ async function refresh() {
       ["attempt", t => t.attempt_number + (t.attempt_reason ? ` (${t.attempt_reason})` : "")],
       ["type", t => t.type], ["node", t => (t.node_id || "").slice(0, 12)],
       ["worker", t => (t.worker_id || "").slice(0, 12)], ["worker pid", t => t.worker_pid],
-      ["duration", duration], ["error", t => t.exception_type || t.error_type]]);
+      ["duration", duration], ["error", t => t.exception_type || t.error_type],
+      ["why pending", t => t.pending_reason || ""]]);
     failures(newest);
     fill("groups", groups, [["group", g => g.placement_group_id.slice(0, 12)],
       ["name", g => g.name],

@@ -41,6 +41,7 @@ import time
 from collections.abc import Callable
 
 from .. import __version__
+from ..ids import actor_creation_task_id
 from ..protocol import framing
 from ..protocol.connection import Connection, RemoteError
 from ..protocol.messages import (
@@ -274,7 +275,21 @@ class HeadService(ActorService, PackageService, PlacementService, ProfileService
                 missing.append(node_id.hex())
             else:
                 rows += reply.rows
+        if msg.kind == "actors":
+            self._actor_reasons(rows)
         return States(rows, missing)
+
+    def _actor_reasons(self, rows: list[dict]) -> None:
+        """Why each actor waiting to be created waits: its creation task's reason."""
+        for row in rows:
+            if row["state"] not in ("PENDING_CREATION", "RESTARTING"):
+                continue
+            actor_id = bytes.fromhex(row["actor_id"])
+            if row.get("job_id"):
+                task_id = actor_creation_task_id(actor_id, bytes.fromhex(row["job_id"]))
+            else:  # (an actor a worker created: its job is its creation task id's end)
+                task_id = self.tasks.first_starting_with(actor_id)
+            row["pending_reason"] = self.tasks.pending_reason(task_id)
 
     def handle_KvRequest(self, conn: Connection | None, msg: KvRequest) -> KvReply | ErrorReply:
         kv, ns, key = self.kv, msg.namespace, msg.key

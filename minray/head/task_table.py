@@ -6,6 +6,9 @@ between processes. Each attempt keeps its latest state by the order states
 happen in (a late ``RUNNING`` never replaces ``FINISHED``), the time it entered
 each state, and what the events told about it (name, kind, job, node, worker,
 error). A worker's event names no attempt (-1): it applies to the latest one.
+A pending attempt also keeps the latest reason it waits (``pending_reason``, from
+its owner, which heard it from the node that decided: runtime/pending_reasons.py),
+dropped when it moves on.
 
 The table keeps at most ``capacity`` tasks; past that, the oldest finished ones
 go first (then the oldest). Events dropped by processes and tasks evicted here
@@ -83,6 +86,8 @@ class TaskAttempt:
             "required_resources": info.get("required_resources") or {},
             "waiting_for": info.get("waiting_for") or None,
             "attempt_reason": info.get("attempt_reason") or None,
+            # why it waits, as the owner or the node that decided it said (while pending)
+            "pending_reason": (info.get("pending_reason") or None) if self.rank < 2 else None,
             "events": [
                 {"state": state, "created_ms": round(at * 1000, 3)}
                 for state, at in sorted(self.times.items(), key=lambda item: item[1])
@@ -91,6 +96,13 @@ class TaskAttempt:
             "start_time_ms": int(self.times.get("RUNNING", 0) * 1000) or None,
             "end_time_ms": int(max(self.times.get(s, 0) for s in DONE) * 1000) or None,
         }
+
+
+def _forget_reason(record: TaskAttempt, info) -> None:
+    """The attempt moves to a later state: the reason it waited before no longer holds,
+    unless the event that moves it brings a new one."""
+    if not (type(info) is dict and "pending_reason" in info):
+        record.extra = {k: v for k, v in record.extra.items() if k != "pending_reason"}
 
 
 class TaskTable:
@@ -139,6 +151,8 @@ class TaskTable:
                 times[state] = at
             rank = ORDER.get(state, 0)
             if rank >= record.rank and record.state not in DONE:
+                if rank > record.rank and record.extra and "pending_reason" in record.extra:
+                    _forget_reason(record, info)  # (it was the earlier state's)
                 record.state, record.rank = state, rank
                 if rank == DONE_RANK:
                     done[key] = None
@@ -182,6 +196,18 @@ class TaskTable:
         """A task's latest attempt, or None when the table does not hold it."""
         attempt = self._latest.get(task_id)
         return None if attempt is None else self.attempts.get((task_id, attempt))
+
+    def pending_reason(self, task_id: bytes) -> str | None:
+        """Why the task's latest attempt waits, if it is pending and that was told."""
+        record = self.latest(task_id)
+        if record is None or record.rank >= ORDER["SUBMITTED_TO_WORKER"] or not record.extra:
+            return None
+        return record.extra.get("pending_reason")
+
+    def first_starting_with(self, prefix: bytes) -> bytes:
+        """The id of a task the table holds that starts with ``prefix`` (b"": none); a
+        scan, for the rare question (an actor's creation task, its job not known)."""
+        return next((t for t in self._latest if t.startswith(prefix)), b"")
 
     def latest_attempts(self) -> list[TaskAttempt]:
         """Each task's latest attempt, in the order the tasks were first seen."""

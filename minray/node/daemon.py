@@ -65,6 +65,7 @@ from .node_peers import NodePeers
 from .node_settings import NodeSettings
 from .object_handlers import ObjectHandlers
 from .object_transfer import ObjectTransfers
+from .pending_notices import PendingNotices
 from .placement_groups import HeldBundles, PlacementGroupHandlers
 from .processes import alive as _alive
 from .processes import stop_workers
@@ -102,6 +103,7 @@ class LeaseRecord:
     home: bytes = b""  #: the node that keeps the actor's record
     retriable: bool = True  #: its tasks may run again (the memory monitor kills these first)
     task_name: str = ""
+    request_id: int = 0  #: the owner's id of the request it answers
 
 
 class NodeDaemon(
@@ -114,6 +116,7 @@ class NodeDaemon(
     Spilling,
     SpillAhead,
     PlacementGroupHandlers,
+    PendingNotices,
     Membership,
     MemoryMonitor,
     StateRows,
@@ -163,6 +166,7 @@ class NodeDaemon(
         self._init_spill_ahead()
         self._oom_causes: dict[int, str] = {}  #: memory monitor: killed worker's pid -> why
         self._init_state_rows()
+        self._init_pending_notices()
 
     @property
     def num_cpus(self) -> int:
@@ -442,6 +446,8 @@ class NodeDaemon(
         self._requests[key] = (fut, msg)
         self.scheduler.submit(key, msg.resources)
         self._schedule()
+        if key in self._requests or self.waiting:  # kept: its owner hears why (LeasePending)
+            self._reasons_soon()
         return fut
 
     def handle_CancelLeaseRequest(self, conn: Connection, msg) -> None:
@@ -484,6 +490,7 @@ class NodeDaemon(
             lease.actor_id, lease.actor_resources = request.actor_id, request.actor_resources
             lease.home = request.home
             lease.retriable, lease.task_name = request.retriable, request.task_name
+            lease.request_id = key[1]
             if self.idle:
                 self._grant(lease, self.idle.pop())
             else:

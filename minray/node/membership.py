@@ -42,7 +42,9 @@ class Membership:
         """Join the head (member node), or run the head services (head, embedded node)."""
         s = self.settings
         if s.head_address:
-            demands = lambda: pending_demands(self._requests, self.scheduler)  # noqa: E731
+            demands = lambda: pending_demands(  # noqa: E731
+                self._requests, self.scheduler, self.told_reasons
+            )
             self.head_client = HeadClient(
                 s.node_id, s.head_address, self.token, self.scheduler.available_resources,
                 self._lost_head, demands, self.scheduler.total_resources,
@@ -220,5 +222,5 @@ class Membership:
             "ObjectStorePooledBytes": self.store.pooled_bytes,
             **self.spill_stats(),
             "Workers": len(self.workers),
-            "PendingDemands": pending_demands(self._requests, self.scheduler),
+            "PendingDemands": pending_demands(self._requests, self.scheduler, self.told_reasons),
         }

@@ -72,17 +72,21 @@ class SpillTally:
             sent[name] = sent.get(name, 0.0) + amount
 
 
-def pending_demands(requests: dict, scheduler) -> list:
-    """Queued lease requests by shape: ``[[shape, count, infeasible], ...]`` (infeasible:
-    no resource of this node can ever fit it), for ``minray status``."""
-    counts: dict[tuple, int] = {}
-    for _, msg in requests.values():
-        key = tuple(sorted(msg.resources.items()))
-        counts[key] = counts.get(key, 0) + 1
+def pending_demands(requests: dict, scheduler, reasons: dict | None = None) -> list:
+    """Queued lease requests by shape: ``[[shape, count, infeasible, reason], ...]``
+    (infeasible: no resource of this node can ever fit it; reason: the one told the owner
+    of the first of them, node/pending_notices.py, "" before the first pass), for
+    ``minray status``."""
+    counts: dict[tuple, list] = {}
+    for key, (_, msg) in requests.items():
+        shape = tuple(sorted(msg.resources.items()))
+        entry = counts.setdefault(shape, [0, ""])
+        entry[0] += 1
+        entry[1] = entry[1] or (reasons or {}).get(key, "")
     out = []
-    for key, count in counts.items():
-        missing = [n for n in scheduler.missing(dict(key)) if "_group_" not in n]
-        out.append([dict(key), count, bool(missing)])
+    for shape, (count, reason) in counts.items():
+        missing = [n for n in scheduler.missing(dict(shape)) if "_group_" not in n]
+        out.append([dict(shape), count, bool(missing), reason])
     return out
 
 

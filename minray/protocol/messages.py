@@ -130,6 +130,18 @@ class ResourcesInfeasible(Message):
 
 
 @message
+class LeasePending(Message):
+    """Node -> owner: why a lease request still waits there, sent when the reason changes
+    (not per task: the owner attaches it to the tasks waiting on that request). The node
+    decides it (node/pending_reasons.py); ``reason`` starts with its kind: "Infeasible",
+    "Resources busy", "Waiting for a worker process", "Waiting for placement group"."""
+
+    type = MsgType.LEASE_PENDING
+    request_id: int
+    reason: str  #: one line, said plainly (what it waits for, and who holds it)
+
+
+@message
 class WorkerBlocked(Message):
     """Worker -> node: the task blocked in get/wait (give its CPU back) or resumed."""
 

@@ -1,7 +1,7 @@
 """What a node tells the processes connected to it, unasked: their workers' output
-lines, that a task asks for resources no node has, that a node died, that its
-memory monitor kills a worker we lease, and (its store being full) which segments we
-have finished writing.
+lines, that a task asks for resources no node has, why a lease request waits, that a
+node died, that its memory monitor kills a worker we lease, and (its store being full)
+which segments we have finished writing.
 
 A mixin of :class:`~minray.runtime.core_worker.CoreWorker` (``log_to_driver``,
 ``_infeasible_warned``).
@@ -53,6 +53,10 @@ class NodeNotices:
         self.submitter.node_died(msg.node_id)
         self.objects_on_dead_node(msg.node_id)  # found elsewhere, or rebuilt
         self.close_peers(tuple(msg.prefixes))  # its workers: actors' callers learn too
+
+    def handle_LeasePending(self, conn: Connection, msg) -> None:
+        """Why a lease request of ours still waits at that node (it changed)."""
+        self.submitter.lease_pending(conn, msg.request_id, msg.reason)
 
     def handle_ResourcesInfeasible(self, conn: Connection, msg) -> None:
         need = {k: float(v) for k, v in msg.resources.items()}

@@ -63,6 +63,10 @@ class LeaseScheduler:
     def pending(self) -> int:
         return len(self._queue)
 
+    def queued(self) -> list[Hashable]:
+        """The keys of the queued requests, in the order :meth:`schedule` looks at them."""
+        return list(self._queue)
+
     # --- changes ---------------------------------------------------------------------
 
     def submit(self, key: Hashable, resources: dict[str, float]) -> None:

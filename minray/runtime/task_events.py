@@ -43,6 +43,8 @@ class TaskEventBuffer:
         self.dropped = 0  #: events dropped since the last batch
         #: where this process runs (node, worker id, pid): sent once per batch, not per event
         self.source: dict | None = None
+        #: called on the loop thread before each batch (the owner adds pending reasons)
+        self.before_flush: list[Callable[[], None]] = []
         self._events: collections.deque = collections.deque()
         self._handle: asyncio.TimerHandle | None = None
 
@@ -61,6 +63,8 @@ class TaskEventBuffer:
             return
 
         def tick() -> None:
+            for hook in self.before_flush:
+                hook()
             self.flush(send)
             self._handle = loop.call_later(FLUSH_INTERVAL_S, tick)
 

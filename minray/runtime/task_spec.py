@@ -82,6 +82,8 @@ class TaskSpec:
     generator: Any = None
     #: its runtime_env packages, {"working_dir": uri, "py_modules": [uri]}, or None
     runtime_env: Any = None
+    #: (attempt, reason) its last PENDING_NODE_ASSIGNMENT event told (pending_reasons.py)
+    pending_reason: Any = None
 
     @property
     def scheduling_key(self) -> tuple:

@@ -37,10 +37,10 @@ from ..protocol.messages import (
     ReturnLease,
     ValueKind,
 )
-from . import argument_resolver
+from . import argument_resolver, pending_reasons
 from .inbox import Inbox
 from .lost_objects import ARGUMENT_LOST
-from .task_events import failure, task_info, waiting_info
+from .task_events import failure, task_info
 from .task_outcomes import pickled_error, release_arguments, report_unhandled_error, store_error
 from .task_spec import TaskSpec
 
@@ -85,6 +85,7 @@ class _Queue:
         "cancelled",
         "idle",
         "retriable",
+        "reasons",
     )
 
     def __init__(
@@ -100,9 +101,11 @@ class _Queue:
         self.requests: dict[int, Connection] = {}  #: lease requests not answered yet: node
         self.cancelled: set[int] = set()  #: those of them we no longer need
         self.idle: list[_Lease] = []  #: leases about to be returned (see LEASE_LINGER_S)
+        #: request id -> why it waits, as its node said (LeasePending; pending_reasons.py)
+        self.reasons: dict[int, str] = {}
 
 
-class TaskSubmitter:
+class TaskSubmitter(pending_reasons.PendingReasons):
     def __init__(self, worker: CoreWorker):
         self.worker = worker
         self._queues: dict[tuple, _Queue] = {}
@@ -113,6 +116,7 @@ class TaskSubmitter:
         self._oom_kills: dict[tuple, str] = {}
         self._running: dict[bytes, _Lease] = {}  #: pushed tasks and the lease running them
         self.retried = 0  #: tasks run again after a failure (for tests and the chaos tools)
+        worker.task_events.before_flush.append(self.record_reasons)
 
     # --- entry (any thread) ----------------------------------------------------------------
 
@@ -124,12 +128,12 @@ class TaskSubmitter:
     def _resolve(self, spec: TaskSpec) -> None:
         self._in_flight[spec.task_id] = spec
         if spec.placeholders:
-            self._record(spec, "PENDING_ARGS_AVAIL", waiting_info(spec, self._info(spec)))
+            self._record(spec, "PENDING_ARGS_AVAIL", self._waiting_info(spec))
         argument_resolver.resolve(self.worker, spec, self._enqueue, self._fail)
 
     def _resolve_again(self, spec: TaskSpec) -> None:
         """An argument was lost after the task was pushed: wait for it (rebuilt) again."""
-        self._record(spec, "PENDING_ARGS_AVAIL", waiting_info(spec, self._info(spec)))
+        self._record(spec, "PENDING_ARGS_AVAIL", self._waiting_info(spec))
         argument_resolver.resolve(self.worker, spec, self._enqueue, self._fail)
 
     def _record(self, spec: TaskSpec, state: str, info: dict | None = None) -> None:
@@ -192,7 +196,7 @@ class TaskSubmitter:
 
     def _request_lease(
         self, queue: _Queue, node: Connection | None = None, spilled: bool = False
-    ) -> None:
+    ) -> int:
         """Ask our node for a lease (or, with ``node``, the node it spilled us to)."""
         node = node or self.worker.node
         request_id = next(self._request_ids)
@@ -217,6 +221,7 @@ class TaskSubmitter:
             )
         )
         fut.add_done_callback(partial(self._on_lease_reply, queue, request_id, node))
+        return request_id
 
     def _arguments_elsewhere(self, spec: TaskSpec) -> dict | None:
         """{node id hex: bytes} of the task's shared-memory arguments by the node that
@@ -234,6 +239,7 @@ class TaskSubmitter:
     def _on_lease_reply(self, queue: _Queue, request_id: int, node: Connection, fut) -> None:
         queue.requests.pop(request_id, None)
         queue.cancelled.discard(request_id)
+        queue.reasons.pop(request_id, None)
         if fut.cancelled():
             return
         if isinstance(fut.exception(), ConnectionLost):
@@ -274,7 +280,9 @@ class TaskSubmitter:
         except (OSError, ConnectionError, asyncio.TimeoutError):
             node, spilled = self.worker.node, False
         if queue.tasks:
-            self._request_lease(queue, node, spilled)
+            request_id = self._request_lease(queue, node, spilled)
+            if spilled:
+                queue.reasons[request_id] = pending_reasons.spilled(spillback.node_id.hex())
 
     async def _connect_lease(self, queue: _Queue, grant, node: Connection) -> None:
         try:

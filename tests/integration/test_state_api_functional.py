@@ -308,17 +308,18 @@ def test_why_says_what_a_pending_task_waits_for(cluster, tmp_path):
 
     assert wait_until(lambda: "RUNNING" in explained(held))
     assert wait_until(lambda: "Resources busy" in explained(queued))
-    assert "0 task(s) asking for the same were queued before it" in explained(queued)
+    assert "in use by task hold (worker pid" in explained(queued)
+    assert "position 1 of 1 in the node's queue for CPU" in explained(queued)
     assert wait_until(lambda: "waits for its arguments" in explained(after))
+    assert "Waiting for 1 argument(s)" in explained(after)
     assert "made by hold, which is RUNNING" in explained(after)
     assert wait_until(lambda: "Infeasible" in explained(infeasible))
     assert "fit {CPU: 1, nowhere: 1}" in explained(infeasible)
-    assert wait_until(lambda: "placement group" in explained(in_group))
+    assert wait_until(lambda: "Waiting for placement group" in explained(in_group))
     assert "PENDING" in explained(in_group)
     reasons = state.pending_reasons(state.list_tasks(detail=True, limit=1000))
     assert reasons[queued.task_id().hex()].startswith("Resources busy")
-    assert reasons[after.task_id().hex()].startswith("args:")
-    assert "made by hold, which is RUNNING" in reasons[after.task_id().hex()]
+    assert reasons[after.task_id().hex()].startswith("Waiting for 1 argument(s)")
     assert reasons[infeasible.task_id().hex()].startswith("Infeasible")
     listed = subprocess.run(
         [sys.executable, "-m", "minray.cli", "list", "tasks", "--filter",
@@ -326,7 +327,7 @@ def test_why_says_what_a_pending_task_waits_for(cluster, tmp_path):
         capture_output=True, text=True, timeout=60, cwd=ROOT,
         env={k: v for k, v in os.environ.items() if k not in ("MINRAY_ADDRESS", "RAY_ADDRESS")},
     )  # fmt: skip
-    assert "WHY_PENDING" in listed.stdout and "Infeasible" in listed.stdout, listed.stderr
+    assert "REASON" in listed.stdout and "Infeasible" in listed.stdout, listed.stderr
     assert "Resources busy" in listed.stdout
 
     release.write_text("")

@@ -60,6 +60,8 @@ class ActorState(StateSchema):
     is_detached: bool | None = _detail()
     num_restarts: int | None = _detail()
     death_cause: dict | None = _detail()
+    #: why an actor pending creation waits: its creation task's reason (not in Ray)
+    pending_reason: str | None = _detail()
 
 
 @dataclass
@@ -151,6 +153,8 @@ class TaskState(StateSchema):
     error_message: str | None = _detail()
     required_resources: dict | None = _detail()
     waiting_for: list | None = _detail()  #: objects a task pending its arguments waits for
+    #: why a pending task waits, recorded where that was decided (not in Ray)
+    pending_reason: str | None = _detail()
     events: list | None = _detail()
     creation_time_ms: int | None = _detail()
     start_time_ms: int | None = _detail()
