@@ -85,7 +85,8 @@ PAGE_PART = """
 <h2>Logs</h2>
 <div><span id="log-status">Choose "Logs" on a worker.</span>
 <a id="timeline-link" href="/api/timeline" download="minray-timeline.json">Download the
-timeline</a> (open it in https://ui.perfetto.dev or chrome://tracing)</div>
+timeline</a> (open it in https://ui.perfetto.dev or chrome://tracing), or see it drawn on the
+<a href="/timeline">Timeline</a> page</div>
 <pre id="log-view"></pre>
 """
 
