@@ -15,6 +15,7 @@ are counted, so ``list_tasks`` can say what it does not show.
 from __future__ import annotations
 
 from collections import OrderedDict
+from itertools import islice
 
 from ..runtime.task_events import INFO_FIELDS
 
@@ -28,6 +29,7 @@ ORDER = {
     "FAILED": 4,
 }
 DONE = ("FINISHED", "FAILED")
+_FIELD_INDEX = {name: i for i, name in enumerate(INFO_FIELDS)}
 DONE_RANK = 4
 
 
@@ -57,6 +59,18 @@ class TaskAttempt:
             if info.get(name):
                 info[name] = [o.hex() if type(o) is bytes else o for o in info[name]]
         return info
+
+    def field(self, name: str, default=None):
+        """One thing the events told, as sent (ids as bytes), without converting the rest
+        as ``info`` does: for the head's answers that read a few fields of every attempt."""
+        extra = self.extra
+        if extra and name in extra:
+            return extra[name]
+        index = _FIELD_INDEX.get(name)
+        told = self.told
+        if told and index is not None and index < len(told):
+            return told[index]
+        return default
 
     def describe(self) -> dict:
         """The attempt with Ray's ``TaskState`` column names (times in milliseconds)."""
@@ -137,6 +151,14 @@ class TaskTable:
         if task_id:
             return [r.describe() for key, r in self.attempts.items() if key[0] == task_id]
         return [record.describe() for record in self.attempts.values()]
+
+    def newest(self, limit: int) -> list[dict]:
+        """The rows of the ``limit`` attempts seen last, oldest first (only those described:
+        the dashboard's table asks for 200 of up to ``capacity``)."""
+        if limit <= 0:
+            return []
+        found = list(islice(reversed(self.attempts.values()), limit))
+        return [record.describe() for record in reversed(found)]
 
     def latest(self, task_id: bytes) -> TaskAttempt | None:
         """A task's latest attempt, or None when the table does not hold it."""

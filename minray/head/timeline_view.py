@@ -24,6 +24,7 @@ from __future__ import annotations
 from itertools import accumulate
 from typing import Any, NamedTuple
 
+from ..timeline_events import span
 from .task_table import DONE, TaskTable
 
 #: the bins a summarised window is cut into, for each worker row
@@ -55,7 +56,8 @@ class Run(NamedTuple):
 def runs_of(table: TaskTable, now_ms: float) -> tuple[list[Run], list[dict]]:
     """``(runs, rows)``: every run the table holds, and the worker rows they ran on (each
     ``{"node_id", "worker_id", "pid"}``), grouped by node, in the order first seen."""
-    found: list[tuple[tuple, Run]] = []
+    found = []
+    first: dict[tuple, float] = {}  # worker row -> its first start
     for record in table.attempts.values():
         times = record.times
         start = times.get("RUNNING")
@@ -64,29 +66,76 @@ def runs_of(table: TaskTable, now_ms: float) -> tuple[list[Run], list[dict]]:
         state = record.state if record.state in DONE else "RUNNING"
         start_ms = start * 1000
         end_ms = times[state] * 1000 if state in DONE else now_ms
-        info = record.info
-        place = (info.get("node_id") or "", info.get("worker_id") or "", info.get("worker_pid"))
-        run = Run(
-            -1,
-            round(start_ms, 3),
-            round(max(end_ms, start_ms), 3),  # (another machine's clock may run behind)
-            state,
-            info.get("name", ""),
-            record.task_id.hex(),
-            record.attempt,
-            info.get("type", "NORMAL_TASK"),
-            info.get("exception_type") or info.get("error_type") or None,
-        )
-        found.append((place, run))
-    first: dict[tuple, float] = {}
+        field = record.field
+        place = (field("node_id") or "", field("worker_id") or "", field("worker_pid"))
+        if place not in first or start_ms < first[place]:
+            first[place] = start_ms
+        found.append((place, start_ms, max(end_ms, start_ms), state, record))
     node_first: dict[str, float] = {}
-    for place, run in found:
-        first[place] = min(first.get(place, run.start), run.start)
-        node_first[place[0]] = min(node_first.get(place[0], run.start), run.start)
+    for (node, _, _), start_ms in first.items():
+        node_first[node] = min(node_first.get(node, start_ms), start_ms)
     places = sorted(first, key=lambda p: (node_first[p[0]], p[0], first[p], p[1]))
     index = {place: i for i, place in enumerate(places)}
     rows = [{"node_id": node, "worker_id": worker, "pid": pid} for node, worker, pid in places]
-    return [run._replace(row=index[place]) for place, run in found], rows
+    runs = [
+        Run(
+            index[place],
+            start_ms,
+            end_ms,  # (at least start_ms: another machine's clock may run behind)
+            state,
+            record.field("name", ""),
+            record.task_id.hex(),
+            record.attempt,
+            record.field("type", "NORMAL_TASK"),
+            record.field("exception_type") or record.field("error_type") or None,
+        )
+        for place, start_ms, end_ms, state, record in found
+    ]
+    return runs, rows
+
+
+class _Fields(NamedTuple):
+    """The TaskState fields a Chrome trace event reads (timeline_events.span)."""
+
+    name: str
+    node_id: str | None
+    worker_id: str | None
+    worker_pid: int | None
+    state: str
+    task_id: str
+    attempt_number: int
+    type: str
+    job_id: str
+    actor_id: str | None
+    error_type: str | None
+
+
+def trace(table: TaskTable) -> list[dict[str, Any]]:
+    """The Chrome trace of the runs that ended, as ``trace_events(table.rows())`` gives it,
+    without describing every attempt in full (the dashboard's ``/api/timeline``)."""
+    out = []
+    for record in table.attempts.values():
+        times = record.times
+        start, end = times.get("RUNNING"), times.get("FINISHED", times.get("FAILED"))
+        if start is None or end is None:
+            continue
+        field = record.field
+        job, actor = field("job_id", ""), field("actor_id")
+        task = _Fields(
+            field("name", ""),
+            field("node_id") or None,
+            field("worker_id") or None,
+            field("worker_pid") or None,
+            record.state,
+            record.task_id.hex(),
+            record.attempt,
+            field("type", "NORMAL_TASK"),
+            job.hex() if type(job) is bytes else job,
+            (actor.hex() if type(actor) is bytes else actor) or None,
+            field("error_type") or None,
+        )
+        out.append(span(task, round(start * 1000, 3), round(end * 1000, 3)))
+    return out
 
 
 def view(
@@ -128,32 +177,42 @@ def summarize(runs: list[Run], rows: int, lo: float, hi: float, bins: int) -> li
     running]``, for the bins some run overlaps. A run counts in every bin it overlaps;
     busy_ms is its time inside the bin (runs that overlap each other add up)."""
     width = (hi - lo) / bins
-    # (difference arrays: a long run costs two entries, not one per bin it covers)
-    counts: dict[int, list[list[int]]] = {}  # row -> [runs, failed, running, full bins]
-    busy: dict[int, list[float]] = {}
+    cells: dict[tuple[int, int], list] = {}  # (row, bin) -> [runs, busy_ms, failed, running]
+    # a run over many bins: the bins between its first and last, through difference
+    # arrays per row (a few entries, not one per bin), summed once at the end
+    spans: dict[int, list[list[int]]] = {}  # row -> [runs, failed, running] differences
     for run in runs:
         a, b = max(run.start, lo), min(run.end, hi)
         i = min(int((a - lo) / width), bins - 1)
         j = max(i, min(int((b - lo) / width), bins - 1))
-        if run.row not in counts:
-            counts[run.row] = [[0] * (bins + 1) for _ in range(4)]
-            busy[run.row] = [0.0] * bins
-        diff, partial = counts[run.row], busy[run.row]
-        for k, on in enumerate((True, run.state == "FAILED", run.state == "RUNNING")):
-            if on:
-                diff[k][i] += 1
-                diff[k][j + 1] -= 1
-        if i == j:
-            partial[i] += b - a
-        else:
-            partial[i] += lo + (i + 1) * width - a
-            partial[j] += b - (lo + j * width)
-            diff[3][i + 1] += 1  # the bins between are busy all through
-            diff[3][j] -= 1
-    cells = []
-    for row in sorted(counts):
-        totals = [accumulate(diff[:bins]) for diff in counts[row]]
-        for bin_, (n, failed, running, full, part) in enumerate(zip(*totals, busy[row])):
+        failed, running = run.state == "FAILED", run.state == "RUNNING"
+        ends = (i,) if i == j else (i, j)
+        for k in ends:
+            cell = cells.get((run.row, k))
+            if cell is None:
+                cell = cells[(run.row, k)] = [0, 0.0, 0, 0]
+            cell[0] += 1
+            cell[1] += max(0.0, min(b, lo + (k + 1) * width) - max(a, lo + k * width))
+            cell[2] += failed
+            cell[3] += running
+        if j - i > 1:
+            diff = spans.get(run.row)
+            if diff is None:
+                diff = spans[run.row] = [[0] * (bins + 1) for _ in range(3)]
+            for k, on in enumerate((True, failed, running)):
+                if on:
+                    diff[k][i + 1] += 1
+                    diff[k][j] -= 1
+    for row, diff in spans.items():
+        totals = zip(*(accumulate(d[:bins]) for d in diff))
+        for bin_, (n, failed, running) in enumerate(totals):
             if n:
-                cells.append([row, bin_, n, round(part + full * width, 3), failed, running])
-    return cells
+                cell = cells.get((row, bin_))
+                if cell is None:
+                    cell = cells[(row, bin_)] = [0, 0.0, 0, 0]
+                cell[0] += n
+                cell[1] += n * width  # busy all through
+                cell[2] += failed
+                cell[3] += running
+    return [[row, bin_, n, round(busy, 3), failed, running]
+            for (row, bin_), (n, busy, failed, running) in sorted(cells.items())]  # fmt: skip

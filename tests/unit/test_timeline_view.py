@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from minray.head.dashboard_timeline import parse_query
 from minray.head.task_table import TaskTable
-from minray.head.timeline_view import SLICE_FIELDS, summarize, view
+from minray.head.timeline_view import SLICE_FIELDS, summarize, trace, view
+from minray.timeline_events import trace_events
 
 JOB = b"\x01\0\0\0"
 #: the most a cell's busy_ms is off by (rounded to the microsecond)
@@ -119,6 +120,22 @@ def test_a_summary_keeps_each_runs_time_inside_the_window(runs, bins):
         assert got == pytest.approx(want, abs=ROUNDED * cells_of_row + 1e-6 * len(inside))
         assert all(c[2] <= len(inside) for c in cells if c[0] == row)
     assert sum(c[4] for c in cells) >= sum(1 for r in inside if r.state == "FAILED")
+
+
+def test_the_heads_chrome_trace_is_the_one_built_from_the_task_rows():
+    table = TaskTable()
+    ran(table, 1, "load", A, 10.0, 11.0)
+    ran(table, 2, "train", B, 10.5, 12.0, "FAILED", {"error_type": "TASK_EXECUTION_EXCEPTION"})
+    ran(table, 3, "save", A, 11.5, None)  # still running: not in the trace
+    actor = b"\x07" * 16
+    table.add([[task_id(4), 0, "PENDING_NODE_ASSIGNMENT", 12.0,
+                ["Pid.pid", "ACTOR_TASK", JOB, actor, {}, []]]])  # fmt: skip
+    table.add([[task_id(4), -1, "RUNNING", 12.5, None]], source=B)
+    table.add([[task_id(4), 0, "FINISHED", 12.75, None]])
+    events = trace(table)
+    assert events == trace_events(table.rows())
+    assert [e["name"] for e in events] == ["load", "train", "Pid.pid"]
+    assert events[2]["args"]["actor_id"] == actor.hex() and events[0]["args"]["actor_id"] is None
 
 
 def test_an_empty_table_is_an_empty_timeline():
