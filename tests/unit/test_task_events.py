@@ -74,6 +74,14 @@ def test_a_retry_is_a_new_attempt_and_a_workers_event_goes_to_the_latest():
     assert rows[0]["error_type"] == "TASK_EXECUTION_EXCEPTION"
 
 
+def test_the_newest_rows_are_the_last_attempts_seen_oldest_first():
+    table = TaskTable()
+    ids = [bytes([n]) * 24 for n in range(1, 6)]
+    table.add([[task, 0, "RUNNING", float(n), None] for n, task in enumerate(ids)])
+    assert [r["task_id"] for r in table.newest(2)] == [ids[3].hex(), ids[4].hex()]
+    assert table.newest(10) == table.rows() and table.newest(0) == []
+
+
 def test_a_full_table_lets_finished_tasks_go_first_and_counts_them():
     table = TaskTable(capacity=2)
     table.add([[T1, 0, "RUNNING", 1.0, None], [T2, 0, "FINISHED", 1.0, None]], dropped=5)
