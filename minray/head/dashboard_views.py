@@ -21,8 +21,8 @@ import re
 from typing import TYPE_CHECKING
 
 from ..protocol.messages import ErrorReply, GetLog, GetStates
-from ..timeline_events import trace_events
 from .dashboard_auth import error_response
+from .timeline_view import trace
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -66,7 +66,7 @@ def view_routes(head: HeadService) -> list:
         )
 
     async def timeline(request: web.Request) -> web.Response:
-        events = trace_events(head.tasks.rows())
+        events = trace(head.tasks)
         return web.Response(
             text=json.dumps(events),
             content_type="application/json",
