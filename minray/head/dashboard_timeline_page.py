@@ -12,8 +12,9 @@ row's busy share per bin, red where a run failed) and the page says so; zooming 
 asks for the narrower window until its runs come one by one.
 
 For tests, the canvas carries ``data-mode``, ``data-runs``, ``data-done`` (finished and
-failed runs in the answer) and ``data-bars`` (bars drawn), and ``timelineBars()`` lists
-the drawn bars with their places on the canvas.
+failed runs in the answer) and ``data-bars`` (bars drawn), ``timelineBars()`` lists
+the drawn bars with their places on the canvas, and ``/timeline?max_slices=N`` lowers
+the number of runs past which the head summarises.
 """
 
 TIMELINE_PAGE = r"""<!doctype html>
@@ -63,7 +64,8 @@ TIMELINE_PAGE = r"""<!doctype html>
 <div id="detail">Click a bar for its task.</div>
 <script>
 const COLOURS = {FINISHED: "#4daf4a", FAILED: "#e03131", RUNNING: "#3a86c8"};
-const MAX_SLICES = 5000;  // runs drawn one by one at most; past it the head summarises
+// runs drawn one by one at most; past it the head summarises ("?max_slices=N" to choose)
+const MAX_SLICES = Number(new URLSearchParams(location.search).get("max_slices")) || 5000;
 const LABEL_W = 230, AXIS_H = 24, ROW_H = 18, NODE_H = 20, REFRESH_MS = 2000;
 const canvas = document.getElementById("timeline"), frame = document.getElementById("frame");
 let data = null;        // the head's last answer
@@ -415,7 +417,9 @@ async function select(s) {
 }
 
 window.timelineBars = () => bars.map(b => ({x: b.x, y: b.y, w: b.w, h: b.h,
-  name: b.slice ? b.slice[field("name")] : null, state: b.slice ? b.slice[field("state")] : null}));
+  name: b.slice ? b.slice[field("name")] : null,
+  state: b.slice ? b.slice[field("state")] : null,
+  failed: b.cell ? b.cell[field("failed")] : null}));
 
 document.getElementById("zoom-in").onclick = () => zoom(0.5, (LABEL_W + width()) / 2);
 document.getElementById("zoom-out").onclick = () => zoom(2, (LABEL_W + width()) / 2);

@@ -157,6 +157,26 @@ def test_a_user_logs_in_reads_the_traceback_and_watches_the_task_graph(dashboard
             page.wait_for_selector("#task-rows td.FAILED")
             assert "unsupported operand" in page.inner_text("#task-error")
 
+            page.goto(dashboard.url + "/timeline?max_slices=3")  # past 3 runs: a summary
+            canvas = page.locator('#timeline[data-mode="summary"]')
+            canvas.wait_for()
+            assert "Summarised: 7 runs" in page.inner_text("#summary-note")
+            slot = [b for b in page.evaluate("timelineBars()") if b["failed"]][0]
+            box = canvas.bounding_box()
+            for _ in range(6):  # clicking a slot zooms to it, until its runs come one by one
+                page.mouse.click(box["x"] + slot["x"] + slot["w"] / 2,
+                                 box["y"] + slot["y"] + slot["h"] / 2)  # fmt: skip
+                try:
+                    page.wait_for_selector('#timeline[data-mode="slices"]', timeout=2000)
+                    break
+                except sync_api.TimeoutError:
+                    slots = [b for b in page.evaluate("timelineBars()") if b["failed"]]
+                    slot = slots[0] if slots else slot
+            assert any(b["state"] == "FAILED" for b in page.evaluate("timelineBars()"))
+            assert not page.is_visible("#summary-note")
+            page.goto(dashboard.url + "/#task=" + "ab" * 24)  # a task the head does not know
+            page.wait_for_selector("#task-rows td:text('(none)')")
+
             page.goto(dashboard.url + "/")  # Stack and Profile on the actor's row
             actor = f'[data-actor-id="{counter._actor_id.hex()}"]'
             page.click(f"button.stack{actor}")
