@@ -152,6 +152,10 @@ class TaskTable:
             return [r.describe() for key, r in self.attempts.items() if key[0] == task_id]
         return [record.describe() for record in self.attempts.values()]
 
+    def oldest(self, limit: int) -> list[dict]:
+        """The rows of the first ``limit`` attempts (only those described)."""
+        return [record.describe() for record in islice(self.attempts.values(), max(limit, 0))]
+
     def newest(self, limit: int) -> list[dict]:
         """The rows of the ``limit`` attempts seen last, oldest first (only those described:
         the dashboard's table asks for 200 of up to ``capacity``)."""

@@ -160,7 +160,7 @@ def never_runs():
     return 1
 
 
-def test_tasks_are_listed_with_their_states_attempts_and_errors(cluster, tmp_path):
+def test_tasks_are_listed_with_their_states_attempts_and_errors(cluster, tmp_path, minray_log):
     counter = Counter.remote()
     assert minray.get(counter.ping.remote())
     with pytest.raises(ValueError):
@@ -204,6 +204,11 @@ def test_tasks_are_listed_with_their_states_attempts_and_errors(cluster, tmp_pat
     assert state.list_tasks(filters=[("state", "=", "PENDING_NODE_ASSIGNMENT")])[0].name == (
         "never_runs"
     )
+    # a limit without filters: the head sends only the oldest rows, and says how many it has
+    everything = state.list_tasks(limit=1000)
+    first = state.list_tasks(limit=2)
+    assert [t.task_id for t in first] == [t.task_id for t in everything[:2]]
+    assert f"Limit last 2 entries (Total {len(everything)})" in minray_log.text
     del pending
 
 

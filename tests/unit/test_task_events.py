@@ -74,12 +74,14 @@ def test_a_retry_is_a_new_attempt_and_a_workers_event_goes_to_the_latest():
     assert rows[0]["error_type"] == "TASK_EXECUTION_EXCEPTION"
 
 
-def test_the_newest_rows_are_the_last_attempts_seen_oldest_first():
+def test_the_newest_and_oldest_rows_are_described_alone_oldest_first():
     table = TaskTable()
     ids = [bytes([n]) * 24 for n in range(1, 6)]
     table.add([[task, 0, "RUNNING", float(n), None] for n, task in enumerate(ids)])
     assert [r["task_id"] for r in table.newest(2)] == [ids[3].hex(), ids[4].hex()]
     assert table.newest(10) == table.rows() and table.newest(0) == []
+    assert [r["task_id"] for r in table.oldest(2)] == [ids[0].hex(), ids[1].hex()]
+    assert table.oldest(10) == table.rows() and table.oldest(-1) == []
 
 
 def test_a_full_table_lets_finished_tasks_go_first_and_counts_them():

@@ -134,8 +134,11 @@ def list_tasks(
 ) -> list[TaskState]:
     """Task attempts and actor calls, oldest first, from the head's task table (the
     latest 20,000; events lost on the way are counted and reported)."""
-    reply = ask(GetTasks(b""), address, timeout)
+    # (without filters the head sends only the rows kept, and says how many it holds)
+    reply = ask(GetTasks(b"", 0 if filters else max(limit, 0)), address, timeout)
     _report_dropped(reply.dropped)
+    if reply.total > len(reply.rows):
+        _warn_limit(limit, reply.total)
     return _select(TaskState, reply.rows, filters, limit, detail)
 
 
@@ -251,14 +254,18 @@ def _select(cls: type[StateSchema], rows: list[dict], filters: Filters, limit: i
             raise ValueError(f"filter operator {op!r} is not supported; use '=' or '!='")
     kept = [row for row in rows if all(_matches(row.get(c), op, v) for c, op, v in filters or [])]
     if len(kept) > limit:
-        logger.warning(
-            "Limit last %d entries (Total %d). Use `filters` to reduce the amount of data to "
-            "return or set a higher `limit` to see all data.",
-            limit,
-            len(kept),
-        )
+        _warn_limit(limit, len(kept))
         kept = kept[:limit]
     return [cls.from_row(row, detail) for row in kept]
+
+
+def _warn_limit(limit: int, total: int) -> None:
+    logger.warning(
+        "Limit last %d entries (Total %d). Use `filters` to reduce the amount of data to "
+        "return or set a higher `limit` to see all data.",
+        limit,
+        total,
+    )
 
 
 def _matches(value: Any, op: str, wanted: Any) -> bool:
