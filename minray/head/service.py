@@ -252,6 +252,8 @@ class HeadService(ActorService, PackageService, PlacementService, ProfileService
 
     def handle_GetTasks(self, conn: Connection | None, msg) -> Tasks:
         table = self.tasks
+        if msg.by_function:
+            return Tasks(table.function_counts(), table.dropped)
         if msg.limit > 0 and not msg.task_id and len(table.attempts) > msg.limit:
             return Tasks(table.oldest(msg.limit), table.dropped, len(table.attempts))
         return Tasks(table.rows(msg.task_id), table.dropped)

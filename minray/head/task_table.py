@@ -175,6 +175,17 @@ class TaskTable:
         found = (attempts.get(key) for key in self._latest.items())
         return [record for record in found if record is not None]
 
+    def function_counts(self) -> list[dict]:
+        """Each task's latest attempt counted by function (or method), kind and state."""
+        counts: dict[tuple, int] = {}
+        for record in self.latest_attempts():
+            key = (record.field("name", ""), record.field("type", "NORMAL_TASK"), record.state)
+            counts[key] = counts.get(key, 0) + 1
+        return [
+            {"func_or_class_name": name, "type": kind, "state": state, "count": n}
+            for (name, kind, state), n in counts.items()
+        ]
+
     def state_counts(self) -> dict[str, int]:
         """How many tasks are in each state, by their latest attempt (every state named)."""
         counts = dict.fromkeys(ORDER, 0)

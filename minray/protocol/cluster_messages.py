@@ -375,6 +375,10 @@ class GetTasks(Message):
     #: without ``task_id``: only the oldest ``limit`` attempts (0: every one), so that
     #: ``minray list tasks`` is not sent the whole table for the 100 rows it shows
     limit: int = 0
+    #: count each task's latest attempt by function, kind and state instead of sending
+    #: the rows (rows: ``{"func_or_class_name", "type", "state", "count"}``), for
+    #: ``minray summary tasks``
+    by_function: bool = False
 
 
 @message

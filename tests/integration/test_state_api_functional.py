@@ -200,6 +200,7 @@ def test_tasks_are_listed_with_their_states_attempts_and_errors(cluster, tmp_pat
     assert [t.attempt_number for t in state.get_task(retried)] == [0, 1]
     summary = state.summarize_tasks()["cluster"]
     assert summary["summary"]["fails"]["state_counts"] == {"FAILED": 1}
+    assert summary["summary"]["crashes_once"]["state_counts"] == {"FINISHED": 1}  # its latest
     assert summary["total_actor_tasks"] == 1 and summary["total_actor_scheduled"] == 1
     assert state.list_tasks(filters=[("state", "=", "PENDING_NODE_ASSIGNMENT")])[0].name == (
         "never_runs"

@@ -84,6 +84,18 @@ def test_the_newest_and_oldest_rows_are_described_alone_oldest_first():
     assert table.oldest(10) == table.rows() and table.oldest(-1) == []
 
 
+def test_tasks_are_counted_by_function_and_the_state_of_their_latest_attempt():
+    table = TaskTable()
+    info = {"name": "f", "type": "NORMAL_TASK"}
+    table.add([[T1, 0, "FAILED", 1.0, info], [T1, 1, "RUNNING", 2.0, info]])  # retried
+    table.add([[T2, 0, "FINISHED", 1.0, info]])
+    table.add([[b"\x03" * 24, 0, "FINISHED", 1.0, {"name": "A.m", "type": "ACTOR_TASK"}]])
+    counts = {(r["func_or_class_name"], r["type"], r["state"]): r["count"]
+              for r in table.function_counts()}  # fmt: skip
+    assert counts == {("f", "NORMAL_TASK", "RUNNING"): 1, ("f", "NORMAL_TASK", "FINISHED"): 1,
+                      ("A.m", "ACTOR_TASK", "FINISHED"): 1}  # fmt: skip
+
+
 def test_a_full_table_lets_finished_tasks_go_first_and_counts_them():
     table = TaskTable(capacity=2)
     table.add([[T1, 0, "RUNNING", 1.0, None], [T2, 0, "FINISHED", 1.0, None]], dropped=5)
