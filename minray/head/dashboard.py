@@ -14,7 +14,8 @@ profiling and jobs:
 * ``/api``: the list of routes; ``/metrics``: Prometheus' text (dashboard_metrics.py);
 * ``/graph``, ``/api/graph``, ``/api/graph/events``: the live task graph (dashboard_graph.py);
 * ``/api/objects``, ``/api/logs/{node}/{worker}``, ``/api/timeline``: objects, a worker's
-  log (followed by the page) and the timeline (dashboard_views.py);
+  log (followed by the page) and the timeline's Chrome trace (dashboard_views.py);
+* ``/timeline``, ``/api/timeline/slices``: the timeline drawn in a page (dashboard_timeline.py);
 * ``/api/version`` and ``/api/jobs/...``: Ray's job REST API (job_routes.py), which
   submits and stops jobs; the jobs that still run are stopped when the dashboard stops;
   ``/api/packages/...``: their runtime_env uploads (package_routes.py);
@@ -39,6 +40,7 @@ from .dashboard_auth import add_routes, new_app
 from .dashboard_graph import graph_routes
 from .dashboard_metrics import metrics_routes
 from .dashboard_profile import profile_routes
+from .dashboard_timeline import timeline_routes
 from .dashboard_views import view_routes
 from .job_routes import job_routes
 from .package_routes import PREFIX, package_routes
@@ -163,11 +165,15 @@ def api_routes(head: HeadService) -> list:
             raise web.HTTPBadRequest(text="limit must be a whole number") from None
         task_id = request.query.get("task_id", "")
         try:
-            rows = head.tasks.rows(bytes.fromhex(task_id))
+            wanted = bytes.fromhex(task_id)
         except ValueError:
             raise web.HTTPBadRequest(text="task_id must be a task's id in hex") from None
-        return web.json_response({"tasks": rows[-limit:] if limit > 0 else [],
-                                  "total": len(rows), "dropped": head.tasks.dropped})  # fmt: skip
+        if wanted:
+            rows = head.tasks.rows(wanted)
+            total, rows = len(rows), rows[-limit:] if limit > 0 else []
+        else:  # (only the rows sent are described: the table holds up to 20,000)
+            total, rows = len(head.tasks.attempts), head.tasks.newest(limit)
+        return web.json_response({"tasks": rows, "total": total, "dropped": head.tasks.dropped})
 
     def rows_of(kind: str):
         async def handler(request: web.Request) -> web.Response:
@@ -197,4 +203,5 @@ ROUTE_SETS: tuple[Callable[[HeadService], list], ...] = (
     package_routes,
     graph_routes,
     view_routes,
+    timeline_routes,
 )

@@ -36,7 +36,7 @@ GRAPH_PAGE = r"""<!doctype html>
 </head>
 <body>
 <h1>minray task graph</h1>
-<nav><a href="/">Overview</a><a href="/graph">Task graph</a></nav>
+<nav><a href="/">Overview</a><a href="/graph">Task graph</a><a href="/timeline">Timeline</a></nav>
 <div id="status" data-mode="" data-nodes="0">loading...</div>
 <div id="legend"></div>
 <div id="frame"><svg id="graph" xmlns="http://www.w3.org/2000/svg" width="400" height="100">

@@ -1,7 +1,8 @@
 """The dashboard's overview page: tables of nodes, jobs, actors, workers, placement groups
 and the newest tasks (each failure's exception and traceback folded under the tables),
 refreshed every two seconds from the JSON endpoints (dashboard.py); it links to the
-task graph (dashboard_graph_page.py).
+task graph (dashboard_graph_page.py) and the timeline (dashboard_timeline_page.py).
+``/#task=ID`` also shows that task's attempts (the timeline links a run there).
 Plain HTML and JavaScript, no external files: it works with no network but the head's.
 Also the token login form (dashboard_auth.py)."""
 
@@ -35,12 +36,14 @@ PAGE = """<!doctype html>
 </head>
 <body>
 <h1>minray dashboard</h1>
-<nav><a href="/">Overview</a><a href="/graph">Task graph</a></nav>
+<nav><a href="/">Overview</a><a href="/graph">Task graph</a><a href="/timeline">Timeline</a></nav>
 <div id="status">loading...</div>
 <h2>Nodes</h2><table id="nodes"></table>
 <h2>Jobs</h2><table id="jobs"></table>
 <h2>Actors</h2><table id="actors"></table>
 <!--profile-panel-->
+<div id="task-detail" hidden><h2 id="task-title">Task</h2><table id="task-rows"></table>
+<pre id="task-error"></pre></div>
 <h2>Tasks (newest 200)</h2><table id="tasks"></table>
 <h2>Failed tasks</h2><div id="failures">(none)</div>
 <h2>Placement groups</h2><table id="groups"></table>
@@ -105,6 +108,32 @@ function failures(tasks) {  // each failed task's exception, its traceback folde
     box.appendChild(details);
   }
 }
+const TASK_COLUMNS = [["task", t => t.task_id.slice(0, 16)],
+  ["name", t => t.name], ["state", t => t.state],
+  ["attempt", t => t.attempt_number + (t.attempt_reason ? ` (${t.attempt_reason})` : "")],
+  ["type", t => t.type], ["node", t => (t.node_id || "").slice(0, 12)],
+  ["worker", t => (t.worker_id || "").slice(0, 12)], ["worker pid", t => t.worker_pid],
+  ["duration", duration], ["error", t => t.exception_type || t.error_type],
+  ["why pending", t => t.pending_reason || ""]];
+async function showTask() {  // "/#task=ID" (the timeline links here): that task's attempts
+  const id = (location.hash.match(/^#task=([0-9a-f]+)$/) || [])[1];
+  const box = document.getElementById("task-detail");
+  box.hidden = !id;
+  if (!id) return;
+  document.getElementById("task-title").textContent = "Task " + id;
+  const {tasks} = await json("/api/tasks?task_id=" + id);
+  fill("task-rows", tasks, TASK_COLUMNS);
+  const failed = tasks.filter(t => t.error_message);
+  document.getElementById("task-error").textContent = failed.length
+    ? failed[failed.length - 1].error_message : "";
+  box.scrollIntoView();
+}
+function openTask() {
+  showTask().catch(error => {
+    document.getElementById("task-title").textContent = "cannot load the task: " + error;
+  });
+}
+window.addEventListener("hashchange", openTask);
 async function json(path) {
   const response = await fetch(path);
   if (response.status === 401) window.location.assign("/login");  // the login has lapsed
@@ -133,13 +162,7 @@ async function refresh() {
       ["waiting for", a => a.pending_reason || ""]]);
     addProfileButtons("actors", actors.actors, "actor");
     const newest = tasks.tasks.slice().reverse();
-    fill("tasks", newest, [["task", t => t.task_id.slice(0, 16)],
-      ["name", t => t.name], ["state", t => t.state],
-      ["attempt", t => t.attempt_number + (t.attempt_reason ? ` (${t.attempt_reason})` : "")],
-      ["type", t => t.type], ["node", t => (t.node_id || "").slice(0, 12)],
-      ["worker", t => (t.worker_id || "").slice(0, 12)], ["worker pid", t => t.worker_pid],
-      ["duration", duration], ["error", t => t.exception_type || t.error_type],
-      ["why pending", t => t.pending_reason || ""]]);
+    fill("tasks", newest, TASK_COLUMNS);
     failures(newest);
     fill("groups", groups, [["group", g => g.placement_group_id.slice(0, 12)],
       ["name", g => g.name],
@@ -166,6 +189,7 @@ async function refresh() {
   }
 }
 refresh();
+openTask();
 setInterval(refresh, 2000);
 </script>
 </body>

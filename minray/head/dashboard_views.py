@@ -21,8 +21,8 @@ import re
 from typing import TYPE_CHECKING
 
 from ..protocol.messages import ErrorReply, GetLog, GetStates
-from ..timeline_events import trace_events
 from .dashboard_auth import error_response
+from .timeline_view import trace
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -66,7 +66,7 @@ def view_routes(head: HeadService) -> list:
         )
 
     async def timeline(request: web.Request) -> web.Response:
-        events = trace_events(head.tasks.rows())
+        events = trace(head.tasks)
         return web.Response(
             text=json.dumps(events),
             content_type="application/json",
@@ -85,7 +85,8 @@ PAGE_PART = """
 <h2>Logs</h2>
 <div><span id="log-status">Choose "Logs" on a worker.</span>
 <a id="timeline-link" href="/api/timeline" download="minray-timeline.json">Download the
-timeline</a> (open it in https://ui.perfetto.dev or chrome://tracing)</div>
+timeline</a> (open it in https://ui.perfetto.dev or chrome://tracing), or see it drawn on the
+<a href="/timeline">Timeline</a> page</div>
 <pre id="log-view"></pre>
 """
 

@@ -255,7 +255,12 @@ class HeadService(ActorService, PackageService, PlacementService, ProfileService
             listener(msg.events)
 
     def handle_GetTasks(self, conn: Connection | None, msg) -> Tasks:
-        return Tasks(self.tasks.rows(msg.task_id), self.tasks.dropped)
+        table = self.tasks
+        if msg.by_function:
+            return Tasks(table.function_counts(), table.dropped)
+        if msg.limit > 0 and not msg.task_id and len(table.attempts) > msg.limit:
+            return Tasks(table.oldest(msg.limit), table.dropped, len(table.attempts))
+        return Tasks(table.rows(msg.task_id), table.dropped)
 
     async def handle_GetStates(self, conn: Connection | None, msg: GetStates) -> States:
         """Rows of ``msg.kind`` from every live node (those that do not answer within a

@@ -22,6 +22,7 @@ restarted head takes the saved attempts back with :meth:`TaskTable.restore`.
 from __future__ import annotations
 
 from collections import OrderedDict
+from itertools import islice
 
 from ..runtime.task_events import INFO_FIELDS
 
@@ -35,6 +36,7 @@ ORDER = {
     "FAILED": 4,
 }
 DONE = ("FINISHED", "FAILED")
+_FIELD_INDEX = {name: i for i, name in enumerate(INFO_FIELDS)}
 DONE_RANK = 4
 
 
@@ -64,6 +66,18 @@ class TaskAttempt:
             if info.get(name):
                 info[name] = [o.hex() if type(o) is bytes else o for o in info[name]]
         return info
+
+    def field(self, name: str, default=None):
+        """One thing the events told, as sent (ids as bytes), without converting the rest
+        as ``info`` does: for the head's answers that read a few fields of every attempt."""
+        extra = self.extra
+        if extra and name in extra:
+            return extra[name]
+        index = _FIELD_INDEX.get(name)
+        told = self.told
+        if told and index is not None and index < len(told):
+            return told[index]
+        return default
 
     def describe(self) -> dict:
         """The attempt with Ray's ``TaskState`` column names (times in milliseconds)."""
@@ -192,6 +206,18 @@ class TaskTable:
             return [r.describe() for key, r in self.attempts.items() if key[0] == task_id]
         return [record.describe() for record in self.attempts.values()]
 
+    def oldest(self, limit: int) -> list[dict]:
+        """The rows of the first ``limit`` attempts (only those described)."""
+        return [record.describe() for record in islice(self.attempts.values(), max(limit, 0))]
+
+    def newest(self, limit: int) -> list[dict]:
+        """The rows of the ``limit`` attempts seen last, oldest first (only those described:
+        the dashboard's table asks for 200 of up to ``capacity``)."""
+        if limit <= 0:
+            return []
+        found = list(islice(reversed(self.attempts.values()), limit))
+        return [record.describe() for record in reversed(found)]
+
     def latest(self, task_id: bytes) -> TaskAttempt | None:
         """A task's latest attempt, or None when the table does not hold it."""
         attempt = self._latest.get(task_id)
@@ -214,6 +240,17 @@ class TaskTable:
         attempts = self.attempts
         found = (attempts.get(key) for key in self._latest.items())
         return [record for record in found if record is not None]
+
+    def function_counts(self) -> list[dict]:
+        """Each task's latest attempt counted by function (or method), kind and state."""
+        counts: dict[tuple, int] = {}
+        for record in self.latest_attempts():
+            key = (record.field("name", ""), record.field("type", "NORMAL_TASK"), record.state)
+            counts[key] = counts.get(key, 0) + 1
+        return [
+            {"func_or_class_name": name, "type": kind, "state": state, "count": n}
+            for (name, kind, state), n in counts.items()
+        ]
 
     def state_counts(self) -> dict[str, int]:
         """How many tasks are in each state, by their latest attempt (every state named)."""

@@ -380,6 +380,13 @@ class GetTasks(Message):
 
     type = MsgType.GET_TASKS
     task_id: bytes
+    #: without ``task_id``: only the oldest ``limit`` attempts (0: every one), so that
+    #: ``minray list tasks`` is not sent the whole table for the 100 rows it shows
+    limit: int = 0
+    #: count each task's latest attempt by function, kind and state instead of sending
+    #: the rows (rows: ``{"func_or_class_name", "type", "state", "count"}``), for
+    #: ``minray summary tasks``
+    by_function: bool = False
 
 
 @message
@@ -387,6 +394,7 @@ class Tasks(Message):
     type = MsgType.TASKS
     rows: list  #: one dict per task attempt (see head/task_table.py)
     dropped: int  #: events lost on the way or tasks evicted from the table, in all
+    total: int = -1  #: attempts the table holds, when a limit left some out (else -1)
 
 
 # --- worker logs (driver or tool -> node -> head -> the worker's node) -----------------

@@ -1,7 +1,8 @@
 """The dashboard in a real browser (headless Chromium, driven by Playwright), as a user
 sees it: log in with the token, read a failed task's exception and traceback, watch
 the task graph of a program with a chain of tasks, an actor and a failing task grow,
-click "Stack" and "Profile" on the actor, follow a worker's log, see the objects.
+see its runs on the timeline and click the failed one, click "Stack" and "Profile" on
+the actor, follow a worker's log, see the objects.
 
 Skipped, with the reason, where Playwright or Chromium is missing (``.ci/run`` installs
 both). ``MINRAY_SCREENSHOT_DIR=docs/images`` also saves its screenshots there (the
@@ -119,6 +120,62 @@ def test_a_user_logs_in_reads_the_traceback_and_watches_the_task_graph(dashboard
             page.wait_for_selector('#status[data-nodes="8"]')
             assert page.locator('#nodes g.node[data-kind="task"]').count() == 7
             screenshot(page, tmp_path, "task-graph.png")
+
+            page.click("text=Timeline")  # a bar per run, on its worker's row
+            page.wait_for_url(dashboard.url + "/timeline")
+            canvas = page.locator('#timeline[data-done="7"]')
+            canvas.wait_for()
+            assert canvas.get_attribute("data-bars") == "7"
+            assert canvas.get_attribute("data-mode") == "slices"
+            bars = page.evaluate("timelineBars()")
+            assert sorted(b["state"] for b in bars) == ["FAILED"] + ["FINISHED"] * 6
+            (failed,) = [b for b in bars if b["state"] == "FAILED"]
+            box = canvas.bounding_box()
+            page.mouse.click(box["x"] + failed["x"] + failed["w"] / 2,
+                             box["y"] + failed["y"] + failed["h"] / 2)  # fmt: skip
+            page.wait_for_function(
+                "document.getElementById('detail').textContent.includes('unsupported operand')"
+            )
+            detail = page.inner_text("#detail")
+            assert detail.startswith("add (NORMAL_TASK), attempt 0: FAILED")
+            assert "TypeError" in detail
+            assert page.inner_text("#tip").startswith("add (FAILED)")  # the hover's text
+            shown = page.evaluate("viewT[1] - viewT[0]")
+            page.mouse.wheel(0, -1200)  # zoom in around the pointer: the bar stays under it
+            page.wait_for_function(f"viewT[1] - viewT[0] < {shown / 10}")
+            drawn = "new Promise(done => requestAnimationFrame(() => done(timelineBars())))"
+            (zoomed,) = [b for b in page.evaluate(drawn) if b["state"] == "FAILED"]
+            pointer = failed["x"] + failed["w"] / 2
+            assert zoomed["x"] - 2 <= pointer <= zoomed["x"] + zoomed["w"] + 2
+            assert zoomed["w"] > failed["w"]
+            screenshot(page, tmp_path, "timeline.png")
+            shown = page.evaluate("viewT[1] - viewT[0]")
+            page.click("#zoom-in")
+            assert page.evaluate("viewT[1] - viewT[0]") == pytest.approx(shown / 2)
+            page.click("#fit")
+            page.click("text=its row on the overview")  # the task's own row
+            page.wait_for_selector("#task-rows td.FAILED")
+            assert "unsupported operand" in page.inner_text("#task-error")
+
+            page.goto(dashboard.url + "/timeline?max_slices=3")  # past 3 runs: a summary
+            canvas = page.locator('#timeline[data-mode="summary"]')
+            canvas.wait_for()
+            assert "Summarised: 7 runs" in page.inner_text("#summary-note")
+            slot = [b for b in page.evaluate("timelineBars()") if b["failed"]][0]
+            box = canvas.bounding_box()
+            for _ in range(6):  # clicking a slot zooms to it, until its runs come one by one
+                page.mouse.click(box["x"] + slot["x"] + slot["w"] / 2,
+                                 box["y"] + slot["y"] + slot["h"] / 2)  # fmt: skip
+                try:
+                    page.wait_for_selector('#timeline[data-mode="slices"]', timeout=2000)
+                    break
+                except sync_api.TimeoutError:
+                    slots = [b for b in page.evaluate("timelineBars()") if b["failed"]]
+                    slot = slots[0] if slots else slot
+            assert any(b["state"] == "FAILED" for b in page.evaluate("timelineBars()"))
+            assert not page.is_visible("#summary-note")
+            page.goto(dashboard.url + "/#task=" + "ab" * 24)  # a task the head does not know
+            page.wait_for_selector("#task-rows td:text('(none)')")
 
             page.goto(dashboard.url + "/")  # Stack and Profile on the actor's row
             actor = f'[data-actor-id="{counter._actor_id.hex()}"]'

@@ -25,7 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 EVERY_ROUTE = ["/", "/api", "/api/nodes", "/api/jobs", "/api/tasks", "/api/actors",
                "/api/workers", "/api/placement_groups", "/metrics",
                "/api/version", "/api/jobs/", "/graph", "/api/graph",
-               "/api/graph/events", "/api/objects", "/api/timeline"]  # fmt: skip
+               "/api/graph/events", "/api/objects", "/api/timeline", "/timeline",
+               "/api/timeline/slices"]  # fmt: skip
 #: the job API's routes of one job (head/job_routes.py), asked with a job id that is
 #: unknown, and of a runtime_env package (head/package_routes.py)
 JOB_ROUTES = [("GET", "/api/jobs/{id}"), ("GET", "/api/jobs/{id}/logs"),

@@ -160,7 +160,7 @@ def never_runs():
     return 1
 
 
-def test_tasks_are_listed_with_their_states_attempts_and_errors(cluster, tmp_path):
+def test_tasks_are_listed_with_their_states_attempts_and_errors(cluster, tmp_path, minray_log):
     counter = Counter.remote()
     assert minray.get(counter.ping.remote())
     with pytest.raises(ValueError):
@@ -201,10 +201,16 @@ def test_tasks_are_listed_with_their_states_attempts_and_errors(cluster, tmp_pat
     assert [t.attempt_number for t in state.get_task(retried)] == [0, 1]
     summary = state.summarize_tasks()["cluster"]
     assert summary["summary"]["fails"]["state_counts"] == {"FAILED": 1}
+    assert summary["summary"]["crashes_once"]["state_counts"] == {"FINISHED": 1}  # its latest
     assert summary["total_actor_tasks"] == 1 and summary["total_actor_scheduled"] == 1
     assert state.list_tasks(filters=[("state", "=", "PENDING_NODE_ASSIGNMENT")])[0].name == (
         "never_runs"
     )
+    # a limit without filters: the head sends only the oldest rows, and says how many it has
+    everything = state.list_tasks(limit=1000)
+    first = state.list_tasks(limit=2)
+    assert [t.task_id for t in first] == [t.task_id for t in everything[:2]]
+    assert f"Limit last 2 entries (Total {len(everything)})" in minray_log.text
     del pending
 
 

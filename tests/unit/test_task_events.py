@@ -89,6 +89,28 @@ def test_each_attempt_says_why_it_ran_retry_or_reconstruction():
     assert reasons == [(0, None), (1, "RETRY"), (2, "RECONSTRUCTION")]
 
 
+def test_the_newest_and_oldest_rows_are_described_alone_oldest_first():
+    table = TaskTable()
+    ids = [bytes([n]) * 24 for n in range(1, 6)]
+    table.add([[task, 0, "RUNNING", float(n), None] for n, task in enumerate(ids)])
+    assert [r["task_id"] for r in table.newest(2)] == [ids[3].hex(), ids[4].hex()]
+    assert table.newest(10) == table.rows() and table.newest(0) == []
+    assert [r["task_id"] for r in table.oldest(2)] == [ids[0].hex(), ids[1].hex()]
+    assert table.oldest(10) == table.rows() and table.oldest(-1) == []
+
+
+def test_tasks_are_counted_by_function_and_the_state_of_their_latest_attempt():
+    table = TaskTable()
+    info = {"name": "f", "type": "NORMAL_TASK"}
+    table.add([[T1, 0, "FAILED", 1.0, info], [T1, 1, "RUNNING", 2.0, info]])  # retried
+    table.add([[T2, 0, "FINISHED", 1.0, info]])
+    table.add([[b"\x03" * 24, 0, "FINISHED", 1.0, {"name": "A.m", "type": "ACTOR_TASK"}]])
+    counts = {(r["func_or_class_name"], r["type"], r["state"]): r["count"]
+              for r in table.function_counts()}  # fmt: skip
+    assert counts == {("f", "NORMAL_TASK", "RUNNING"): 1, ("f", "NORMAL_TASK", "FINISHED"): 1,
+                      ("A.m", "ACTOR_TASK", "FINISHED"): 1}  # fmt: skip
+
+
 def test_a_full_table_lets_finished_tasks_go_first_and_counts_them():
     table = TaskTable(capacity=2)
     table.add([[T1, 0, "RUNNING", 1.0, None], [T2, 0, "FINISHED", 1.0, None]], dropped=5)

@@ -134,8 +134,11 @@ def list_tasks(
 ) -> list[TaskState]:
     """Task attempts and actor calls, oldest first, from the head's task table (the
     latest 20,000; events lost on the way are counted and reported)."""
-    reply = ask(GetTasks(b""), address, timeout)
+    # (without filters the head sends only the rows kept, and says how many it holds)
+    reply = ask(GetTasks(b"", 0 if filters else max(limit, 0)), address, timeout)
     _report_dropped(reply.dropped)
+    if reply.total > len(reply.rows):
+        _warn_limit(limit, reply.total)
     return _select(TaskState, reply.rows, filters, limit, detail)
 
 
@@ -152,28 +155,27 @@ def get_task(id, address=None, timeout=DEFAULT_TIMEOUT, _explain=False) -> list[
 
 def summarize_tasks(address=None, timeout=DEFAULT_TIMEOUT, raise_on_missing_output=True,
                     _explain=False) -> dict:  # fmt: skip
-    """Tasks counted by function (or method) and state, in Ray's shape."""
-    reply = ask(GetTasks(b""), address, timeout)
+    """Tasks counted by function (or method) and state, in Ray's shape (the head counts
+    each task's latest attempt: the rows do not travel)."""
+    reply = ask(GetTasks(b"", 0, True), address, timeout)
     summary: dict[str, dict] = {}
-    latest: dict[str, dict] = {}
-    for row in reply.rows:  # the latest attempt of each task
-        latest[row["task_id"]] = row
-    for row in latest.values():
+    by_type: dict[str, int] = {}
+    for row in reply.rows:
         entry = summary.setdefault(
             row["func_or_class_name"],
             {"func_or_class_name": row["func_or_class_name"], "type": row["type"],
              "state_counts": {}},
         )  # fmt: skip
-        entry["state_counts"][row["state"]] = entry["state_counts"].get(row["state"], 0) + 1
-    actor_tasks = sum(1 for row in latest.values() if row["type"] == "ACTOR_TASK")
+        counts = entry["state_counts"]
+        counts[row["state"]] = counts.get(row["state"], 0) + row["count"]
+        by_type[row["type"]] = by_type.get(row["type"], 0) + row["count"]
+    actor_tasks = by_type.get("ACTOR_TASK", 0)
     return {
         "cluster": {
             "summary": summary,
-            "total_tasks": len(latest) - actor_tasks,
+            "total_tasks": sum(by_type.values()) - actor_tasks,
             "total_actor_tasks": actor_tasks,
-            "total_actor_scheduled": sum(
-                1 for row in latest.values() if row["type"] == "ACTOR_CREATION_TASK"
-            ),
+            "total_actor_scheduled": by_type.get("ACTOR_CREATION_TASK", 0),
             "summary_by": "func_name",
         }
     }
@@ -251,14 +253,18 @@ def _select(cls: type[StateSchema], rows: list[dict], filters: Filters, limit: i
             raise ValueError(f"filter operator {op!r} is not supported; use '=' or '!='")
     kept = [row for row in rows if all(_matches(row.get(c), op, v) for c, op, v in filters or [])]
     if len(kept) > limit:
-        logger.warning(
-            "Limit last %d entries (Total %d). Use `filters` to reduce the amount of data to "
-            "return or set a higher `limit` to see all data.",
-            limit,
-            len(kept),
-        )
+        _warn_limit(limit, len(kept))
         kept = kept[:limit]
     return [cls.from_row(row, detail) for row in kept]
+
+
+def _warn_limit(limit: int, total: int) -> None:
+    logger.warning(
+        "Limit last %d entries (Total %d). Use `filters` to reduce the amount of data to "
+        "return or set a higher `limit` to see all data.",
+        limit,
+        total,
+    )
 
 
 def _matches(value: Any, op: str, wanted: Any) -> bool:
