@@ -9,7 +9,7 @@ import sqlite3
 
 from minray.head.task_table import TaskTable
 from minray.node.head_client import HeadClient
-from minray.protocol.messages import ActorGone, TaskEvents
+from minray.protocol.messages import ActorGone, GetTasks, TaskEvents
 
 from .test_head_store import NEW_HEAD, OLD_HEAD, FakeConn, HeadNode, head
 
@@ -18,11 +18,7 @@ INFO = ["f", "NORMAL_TASK", b"\x01\0\0\0", b"", {"CPU": 1.0}, []]
 
 
 def rows_by_id(service) -> dict[str, dict]:
-    return {r["task_id"]: r for r in service.handle_GetTasks(None, _All()).rows}
-
-
-class _All:
-    task_id = b""
+    return {r["task_id"]: r for r in service.handle_GetTasks(None, GetTasks(b"")).rows}
 
 
 async def test_a_restarted_head_lists_the_attempts_the_dead_one_saved(tmp_path):
