@@ -22,7 +22,7 @@ import psutil
 from . import accelerators, ids, system_config
 from .config import CONFIG
 from .exceptions import RaySystemError
-from .head.dashboard import announce_dashboard, dashboard_settings, dashboard_url
+from .head.dashboard_address import announce_dashboard, dashboard_settings, dashboard_url
 from .head.job_schema import with_submitted_job_env
 from .head.query import query_head
 from .node import launcher

@@ -32,7 +32,7 @@ import time
 import psutil
 
 from . import api, system_config
-from .head.dashboard import dashboard_settings
+from .head.dashboard_address import dashboard_settings
 from .head.query import parse_host_port, query_head
 from .head.store import FILE_NAME, copy_store
 from .node import launcher

@@ -14,7 +14,7 @@ import os
 import socket
 import sys
 
-from .head.dashboard import dashboard_url
+from .head.dashboard_address import dashboard_url
 from .head.query import parse_host_port
 from .node.private_dirs import session_root
 

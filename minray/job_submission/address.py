@@ -20,7 +20,7 @@ import os
 from urllib.parse import urlsplit
 
 from ..dashboard_cli import running_dashboards
-from ..head.dashboard import dashboard_url
+from ..head.dashboard_address import dashboard_url
 from ..head.query import parse_host_port
 from ..node.cluster_address import configured_token, read_current_cluster
 from ..node.private_dirs import session_root
