@@ -36,14 +36,21 @@ def choose_victims(candidates: Iterable[Candidate], needed: int) -> list[Candida
     ``needed`` bytes: ``[]`` if nothing is needed, None if they cannot add up to it."""
     if needed <= 0:
         return []
+    chosen, total = _oldest_unpinned(candidates, needed)
+    return chosen if total >= needed else None
+
+
+def _oldest_unpinned(candidates: Iterable[Candidate], needed: int) -> tuple[list, int]:
+    """The least recently used unpinned candidates, oldest first, until their sizes add
+    up to ``needed`` (or all of them if they never do), and the bytes they hold."""
     chosen: list[Candidate] = []
     total = 0
     for candidate in sorted((c for c in candidates if not c.pinned), key=lambda c: c.last_use):
         chosen.append(candidate)
         total += candidate.size
         if total >= needed:
-            return chosen
-    return None
+            break
+    return chosen, total
 
 
 def choose_ahead(
@@ -61,13 +68,7 @@ def choose_ahead(
     excess = live - in_flight - int(threshold * capacity)
     if threshold >= 1.0 or excess <= 0:
         return []
-    chosen: list[Candidate] = []
-    total = 0
-    for candidate in sorted((c for c in candidates if not c.pinned), key=lambda c: c.last_use):
-        chosen.append(candidate)
-        total += candidate.size
-        if total >= excess:
-            break
+    chosen, total = _oldest_unpinned(candidates, excess)
     if in_flight > 0 and total < min_spilling_size:
         return []
     return chosen
