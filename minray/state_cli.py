@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     dicts = [row.asdict() for row in rows]
     columns = type(rows[0]).list_columns(args.detail) if rows else []
     waiting = WAITING.get(args.kind, ())
-    if not args.detail and any(row.state in waiting for row in rows):
+    if waiting and not args.detail and any(row.state in waiting for row in rows):
         # the reason each pending one waits (a detail column), shown as REASON
         detailed = KINDS[args.kind](args.address, filters, args.limit, detail=True)
         reasons = {_key(row): row.pending_reason for row in detailed}
