@@ -38,23 +38,27 @@ class MemoryReading:
 KILL_CREDIT_S = 10.0
 
 
-@dataclass(frozen=True)
+@dataclass
 class RecentKill:
     """The last kill: the reading that caused it, what its victim held, and when."""
 
     used_before: int  #: bytes in use when the victim was chosen
     freed: int  #: the victim's memory not shared with other processes
     at: float  #: when it was killed (monotonic clock)
+    lowest: int = -1  #: the lowest reading since (-1: none yet)
 
     def adjust(self, reading: MemoryReading, now: float) -> MemoryReading:
         """The reading less what the kill freed and the kernel does not show as free yet.
 
-        The credit shrinks as the reading falls below ``used_before`` and ends
-        after :data:`KILL_CREDIT_S`; memory that grows again is never hidden.
+        The credit shrinks for good as readings fall below ``used_before`` (memory
+        that grows again afterwards is new use, never hidden) and ends after
+        :data:`KILL_CREDIT_S`.
         """
         if now - self.at > KILL_CREDIT_S:
             return reading
-        shown = max(0, self.used_before - reading.used)
+        if self.lowest < 0 or reading.used < self.lowest:
+            self.lowest = reading.used
+        shown = max(0, self.used_before - self.lowest)
         credit = max(0, self.freed - shown)
         return replace(reading, used=max(0, reading.used - credit))
 

@@ -121,34 +121,51 @@ GIB = 1 << 30
 
 
 def test_a_kill_whose_memory_does_not_show_as_free_yet_is_credited_back():
-    kill = RecentKill(used_before=10 * GIB, freed=3 * GIB, at=100.0)
+    def kill():
+        return RecentKill(used_before=10 * GIB, freed=3 * GIB, at=100.0)
+
     lagging = MemoryReading(10 * GIB, 16 * GIB)  # the kernel still counts the victim's pages
-    assert kill.adjust(lagging, now=100.5).used == 7 * GIB
+    assert kill().adjust(lagging, now=100.5).used == 7 * GIB
     half_shown = MemoryReading(8 * GIB, 16 * GIB)
-    assert kill.adjust(half_shown, now=101.0).used == 7 * GIB
+    assert kill().adjust(half_shown, now=101.0).used == 7 * GIB
     all_shown = MemoryReading(7 * GIB, 16 * GIB)
-    assert kill.adjust(all_shown, now=101.0).used == 7 * GIB
-    assert kill.adjust(lagging, now=100.0 + KILL_CREDIT_S + 0.1) == lagging  # the credit ends
+    assert kill().adjust(all_shown, now=101.0).used == 7 * GIB
+    assert kill().adjust(lagging, now=100.0 + KILL_CREDIT_S + 0.1) == lagging  # the credit ends
+
+
+def test_memory_used_again_after_the_kill_showed_is_not_credited():
+    kill = RecentKill(used_before=10 * GIB, freed=3 * GIB, at=100.0)
+    assert kill.adjust(MemoryReading(7 * GIB, 16 * GIB), now=100.2).used == 7 * GIB  # shown
+    regrown = MemoryReading(10 * GIB, 16 * GIB)  # another task allocates the same again
+    assert kill.adjust(regrown, now=100.5).used == 10 * GIB
 
 
 @given(
     before=st.integers(0, 64 * GIB),
     freed=st.integers(0, 64 * GIB),
-    used=st.integers(0, 64 * GIB),
+    readings=st.lists(st.integers(0, 64 * GIB), min_size=1, max_size=5),
     grown=st.integers(0, 8 * GIB),
     elapsed=st.floats(0, 2 * KILL_CREDIT_S),
 )
 def test_the_credit_never_hides_more_than_the_victim_held_nor_new_growth(
-    before, freed, used, grown, elapsed
+    before, freed, readings, grown, elapsed
 ):
     kill = RecentKill(before, freed, at=0.0)
-    reading = MemoryReading(used, 128 * GIB)
-    adjusted = kill.adjust(reading, now=elapsed)
-    assert max(0, used - freed) <= adjusted.used <= used
-    assert adjusted.total == reading.total and adjusted.source == reading.source
-    bigger = kill.adjust(MemoryReading(used + grown, 128 * GIB), now=elapsed)
-    assert adjusted.used <= bigger.used <= adjusted.used + grown  # more never reads as less
-    if used >= max(before, freed):  # growth past the reading that caused the kill shows
-        assert bigger.used - adjusted.used == grown
-    if used <= before - freed:  # the kernel shows all the victim held: nothing is credited
-        assert adjusted.used == used
+    credits: list[int] = []
+    for used in readings:
+        adjusted = kill.adjust(MemoryReading(used, 128 * GIB), now=elapsed)
+        assert max(0, used - freed) <= adjusted.used <= used
+        assert adjusted.total == 128 * GIB and adjusted.source == "the machine"
+        credits.append(max(0, freed - max(0, before - min(readings[: len(credits) + 1]))))
+        if elapsed > KILL_CREDIT_S:  # the credit has ended
+            assert adjusted.used == used
+        else:  # what it held, less what has shown as free since
+            assert adjusted.used == max(0, used - credits[-1])
+        if min(readings[: len(credits)]) <= before - freed:  # all it held has shown
+            assert adjusted.used == used
+    assert credits == sorted(credits, reverse=True)  # the credit only ever shrinks
+    last = readings[-1]
+    if last >= freed:  # (no reading goes below 0)
+        bigger = kill.adjust(MemoryReading(last + grown, 128 * GIB), now=elapsed)
+        again = kill.adjust(MemoryReading(last, 128 * GIB), now=elapsed)
+        assert bigger.used - again.used == grown  # growth is never hidden
