@@ -84,9 +84,10 @@ class NodeNotices:
         )
 
     def _node_closed(self, conn: Connection) -> None:
-        # the node that would unlink our shared-memory objects is gone: do it ourselves
+        # the node that would unlink our shared-memory objects is gone: do it ourselves, for
+        # those in its store only (another node's, on this machine too, are that node's own)
         for _, value in self.store.items():
-            if value.kind == ValueKind.SHARED:
+            if value.kind == ValueKind.SHARED and value.payload[2] == self.node_id:
                 shm.unlink(value.payload[0])
         if self.mode == "worker":
             os._exit(1)  # the node is gone: nothing left to work for
