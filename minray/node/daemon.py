@@ -130,6 +130,7 @@ class NodeDaemon(
         self.store = StoreAccounting(
             settings.object_store_memory,
             int(settings.object_store_memory * CONFIG.segment_pool_fraction),
+            exists=shm.exists,
         )
         self.logs = LogMonitor()
         self.session_tag = os.path.basename(settings.session_dir)[-6:]

@@ -24,6 +24,7 @@ names those to spill before the store is full (Ray's object_spilling_threshold).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import NamedTuple
 
 from ..exceptions import ObjectStoreFullError
@@ -46,9 +47,15 @@ class Reservation(NamedTuple):
 
 
 class StoreAccounting:
-    def __init__(self, capacity: int, pool_limit: int = 0):
+    def __init__(
+        self, capacity: int, pool_limit: int = 0, exists: Callable[[str], bool] | None = None
+    ):
         self.capacity = capacity
         self.pool_limit = pool_limit
+        #: whether a segment's file is still there (the node's check before reusing one;
+        #: a pooled segment whose file vanished is dropped, never handed out)
+        self._exists = exists
+        self.vanished = 0  #: pooled segments found gone
         self.used = 0
         self._objects: dict[bytes, SegmentInfo] = {}
         self._pins: Counter[str] = Counter()
@@ -97,7 +104,7 @@ class StoreAccounting:
         if taken is not None and taken[1] > self.capacity - self.used + self._pool_bytes:
             unlink += self._to_pool(*taken)  # too big to fit now: use a new segment instead
             taken = None
-        segment, seg_size = taken if taken is not None else (new_segment, size)
+        segment, seg_size = taken if taken is not None else (self._unused_name(new_segment), size)
         while seg_size > self.capacity - self.used:
             unlink.append(self._evict_oldest())
         self._objects[object_id] = SegmentInfo(segment, seg_size, owner)
@@ -105,6 +112,19 @@ class StoreAccounting:
         self._ticks += 1
         self._last_use[segment] = self._ticks
         return Reservation(segment, seg_size, taken is not None), unlink
+
+    def _unused_name(self, name: str) -> str:
+        """``name``, or ``name_N`` if the store still knows a segment of that name: an
+        object made again (a retry, a rebuild) has the same id, and so the same name, as
+        one whose segment may still be pooled, released or live for another object."""
+        fresh, n = name, 0
+        while (
+            fresh in self._last_use or fresh in self._pool or fresh in self._released
+            or fresh in self._pins
+        ):  # fmt: skip
+            n += 1
+            fresh = f"{name}_{n}"
+        return fresh
 
     def free(self, object_id: bytes) -> list[str]:
         """The owner freed the object; returns segments to unlink now."""
@@ -261,4 +281,7 @@ class StoreAccounting:
             del self._pool[best[0]]
             self._pool_bytes -= best[1]
             self.used -= best[1]
+            if self._exists is not None and not self._exists(best[0]):
+                self.vanished += 1
+                return self._take_from_pool(size)
         return best

@@ -82,6 +82,11 @@ def open_fd(name: str) -> int:
     return _posixshmem.shm_open(name, os.O_RDONLY, mode=0o600)
 
 
+def exists(name: str) -> bool:
+    """Whether a segment of this name is there (its file under /dev/shm)."""
+    return os.path.exists("/dev/shm" + name)
+
+
 def unlink(name: str) -> bool:
     """Remove a segment's name; mappings stay valid until unmapped. False if already gone."""
     try:

@@ -266,3 +266,42 @@ def test_the_usage_says_what_is_pinned_and_pooled():
     )
     assert "200 bytes are freed segments kept for reuse" in text
     assert store.free_bytes == 1000 - 500 + 200
+
+
+def test_an_object_made_again_never_gets_the_name_of_a_segment_still_pooled():
+    """A retried task's result has the same id, and so the same name, as the first one;
+    if that segment is still in the pool, the new one must be named otherwise, or the
+    pool would later hand out (and unlink) a segment an object still lives in."""
+    store = StoreAccounting(10_000, pool_limit=5_000)
+    store.reserve(A, "seg-a", 1000, "o")
+    assert store.free(A) == []  # pooled, under its name
+    reservation, _ = store.reserve(A, "seg-a", 100, "o")  # too small to reuse the pooled one
+    assert reservation.segment != "seg-a" and not reservation.reused
+    assert sorted(store.all_segments()) == sorted(["seg-a", reservation.segment])
+    store.reserve(B, "seg-b", 1000, "o")  # takes the pooled seg-a
+    again, _ = store.reserve(A, "seg-a", 100, "o")  # A made once more: seg-a is B's now
+    assert again.segment != "seg-a"
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.sampled_from([A, B, C]), st.integers(1, 400), st.booleans())))
+def test_no_two_live_objects_or_pooled_segments_share_a_name(steps):
+    store = StoreAccounting(10_000, pool_limit=2_000)
+    for object_id, size, free in steps:
+        if free:
+            store.free(object_id)
+        else:
+            store.reserve(object_id, "seg-" + object_id[:1].decode(), size, "o")
+        names = store.all_segments()
+        assert len(names) == len(set(names)), names
+
+
+def test_a_pooled_segment_whose_file_vanished_is_dropped_not_handed_out():
+    gone = {"seg-a"}
+    store = StoreAccounting(10_000, pool_limit=5_000, exists=lambda name: name not in gone)
+    store.reserve(A, "seg-a", 1000, "o")
+    store.free(A)  # pooled; then its file disappears (unlinked behind the store's back)
+    reservation, _ = store.reserve(B, "seg-b", 1000, "o")
+    assert reservation == Reservation("seg-b", 1000, False)
+    assert store.vanished == 1 and store.used == 1000
+    assert sorted(store.all_segments()) == ["seg-b"]
