@@ -98,10 +98,7 @@ class ActorHosting:
                 )  # fmt: skip
             return
         if self.guests.get(guest.actor_id) is guest:
-            self.guests.pop(guest.actor_id)
-            guest.worker.actor = None
-            if guest.alloc is not None:
-                self.scheduler.release(guest.alloc)
+            self._drop_guest(guest)
             if guest.worker.worker_id in self.workers:
                 self._worker_ready(guest.worker)
             asyncio.get_running_loop().call_soon(self._schedule)
@@ -122,10 +119,7 @@ class ActorHosting:
 
     def _guest_worker_lost(self: NodeDaemon, worker: WorkerRecord) -> None:
         guest = worker.actor
-        worker.actor = None
-        self.guests.pop(guest.actor_id, None)
-        if guest.alloc is not None:
-            self.scheduler.release(guest.alloc)
+        self._drop_guest(guest)
         cause = self.oom_cause(worker) or (
             "The actor died unexpectedly before finishing this task.\nThe actor's worker "
             f"process on node {self.settings.node_id.hex()[:12]} ({self.settings.node_ip}) "
@@ -133,6 +127,13 @@ class ActorHosting:
             f"or called os._exit(); see {self.settings.worker_log(worker.worker_id, 'err')}."
         )
         self._tell_home(guest, "unplaced" if guest.unplaced else "lost", "", cause=cause)
+
+    def _drop_guest(self: NodeDaemon, guest: GuestActor) -> None:
+        """Forget a guest: its worker hosts nothing now, and its resources are free."""
+        guest.worker.actor = None
+        self.guests.pop(guest.actor_id, None)
+        if guest.alloc is not None:
+            self.scheduler.release(guest.alloc)
 
     def _check_guests_of(self: NodeDaemon, owner: Connection) -> None:
         """The owner of guests that have not started has exited: each worker is asked
@@ -195,8 +196,7 @@ class ActorHosting:
     def _guest_placed(self: NodeDaemon, record, host: bytes, owner: str) -> Ok:
         """A worker of ``host`` was given to the actor, leased by ``owner``: agree, unless
         that owner is no longer the actor's (it exited, and the actor was adopted)."""
-        mine = record.owner.info.get("address") if hasattr(record.owner, "info") else None
-        if record.owner.closed or mine != owner:
+        if record.owner.closed or record.owner.info.get("address") != owner:
             raise ValueError("the actor's owner has exited; its home creates it instead")
         record.host = host
         return Ok()

@@ -53,6 +53,7 @@ class _NoOwner:
     """The owner of an actor taken in from a dead node, until a worker here adopts it."""
 
     closed = True
+    info: dict = {}  # (no address: no lease is ever its)
 
 
 _NO_OWNER = _NoOwner()
