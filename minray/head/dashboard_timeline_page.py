@@ -386,7 +386,9 @@ window.addEventListener("mouseup", event => {
   select(b.slice);
 });
 frame.addEventListener("scroll", drawSoon);
-window.addEventListener("resize", () => { if (data) { layoutLines(); draw(); } });
+// the frame narrows when the page gains a scroll bar (a long traceback below, say):
+// follow it at once, so the bars drawn stay where the pointer finds them
+new ResizeObserver(() => { if (data) { layoutLines(); draw(); } }).observe(frame);
 
 function key(s) { return s[field("task_id")] + ":" + s[field("attempt")]; }
 
