@@ -73,7 +73,8 @@ from .spill_ahead import SpillAhead
 from .spillback import SpillTally, Unschedulable, spill_target
 from .spilling import Spilling
 from .state_rows import StateRows
-from .worker_pool import ZygoteClient, start_zygote, worker_entry
+from .worker_pool import ZygoteClient
+from .zygote import start_zygote, worker_entry
 
 logger = logging.getLogger("minray.node")
 
