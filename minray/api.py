@@ -20,6 +20,7 @@ from typing import Any
 import psutil
 
 from . import accelerators, ids, system_config
+from . import remote_function as remote_functions  # (module: remote_function imports api)
 from .config import CONFIG
 from .exceptions import RaySystemError
 from .head.dashboard_address import announce_dashboard, dashboard_settings, dashboard_url
@@ -31,7 +32,6 @@ from .object_ref import ObjectRef
 from .object_ref_generator import ObjectRefGenerator, wait_any
 from .options import ACTOR_DEFAULTS, TASK_DEFAULTS, UNSUPPORTED_TASK_OPTIONS, validate_task_options
 from .protocol.messages import GetClusterInfo, GetNamedActor, KillActor, ShutdownNode
-from .remote_function import make_remote
 from .runtime.core_worker import CoreWorker
 from .runtime.local_mode import LocalRunner
 from .runtime.worker_main import DRIVER_JOB_ID
@@ -466,7 +466,7 @@ def wait(
 def remote(*args, **kwargs):
     """Make a function a task or a class an actor: ``@minray.remote`` or ``@minray.remote(...)``."""
     if len(args) == 1 and not kwargs and callable(args[0]):
-        return make_remote(args[0], {})
+        return remote_functions.make_remote(args[0], {})
     if args or not kwargs:  # @minray.remote(2), @minray.remote(f, 2), @minray.remote()
         names = list(dict.fromkeys([*TASK_DEFAULTS, *ACTOR_DEFAULTS]))
         given = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
@@ -481,7 +481,7 @@ def remote(*args, **kwargs):
         validate_task_options(dict(kwargs))  # now, as in Ray; actor options: on the class
 
     def decorator(function_or_class):
-        return make_remote(function_or_class, kwargs)
+        return remote_functions.make_remote(function_or_class, kwargs)
 
     return decorator
 
