@@ -326,7 +326,7 @@ def _is_our_node(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmdline = f.read()  # the node's title (minray/proctitle.py), or its command
-        return alive(pid) and (cmdline.startswith(NODE_TITLES) or b"minray.node.daemon" in cmdline)
+        return alive(pid) and (cmdline.startswith(NODE_TITLES) or b"minray.node.main" in cmdline)
     except OSError:
         return False
 

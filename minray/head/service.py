@@ -39,6 +39,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..ids import actor_creation_task_id
@@ -66,7 +67,6 @@ from ..protocol.messages import (
 )
 from .actor_homes import ActorHomes
 from .actor_service import ActorService
-from .job_manager import JobManager
 from .job_table import JobTable
 from .kv import InternalKV, KvFull
 from .node_table import NodeRecord, NodeTable
@@ -76,6 +76,9 @@ from .placement_service import PlacementService
 from .profile_service import ProfileService
 from .saved_tables import SavedTables
 from .task_table import TaskTable
+
+if TYPE_CHECKING:
+    from .job_manager import JobManager  # (made only with a dashboard: node/membership.py)
 
 logger = logging.getLogger("minray.head")
 

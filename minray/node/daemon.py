@@ -5,27 +5,24 @@ It owns the worker pool (workers forked from a zygote), the lease scheduler
 (object_store/accounting.py) and the forwarding of worker output to drivers.
 It never runs user code and never unpickles anything.
 
-Lifecycle: ``minray.init()`` starts it with ``python -m minray.node.daemon``
+Lifecycle: ``minray.init()`` starts it with ``python -m minray.node.main``
 (*embedded*); it exits when that driver calls ``shutdown()`` or dies, after
 stopping its workers and unlinking every segment it knows.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import itertools
-import json
 import logging
 import os
 import shutil
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 
-from .. import _loop, ids, proctitle
+from .. import _loop, ids
 from ..config import CONFIG
 from ..debugger.registry import forget_worker
 from ..head.placement import is_bundle_resource
@@ -74,7 +71,6 @@ from .spillback import SpillTally, Unschedulable, spill_target
 from .spilling import Spilling
 from .state_rows import StateRows
 from .worker_pool import ZygoteClient
-from .zygote import start_zygote, worker_entry
 
 logger = logging.getLogger("minray.node")
 
@@ -383,7 +379,8 @@ class NodeDaemon(
         fut.add_done_callback(lambda f: self._forked(worker, f))
 
     def _forked(self, worker: WorkerRecord, fut: asyncio.Future) -> None:
-        if fut.exception() is not None:
+        if fut.exception() is not None:  # the zygote is gone: its error is above in this log
+            logger.error("cannot start a worker: %s", fut.exception())
             self.workers.pop(worker.worker_id, None)
             self.starting -= 1
             return
@@ -558,29 +555,11 @@ class NodeDaemon(
                 driver.send(LogLines(lines))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m minray.node.daemon")
-    parser.add_argument("--settings", required=True, help="JSON of NodeSettings")
-    parser.add_argument("--ready-fd", type=int, default=None)
-    args = parser.parse_args(argv)
-    raw = json.loads(args.settings)
-    settings = NodeSettings(**{**raw, "node_id": bytes.fromhex(raw["node_id"])})
-    proctitle.set_title("node" if settings.head_address else "head")  # (ps: minray::head)
-    with open(os.path.join(settings.session_dir, "token"), "rb") as f:
-        token = f.read()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s node: %(message)s", stream=sys.stderr
-    )
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # fork the zygote first, while this process has no threads and no event loop
-    zygote_pid, zygote_sock = start_zygote(worker_entry(settings, token))
+def run(settings: NodeSettings, token: bytes, zygote: ZygoteClient, ready_fd: int | None) -> None:
+    """Run the node until it stops (node/main.py has forked its zygote already)."""
     try:
-        daemon = NodeDaemon(settings, token, ZygoteClient(zygote_pid, zygote_sock))
+        daemon = NodeDaemon(settings, token, zygote)
     except ValueError as e:  # a bad setting (the spill directory): said plainly in the log
         logger.error("%s", e)
         raise SystemExit(1) from None
-    _loop.run(daemon.run(args.ready_fd))
-
-
-if __name__ == "__main__":
-    main()
+    _loop.run(daemon.run(ready_fd))

@@ -1,7 +1,7 @@
 """Starting a node process: its session directory, its token file, the process itself.
 
 Used by ``init()`` (the embedded node), ``cluster_utils.Cluster`` and ``minray
-start``. A node runs as ``python -m minray.node.daemon --settings JSON``; the
+start``. A node runs as ``python -m minray.node.main --settings JSON``; the
 launcher waits until it writes ``READY`` on a pipe, or raises with the end of
 its log.
 """
@@ -88,7 +88,7 @@ def spawn_node(settings: dict, env: dict | None = None) -> subprocess.Popen:
                 [
                     sys.executable,
                     "-m",
-                    "minray.node.daemon",
+                    "minray.node.main",
                     "--settings",
                     json.dumps(settings),
                     "--ready-fd",

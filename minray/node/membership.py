@@ -14,8 +14,6 @@ import os
 import socket
 
 from ..config import CONFIG
-from ..head.dashboard import start_dashboard
-from ..head.job_manager import JobManager
 from ..head.service import HeadService
 from ..head.store import FILE_NAME
 from ..protocol.connection import Connection, serve
@@ -76,6 +74,8 @@ class Membership:
             record_current_cluster(f"{s.head_host}:{port}", s.session_dir)
             logger.info("head services listening on %s:%d", s.head_host, port)
             if s.dashboard_port >= 0:  # submitted jobs' drivers connect to the head's port
+                from ..head.job_manager import JobManager  # (only with a dashboard: cheap start)
+
                 address, node_id = f"{s.head_host}:{port}", s.node_id.hex()
                 self.head.job_manager = JobManager(
                     s.session_dir, address, self.token, node_id, self.head.packages
@@ -97,6 +97,8 @@ class Membership:
     async def _start_dashboard(self) -> None:
         """Serve the dashboard; a port in use is logged, and the node runs on without it."""
         s = self.settings
+        from ..head.dashboard import start_dashboard  # (aiohttp: loaded only when served)
+
         names = wildcard_names() if s.dashboard_host in ("0.0.0.0", "::", "") else ()
         try:
             self._dashboard, where = await start_dashboard(

@@ -1,27 +1,39 @@
 """The zygote: a process forked from the node before it starts any thread or event loop.
 
-The zygote has imported the runtime (and numpy, if installed), so forking a
-ready worker from it takes milliseconds instead of the ~0.3 s of a fresh
-interpreter. It serves one request per line on a socket pair:
+The zygote then imports what workers run (``WORKER_MODULES``, and numpy if
+installed), so forking a ready worker from it takes milliseconds instead of the
+~0.3 s of a fresh interpreter. It serves one request per line on a socket pair:
 
     node -> zygote   "fork <worker_id hex>\\n"
     zygote -> node   "<worker_id hex> <pid>\\n"
 
 and exits when the node closes its end. It reaps its children; the node learns
-of a worker's death when the worker's connection closes. The node's handle on it
-is ``worker_pool.ZygoteClient``.
+of a worker's death when the worker's connection closes. Standard library only,
+so that the node can fork it before loading anything else (node/main.py); the
+node's handle on it is ``worker_pool.ZygoteClient``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import socket
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
 from ..proctitle import set_title
+
+#: what a worker imports to run tasks; the zygote loads them before its first fork
+WORKER_MODULES = (
+    "minray.runtime.worker_main",
+    "minray.runtime.core_worker",
+    "minray.runtime.task_executor",
+    "minray.debugger.remote_pdb",
+    "minray.api",
+)
 
 
 def worker_entry(settings: Any, token: bytes) -> Callable[[bytes], None]:
@@ -41,10 +53,15 @@ def start_zygote(worker_entry: Callable[[bytes], None]) -> tuple[int, socket.soc
     pid = os.fork()
     if pid == 0:  # the zygote
         node_end.close()
+        code = 0
         try:
             _zygote_main(zygote_end, worker_entry)
+        except BaseException:  # noqa: B036 - a module that cannot load: said in the node's log
+            traceback.print_exc()
+            code = 1
         finally:
-            os._exit(0)
+            sys.stderr.flush()
+            os._exit(code)
     zygote_end.close()
     return pid, node_end
 
@@ -63,6 +80,10 @@ def _zygote_main(sock: socket.socket, worker_entry: Callable[[bytes], None]) -> 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, _reap)
     set_title("zygote")
+    # what every worker runs, loaded once here (the node itself does not need it), while
+    # the node goes on starting on the other core; then numpy, when installed
+    for module in WORKER_MODULES:
+        importlib.import_module(module)
     try:
         import numpy  # noqa: F401 - preload for workers when available
     except ImportError:
@@ -83,8 +104,6 @@ def _zygote_main(sock: socket.socket, worker_entry: Callable[[bytes], None]) -> 
             try:
                 worker_entry(worker_id)
             except BaseException:  # noqa: B036 - report anything, then leave
-                import traceback
-
                 traceback.print_exc()
                 code = 1
             finally:
