@@ -16,10 +16,14 @@ $(STAMP): pyproject.toml
 		|| $(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# minray's bytecode is written first: where PYTHONDONTWRITEBYTECODE is set, each fresh
+# node, zygote and driver would compile minray from source (~0.2 s each) instead
 demo: $(STAMP)
+	$(BIN)/python -m compileall -q minray > /dev/null
 	$(BIN)/python examples/quickstart.py
 
 test: $(STAMP)
+	$(BIN)/python -m compileall -q minray > /dev/null
 	$(BIN)/python -m pytest -q tests
 
 # The course pack (docs/course): `make course-check EX=3` checks exercise 3's starter.py,
