@@ -35,6 +35,7 @@ from .node.cluster_address import (
     TOKEN_ENV,
     configured_token,
     connection_target,
+    read_current_cluster,
     route_ip,
     user_token_file,
 )
@@ -346,10 +347,31 @@ def _stop_one(record: dict, force: bool) -> None:
 
 
 def status(address: str) -> int:
-    target, token = connection_target(address, None)
-    nodes = query_head(target, token, GetClusterInfo()).nodes
+    if address == "auto":
+        address = os.environ.get("MINRAY_ADDRESS") or os.environ.get("RAY_ADDRESS") or address
+    if address == "auto" and read_current_cluster() is None:
+        # no head started by hand here: a running script's embedded cluster, as for
+        # `minray list` (its node answers the same questions on its Unix socket)
+        from .util.state.client import RayStateApiException, ask
+
+        def reply(msg):
+            return ask(msg, None, STATUS_TIMEOUT_S)
+
+        where = "minray cluster (the embedded one of a running script)"
+        try:
+            nodes = reply(GetClusterInfo()).nodes
+        except RayStateApiException as e:
+            raise ConnectionError(str(e)) from None
+    else:
+        target, token = connection_target(address, None)
+
+        def reply(msg):
+            return query_head(target, token, msg)
+
+        where = f"minray cluster at {target}"
+        nodes = reply(GetClusterInfo()).nodes
     alive_nodes = [n for n in nodes if n["Alive"]]
-    print(f"minray cluster at {target}: {len(alive_nodes)} node(s) alive, "
+    print(f"{where}: {len(alive_nodes)} node(s) alive, "
           f"{len(nodes) - len(alive_nodes)} dead")  # fmt: skip
     for node in nodes:
         state = "head" if node.get("IsHead") else "alive" if node["Alive"] else "DEAD"
@@ -373,13 +395,16 @@ def status(address: str) -> int:
     print("Pending demands:" if demands else "No pending demands.")
     for node_id, demand in demands:
         print("  " + demand_line(node_id, demand))
-    jobs = [job for job in query_head(target, token, GetJobs()).jobs if not job["IsDead"]]
+    jobs = [job for job in reply(GetJobs()).jobs if not job["IsDead"]]
     print(f"Jobs running: {len(jobs)}" if jobs else "No jobs running.")
     for job in jobs:
         started = time.strftime("%H:%M:%S", time.localtime(job["StartTime"] / 1000))
         where = f"pid {job['DriverPid']} on {job['DriverIPAddress']}"
         print(f"  {job['JobID']}  {where}, since {started}: {job['Entrypoint'][:60]}")
     return 0
+
+
+STATUS_TIMEOUT_S = 10.0
 
 
 def demand_line(node_id: str, demand: list) -> str:

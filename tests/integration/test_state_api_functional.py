@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -80,6 +81,10 @@ def test_minray_list_in_a_terminal_sees_a_running_scripts_embedded_cluster(tmp_p
         "        return 1\n"
         "t = Teacher.options(name='teacher').remote()\n"
         "minray.get(t.ping.remote())\n"
+        "@minray.remote(num_gpus=4)\n"
+        "def big():\n"
+        "    return 1\n"
+        "waiting = big.remote()\n"
         "print('ready', flush=True)\n"
         "time.sleep(60)\n"
     )
@@ -101,6 +106,18 @@ def test_minray_list_in_a_terminal_sees_a_running_scripts_embedded_cluster(tmp_p
             capture_output=True, text=True, timeout=60, env=env, cwd=ROOT,
         )  # fmt: skip
         assert table.returncode == 1 and "not a column of ActorState" in table.stderr
+        for _ in range(50):  # `minray status` too, with the reason the task waits
+            status = subprocess.run(
+                [sys.executable, "-m", "minray.cli", "status"],
+                capture_output=True, text=True, timeout=60, env=env, cwd=ROOT,
+            )  # fmt: skip
+            if "Infeasible" in status.stdout:
+                break
+            time.sleep(0.2)
+        assert status.returncode == 0, status.stderr
+        assert "the embedded one of a running script): 1 node(s) alive" in status.stdout
+        assert "{'CPU': 1.0, 'GPU': 4.0} x 1" in status.stdout
+        assert "Infeasible: no node can ever fit {CPU: 1, GPU: 4}" in status.stdout
     finally:
         running.terminate()
         running.wait(timeout=30)
