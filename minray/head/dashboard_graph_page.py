@@ -11,16 +11,11 @@ the task that made it). Past the server's ``max_nodes`` the page shows its summa
 one box per function with a bar of its tasks' states, and counted edges between them.
 """
 
-GRAPH_PAGE = r"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>minray task graph</title>
-<style>
-  body { font: 14px system-ui, sans-serif; margin: 1.5em; color: #222; }
-  h1 { font-size: 1.4em; margin-bottom: 0.2em; }
-  nav a { margin-right: 1em; }
-  #status { color: #666; margin: 0.4em 0; }
+from .page_head import page_head
+
+GRAPH_PAGE = (
+    page_head("minray task graph")
+    + r"""  #status { color: #666; margin: 0.4em 0; }
   #legend span { display: inline-block; margin-right: 1em; font-size: 12px; }
   #legend i { display: inline-block; width: 12px; height: 12px; margin-right: 4px;
               vertical-align: -2px; border-radius: 2px; }
@@ -322,3 +317,4 @@ follow();
 </body>
 </html>
 """
+)

@@ -10,17 +10,12 @@ import html
 
 from .dashboard_views import PAGE_PART as VIEWS_PART
 from .dashboard_views import SCRIPT as VIEWS_SCRIPT
+from .page_head import page_head
 from .profile_page import PROFILE_PANEL, PROFILE_SCRIPT
 
-PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>minray dashboard</title>
-<style>
-  body { font: 14px system-ui, sans-serif; margin: 1.5em; color: #222; }
-  h1 { font-size: 1.4em; margin-bottom: 0.2em; }
-  h2 { font-size: 1.1em; margin: 1.4em 0 0.4em; }
+PAGE = (
+    page_head("minray dashboard")
+    + """  h2 { font-size: 1.1em; margin: 1.4em 0 0.4em; }
   table { border-collapse: collapse; width: 100%; }
   th, td { text-align: left; padding: 3px 8px; border-bottom: 1px solid #ddd;
            font-family: ui-monospace, monospace; font-size: 12px; }
@@ -28,7 +23,6 @@ PAGE = """<!doctype html>
   .DEAD, .FAILED, .REMOVED { color: #b00; }
   .ALIVE, .FINISHED, .CREATED, .RUNNING { color: #070; }
   #status { color: #666; }
-  nav a { margin-right: 1em; }
   #failures details { margin: 0.3em 0; }
   #failures summary { cursor: pointer; font-family: ui-monospace, monospace; font-size: 12px; }
   #failures pre { background: #fbeaea; padding: 0.6em; overflow: auto; font-size: 12px; }
@@ -195,6 +189,7 @@ setInterval(refresh, 2000);
 </body>
 </html>
 """.replace("<!--profile-panel-->", PROFILE_PANEL).replace("<!--profile-script-->", PROFILE_SCRIPT)
+)
 PAGE = PAGE.replace("<!--views-panel-->", VIEWS_PART + "<script>" + VIEWS_SCRIPT + "</script>")
 
 

@@ -17,16 +17,11 @@ the drawn bars with their places on the canvas, and ``/timeline?max_slices=N`` l
 the number of runs past which the head summarises.
 """
 
-TIMELINE_PAGE = r"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>minray timeline</title>
-<style>
-  body { font: 14px system-ui, sans-serif; margin: 1.5em; color: #222; }
-  h1 { font-size: 1.4em; margin-bottom: 0.2em; }
-  nav a { margin-right: 1em; }
-  #status { color: #666; margin: 0.4em 0; }
+from .page_head import page_head
+
+TIMELINE_PAGE = (
+    page_head("minray timeline")
+    + r"""  #status { color: #666; margin: 0.4em 0; }
   #summary-note { background: #fff6d6; padding: 0.3em 0.6em; display: none; }
   #tools { margin: 0.4em 0; }
   #tools button { min-width: 2.2em; }
@@ -442,3 +437,4 @@ setInterval(() => { if (document.getElementById("live").checked) load(); }, REFR
 </body>
 </html>
 """
+)
