@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import functools
 import json
 import os
 import statistics
@@ -229,19 +230,14 @@ def settle(timeout: float = 60.0) -> None:
         time.sleep(0.5)
 
 
-_COMPILED: list[str] = []
-
-
+@functools.cache
 def compile_minray() -> None:
     """Write minray's bytecode once, before the first row, as pip does when it installs a
     package (Ray's wheel comes with its .pyc). Where PYTHONDONTWRITEBYTECODE is set, as on
     these machines, each fresh driver, node and zygote would otherwise compile minray from
     source: ~0.2 s more for init() than a user's installed copy pays."""
-    if not _COMPILED:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        package = os.path.join(root, "minray")
-        compileall.compile_dir(package, quiet=1)
-        _COMPILED.append(package)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    compileall.compile_dir(os.path.join(root, "minray"), quiet=1)
 
 
 def run_row(
