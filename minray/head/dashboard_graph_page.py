@@ -11,7 +11,7 @@ the task that made it). Past the server's ``max_nodes`` the page shows its summa
 one box per function with a bar of its tasks' states, and counted edges between them.
 """
 
-from .page_head import page_head
+from .page_head import page_head, page_top
 
 GRAPH_PAGE = (
     page_head("minray task graph")
@@ -27,12 +27,9 @@ GRAPH_PAGE = (
   .edge.actor { stroke-dasharray: 4 3; stroke: #b59; }
   #detail { font-family: ui-monospace, monospace; font-size: 12px; white-space: pre-wrap;
             background: #f4f4f4; padding: 0.6em; margin-top: 0.6em; min-height: 1.5em; }
-</style>
-</head>
-<body>
-<h1>minray task graph</h1>
-<nav><a href="/">Overview</a><a href="/graph">Task graph</a><a href="/timeline">Timeline</a></nav>
-<div id="status" data-mode="" data-nodes="0">loading...</div>
+"""
+    + page_top("minray task graph")
+    + r"""<div id="status" data-mode="" data-nodes="0">loading...</div>
 <div id="legend"></div>
 <div id="frame"><svg id="graph" xmlns="http://www.w3.org/2000/svg" width="400" height="100">
 <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7"

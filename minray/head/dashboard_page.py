@@ -10,7 +10,7 @@ import html
 
 from .dashboard_views import PAGE_PART as VIEWS_PART
 from .dashboard_views import SCRIPT as VIEWS_SCRIPT
-from .page_head import page_head
+from .page_head import page_head, page_top
 from .profile_page import PROFILE_PANEL, PROFILE_SCRIPT
 
 PAGE = (
@@ -26,12 +26,9 @@ PAGE = (
   #failures details { margin: 0.3em 0; }
   #failures summary { cursor: pointer; font-family: ui-monospace, monospace; font-size: 12px; }
   #failures pre { background: #fbeaea; padding: 0.6em; overflow: auto; font-size: 12px; }
-</style>
-</head>
-<body>
-<h1>minray dashboard</h1>
-<nav><a href="/">Overview</a><a href="/graph">Task graph</a><a href="/timeline">Timeline</a></nav>
-<div id="status">loading...</div>
+"""
+    + page_top("minray dashboard")
+    + """<div id="status">loading...</div>
 <h2>Nodes</h2><table id="nodes"></table>
 <h2>Jobs</h2><table id="jobs"></table>
 <h2>Actors</h2><table id="actors"></table>

@@ -17,7 +17,7 @@ the drawn bars with their places on the canvas, and ``/timeline?max_slices=N`` l
 the number of runs past which the head summarises.
 """
 
-from .page_head import page_head
+from .page_head import page_head, page_top
 
 TIMELINE_PAGE = (
     page_head("minray timeline")
@@ -35,12 +35,9 @@ TIMELINE_PAGE = (
          white-space: pre; z-index: 2; }
   #detail { font-family: ui-monospace, monospace; font-size: 12px; white-space: pre-wrap;
             background: #f4f4f4; padding: 0.6em; margin-top: 0.6em; min-height: 1.5em; }
-</style>
-</head>
-<body>
-<h1>minray timeline</h1>
-<nav><a href="/">Overview</a><a href="/graph">Task graph</a><a href="/timeline">Timeline</a></nav>
-<div id="status">loading...</div>
+"""
+    + page_top("minray timeline")
+    + r"""<div id="status">loading...</div>
 <div id="summary-note"></div>
 <div id="tools">
   <button type="button" id="zoom-in" title="zoom in (or the wheel)">+</button>

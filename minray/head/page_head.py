@@ -1,4 +1,5 @@
-"""The start every dashboard page shares: its document head and base style rules."""
+"""What every dashboard page shares: its document head, base style rules, heading and
+the links between the pages."""
 
 from __future__ import annotations
 
@@ -16,3 +17,16 @@ def page_head(title: str) -> str:
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{title}</title>\n<style>\n{_BASE_STYLE}"
     )
+
+
+#: the links between the pages, at the top of each
+NAV = (
+    '<nav><a href="/">Overview</a><a href="/graph">Task graph</a>'
+    '<a href="/timeline">Timeline</a></nav>'
+)
+
+
+def page_top(heading: str) -> str:
+    """What follows a page's own style rules: the end of its head, its heading and the
+    links between the pages."""
+    return f"</style>\n</head>\n<body>\n<h1>{heading}</h1>\n{NAV}\n"
