@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 
-import psutil
 import pytest
 
 import minray
@@ -14,7 +13,7 @@ from minray.exceptions import ActorAlreadyExistsError, ActorDiedError
 from minray.util import list_named_actors
 from minray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from .cluster_helpers import live_node_info, two_node_cluster, wait_until
+from .cluster_helpers import live_node_info, process_tree, two_node_cluster, wait_until
 
 
 @pytest.fixture
@@ -173,7 +172,7 @@ def test_a_call_to_an_actor_on_a_hung_node_goes_to_its_restart_elsewhere(two_nod
         max_restarts=1, max_task_retries=1, resources={"far": 1}, scheduling_strategy=prefer
     ).remote()
     assert minray.get(counter.node.remote(), timeout=30) == node.node_id
-    tree = node_processes(node)
+    tree = process_tree(node)
     for proc in tree:  # the machine hangs: its connections stay open, nobody answers
         proc.suspend()
     try:
@@ -184,8 +183,3 @@ def test_a_call_to_an_actor_on_a_hung_node_goes_to_its_restart_elsewhere(two_nod
             proc.resume()
     assert wait_until(lambda: not node.alive(), 15)  # it learns it is dead, and stops
     cluster.worker_nodes.remove(node)
-
-
-def node_processes(node) -> list:
-    root = psutil.Process(node.pid)
-    return [root, *root.children(recursive=True)]

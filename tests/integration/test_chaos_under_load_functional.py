@@ -18,7 +18,8 @@ import pytest
 import minray
 from minray.cluster_utils import Cluster
 
-from .test_cluster_functional import assert_gone, node_processes
+from .cluster_helpers import process_tree
+from .test_cluster_functional import assert_gone
 
 WAVES = 10
 PER_WAVE = 334  #: produce -> double -> consume each: 10 x 334 x 3 = 10,020 tasks
@@ -81,12 +82,12 @@ def two_nodes(monkeypatch):
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
     second = cluster.add_node(num_cpus=2)
     started = [cluster.head_node, second]
-    processes = node_processes(cluster.head_node) + node_processes(second)
+    processes = process_tree(cluster.head_node) + process_tree(second)
     cluster.connect()
     yield cluster, second
     minray.shutdown()
     for node in cluster.list_all_nodes():
-        processes += node_processes(node)
+        processes += process_tree(node)
     cluster.shutdown()
     assert_gone(processes, started)
 

@@ -22,18 +22,7 @@ from minray.node import launcher
 from minray.protocol.messages import GetClusterInfo
 from minray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-
-def node_processes(node) -> list[psutil.Process]:
-    try:
-        proc = psutil.Process(node.pid)
-        return [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def segments_of(node) -> list[str]:
-    tag = os.path.basename(node.session_dir)[-6:]
-    return [n for n in os.listdir("/dev/shm") if n.startswith(f"minray_{tag}")]
+from .cluster_helpers import process_tree, segments_of
 
 
 def assert_gone(processes: list[psutil.Process], nodes, timeout: float = 10) -> None:
@@ -76,10 +65,10 @@ def cluster(monkeypatch):
     monkeypatch.setenv("MINRAY_NODE_DEATH_TIMEOUT_S", "1.5")
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     started = list(cluster.list_all_nodes())
-    processes = node_processes(cluster.head_node)
+    processes = process_tree(cluster.head_node)
     yield cluster, started, processes
     for node in cluster.list_all_nodes():
-        processes += node_processes(node)
+        processes += process_tree(node)
     cluster.shutdown()
     assert_gone(processes, started)
 
@@ -125,7 +114,7 @@ def test_a_driver_that_connected_leaves_the_cluster_running_at_shutdown(cluster)
 def test_a_removed_node_is_marked_dead_at_once_and_leaves_nothing(cluster, graceful):
     cluster, started, processes = cluster
     node = cluster.add_node(num_cpus=1)
-    node_procs = node_processes(node)
+    node_procs = process_tree(node)
     cluster.remove_node(node, allow_graceful=graceful)
     reason = death_reason(cluster, node, 5)
     assert ("stopped" in reason) if graceful else ("connection" in reason)
@@ -136,7 +125,7 @@ def test_a_hung_node_is_declared_dead_by_the_heartbeat_timeout_then_stops_itself
     cluster, started, processes = cluster
     node = cluster.add_node(num_cpus=1)
     started.append(node)
-    node_procs = node_processes(node)
+    node_procs = process_tree(node)
     os.kill(node.pid, signal.SIGSTOP)  # its TCP connection stays open: only silence tells
     try:
         stopped_at = time.monotonic()
@@ -155,7 +144,7 @@ def test_nodes_stop_cleanly_when_the_head_dies_and_does_not_come_back(cluster, m
     monkeypatch.setenv("MINRAY_HEAD_RECONNECT_TIMEOUT_S", "1")  # (default: 60 s)
     node = cluster.add_node(num_cpus=1)
     started.append(node)
-    node_procs = node_processes(node)
+    node_procs = process_tree(node)
     head = cluster.head_node
     cluster.remove_node(head, allow_graceful=False)
     wait_for(lambda: not node.alive(), 10, "the node to notice the head is gone")
@@ -390,7 +379,7 @@ def test_a_task_on_a_hung_node_fails_over_once_the_node_is_declared_dead(cluster
     prefer = NodeAffinitySchedulingStrategy(node.node_id, soft=True)
     ref = slow_once.options(scheduling_strategy=prefer).remote(str(marker))
     wait_for(marker.exists, 20, "the task to start on the node")
-    tree = node_processes(node)
+    tree = process_tree(node)
     for proc in tree:  # the whole machine hangs: its connections stay open, nobody answers
         proc.suspend()
     try:

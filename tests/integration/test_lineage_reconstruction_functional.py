@@ -21,9 +21,9 @@ from minray.exceptions import (
 )
 from minray.util import state
 
-from .cluster_helpers import wait_until
+from .cluster_helpers import process_tree, wait_until
 from .dashboard_helpers import Dashboard
-from .test_cluster_functional import assert_gone, node_processes
+from .test_cluster_functional import assert_gone
 
 MB = 1024 * 1024
 
@@ -38,21 +38,21 @@ def cluster(monkeypatch, request):
     head = {"num_cpus": 1, **(getattr(request, "param", None) or {})}
     cluster = Cluster(initialize_head=True, head_node_args=head)
     started = list(cluster.list_all_nodes())
-    processes = node_processes(cluster.head_node)
+    processes = process_tree(cluster.head_node)
     far = cluster.add_node(num_cpus=1, resources={"far": 1})
     started.append(far)
     cluster.connect()
     yield cluster, far, started
     minray.shutdown()
     for node in cluster.list_all_nodes():
-        processes += node_processes(node)
+        processes += process_tree(node)
     cluster.shutdown()
     assert_gone(processes, started)
 
 
 def kill_and_replace(cluster, node, started) -> None:
     """The node crashes (its segments go with it); a node like it joins."""
-    procs = node_processes(node)
+    procs = process_tree(node)
     cluster.remove_node(node, allow_graceful=False)
     psutil.wait_procs(procs, timeout=10)
     started.append(cluster.add_node(num_cpus=1, resources={"far": 1}))

@@ -13,12 +13,8 @@ import minray
 from minray import api
 from minray.cluster_utils import Cluster
 from tests.conftest import assert_cleaned_up, runtime_processes
-from tests.integration.test_cluster_functional import (
-    assert_gone,
-    death_reason,
-    node_processes,
-    wait_for,
-)
+from tests.integration.cluster_helpers import process_tree
+from tests.integration.test_cluster_functional import assert_gone, death_reason, wait_for
 
 #: a node that misses 5 heartbeats of 0.2 s, the last with 0.5 s to arrive, is dead (1.5 s)
 FAST = {
@@ -44,12 +40,12 @@ def no_minray_env(monkeypatch):
 def test_a_cluster_with_rays_health_check_settings_sees_a_hung_node_die_fast(no_minray_env):
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "_system_config": FAST})
     started = list(cluster.list_all_nodes())
-    processes = node_processes(cluster.head_node)
+    processes = process_tree(cluster.head_node)
     try:
         idle = {"idle_worker_killing_time_threshold_ms": 500}
         node = cluster.add_node(num_cpus=1, _system_config=idle)
         started.append(node)
-        node_procs = node_processes(node)
+        node_procs = process_tree(node)
         processes += node_procs
         assert settings_of(cluster.head_node.pid) == FAST_ENV
         assert settings_of(node.pid) == FAST_ENV  # the head's settings reach every node
