@@ -22,9 +22,12 @@ demo: $(STAMP)
 	$(BIN)/python -m compileall -q minray > /dev/null
 	$(BIN)/python examples/quickstart.py
 
+# A test that fails is run again, up to twice (pytest-rerunfailures: many tests here start
+# real processes on a shared 2-core machine); the summary names every rerun and shows how
+# its first try failed, so a flaky test is seen and mended, not hidden
 test: $(STAMP)
 	$(BIN)/python -m compileall -q minray > /dev/null
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -raR --reruns 2 --reruns-delay 1 tests
 
 # The course pack (docs/course): `make course-check EX=3` checks exercise 3's starter.py,
 # the file a student edits; SOLUTION=1 checks its solution.py instead.

@@ -71,3 +71,12 @@ def minray_log(caplog):
     logger.addHandler(caplog.handler)
     yield caplog
     logger.removeHandler(caplog.handler)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """With ``--reruns`` (``make test``): how each test that was run again failed first."""
+    reruns = terminalreporter.stats.get("rerun", [])
+    if reruns:
+        terminalreporter.section("failed, then run again")
+        for report in reruns:
+            terminalreporter.line(f"{report.nodeid}:\n{report.longreprtext}\n")
