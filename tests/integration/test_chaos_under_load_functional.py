@@ -17,6 +17,7 @@ import pytest
 
 import minray
 from minray.cluster_utils import Cluster
+from minray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from .cluster_helpers import process_tree
 from .test_cluster_functional import assert_gone
@@ -96,6 +97,7 @@ def test_every_result_is_right_while_workers_and_a_node_are_killed(two_nodes, ca
     cluster, second = two_nodes
     worker = minray.api._state.worker
     killer = Killer([cluster.head_node, second])
+    on_second = NodeAffinitySchedulingStrategy(second.node_id, soft=True)
     start = time.monotonic()
     killer.start()
     results: list = []
@@ -103,8 +105,12 @@ def test_every_result_is_right_while_workers_and_a_node_are_killed(two_nodes, ca
         for wave in range(WAVES):
             first = wave * PER_WAVE
             arrays = [produce.remote(i) for i in range(first, first + PER_WAVE)]
-            doubled = [double.remote(a) for a in arrays]
-            if wave == WAVES // 2:  # mid-run: the second node crashes, with its objects
+            crash = wave == WAVES // 2  # mid-run: the second node crashes, with its objects
+            # In that wave, half of the doubles prefer the second node (soft: elsewhere
+            # once it is dead), so it surely dies holding some of the wave's objects.
+            to_second = double.options(scheduling_strategy=on_second) if crash else double
+            doubled = [(to_second if n % 2 else double).remote(a) for n, a in enumerate(arrays)]
+            if crash:
                 minray.wait(doubled, num_returns=len(doubled), timeout=CHAOS_DEADLINE_S)
                 del arrays  # freed: a lost doubled array needs its produce run again first
                 killer.nodes.remove(second)
