@@ -265,7 +265,7 @@ class ActorClass:
                 "concurrency_groups": groups,
                 "method_groups": info.method_groups,
             },
-            env_vars=_env_vars(options),
+            env_vars=opts.env_vars_for(opts.own_env_vars(options), api._state.env_vars),
             strategy=opts.lease_strategy(options),
             runtime_env=runtime_envs.for_task(worker, options.get("runtime_env")),
         )
@@ -500,13 +500,6 @@ def _init_signature(cls: type) -> inspect.Signature | None:
         return inspect.signature(init)
     except (TypeError, ValueError):
         return None
-
-
-def _env_vars(options: dict) -> dict | None:
-    actor_env = (options.get("runtime_env") or {}).get("env_vars")
-    if not actor_env:
-        return api._state.env_vars or None
-    return {**api._state.env_vars, **actor_env}
 
 
 def list_named_actors(all_namespaces: bool = False) -> list:

@@ -415,6 +415,22 @@ def inherited_placement() -> list | None:
     return context.placement
 
 
+def own_env_vars(options: dict) -> dict | None:
+    """The env_vars of the runtime_env in a task's or actor's options, or None."""
+    return (options.get("runtime_env") or {}).get("env_vars") or None
+
+
+def env_vars_for(own: dict | None, job_env_vars: dict) -> dict | None:
+    """Environment variables for a new task or actor whose options set ``own``: those of
+    the task or actor running this code (in a worker), else those of init's runtime_env
+    (``job_env_vars``), with its own over them, as Ray merges an inherited runtime_env."""
+    context = _task_context.get()
+    inherited = context.env_vars if context is not None else job_env_vars
+    if not own:
+        return inherited or None
+    return {**inherited, **own} if inherited else own
+
+
 def in_inherited_bundle(shape: dict, placement: list) -> dict:
     """A child's resource shape, asked of any bundle of its parent's group."""
     return in_bundle(shape, placement[0].hex(), -1)

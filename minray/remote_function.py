@@ -102,7 +102,7 @@ class RemoteFunction:
             resources=resources,
             max_retries=options["max_retries"],
             retry_exceptions=options["retry_exceptions"],
-            env_vars=_env_vars(options),
+            env_vars=opts.env_vars_for(opts.own_env_vars(options), api._state.env_vars),
             strategy=strategy,
             placement=placement,
             generator=generator,
@@ -128,14 +128,6 @@ class _BoundOptions:
 
     def remote(self, *args, **kwargs):
         return self._function._remote(args, kwargs, self._options, self._resources, self._strategy)
-
-
-def _env_vars(options: dict) -> dict | None:
-    """Environment variables for a task: init's runtime_env, then the task's own."""
-    task_env = (options["runtime_env"] or {}).get("env_vars")
-    if not task_env:
-        return api._state.env_vars or None
-    return {**api._state.env_vars, **task_env}
 
 
 def make_remote(target: Any, options: dict):

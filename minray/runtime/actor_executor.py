@@ -64,6 +64,7 @@ class HostedActor:
         self.restarted: bool = info.get("restarted", False)
         self.gpu_ids = msg.gpu_ids
         self.job_id = msg.job_id
+        self.env_vars = msg.env_vars  #: its runtime_env's, set for its whole life
         self.mode = mode
         self.max_concurrency = info["max_concurrency"]
         self.log_name = self.class_name
@@ -154,8 +155,9 @@ class HostedActor:
 
     def context(self, msg: PushActorTask) -> TaskContext:
         return TaskContext(
-            msg.task_id, msg.name, self.gpu_ids, self.job_id, self.namespace, self.placement
-        )
+            msg.task_id, msg.name, self.gpu_ids, self.job_id, self.namespace, self.placement,
+            self.env_vars,
+        )  # fmt: skip
 
     # --- sync and threaded calls --------------------------------------------------------------
 

@@ -180,7 +180,7 @@ class LocalRunner:
         worker = self.worker
         context = TaskContext(
             spec.task_id, name, [], spec.task_id[-ids.JOB_ID_SIZE :], spec.namespace,
-            spec.placement,
+            spec.placement, spec.env_vars,
         )  # fmt: skip
         try:
             args, kwargs = self._arguments(spec)

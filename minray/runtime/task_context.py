@@ -10,7 +10,7 @@ import contextvars
 class TaskContext:
     """What the main thread is running right now (for the runtime context and logs)."""
 
-    __slots__ = ("task_id", "name", "gpu_ids", "job_id", "namespace", "placement")
+    __slots__ = ("task_id", "name", "gpu_ids", "job_id", "namespace", "placement", "env_vars")
 
     def __init__(
         self,
@@ -20,6 +20,7 @@ class TaskContext:
         job_id: bytes,
         namespace: str,
         placement: list | None = None,
+        env_vars: dict | None = None,
     ):
         self.task_id = task_id
         self.name = name
@@ -28,6 +29,8 @@ class TaskContext:
         self.namespace = namespace  #: of the job it belongs to
         #: the placement group it runs in, [group id, bundles, capture_child_tasks], or None
         self.placement = placement
+        #: its runtime_env's env_vars, which what it submits inherits (as in Ray)
+        self.env_vars = env_vars
 
 
 #: the task or actor call running on this thread (or asyncio task)

@@ -150,7 +150,7 @@ class TaskExecutor:
             return self._run(msg, self.actor.call, self.actor.context(msg))
         gpu_ids = msg.gpu_ids
         context = TaskContext(
-            msg.task_id, msg.name, gpu_ids, msg.job_id, msg.namespace, msg.placement
+            msg.task_id, msg.name, gpu_ids, msg.job_id, msg.namespace, msg.placement, msg.env_vars
         )
         if msg.actor is not None:
             _apply_env(msg.env_vars, gpu_ids)  # for the actor's whole life

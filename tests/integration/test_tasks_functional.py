@@ -210,3 +210,32 @@ def test_resources_are_free_right_after_the_tasks_that_held_them_finish(cluster)
         assert sum(minray.get([one.remote() for _ in range(10)])) == 10
         # the leases the driver keeps a moment for reuse are not counted as in use
         assert minray.available_resources()["CPU"] == 2.0
+
+
+@minray.remote(runtime_env={"env_vars": {"MINRAY_OUTER": "outer", "MINRAY_BOTH": "outer"}})
+def outer_env():
+    child = read_env_vars.options(runtime_env={"env_vars": {"MINRAY_BOTH": "child"}})
+    return minray.get([read_env_vars.remote(), child.remote()])
+
+
+@minray.remote
+def read_env_vars():
+    import os
+
+    return {k: v for k, v in os.environ.items() if k in ("MINRAY_OUTER", "MINRAY_BOTH")}
+
+
+@minray.remote(runtime_env={"env_vars": {"MINRAY_OUTER": "actor"}})
+class EnvHolder:
+    def nested(self):
+        return minray.get(read_env_vars.remote())
+
+
+def test_nested_tasks_inherit_env_vars_and_their_own_win(cluster):
+    """As in Ray: what a task or actor submits inherits its runtime_env's env_vars, under
+    the child's own."""
+    inherited, own = minray.get(outer_env.remote(), timeout=30)
+    assert inherited == {"MINRAY_OUTER": "outer", "MINRAY_BOTH": "outer"}
+    assert own == {"MINRAY_OUTER": "outer", "MINRAY_BOTH": "child"}
+    assert minray.get(EnvHolder.remote().nested.remote(), timeout=30) == {"MINRAY_OUTER": "actor"}
+    assert minray.get(read_env_vars.remote(), timeout=30) == {}  # the driver's own: none
