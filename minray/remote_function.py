@@ -37,11 +37,16 @@ class RemoteFunction:
         opts.check_num_returns_zero(function, self._options["num_returns"])
         self._signature = inspect.signature(function)
         self._blob: bytes | None = None
+        self._plan: _CallPlan | None = None  #: for calls without .options()
         self._function_id = b""
         self.__name__ = getattr(function, "__name__", "remote_function")
         self.__qualname__ = getattr(function, "__qualname__", self.__name__)
         self.__doc__ = function.__doc__
         self.__module__ = getattr(function, "__module__", None)
+
+    def __getstate__(self) -> dict:
+        """Pickled (captured by another task): without the plan, made again on first use."""
+        return {**self.__dict__, "_plan": None}
 
     def __call__(self, *args, **kwargs):
         name = f"{self.__module__}.{self.__qualname__}"
@@ -52,7 +57,7 @@ class RemoteFunction:
 
     def remote(self, *args, **kwargs):
         """Run the function as a task; returns an ObjectRef (a list for num_returns > 1)."""
-        return self._remote(args, kwargs, self._options, self._resources, self._strategy)
+        return self._remote(args, kwargs, self)
 
     def options(self, **task_options) -> _BoundOptions:
         """Override options for some calls: ``f.options(num_cpus=2).remote(x)``."""
@@ -75,39 +80,48 @@ class RemoteFunction:
             )
         return self._function_id, self._blob
 
-    def _remote(self, args: tuple, kwargs: dict, options: dict, resources: dict, strategy):
+    def _remote(self, args: tuple, kwargs: dict, bound: RemoteFunction | _BoundOptions):
+        """Submit a call with ``bound``'s options (this function's, or those of .options())."""
         try:
             self._signature.bind(*args, **kwargs)
         except TypeError as e:
             raise TypeError(f"{self.__qualname__}.remote(): {e}") from None
         worker = api._auto_init()
-        function_id, blob = self._export()
+        plan = bound._plan
+        if plan is None:
+            plan = bound._plan = _CallPlan(self, bound._options, bound._resources)
         if worker.local_runner is not None:
-            worker.local_runner.known(function_id, self._function)
-        generator = opts.generator_call(options)
-        num_returns = 1 if generator is not None else options["num_returns"]
-        placement = opts.placement_of(options)
-        if placement is None and opts.may_inherit_placement(options):
-            placement = opts.inherited_placement()  # the caller captures its child tasks
-            if placement is not None:
-                resources = opts.in_inherited_bundle(resources, placement)
+            worker.local_runner.known(plan.function_id, self._function)
+        resources, placement = plan.resources, plan.placement
+        if plan.may_inherit_placement:
+            inherited = opts.inherited_placement()  # the caller captures its child tasks
+            if inherited is not None:
+                placement = inherited
+                resources = opts.in_inherited_bundle(resources, inherited)
+        packages = plan.packages
+        generator = plan.generator
         refs = submit_task(
             worker,
-            name=options["name"] or self.__name__,
-            function_id=function_id,
-            function_blob=blob,
+            name=plan.name,
+            function_id=plan.function_id,
+            function_blob=plan.function_blob,
             args=args,
             kwargs=kwargs,
-            num_returns=num_returns,
+            num_returns=plan.num_returns,
             resources=resources,
-            max_retries=options["max_retries"],
-            retry_exceptions=options["retry_exceptions"],
-            env_vars=opts.env_vars_for(opts.own_env_vars(options), api._state.env_vars),
-            strategy=strategy,
+            max_retries=plan.max_retries,
+            retry_exceptions=plan.retry_exceptions,
+            env_vars=opts.env_vars_for(plan.env_vars, api._state.env_vars),
+            strategy=bound._strategy,
             placement=placement,
             generator=generator,
-            runtime_env=runtime_envs.for_task(worker, options["runtime_env"]),
+            runtime_env=(
+                runtime_envs.inherited
+                if packages is None
+                else runtime_envs.for_task(worker, packages)
+            ),
         )
+        num_returns = plan.num_returns
         if generator is not None:
             return generator_result(worker, refs[0])
         if num_returns == 1:
@@ -125,9 +139,41 @@ class _BoundOptions:
         self._options = options
         self._resources = opts.task_resources(options)
         self._strategy = opts.lease_strategy(options)
+        self._plan: _CallPlan | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_plan": None}  # (as RemoteFunction's)
 
     def remote(self, *args, **kwargs):
-        return self._function._remote(args, kwargs, self._options, self._resources, self._strategy)
+        return self._function._remote(args, kwargs, self)
+
+
+class _CallPlan:
+    """What every call with one set of options sends alike, worked out on the first call
+    (``.remote()`` is on the hot path of every task)."""
+
+    __slots__ = (
+        "name", "function_id", "function_blob", "num_returns", "generator",
+        "resources", "placement", "may_inherit_placement", "max_retries",
+        "retry_exceptions", "env_vars", "packages",
+    )  # fmt: skip
+
+    def __init__(self, function: RemoteFunction, options: dict, resources: dict):
+        self.name = options["name"] or function.__name__
+        self.function_id, self.function_blob = function._export()
+        self.generator = opts.generator_call(options)
+        self.num_returns = 1 if self.generator is not None else options["num_returns"]
+        self.resources = resources
+        self.placement = opts.placement_of(options)
+        #: runs in its caller's placement group when the caller captures child tasks
+        self.may_inherit_placement = self.placement is None and opts.may_inherit_placement(options)
+        self.max_retries = options["max_retries"]
+        self.retry_exceptions = options["retry_exceptions"]
+        self.env_vars = opts.own_env_vars(options)  #: its own (what it inherits: per call)
+        runtime_env = options["runtime_env"]
+        #: the options' runtime_env if it names packages (resolved per call: what it adds
+        #: to depends on the running task's own), else None (the caller's are inherited)
+        self.packages = runtime_env if runtime_envs.names_packages(runtime_env) else None
 
 
 def make_remote(target: Any, options: dict):

@@ -235,12 +235,22 @@ def _count_new_task(
 
     Returns the result ids and the ObjectRefs to them.
     """
-    return_ids = [ids.object_id_for(task_id, i + 1) for i in range(num_returns)]
+    if num_returns == 1:  # (most tasks)
+        return_ids = [task_id + _FIRST_RETURN]
+    else:
+        return_ids = [ids.object_id_for(task_id, i + 1) for i in range(num_returns)]
+    refs = worker.refs
     with worker._lock:
         for object_id in return_ids:
-            worker.refs.add_owned(object_id)
-        worker.refs.add_submitted([[oid, owner] for _, oid, owner in placeholders] + other_refs)
-    return return_ids, [ObjectRef(object_id, worker.address) for object_id in return_ids]
+            refs.add_owned(object_id)
+        if placeholders or other_refs:
+            refs.add_submitted([[oid, owner] for _, oid, owner in placeholders] + other_refs)
+    address = worker.address
+    return return_ids, [ObjectRef(object_id, address) for object_id in return_ids]
+
+
+#: the end of a task's first result's object id (ids.object_id_for(task_id, 1))
+_FIRST_RETURN = (1).to_bytes(4, "little")
 
 
 #: the pickled arguments of a call without any

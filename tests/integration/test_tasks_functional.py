@@ -7,6 +7,7 @@ import time
 import pytest
 
 import minray
+from tests.conftest import _start
 
 
 @minray.remote
@@ -210,6 +211,32 @@ def test_resources_are_free_right_after_the_tasks_that_held_them_finish(cluster)
         assert sum(minray.get([one.remote() for _ in range(10)])) == 10
         # the leases the driver keeps a moment for reuse are not counted as in use
         assert minray.available_resources()["CPU"] == 2.0
+
+
+@minray.remote
+def read_session_var():
+    import os
+
+    return os.environ.get("MINRAY_SESSION_VAR")
+
+
+@minray.remote
+def call_read_session_var():
+    return minray.get(read_session_var.remote())
+
+
+def test_a_function_called_in_one_session_sends_what_the_next_session_set():
+    """.remote() works out what a function's calls send once per session (env_vars of
+    init's runtime_env here), and again after shutdown() and a new init()."""
+    for value in ("first", "second"):
+        session = _start(runtime_env={"env_vars": {"MINRAY_SESSION_VAR": value}})
+        next(session)
+        try:
+            assert minray.get(read_session_var.remote(), timeout=30) == value
+            # a function already called pickles (inside another task) as it did before
+            assert minray.get(call_read_session_var.remote(), timeout=30) == value
+        finally:
+            next(session, None)  # shut down, and checked clean
 
 
 @minray.remote(runtime_env={"env_vars": {"MINRAY_OUTER": "outer", "MINRAY_BOTH": "outer"}})
