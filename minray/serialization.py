@@ -47,12 +47,12 @@ def note_ref(object_id: bytes, owner: str | None) -> None:
 
 
 #: types the C pickler writes exactly as cloudpickle does, with no buffers and no refs
-_SCALARS = frozenset({type(None), bool, int, float, str, bytes})
+SCALARS = frozenset({type(None), bool, int, float, str, bytes})
 
 
 def serialize(value: Any, out_of_band: bool = True) -> Serialized:
     """Pickle ``value``; large buffers go out of band unless ``out_of_band`` is False."""
-    if type(value) in _SCALARS:  # the common small result: no cloudpickle Pickler to build
+    if type(value) in SCALARS:  # the common small result: no cloudpickle Pickler to build
         return Serialized(pickle.dumps(value, protocol=5), [], [])
     refs: list = []
     buffers: list = []

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: a line a worker writes to its log files when it starts a task with a new name
 LOG_MARKER = "\x1e"
+#: seconds a worker waits for its next task before its title says minray::IDLE
+IDLE_TITLE_AFTER_S = 0.05
 
 
 class TaskExecutor:
@@ -124,10 +126,8 @@ class TaskExecutor:
         while True:
             try:
                 item = self._tasks.get_nowait()
-            except queue.Empty:  # nothing to run: say so while waiting (ps: minray::IDLE)
-                if self.actor is None:
-                    set_title("IDLE")
-                item = self._tasks.get()
+            except queue.Empty:
+                item = self._next_or_idle()
             if item is None:
                 return
             if item is EXIT:  # the actor exits: this ends the process
@@ -140,6 +140,16 @@ class TaskExecutor:
                 if self.actor.exited is not None:
                     self.actor.finish()
                 return
+
+    def _next_or_idle(self) -> Any:
+        """The next item, waiting for it; titled minray::IDLE (ps) if none comes soon (under
+        load the next task comes within microseconds: no title written twice per task)."""
+        try:
+            return self._tasks.get(timeout=IDLE_TITLE_AFTER_S)
+        except queue.Empty:
+            if self.actor is None:
+                set_title("IDLE")
+            return self._tasks.get()
 
     def execute(self, msg: PushTask | PushActorTask) -> TaskReply:
         """Run a task, an actor's creation or an actor call (on the calling thread)."""
@@ -281,6 +291,10 @@ class TaskExecutor:
         n = msg.num_returns
         if n == 0:
             return []
+        if n == 1 and type(result) in serialization.SCALARS:  # (the common small result)
+            pickled = pickle.dumps(result, protocol=5)
+            if len(pickled) <= self.worker.config.max_inline_bytes:
+                return [[ValueKind.INLINE, [pickled], []]]
         if n == 1 and not inspect.isgenerator(result):
             values = [result]
         else:
@@ -383,6 +397,8 @@ def _call_later(worker: CoreWorker, delay: float, fn) -> None:
 
 
 def _apply_env(env_vars: dict | None, gpu_ids: list) -> dict:
+    if not env_vars and not gpu_ids:  # (most tasks: nothing to set, nothing to restore)
+        return _NOTHING_SAVED
     changes = dict(env_vars or {})
     if gpu_ids:
         changes["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
@@ -391,6 +407,10 @@ def _apply_env(env_vars: dict | None, gpu_ids: list) -> dict:
         saved[key] = os.environ.get(key)
         os.environ[key] = str(value)
     return saved
+
+
+#: what _apply_env saved when it changed nothing (shared: never written to)
+_NOTHING_SAVED: dict = {}
 
 
 def _restore_env(saved: dict) -> None:
