@@ -21,7 +21,8 @@ Methods return *actions* for the I/O layer: ``Free(object_id)`` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 
@@ -35,15 +36,24 @@ class Release(NamedTuple):
     count: int
 
 
-@dataclass(slots=True)
+#: an entry's borrowers and grants until it has one (read-only: a write makes a dict)
+NONE_YET: Mapping = MappingProxyType({})
+
+
 class _Entry:
-    owner: str
-    local: int = 0
-    submitted: int = 0
-    holds: int = 0
-    borrowers: dict[str, int] = field(default_factory=dict)
-    grants: dict[str, int] = field(default_factory=dict)
-    contains: tuple = ()
+    """The counts of one object (a plain class: one is made per object, on the hot path)."""
+
+    __slots__ = ("owner", "local", "submitted", "holds", "borrowers", "grants", "contains")
+
+    def __init__(self, owner: str):
+        self.owner = owner
+        self.local = 0
+        self.submitted = 0
+        self.holds = 0
+        #: the shared empty mapping until the first one (most objects never have any)
+        self.borrowers: Mapping[str, int] = NONE_YET
+        self.grants: Mapping[str, int] = NONE_YET
+        self.contains: tuple = ()
 
     def in_use(self) -> bool:
         return bool(self.local or self.submitted or self.holds or self.borrowers)
@@ -161,6 +171,8 @@ class ReferenceCounter:
         if entry is not None and entry.grants:
             return [Release(grantor, object_id, 1)]
         entry = self._entry(object_id, owner)
+        if entry.grants is NONE_YET:
+            entry.grants = {}
         entry.grants[grantor] = entry.grants.get(grantor, 0) + 1
         return []
 
@@ -169,6 +181,8 @@ class ReferenceCounter:
         entry = self._entries.get(object_id)
         if entry is None or borrower == self.address or borrower == entry.owner:
             return  # the owner never borrows its own object
+        if entry.borrowers is NONE_YET:
+            entry.borrowers = {}
         entry.borrowers[borrower] = entry.borrowers.get(borrower, 0) + 1
 
     def remove_borrower(self, object_id: bytes, borrower: str, count: int) -> list:
@@ -186,7 +200,8 @@ class ReferenceCounter:
         """Forget every grant we gave to a process that has exited."""
         actions = []
         for object_id, entry in list(self._entries.items()):
-            if entry.borrowers.pop(address, None) is not None:
+            if address in entry.borrowers:
+                del entry.borrowers[address]
                 actions += self._collect(object_id, entry)
         return actions
 

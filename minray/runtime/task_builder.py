@@ -64,8 +64,8 @@ def submit_task(
             function_id=function_id,
             function_blob=function_blob,
             args_blob=args_blob,
-            placeholders=placeholders,
-            nested_refs=nested,
+            placeholders=placeholders or (),  # (the shared empty tuple: a million queued
+            nested_refs=nested or (),  # tasks then hold two million fewer lists)
             num_returns=num_returns,
             return_ids=return_ids,
             resources=resources,

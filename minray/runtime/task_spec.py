@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -65,7 +65,7 @@ class TaskSpec:
     ready: bool = False
     #: an actor's creation task: what its worker needs to host it (see actor_executor.py)
     actor: dict | None = None
-    actor_resources: dict = field(default_factory=dict)
+    actor_resources: dict | None = None  #: (None for tasks: one dict fewer per task)
     #: None (DEFAULT), "SPREAD", or ("affinity", node id hex, soft)
     strategy: Any = None
     #: the namespace of the job that submitted it (get_actor in the task looks there)
