@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .. import ids, serialization
 from ..object_ref import ObjectRef
 from .generator_streams import GeneratorCall
-from .task_spec import ArgPlaceholder, TaskSpec
+from .task_spec import ActorTaskSpec, ArgPlaceholder, TaskSpec
 
 if TYPE_CHECKING:
     from .core_worker import CoreWorker
@@ -115,7 +115,7 @@ def build_actor_creation(
         placeholders=placeholders,
         nested_refs=nested,
         num_returns=0,
-        return_ids=[],
+        return_ids=(),
         resources=resources,
         max_retries=0,
         retry_exceptions=False,
@@ -180,7 +180,7 @@ def submit_actor_task(
     local = worker.local_runner
     submit = worker.actors.submit if local is None else local.call_actor
     submit(
-        TaskSpec(
+        ActorTaskSpec(
             task_id=task_id,
             name=name,
             function_id=b"",
@@ -230,15 +230,15 @@ def _cancel_if_parent_is_cancelling(worker: CoreWorker, parent: bytes, task_id: 
 
 def _count_new_task(
     worker: CoreWorker, task_id: bytes, num_returns: int, placeholders: list, other_refs: list
-) -> tuple[list, list]:
+) -> tuple[tuple, list]:
     """Own the results of a new task and count the refs it holds until it finishes.
 
     Returns the result ids and the ObjectRefs to them.
     """
     if num_returns == 1:  # (most tasks)
-        return_ids = [task_id + _FIRST_RETURN]
+        return_ids: tuple = (task_id + _FIRST_RETURN,)
     else:
-        return_ids = [ids.object_id_for(task_id, i + 1) for i in range(num_returns)]
+        return_ids = tuple(ids.object_id_for(task_id, i + 1) for i in range(num_returns))
     refs = worker.refs
     with worker._lock:
         for object_id in return_ids:

@@ -34,7 +34,7 @@ class TaskSpec:
     #: refs nested inside the pickled arguments, [[object_id, owner], ...]
     nested_refs: list
     num_returns: int
-    return_ids: list
+    return_ids: tuple
     resources: dict
     max_retries: int
     retry_exceptions: Any  #: False, True, or a tuple of exception classes
@@ -57,12 +57,6 @@ class TaskSpec:
     #: the task or actor call of this process that submitted it (b"": driver code); what
     #: cancel(recursive=True) of that one follows
     parent: bytes = b""
-    #: actor calls: the actor, the method, and the handle's lifetime ref counted while pending
-    actor_id: bytes = b""
-    method: str = ""
-    lifetime_refs: list | tuple = ()
-    #: all top-level ref arguments have values (actor calls are pushed in order once ready)
-    ready: bool = False
     #: an actor's creation task: what its worker needs to host it (see actor_executor.py)
     actor: dict | None = None
     actor_resources: dict | None = None  #: (None for tasks: one dict fewer per task)
@@ -72,18 +66,22 @@ class TaskSpec:
     namespace: str = ""
     #: the placement group it runs in: [group id, bundles, capture_child_tasks], or None
     placement: Any = None
-    #: an actor call's task-event info (task_events.task_info), kept for its last event
-    told: Any = None
-    #: an actor call: the concurrency group it asked for ("": its method's, or the default)
-    concurrency_group: str = ""
-    #: an actor call to an actor with allow_out_of_order_execution: pushed once ready
-    out_of_order: bool = False
     #: a generator task's GeneratorCall (runtime/generator_streams.py), else None
     generator: Any = None
     #: its runtime_env packages, {"working_dir": uri, "py_modules": [uri]}, or None
     runtime_env: Any = None
     #: (attempt, reason) its last PENDING_NODE_ASSIGNMENT event told (pending_reasons.py)
     pending_reason: Any = None
+
+    # What only an actor call carries (ActorTaskSpec's fields): for any other task these
+    # class-level values, so a million queued tasks do not each hold seven more slots.
+    actor_id = b""
+    method = ""
+    lifetime_refs = ()
+    ready = False
+    concurrency_group = ""
+    out_of_order = False
+    told = None
 
     @property
     def scheduling_key(self) -> tuple:
@@ -100,3 +98,21 @@ class TaskSpec:
             + [oid for oid, _ in self.nested_refs]
             + [oid for oid, _ in self.lifetime_refs]
         )
+
+
+@dataclass(slots=True)
+class ActorTaskSpec(TaskSpec):
+    """An actor call: a TaskSpec with what only actor calls carry."""
+
+    actor_id: bytes = b""  #: the actor called
+    method: str = ""
+    #: the handle's lifetime ref, counted while the call is pending
+    lifetime_refs: list | tuple = ()
+    #: all top-level ref arguments have values (calls are pushed in order once ready)
+    ready: bool = False
+    #: the concurrency group it asked for ("": its method's, or the default)
+    concurrency_group: str = ""
+    #: a call to an actor with allow_out_of_order_execution: pushed once ready
+    out_of_order: bool = False
+    #: its task-event info (task_events.task_info), kept for its last event
+    told: Any = None
