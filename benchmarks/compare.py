@@ -107,7 +107,7 @@ def draw_plots(runtimes: dict[str, str], plot_python: str) -> str:
 
 def scaling_section() -> str:
     """benchmarks/results/scaling.md (from benchmarks/scaling.py, run on its own), its plot,
-    and the notes on the GPU machine's run."""
+    and the notes written by hand from other runs (HAND_NOTES)."""
     path = os.path.join(HERE, "results", "scaling.md")
     if not os.path.exists(path):
         return ""
@@ -115,11 +115,16 @@ def scaling_section() -> str:
         text = "\n" + f.read().rstrip("\n") + "\n"
     if os.path.exists(os.path.join(ROOT, "docs", "performance-scaling.png")):
         text += "\n![throughput against cores](performance-scaling.png)\n"
-    notes = os.path.join(HERE, "results", "device-h200.md")  # written by hand from that run
-    if os.path.exists(notes):
-        with open(notes) as f:
-            text += "\n" + f.read().rstrip("\n") + "\n"
+    for name in HAND_NOTES:
+        notes = os.path.join(HERE, "results", name)
+        if os.path.exists(notes):
+            with open(notes) as f:
+                text += "\n" + f.read().rstrip("\n") + "\n"
     return text
+
+
+#: notes written by hand from runs of their own, kept at the end of docs/performance.md
+HAND_NOTES = ("device-h200.md", "tls-2026-12-05.md", "single-node-2026-12-06.md")
 
 
 def machine_floor() -> dict[str, float]:
