@@ -162,7 +162,9 @@ def test_a_user_logs_in_reads_the_traceback_and_watches_the_task_graph(dashboard
             screenshot(page, tmp_path, "timeline.png")
             shown = page.evaluate("viewT[1] - viewT[0]")
             page.click("#zoom-in")
-            assert page.evaluate("viewT[1] - viewT[0]") == pytest.approx(shown / 2)
+            # (view times are milliseconds since the epoch, about 1.8e12: a double holds
+            # them to 0.00024 ms, more than approx's default relative 1e-6 of a 100 ms span)
+            assert page.evaluate("viewT[1] - viewT[0]") == pytest.approx(shown / 2, abs=1e-3)
             page.click("#fit")
             page.click("text=its row on the overview")  # the task's own row
             page.wait_for_selector("#task-rows td.FAILED")
