@@ -8,8 +8,9 @@ Prints, as JSON lines like benchmarks/core.py rows:
   for ``put``, which must copy the value once into shared memory);
 * a raw uvloop Unix-socket ping-pong round trip between two processes (the
   floor for any request/reply between a caller and a worker);
-* the stdlib ``multiprocessing.Pool``: ``apply_async().get()`` round trip and
-  10,000 ``apply_async`` no-ops (the floor for a pool of Python processes);
+* the stdlib ``multiprocessing.Pool``: ``apply_async().get()`` round trip, and
+  10,000 no-ops sent one ``apply_async`` each and as one ``map_async`` with
+  ``chunksize=1`` (the floor for a pool of Python processes);
 * a raw loopback TCP stream of 1 GiB between two processes, ``sendall`` from
   memory into ``recv_into`` a preallocated buffer (the floor for copying an object
   between two nodes of this machine);
@@ -98,8 +99,10 @@ def _noop():
     return None
 
 
-def pool_figures(n: int = 10_000) -> tuple[float, float]:
-    """stdlib Pool: apply_async().get() round trip (ms, p50) and async no-ops per second."""
+def pool_figures(n: int = 10_000) -> tuple[float, float, float]:
+    """stdlib Pool: apply_async().get() round trip (ms, p50), and no-ops per second sent
+    one ``apply_async`` each and with one ``map_async(chunksize=1)``, each no-op its own
+    task (its default chunk size would send a few hundred no-ops as one)."""
     with multiprocessing.get_context("fork").Pool(2) as pool:
         for _ in range(200):
             pool.apply_async(_noop).get()
@@ -109,7 +112,14 @@ def pool_figures(n: int = 10_000) -> tuple[float, float]:
         for r in results:
             r.get()
         rate = n / (time.perf_counter() - t)
-    return statistics.median(samples) * 1000, rate
+        t = time.perf_counter()
+        pool.map_async(_noop_of, range(n), chunksize=1).get()
+        mapped = n / (time.perf_counter() - t)
+    return statistics.median(samples) * 1000, rate, mapped
+
+
+def _noop_of(_item):
+    return None
 
 
 def _stream_sender(port: int, size: int, chunk: int) -> None:
@@ -166,9 +176,10 @@ def main() -> None:
     p50, p99 = uvloop_ping_pong_us()
     rows["uvloop_unix_ping_pong_p50_us"] = p50
     rows["uvloop_unix_ping_pong_p99_us"] = p99
-    rtt, rate = pool_figures()
+    rtt, rate, mapped = pool_figures()
     rows["mp_pool_round_trip_ms"] = rtt
     rows["mp_pool_async_noops_per_s"] = rate
+    rows["mp_pool_map_async_noops_per_s"] = mapped
     rows["loopback_tcp_stream_gb_per_s"] = loopback_tcp_gb_per_s()
     rows["disk_write_fsync_gb_per_s"] = disk_write_gb_per_s(tempfile.gettempdir())
     rows["cpus"] = float(os.cpu_count() or 1)
