@@ -62,7 +62,11 @@ class Reconstruction:
         for value in spec.fetched:
             self.release_holds(value.refs)
         spec.fetched = ()
-        shared = returns is not None and any(entry[0] == ValueKind.SHARED for entry in returns)
+        shared = False
+        for entry in returns or ():
+            if entry[0] == ValueKind.SHARED:
+                shared = True
+                break
         kept = self.lineage.kept
         if not shared and not (kept and spec.task_id in kept):  # (most tasks: nothing to keep)
             arguments = spec.argument_ref_ids()

@@ -48,6 +48,15 @@ class TaskEventBuffer:
         self._events: collections.deque = collections.deque()
         self._handle: asyncio.TimerHandle | None = None
 
+    def has_room(self) -> bool:
+        """Whether ``record`` would keep an event now (on, and the buffer not full)."""
+        return self.enabled and len(self._events) < self.capacity
+
+    def drop(self) -> None:
+        """An event not recorded because there was no room (counted, as ``record`` does)."""
+        if self.enabled:
+            self.dropped += 1
+
     def record(self, task_id: bytes, attempt: int, state: str, info: dict | None = None) -> None:
         """Any thread: one state change of a task, now."""
         if not self.enabled:

@@ -127,8 +127,10 @@ class TaskSubmitter(pending_reasons.PendingReasons):
 
     def _resolve(self, spec: TaskSpec) -> None:
         self._in_flight[spec.task_id] = spec
-        if spec.placeholders:
-            self._record(spec, "PENDING_ARGS_AVAIL", self._waiting_info(spec))
+        if not spec.placeholders:  # (most tasks: nothing to wait for)
+            self._enqueue(spec)
+            return
+        self._record(spec, "PENDING_ARGS_AVAIL", self._waiting_info(spec))
         argument_resolver.resolve(self.worker, spec, self._enqueue, self._fail)
 
     def _resolve_again(self, spec: TaskSpec) -> None:
@@ -163,7 +165,11 @@ class TaskSubmitter(pending_reasons.PendingReasons):
         if self.worker.node.closed:
             self._fail(spec, RaySystemError(NODE_GONE))
             return
-        self._record(spec, "PENDING_NODE_ASSIGNMENT", self._info(spec))
+        events = self.worker.task_events
+        if events.has_room():  # (else counted as dropped, without building its info)
+            events.record(spec.task_id, spec.attempts, "PENDING_NODE_ASSIGNMENT", self._info(spec))
+        else:
+            events.drop()
         key = spec.scheduling_key
         queue = self._queues.get(key)
         if queue is None:

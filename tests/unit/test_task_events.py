@@ -40,9 +40,25 @@ def test_the_buffer_sends_in_batches_and_counts_what_it_could_not_keep():
 def test_a_disabled_buffer_records_nothing():
     buffer = TaskEventBuffer(enabled=False)
     buffer.record(T1, 0, "RUNNING")
+    assert not buffer.has_room()
+    buffer.drop()
     sent: list = []
     buffer.flush(sent.append)
     assert sent == []
+
+
+def test_an_event_dropped_before_its_info_is_built_is_counted_as_record_counts_it():
+    buffer = TaskEventBuffer(capacity=2)
+    for _ in range(3):
+        if buffer.has_room():
+            buffer.record(T1, 0, "PENDING_NODE_ASSIGNMENT", ("f",))
+        else:
+            buffer.drop()
+    buffer.record(T1, 0, "FINISHED")  # full: dropped by record itself
+    sent: list[TaskEvents] = []
+    buffer.flush(sent.append)
+    assert len(sent[0].events) == 2 and sent[0].dropped == 2
+    assert buffer.has_room()  # sent: room again
 
 
 def test_failures_carry_rays_error_types():
