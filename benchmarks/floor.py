@@ -95,7 +95,7 @@ def uvloop_ping_pong_us(n: int = 20_000) -> tuple[float, float]:
     return samples[len(samples) // 2] * 1e6, samples[int(len(samples) * 0.99)] * 1e6
 
 
-def _noop():
+def _noop(*_item):  # (map_async passes each item)
     return None
 
 
@@ -113,13 +113,9 @@ def pool_figures(n: int = 10_000) -> tuple[float, float, float]:
             r.get()
         rate = n / (time.perf_counter() - t)
         t = time.perf_counter()
-        pool.map_async(_noop_of, range(n), chunksize=1).get()
+        pool.map_async(_noop, range(n), chunksize=1).get()
         mapped = n / (time.perf_counter() - t)
     return statistics.median(samples) * 1000, rate, mapped
-
-
-def _noop_of(_item):
-    return None
 
 
 def _stream_sender(port: int, size: int, chunk: int) -> None:

@@ -89,17 +89,16 @@ class RemoteFunction:
         worker = api._auto_init()
         plan = bound._plan
         if plan is None:
-            plan = bound._plan = _CallPlan(self, bound._options, bound._resources)
+            plan = bound._plan = _CallPlan(self, bound._options)
         if worker.local_runner is not None:
             worker.local_runner.known(plan.function_id, self._function)
-        resources, placement = plan.resources, plan.placement
+        resources, placement = bound._resources, plan.placement
         if plan.may_inherit_placement:
             inherited = opts.inherited_placement()  # the caller captures its child tasks
             if inherited is not None:
                 placement = inherited
                 resources = opts.in_inherited_bundle(resources, inherited)
-        packages = plan.packages
-        generator = plan.generator
+        generator, num_returns = plan.generator, plan.num_returns
         refs = submit_task(
             worker,
             name=plan.name,
@@ -107,7 +106,7 @@ class RemoteFunction:
             function_blob=plan.function_blob,
             args=args,
             kwargs=kwargs,
-            num_returns=plan.num_returns,
+            num_returns=num_returns,
             resources=resources,
             max_retries=plan.max_retries,
             retry_exceptions=plan.retry_exceptions,
@@ -115,13 +114,8 @@ class RemoteFunction:
             strategy=bound._strategy,
             placement=placement,
             generator=generator,
-            runtime_env=(
-                runtime_envs.inherited
-                if packages is None
-                else runtime_envs.for_task(worker, packages)
-            ),
+            runtime_env=runtime_envs.for_task(worker, plan.runtime_env),
         )
-        num_returns = plan.num_returns
         if generator is not None:
             return generator_result(worker, refs[0])
         if num_returns == 1:
@@ -153,27 +147,23 @@ class _CallPlan:
     (``.remote()`` is on the hot path of every task)."""
 
     __slots__ = (
-        "name", "function_id", "function_blob", "num_returns", "generator",
-        "resources", "placement", "may_inherit_placement", "max_retries",
-        "retry_exceptions", "env_vars", "packages",
+        "name", "function_id", "function_blob", "num_returns", "generator", "placement",
+        "may_inherit_placement", "max_retries", "retry_exceptions", "env_vars", "runtime_env",
     )  # fmt: skip
 
-    def __init__(self, function: RemoteFunction, options: dict, resources: dict):
+    def __init__(self, function: RemoteFunction, options: dict):
         self.name = options["name"] or function.__name__
         self.function_id, self.function_blob = function._export()
         self.generator = opts.generator_call(options)
         self.num_returns = 1 if self.generator is not None else options["num_returns"]
-        self.resources = resources
         self.placement = opts.placement_of(options)
         #: runs in its caller's placement group when the caller captures child tasks
         self.may_inherit_placement = self.placement is None and opts.may_inherit_placement(options)
         self.max_retries = options["max_retries"]
         self.retry_exceptions = options["retry_exceptions"]
         self.env_vars = opts.own_env_vars(options)  #: its own (what it inherits: per call)
-        runtime_env = options["runtime_env"]
-        #: the options' runtime_env if it names packages (resolved per call: what it adds
-        #: to depends on the running task's own), else None (the caller's are inherited)
-        self.packages = runtime_env if runtime_envs.names_packages(runtime_env) else None
+        #: its packages are resolved per call, over those of the task running then
+        self.runtime_env = options["runtime_env"]
 
 
 def make_remote(target: Any, options: dict):

@@ -236,7 +236,7 @@ def _count_new_task(
     Returns the result ids and the ObjectRefs to them.
     """
     if num_returns == 1:  # (most tasks)
-        return_ids: tuple = (task_id + _FIRST_RETURN,)
+        return_ids: tuple = (ids.object_id_for(task_id, 1),)
     else:
         return_ids = tuple(ids.object_id_for(task_id, i + 1) for i in range(num_returns))
     refs = worker.refs
@@ -247,10 +247,6 @@ def _count_new_task(
             refs.add_submitted([[oid, owner] for _, oid, owner in placeholders] + other_refs)
     address = worker.address
     return return_ids, [ObjectRef(object_id, address) for object_id in return_ids]
-
-
-#: the end of a task's first result's object id (ids.object_id_for(task_id, 1))
-_FIRST_RETURN = (1).to_bytes(4, "little")
 
 
 #: the pickled arguments of a call without any

@@ -30,15 +30,10 @@ _uploaded: set[tuple[str, str]] = set()  #: (cluster session, package name)
 inherited: dict | None = None
 
 
-def names_packages(runtime_env: dict | None) -> bool:
-    """Whether ``runtime_env`` names packages of its own (a working_dir, py_modules)."""
-    return bool(runtime_env) and ("working_dir" in runtime_env or "py_modules" in runtime_env)
-
-
 def for_task(worker: CoreWorker, runtime_env: dict | None) -> dict | None:
     """The packages of a task or actor submitted with ``runtime_env`` (its options'):
     its own over those it inherits."""
-    if not names_packages(runtime_env):
+    if not runtime_env or ("working_dir" not in runtime_env and "py_modules" not in runtime_env):
         return inherited
     return merged(inherited, resolve(worker, runtime_env))
 

@@ -226,8 +226,8 @@ def call_read_session_var():
 
 
 def test_a_function_called_in_one_session_sends_what_the_next_session_set():
-    """.remote() works out what a function's calls send once per session (env_vars of
-    init's runtime_env here), and again after shutdown() and a new init()."""
+    """.remote() works out once what a function's calls send alike; what comes from the
+    session (env_vars of init's runtime_env here) follows a new init() after shutdown()."""
     for value in ("first", "second"):
         session = _start(runtime_env={"env_vars": {"MINRAY_SESSION_VAR": value}})
         next(session)
