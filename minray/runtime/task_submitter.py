@@ -11,7 +11,6 @@ runs dry. A worker that dies mid-task fails the push; the task is retried up to
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
 import logging
 import pickle
@@ -41,6 +40,7 @@ from . import argument_resolver, pending_reasons
 from .inbox import Inbox
 from .lost_objects import ARGUMENT_LOST
 from .task_events import failure, task_info
+from .task_leases import LEASE_LINGER_S, MAX_LEASE_REQUESTS, Lease, TaskQueue
 from .task_outcomes import pickled_error, release_arguments, report_unhandled_error, store_error
 from .task_spec import TaskSpec
 
@@ -52,69 +52,16 @@ logger = logging.getLogger("minray")
 NODE_GONE = "the minray node process exited; call minray.shutdown() and minray.init() again"
 
 
-MAX_LEASE_REQUESTS = 16
-#: an idle lease is kept this long before it goes back to the node, so that a
-#: caller doing ``get(f.remote())`` in a loop reuses it instead of asking again
-LEASE_LINGER_S = 0.001
-
-
-class _Lease:
-    __slots__ = ("lease_id", "worker_address", "conn", "gpu_ids", "linger", "node", "where")
-
-    def __init__(self, grant, conn: Connection, node: Connection, node_id: bytes):
-        self.lease_id = grant.lease_id
-        self.worker_address = grant.worker_address
-        self.conn = conn
-        self.gpu_ids = grant.gpu_ids
-        self.linger = None  #: timer that returns the lease while it sits idle
-        self.node: Connection = node  #: the node that granted it (ours, or one we spilled to)
-        #: where its tasks run, for their SUBMITTED_TO_WORKER events
-        self.where = {"node_id": node_id.hex(), "worker_id": grant.worker_id.hex()}
-
-
-class _Queue:
-    """Tasks of one resource shape, and the leases serving them (or one actor's creation)."""
-
-    __slots__ = (
-        "resources",
-        "strategy",
-        "actor_id",
-        "actor_resources",
-        "tasks",
-        "requests",
-        "cancelled",
-        "idle",
-        "retriable",
-        "reasons",
-    )
-
-    def __init__(
-        self, resources: dict, actor_id: bytes = b"", actor_resources: dict | None = None,
-        strategy=None, retriable: bool = True,
-    ):  # fmt: skip
-        self.resources = resources
-        self.retriable = retriable  #: its tasks may run again (the memory monitor asks)
-        self.strategy = strategy
-        self.actor_id = actor_id
-        self.actor_resources = actor_resources or {}
-        self.tasks: collections.deque[TaskSpec] = collections.deque()
-        self.requests: dict[int, Connection] = {}  #: lease requests not answered yet: node
-        self.cancelled: set[int] = set()  #: those of them we no longer need
-        self.idle: list[_Lease] = []  #: leases about to be returned (see LEASE_LINGER_S)
-        #: request id -> why it waits, as its node said (LeasePending; pending_reasons.py)
-        self.reasons: dict[int, str] = {}
-
-
 class TaskSubmitter(pending_reasons.PendingReasons):
     def __init__(self, worker: CoreWorker):
         self.worker = worker
-        self._queues: dict[tuple, _Queue] = {}
+        self._queues: dict[tuple, TaskQueue] = {}
         self._request_ids = itertools.count(1)
         self._inbox = Inbox(worker, self._resolve)
         self._in_flight: dict[bytes, TaskSpec] = {}
         #: (node, lease id) -> why: leases whose workers the node's memory monitor kills
         self._oom_kills: dict[tuple, str] = {}
-        self._running: dict[bytes, _Lease] = {}  #: pushed tasks and the lease running them
+        self._running: dict[bytes, Lease] = {}  #: pushed tasks and the lease running them
         self.retried = 0  #: tasks run again after a failure (for tests and the chaos tools)
         worker.task_events.before_flush.append(self.record_reasons)
 
@@ -177,13 +124,13 @@ class TaskSubmitter(pending_reasons.PendingReasons):
             retriable = (
                 spec.max_retries != 0 if spec.actor is None else spec.actor["max_restarts"] != 0
             )
-            queue = self._queues[key] = _Queue(
+            queue = self._queues[key] = TaskQueue(
                 spec.resources, actor_id, spec.actor_resources, spec.strategy, retriable
             )
         queue.tasks.append(spec)
         self._pump(queue)
 
-    def _pump(self, queue: _Queue) -> None:
+    def _pump(self, queue: TaskQueue) -> None:
         while queue.tasks and queue.idle:
             lease = queue.idle.pop()
             lease.linger.cancel()
@@ -201,7 +148,7 @@ class TaskSubmitter(pending_reasons.PendingReasons):
                     node.send(CancelLeaseRequest(request_id))
 
     def _request_lease(
-        self, queue: _Queue, node: Connection | None = None, spilled: bool = False
+        self, queue: TaskQueue, node: Connection | None = None, spilled: bool = False
     ) -> int:
         """Ask our node for a lease (or, with ``node``, the node it spilled us to)."""
         node = node or self.worker.node
@@ -242,7 +189,7 @@ class TaskSubmitter(pending_reasons.PendingReasons):
             return None
         return by_node
 
-    def _on_lease_reply(self, queue: _Queue, request_id: int, node: Connection, fut) -> None:
+    def _on_lease_reply(self, queue: TaskQueue, request_id: int, node: Connection, fut) -> None:
         queue.requests.pop(request_id, None)
         queue.cancelled.discard(request_id)
         queue.reasons.pop(request_id, None)
@@ -272,12 +219,12 @@ class TaskSubmitter(pending_reasons.PendingReasons):
             return
         conn = self.worker.cached_peer(grant.worker_address)
         if conn is not None:
-            lease = _Lease(grant, conn, node, node.info.get("node_id", self.worker.node_id))
+            lease = Lease(grant, conn, node, node.info.get("node_id", self.worker.node_id))
             self._use_lease(queue, lease)
         else:
             self.worker.loop.create_task(self._connect_lease(queue, grant, node))
 
-    async def _spill(self, queue: _Queue, spillback) -> None:
+    async def _spill(self, queue: TaskQueue, spillback) -> None:
         """Our node is full: ask the node it named (once; that node grants or queues).
         If that node cannot be reached, ask our own node again: by then its view may
         have the other node dead, and a request queued there can still move on later."""
@@ -290,24 +237,24 @@ class TaskSubmitter(pending_reasons.PendingReasons):
             if spilled:
                 queue.reasons[request_id] = pending_reasons.spilled(spillback.node_id.hex())
 
-    async def _connect_lease(self, queue: _Queue, grant, node: Connection) -> None:
+    async def _connect_lease(self, queue: TaskQueue, grant, node: Connection) -> None:
         try:
             conn = await self.worker.peer(grant.worker_address)
         except OSError:
             node.send(ReturnLease(grant.lease_id, True))
             self._pump(queue)
             return
-        lease = _Lease(grant, conn, node, node.info.get("node_id", self.worker.node_id))
+        lease = Lease(grant, conn, node, node.info.get("node_id", self.worker.node_id))
         self._use_lease(queue, lease)
 
-    def _use_lease(self, queue: _Queue, lease: _Lease) -> None:
+    def _use_lease(self, queue: TaskQueue, lease: Lease) -> None:
         if queue.tasks:
             self._push(queue, lease, queue.tasks.popleft())
         else:
             self._linger(queue, lease)
         self._pump(queue)
 
-    def _linger(self, queue: _Queue, lease: _Lease) -> None:
+    def _linger(self, queue: TaskQueue, lease: Lease) -> None:
         queue.idle.append(lease)
         lease.linger = self.worker.loop.call_later(LEASE_LINGER_S, self._return, queue, lease)
 
@@ -327,14 +274,14 @@ class TaskSubmitter(pending_reasons.PendingReasons):
                 return
             await asyncio.sleep(0.002)
 
-    def _return(self, queue: _Queue, lease: _Lease) -> None:
+    def _return(self, queue: TaskQueue, lease: Lease) -> None:
         if lease in queue.idle:
             queue.idle.remove(lease)
             lease.node.send(ReturnLease(lease.lease_id, False))
 
     # --- running ------------------------------------------------------------------------------
 
-    def _push(self, queue: _Queue, lease: _Lease, spec: TaskSpec) -> None:
+    def _push(self, queue: TaskQueue, lease: Lease, spec: TaskSpec) -> None:
         too_big = self._inline_size(spec) - self.worker.config.max_frame_bytes + 1024 * 1024
         if too_big > 0:
             self._fail(
@@ -378,7 +325,7 @@ class TaskSubmitter(pending_reasons.PendingReasons):
         self._running[spec.task_id] = lease
         lease.conn.request_then(msg, partial(self._on_reply, queue, lease, spec, spec.attempts))
 
-    def _on_reply(self, queue: _Queue, lease: _Lease, spec: TaskSpec, attempt: int, fut) -> None:
+    def _on_reply(self, queue: TaskQueue, lease: Lease, spec: TaskSpec, attempt: int, fut) -> None:
         error = None if fut.cancelled() else fut.exception()
         if self.worker.stopping:
             return  # shutting down: the cluster stops its workers, no retries
@@ -453,7 +400,7 @@ class TaskSubmitter(pending_reasons.PendingReasons):
     def _retries_left(self, spec: TaskSpec) -> bool:
         return spec.max_retries == -1 or spec.attempts < spec.max_retries
 
-    def _retry_or_fail(self, queue: _Queue, spec: TaskSpec, error, why: str) -> None:
+    def _retry_or_fail(self, queue: TaskQueue, spec: TaskSpec, error, why: str) -> None:
         if self._retries_left(spec):
             if error is not None:
                 self._record(spec, "FAILED", failure(error))
@@ -475,7 +422,7 @@ class TaskSubmitter(pending_reasons.PendingReasons):
         while len(self._oom_kills) > 256:  # kills of leases that ran nothing are never asked for
             del self._oom_kills[next(iter(self._oom_kills))]
 
-    def _oom_retry_or_fail(self, queue: _Queue, spec: TaskSpec, error: BaseException, where):
+    def _oom_retry_or_fail(self, queue: TaskQueue, spec: TaskSpec, error: BaseException, where):
         """A task killed for memory runs again after a growing delay, on its own budget
         (CONFIG.task_oom_retries), unless it must not run again (max_retries=0)."""
         self._record(spec, "FAILED", {**failure(error), **where})
@@ -495,7 +442,7 @@ class TaskSubmitter(pending_reasons.PendingReasons):
         self.worker.loop.call_later(delay, self._enqueue_again, queue, spec)
         self._pump(queue)
 
-    def _enqueue_again(self, queue: _Queue, spec: TaskSpec) -> None:
+    def _enqueue_again(self, queue: TaskQueue, spec: TaskSpec) -> None:
         if spec.cancelled:
             self._fail(spec, TaskCancelledError())
             return
