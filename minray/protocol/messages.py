@@ -316,8 +316,14 @@ class TaskReply(Message):
     task_id: bytes
     returns: list  #: one return entry per return value
     #: the task raised (entries hold the error); 2: an argument's copy was lost (see
-    #: runtime/lost_objects.py: the owner recovers it and sends the task again)
+    #: runtime/lost_objects.py: the owner recovers it and sends the task again);
+    #: TASK_NOT_STARTED: it waited behind another task too long and never ran (no entries)
     app_error: int
+
+
+#: TaskReply.app_error of a task a worker held behind another and handed back
+#: unstarted (runtime/held_tasks.py); its owner pushes it again, no retry spent
+TASK_NOT_STARTED = 3
 
 
 @message

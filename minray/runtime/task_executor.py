@@ -23,6 +23,7 @@ from ..exceptions import RayError, RayTaskError, TaskCancelledError, Unserializa
 from ..proctitle import set_title
 from ..protocol.connection import DEFERRED, Connection
 from ..protocol.messages import (
+    TASK_NOT_STARTED,
     CancelTask,
     ExitActor,
     FreeObjects,
@@ -35,6 +36,7 @@ from ..runtime_env.setup import WorkerEnvs
 from .actor_executor import EXIT, HostedActor
 from .actor_exit import ActorExit, exit_message
 from .generator_executor import run_generator
+from .held_tasks import HeldTasks
 from .lost_objects import ARGUMENT_LOST, LocationLost
 from .task_context import TaskContext
 from .task_events import raised
@@ -57,6 +59,10 @@ class TaskExecutor:
         self.worker = worker
         self._tasks: queue.SimpleQueue = queue.SimpleQueue()
         self._functions: dict[bytes, Any] = {}
+        #: function blobs that came with a task handed back unstarted (loaded when needed)
+        self._function_blobs: dict[bytes, bytes] = {}
+        #: plain tasks pushed behind the running one (pipelining), until the main thread starts them
+        self.held = HeldTasks(worker, self._hand_back)
         self._log_name = ""
         self.running = 0  #: tasks or actor calls running now
         #: cancelling the task on the main thread
@@ -89,13 +95,26 @@ class TaskExecutor:
         elif type(msg) is PushTask:
             self.creation_pushed = msg.actor["actor_id"]
         reply = conn.reply_later()  # the thread that runs the call sends the reply itself
+        if type(msg) is PushTask and msg.actor is None:
+            self.held.hold(msg, reply)  # (until the main thread takes it, or it goes back)
         if type(msg) is not PushActorTask or not actor.dispatch(msg, reply):
             self._tasks.put((msg, reply))  # the main thread runs it
         return DEFERRED
 
+    def _hand_back(self, msg: PushTask, reply) -> None:
+        """Loop thread: a held task goes back to its owner unstarted (held_tasks.py)."""
+        self.interrupts.finished(msg.task_id)
+        self.generator_conns.pop(msg.task_id, None)
+        if msg.function_blob is not None and msg.function_id not in self._functions:
+            self._function_blobs[msg.function_id] = msg.function_blob  # later tasks lack it
+        self.worker.release_holds(msg.arg_refs)
+        reply.send(TaskReply(msg.task_id, [], TASK_NOT_STARTED))
+
     def on_cancel(self, msg: CancelTask) -> None:
         """Loop thread: the owner cancels a task or actor call pushed here; ``recursive``:
         what it submitted from here first (while this process lives to tell them)."""
+        if self.held.give_back(msg.task_id):
+            return  # it never started: its owner fails it as cancelled
         here = self.actor is None and self.interrupts.has(msg.task_id)
         if here and not msg.force:  # marked before the scan below: what it submits from
             self.interrupts.cancel(msg.task_id, msg.recursive)  # now on is cancelled too
@@ -134,6 +153,8 @@ class TaskExecutor:
                 self.actor.finish()
                 return
             msg, reply = item
+            if type(msg) is PushTask and msg.actor is None and not self.held.take(reply):
+                continue  # handed back to its owner while it waited
             reply.send(self.execute(msg))
             if self.actor is not None and self.actor.mode == "async":
                 self.actor.run_loop()  # the main thread is the async actor's event loop now
@@ -268,6 +289,8 @@ class TaskExecutor:
     def _function(self, function_id: bytes, blob: bytes | None):
         function = self._functions.get(function_id)
         if function is None:
+            if blob is None:
+                blob = self._function_blobs.pop(function_id, None)
             if blob is None:
                 raise RayError("the function of this task was never sent to this worker")
             function = self._functions[function_id] = pickle.loads(blob)

@@ -27,6 +27,7 @@ from ..exceptions import (
 )
 from ..protocol.connection import Connection, ConnectionLost, RemoteError
 from ..protocol.messages import (
+    TASK_NOT_STARTED,
     ActorCreationFailed,
     CancelLeaseRequest,
     CancelTask,
@@ -40,7 +41,13 @@ from . import argument_resolver, pending_reasons
 from .inbox import Inbox
 from .lost_objects import ARGUMENT_LOST
 from .task_events import failure, task_info
-from .task_leases import LEASE_LINGER_S, MAX_LEASE_REQUESTS, Lease, TaskQueue
+from .task_leases import (
+    LEASE_LINGER_S,
+    MAX_LEASE_REQUESTS,
+    PIPELINE_BELOW_S,
+    Lease,
+    TaskQueue,
+)
 from .task_outcomes import pickled_error, release_arguments, report_unhandled_error, store_error
 from .task_spec import TaskSpec
 
@@ -63,6 +70,7 @@ class TaskSubmitter(pending_reasons.PendingReasons):
         self._oom_kills: dict[tuple, str] = {}
         self._running: dict[bytes, Lease] = {}  #: pushed tasks and the lease running them
         self.retried = 0  #: tasks run again after a failure (for tests and the chaos tools)
+        self.handed_back = 0  #: pipelined tasks that came back unstarted (for tests)
         worker.task_events.before_flush.append(self.record_reasons)
 
     # --- entry (any thread) ----------------------------------------------------------------
@@ -134,7 +142,7 @@ class TaskSubmitter(pending_reasons.PendingReasons):
         while queue.tasks and queue.idle:
             lease = queue.idle.pop()
             lease.linger.cancel()
-            self._push(queue, lease, queue.tasks.popleft())
+            self._fill(queue, lease)
         live = len(queue.requests) - len(queue.cancelled)
         wanted = len(queue.tasks) - live
         while wanted > 0 and live < MAX_LEASE_REQUESTS:
@@ -248,11 +256,16 @@ class TaskSubmitter(pending_reasons.PendingReasons):
         self._use_lease(queue, lease)
 
     def _use_lease(self, queue: TaskQueue, lease: Lease) -> None:
-        if queue.tasks:
-            self._push(queue, lease, queue.tasks.popleft())
-        else:
-            self._linger(queue, lease)
+        self._fill(queue, lease)
         self._pump(queue)
+
+    def _fill(self, queue: TaskQueue, lease: Lease) -> None:
+        """Push the queue's next task to the lease (and one more behind it while its tasks
+        are short: Lease.depth), or keep the lease idle a moment if none waits."""
+        while queue.tasks and len(lease.tasks) < lease.depth(queue):
+            self._push(queue, lease, queue.tasks.popleft())
+        if not lease.tasks:
+            self._linger(queue, lease)
 
     def _linger(self, queue: TaskQueue, lease: Lease) -> None:
         queue.idle.append(lease)
@@ -293,7 +306,6 @@ class TaskSubmitter(pending_reasons.PendingReasons):
                     "or as fewer, larger objects."
                 ),
             )
-            self._linger(queue, lease)
             return
         refs = [*spec.nested_refs, *spec.resolved_refs]
         self.worker.grant(refs, lease.worker_address)
@@ -323,6 +335,9 @@ class TaskSubmitter(pending_reasons.PendingReasons):
             spec.runtime_env,
         )
         self._running[spec.task_id] = lease
+        if not lease.tasks:
+            lease.since = self.worker.loop.time()
+        lease.tasks.append(spec)
         lease.conn.request_then(msg, partial(self._on_reply, queue, lease, spec, spec.attempts))
 
     def _on_reply(self, queue: TaskQueue, lease: Lease, spec: TaskSpec, attempt: int, fut) -> None:
@@ -330,6 +345,10 @@ class TaskSubmitter(pending_reasons.PendingReasons):
         if self.worker.stopping:
             return  # shutting down: the cluster stops its workers, no retries
         self._running.pop(spec.task_id, None)
+        lost = type(error) is ConnectionLost
+        if lost and lease.lost_head is None:
+            lease.lost_head = lease.tasks[0]  # (the worker runs its tasks in order)
+        lease.tasks.remove(spec)
         if spec.actor is not None:  # the worker is the actor's now; the node tracks how it went
             if attempt == spec.attempts:  # (not the reply of a run replaced by a restart)
                 if error is not None or fut.result().app_error:
@@ -337,6 +356,10 @@ class TaskSubmitter(pending_reasons.PendingReasons):
                 else:
                     self._record(spec, "FINISHED")
                 self._created(spec)
+            return
+        if lost and spec is not lease.lost_head:  # it waited behind the
+            self._not_started(queue, spec)  # task that was running, and never started
+            self._pump(queue)
             return
         if error is not None and spec.cancelled:
             lease.node.send(ReturnLease(lease.lease_id, True))
@@ -359,6 +382,14 @@ class TaskSubmitter(pending_reasons.PendingReasons):
             self._pump(queue)
             return
         reply = fut.result()
+        now = self.worker.loop.time()
+        if reply.app_error == TASK_NOT_STARTED:  # the task ahead of it is long: run it elsewhere
+            queue.short = False
+            self._not_started(queue, spec)
+            self._use_lease(queue, lease)
+            return
+        queue.short = now - lease.since < PIPELINE_BELOW_S
+        lease.since = now
         if reply.app_error == ARGUMENT_LOST and self.worker.wait_for_lost_argument(
             spec, reply.returns, partial(self._resolve_again, spec)
         ):
@@ -377,6 +408,14 @@ class TaskSubmitter(pending_reasons.PendingReasons):
             # results: storing them may wake the caller's thread
             self.worker.store_returns(spec.return_ids, reply.returns, lease.worker_address)
         self._use_lease(queue, lease)
+
+    def _not_started(self, queue: TaskQueue, spec: TaskSpec) -> None:
+        """A task pushed behind another came back unstarted: it runs again, no retry spent."""
+        self.handed_back += 1
+        if spec.cancelled:
+            self._fail(spec, TaskCancelledError())
+        else:
+            queue.tasks.appendleft(spec)
 
     @staticmethod
     def _inline_size(spec: TaskSpec) -> int:

@@ -1,0 +1,98 @@
+"""The worker's held tasks (pipelining) and the owner's choice of how many to push."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from types import SimpleNamespace
+
+from minray.runtime.held_tasks import HOLD_S, HeldTasks
+from minray.runtime.task_leases import PIPELINE_DEPTH, Lease, TaskQueue
+
+
+class Reply:
+    """Stands for protocol.connection.Reply: one per push, hashed by identity."""
+
+
+def push(task_id: bytes) -> SimpleNamespace:
+    return SimpleNamespace(task_id=task_id)
+
+
+def held_tasks(loop) -> tuple[HeldTasks, list]:
+    back: list = []
+    return HeldTasks(SimpleNamespace(loop=loop), lambda msg, reply: back.append((msg, reply))), back
+
+
+def test_a_task_taken_in_time_runs_and_never_goes_back() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        held, back = held_tasks(loop)
+        reply = Reply()
+        held.hold(push(b"a"), reply)
+        assert held.take(reply)
+        loop.run_until_complete(asyncio.sleep(HOLD_S * 3))
+        assert back == []
+        assert not held.give_back(b"a")
+    finally:
+        loop.close()
+
+
+def test_a_task_held_too_long_goes_back_once_and_cannot_be_taken() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        held, back = held_tasks(loop)
+        msg, reply = push(b"a"), Reply()
+        held.hold(msg, reply)
+        loop.run_until_complete(asyncio.sleep(HOLD_S * 3))
+        assert back == [(msg, reply)]
+        assert not held.take(reply)
+        loop.run_until_complete(asyncio.sleep(HOLD_S * 3))
+        assert len(back) == 1
+    finally:
+        loop.close()
+
+
+def test_only_the_second_push_of_a_task_handed_back_may_run() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        held, back = held_tasks(loop)
+        first, second = Reply(), Reply()
+        held.hold(push(b"a"), first)
+        loop.run_until_complete(asyncio.sleep(HOLD_S * 3))
+        held.hold(push(b"a"), second)  # (the first still sits in the main thread's queue)
+        assert not held.take(first)
+        assert held.take(second)
+    finally:
+        loop.close()
+
+
+def test_a_cancel_hands_back_the_held_task_it_names() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        held, back = held_tasks(loop)
+        a, b = (push(b"a"), Reply()), (push(b"b"), Reply())
+        held.hold(*a)
+        held.hold(*b)
+        assert held.give_back(b"b")
+        assert back == [b]
+        assert held.take(a[1]) and not held.take(b[1])
+    finally:
+        loop.close()
+
+
+def lease_and_queue(short: bool, actor_id: bytes = b"", generator=None) -> tuple[Lease, TaskQueue]:
+    grant = SimpleNamespace(lease_id=1, worker_address="w", gpu_ids=[], worker_id=b"\0")
+    queue = TaskQueue({"CPU": 1.0}, actor_id)
+    queue.short = short
+    queue.tasks = collections.deque([SimpleNamespace(generator=generator)])
+    return Lease(grant, None, None, b"\1"), queue
+
+
+def test_a_lease_pipelines_only_short_plain_tasks() -> None:
+    assert lease_and_queue(short=True)[0].depth(lease_and_queue(short=True)[1]) == PIPELINE_DEPTH
+    for lease, queue in (
+        lease_and_queue(short=False),
+        lease_and_queue(short=True, actor_id=b"actor"),  # an actor's creation
+        lease_and_queue(short=True, generator=object()),  # a streaming generator
+    ):
+        assert lease.depth(queue) == 1
