@@ -28,7 +28,7 @@ from .head.job_schema import with_submitted_job_env
 from .head.query import query_head
 from .node import launcher
 from .node.cluster_address import connection_target, local_node
-from .object_ref import ObjectRef
+from .object_ref import REF_ID, ObjectRef
 from .object_ref_generator import ObjectRefGenerator, wait_any
 from .options import ACTOR_DEFAULTS, TASK_DEFAULTS, UNSUPPORTED_TASK_OPTIONS, validate_task_options
 from .protocol.messages import GetClusterInfo, GetNamedActor, KillActor, ShutdownNode
@@ -430,6 +430,10 @@ def get(object_refs, *, timeout: float | None = None):
     return _auto_init().objects.get(object_refs, timeout)
 
 
+_WAITABLE = {ObjectRef, ObjectRefGenerator}
+_PLAIN = {ObjectRef}
+
+
 def wait(
     object_refs, *, num_returns: int = 1, timeout: float | None = None, fetch_local: bool = True
 ) -> tuple[list, list]:
@@ -441,14 +445,17 @@ def wait(
         raise TypeError(f"wait() expected a list of minray.ObjectRef, got {type(object_refs)}")
     if timeout is not None and timeout < 0:
         raise ValueError(f"The 'timeout' argument must be nonnegative. Received {timeout}")
-    for value in object_refs:
-        if not isinstance(value, (ObjectRef, ObjectRefGenerator)):
-            raise TypeError(
-                f"wait() expected a list of minray.ObjectRef, got list containing {type(value)}"
-            )
+    kinds = set(map(type, object_refs))  # (checks at C speed: wait is called in loops)
+    if not kinds <= _WAITABLE:
+        for value in object_refs:
+            if not isinstance(value, (ObjectRef, ObjectRefGenerator)):
+                raise TypeError(
+                    f"wait() expected a list of minray.ObjectRef, got list containing {type(value)}"
+                )
     if not object_refs:
         return [], []
-    if len(set(object_refs)) != len(object_refs):
+    unique = set(map(REF_ID, object_refs)) if kinds == _PLAIN else set(object_refs)
+    if len(unique) != len(object_refs):
         raise ValueError("Wait requires a list of unique object refs.")
     if num_returns <= 0:
         raise ValueError(f"Invalid number of objects to return {num_returns}.")

@@ -28,7 +28,7 @@ from ..exceptions import (
     UnserializableException,
     error_from_reply,
 )
-from ..object_ref import ObjectRef
+from ..object_ref import REF_OWNER, REF_WORKER, ObjectRef
 from ..protocol.connection import ConnectionLost, RemoteError
 from ..protocol.messages import GetObject, PullObject, RestoreObject, ValueKind, WorkerBlocked
 from .dead_owners import DeadOwners
@@ -158,6 +158,8 @@ class ObjectReader:
 
     def check_session(self, refs: list) -> None:
         """Refuse refs made by an earlier minray session of this process, as Ray does."""
+        if set(map(REF_WORKER, refs)) <= {self.worker, None}:  # (the usual case, at C speed)
+            return
         for ref in refs:
             if ref._worker is not self.worker and ref._worker is not None:
                 raise ValueError(
@@ -355,8 +357,7 @@ class ObjectReader:
 
     def wait(self, refs: list, num_returns: int, timeout: float | None) -> tuple[list, list]:
         self.check_session(refs)
-        address = self.worker.address
-        all_local = all(r._owner == address for r in refs)
+        all_local = set(map(REF_OWNER, refs)) == {self.worker.address}
         if all_local:
             ready = self._wait_own(refs, num_returns, timeout)
         else:
@@ -370,9 +371,7 @@ class ObjectReader:
                 self._wait_ready(pairs, num_returns - len(ready), timeout), None
             )
             ready.update(pending[j] for j in done)
-        chosen = sorted(ready)[:num_returns]
-        chosen_set = set(chosen)
-        return ([refs[i] for i in chosen], [r for i, r in enumerate(refs) if i not in chosen_set])
+        return _split(refs, ready, num_returns)
 
     def _wait_own(self, refs: list, num_returns: int, timeout: float | None) -> set:
         """wait() on refs this process owns: one arrival watcher, not a callback per ref."""
@@ -382,9 +381,11 @@ class ObjectReader:
         for i, ref in enumerate(refs):
             if store.get(ref._id) is not None or ref._id not in counted:  # (freed: get says so)
                 ready.add(i)
+                if len(ready) == num_returns:  # the first ready in order: what wait returns
+                    return ready
             else:
                 pending[ref._id] = i
-        if len(ready) >= num_returns or timeout == 0:
+        if timeout == 0:
             return ready
         arrivals = _Countdown(num_returns - len(ready))
 
@@ -558,6 +559,18 @@ class _Countdown:
         if timeout is None or timeout < 0:
             return self._sleep.acquire()
         return self._sleep.acquire(timeout=timeout)
+
+
+def _split(refs: list, ready: set, num_returns: int) -> tuple[list, list]:
+    """wait()'s answer: the first ``num_returns`` ready refs in the order given, and the
+    others in order (the tail after the last one chosen is copied as one slice)."""
+    chosen = sorted(ready)[:num_returns]
+    if not chosen:
+        return [], list(refs)
+    end = chosen[-1] + 1
+    chosen_set = set(chosen)
+    rest = [r for i, r in enumerate(refs[:end]) if i not in chosen_set]
+    return [refs[i] for i in chosen], rest + refs[end:]
 
 
 #: stands for "an object arrived" where a _Countdown needs a value that is not an error

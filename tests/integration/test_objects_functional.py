@@ -205,6 +205,18 @@ def test_wait_returns_ready_refs_first_in_input_order(cluster):
     assert not_ready == [refs[0]]
 
 
+def test_wait_stops_at_the_first_ready_refs_and_keeps_the_rest_in_order(cluster):
+    slow, slower = sleep_then.remote(3), sleep_then.remote(3)
+    a, b, c = minray.put("a"), minray.put("b"), minray.put("c")
+    refs = [slow, a, b, slower, c]
+    assert minray.wait(refs, num_returns=2) == ([a, b], [slow, slower, c])
+    assert minray.wait(refs, num_returns=3, timeout=0) == ([a, b, c], [slow, slower])
+    with pytest.raises(ValueError, match="unique"):
+        minray.wait([a, minray.ObjectRef(a.binary())])
+    with pytest.raises(TypeError, match="list containing <class 'str'>"):
+        minray.wait([a, "b"])
+
+
 def test_wait_with_a_timeout_returns_what_is_ready_at_the_deadline(cluster):
     refs = [sleep_then.remote(3), sleep_then.remote(0.01)]
     start = time.perf_counter()
