@@ -127,6 +127,41 @@ def scaling_section() -> str:
 HAND_NOTES = ("device-h200.md", "tls-2026-12-05.md", "single-node-2026-12-06.md")
 
 
+#: (minray's core row, the floor it is read against, how: "rate" or "time", #15's target)
+FLOOR_RATIOS = (
+    ("async_noop_tasks_per_s", "mp_pool_map_async_noops_per_s", "rate", "≥ 0.6"),
+    ("async_noop_tasks_per_s", "mp_pool_async_noops_per_s", "rate", ""),
+    ("noop_round_trip_ms", "mp_pool_round_trip_ms", "time", "≤ 2.5"),
+    ("actor_call_round_trip_ms", "mp_pool_round_trip_ms", "time", "≤ 2"),
+    ("noop_round_trip_ms", "uvloop_unix_ping_pong_p50_us", "time", ""),
+)
+
+
+def against_floors(core: dict, floor: dict[str, float]) -> list[str]:
+    """minray's rows as multiples of the machine's floors (medians of the same run): a rate
+    as minray / floor (higher is better), a time as minray / floor (lower is better)."""
+    lines = [
+        "",
+        "### minray against the floors (medians of this run; the floors ran between rows)",
+        "",
+        "| minray row | floor | minray | floor | ratio | target (#15) |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for row, name, kind, target in FLOOR_RATIOS:
+        if (row, "minray") not in core or name not in floor:
+            continue
+        mine, base = statistics.median(core[(row, "minray")]), floor[name]
+        if name.endswith("_us"):  # (the socket floor is in microseconds, the rows in ms)
+            base /= 1000
+        ratio = mine / base
+        better = "higher" if kind == "rate" else "lower"
+        lines.append(
+            f"| {row} | {name} | {mine:,.3f} | {base:,.3f} | {ratio:.2f} ({better} is better) "
+            f"| {target} |"
+        )
+    return lines
+
+
 def machine_floor() -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, os.path.join(HERE, "floor.py")], capture_output=True, text=True, cwd=ROOT
@@ -157,17 +192,20 @@ def main() -> None:
     rows = [(name, code, args.repeat) for name, code in ROWS.items()]
     if args.queued:  # slow: once per runtime
         rows += [(name, code, 1) for name, code in QUEUED_ROW.items()]
+    floors: list[dict[str, float]] = []
     for name, code, repeat in rows:
         for _ in range(repeat):
             for runtime, python in runtimes.items():
                 for key, value in run_row(name, code, 1000, runtime, python, args.queued).items():
                     core.setdefault((key, runtime), []).append(value)
+            if len(floors) < args.repeat:  # the floors in turn with the rows, not after them
+                floors.append(machine_floor())
     rounds: dict[str, list[dict[str, float]]] = {rt: [] for rt in runtimes}
     for _ in range(args.micro_rounds):
         for runtime, python in runtimes.items():
             rounds[runtime].append(microbenchmark(python, runtime, args.trial_seconds))
     micro = {rt: _median_rows(results) for rt, results in rounds.items()}
-    floor = machine_floor()
+    floor = _median_rows(floors)
     plots = draw_plots(runtimes, args.ray_python)
     ray_version = subprocess.run(
         [args.ray_python, "-c", "import ray; print(ray.__version__)"],
@@ -213,6 +251,7 @@ def main() -> None:
         "|---|---:|",
     ]
     lines += [f"| {key} | {value:,.3f} |" for key, value in floor.items()]
+    lines += against_floors(core, floor)
     lines.append("")
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as f:
