@@ -4,7 +4,8 @@
 
 Prints: init() until the first result, no-op task round trip (p50/p99), the
 throughput of 10,000 async no-op tasks, put/get of a 1 GiB numpy array, idle
-memory of all minray processes, shutdown() time, and for actors: creation
+memory of all minray processes, shutdown() time, a task summing a 100 MiB
+numpy array passed by value and as a ``put`` ref, and for actors: creation
 until the first call's result, sync call round trip, 10,000 async calls on one
 sync actor and on one async actor, and n:n calls (4 caller tasks, 4 actors).
 Each figure comes from a fresh driver process so start-up state does not leak
@@ -48,6 +49,25 @@ MANY_CALLS_ON = """
         t = time.perf_counter()
         minray.get([actor.noop.remote() for _ in range(N * 10)])
         result = N * 10 / (time.perf_counter() - t)
+        minray.shutdown()
+"""
+
+#: a task that sums a 100 MiB numpy array, passed as ``argument`` (made before the clock
+#: starts: the array itself, copied into the store by each call, or a ref put once)
+SUM_100MIB = """
+        import numpy as np
+        @minray.remote
+        def total(array):
+            return float(array.sum())
+        array = np.ones(100 * 2**20 // 8)
+        argument = {argument}
+        assert minray.get(total.remote(argument)) == array.size
+        samples = []
+        for _ in range(5):
+            t = time.perf_counter()
+            assert minray.get(total.remote(argument)) == array.size
+            samples.append(time.perf_counter() - t)
+        result = statistics.median(samples) * 1000
         minray.shutdown()
 """
 
@@ -142,6 +162,8 @@ ROWS.update(
         result = statistics.median(samples) * 1000
         minray.shutdown()
     """,
+        "sum_100mib_by_value_ms": ON_A_CLUSTER + SUM_100MIB.format(argument="array"),
+        "sum_100mib_put_ref_ms": ON_A_CLUSTER + SUM_100MIB.format(argument="minray.put(array)"),
         "actor_creation_ms": WITH_ACTORS
         + """
         minray.get(Actor.remote().noop.remote())
