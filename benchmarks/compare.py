@@ -124,7 +124,12 @@ def scaling_section() -> str:
 
 
 #: notes written by hand from runs of their own, kept at the end of docs/performance.md
-HAND_NOTES = ("device-h200.md", "tls-2026-12-05.md", "single-node-2026-12-06.md")
+HAND_NOTES = (
+    "device-h200.md",
+    "tls-2026-12-05.md",
+    "single-node-2026-12-06.md",
+    "round2-2026-12-06.md",
+)
 
 
 #: (minray's core row, the floor it is read against, how: "rate" or "time", #15's target)
