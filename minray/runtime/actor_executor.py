@@ -35,6 +35,7 @@ from ..exceptions import ActorDiedError, AsyncioActorExit, TaskCancelledError
 from ..protocol.connection import Reply
 from ..protocol.messages import ActorExiting, ActorStarted, PushActorTask, PushTask, TaskReply
 from .actor_exit import ActorExit, construct, exit_message, exit_process, run_exit_hooks
+from .call_threads import CallThreads
 from .concurrency_groups import LoopGroup, group_of, make_groups, unknown_group_message
 from .generator_executor import run_generator_async
 from .task_context import TaskContext
@@ -73,8 +74,7 @@ class HostedActor:
         self._finishing = False
         self._exit_lock = threading.Lock()  #: threaded calls may exit at once
         self._running: dict[bytes, asyncio.Task] = {}
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._threaded: set[concurrent.futures.Future] = set()  #: calls on the pool now
+        self._pool: CallThreads | None = None  #: a threaded actor's threads
         self.loop: asyncio.AbstractEventLoop | None = None
         self._semaphore: asyncio.Semaphore | None = None
         #: the named concurrency groups' executors, and which methods run in which
@@ -86,9 +86,7 @@ class HostedActor:
         #: __ray_terminate__ calls: the group calls that came before them, to wait for
         self._before_terminate: dict[bytes, list] = {}
         if mode == "threaded":
-            self._pool = concurrent.futures.ThreadPoolExecutor(
-                self.max_concurrency, thread_name_prefix=f"{self.class_name}"
-            )
+            self._pool = CallThreads(self.max_concurrency, self.class_name)
         elif mode == "async":
             self.loop = asyncio.new_event_loop()
 
@@ -180,10 +178,8 @@ class HostedActor:
         if self.mode == "sync":
             return False
         if self.mode == "threaded":
-            earlier = list(self._threaded) if msg.method == TERMINATE else []
-            done = self._pool.submit(self._run_threaded, msg, reply, earlier)
-            self._threaded.add(done)
-            done.add_done_callback(self._threaded.discard)
+            earlier = self._pool.mark() if msg.method == TERMINATE else None
+            self._pool.submit(self._run_threaded, msg, reply, earlier)
         else:
             self.loop.call_soon_threadsafe(self._start_async, msg, reply)
         return True
@@ -205,14 +201,14 @@ class HostedActor:
         if isinstance(group, LoopGroup):
             done = group.submit(self._run_async, msg, reply, group.semaphore)
         else:
-            done = group.submit(self._run_threaded, msg, reply, [])
+            done = group.submit(self._run_threaded, msg, reply, None)
         self._group_calls.add(done)
         done.add_done_callback(self._group_calls.discard)
         return True
 
-    def _run_threaded(self, msg: PushActorTask, reply: Reply, earlier: list) -> None:
-        if earlier:
-            concurrent.futures.wait(earlier)  # __ray_terminate__ lets earlier calls finish
+    def _run_threaded(self, msg: PushActorTask, reply: Reply, earlier: int | None) -> None:
+        if earlier is not None:  # __ray_terminate__ lets the calls before it finish
+            self._pool.wait_before(earlier)
         reply.post(self.executor.execute(msg))  # up to max_concurrency threads reply at once
 
     # --- async calls ------------------------------------------------------------------------------
@@ -316,8 +312,8 @@ class HostedActor:
         self._finishing = True
         self._refuse_queued()
         if self._pool is not None:
-            concurrent.futures.wait(list(self._threaded))
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.wait_before(self._pool.mark())
+            self._pool.stop()
         concurrent.futures.wait(list(self._group_calls))
         for group in self.groups.values():
             group.stop()
@@ -342,6 +338,6 @@ class HostedActor:
         if self.loop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self.loop.stop)
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.stop()
         for group in self.groups.values():
             group.stop()
