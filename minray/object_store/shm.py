@@ -77,6 +77,21 @@ def open_readonly(name: str) -> mmap.mmap:
         os.close(fd)
 
 
+def reopen_readonly(name: str, kept: mmap.mmap | None, kept_key: tuple | None) -> tuple:
+    """``(mapping, key)`` of an existing segment, read-only: ``kept`` (a mapping of it made
+    before, whose page tables are still filled in) if the segment is still that file
+    (``key``: its inode and size), else a new mapping."""
+    fd = _posixshmem.shm_open(name, os.O_RDONLY, mode=0o600)
+    try:
+        st = os.fstat(fd)
+        key = (st.st_ino, st.st_size)
+        if kept is not None and kept_key == key:
+            return kept, key
+        return mmap.mmap(fd, st.st_size, access=mmap.ACCESS_READ), key
+    finally:
+        os.close(fd)
+
+
 def open_fd(name: str) -> int:
     """A read-only descriptor of an existing segment (for ``os.sendfile``); close it."""
     return _posixshmem.shm_open(name, os.O_RDONLY, mode=0o600)
