@@ -45,6 +45,7 @@ class SegmentMaps:
         #: inside this lock: they join _kept at the next call that holds it)
         self._released: list[tuple] = []
         self.max_kept = max_kept
+        self._stopped = False  #: forget_all ran (the session ended): keep nothing more
         self._writable: collections.OrderedDict[str, mmap.mmap] = collections.OrderedDict()
         self.max_writable = max_writable
         self._written: list[str] = []  # reserved by us, written: the node may unpin them
@@ -82,7 +83,10 @@ class SegmentMaps:
 
     def _release(self, name: str, node_id: bytes | None, mapping: mmap.mmap, key: tuple) -> None:
         """A view's finalizer (any thread, any moment): unpin; keep the mapping."""
-        self._released.append((name, mapping, key))
+        if self._stopped:  # (an array that outlived its session)
+            _close(mapping)
+        else:
+            self._released.append((name, mapping, key))
         self._send(UnpinSegments([name]), node_id)
 
     def _keep_released(self) -> None:
@@ -134,6 +138,7 @@ class SegmentMaps:
 
     def forget_all(self) -> None:
         with self._lock:
+            self._stopped = True
             self._keep_released()
             for mem in self._writable.values():
                 mem.close()

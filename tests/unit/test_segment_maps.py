@@ -94,3 +94,12 @@ def test_with_max_kept_zero_each_read_maps_anew(segment) -> None:
     maps.readable(segment)  # (what was released is let go here, none kept)
     assert not maps._kept
     maps.forget_all()
+
+
+def test_a_view_that_outlives_its_session_leaves_nothing_kept(segment) -> None:
+    maps = SegmentMaps(lambda msg, node: None)
+    view = maps.readable(segment)
+    maps.forget_all()  # (shutdown, with an array still in use)
+    del view
+    gc.collect()
+    assert not maps._released and not maps._kept
