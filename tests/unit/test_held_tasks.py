@@ -6,6 +6,8 @@ import asyncio
 import collections
 from types import SimpleNamespace
 
+import pytest
+
 from minray.runtime.held_tasks import HOLD_S, HeldTasks
 from minray.runtime.task_leases import PIPELINE_DEPTH, Lease, TaskQueue
 
@@ -18,66 +20,62 @@ def push(task_id: bytes) -> SimpleNamespace:
     return SimpleNamespace(task_id=task_id)
 
 
+@pytest.fixture
+def loop():
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def pause(loop) -> None:
+    """Let the loop run longer than a task may be held."""
+    loop.run_until_complete(asyncio.sleep(HOLD_S * 3))
+
+
 def held_tasks(loop) -> tuple[HeldTasks, list]:
     back: list = []
     return HeldTasks(SimpleNamespace(loop=loop), lambda msg, reply: back.append((msg, reply))), back
 
 
-def test_a_task_taken_in_time_runs_and_never_goes_back() -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        held, back = held_tasks(loop)
-        reply = Reply()
-        held.hold(push(b"a"), reply)
-        assert held.take(reply)
-        loop.run_until_complete(asyncio.sleep(HOLD_S * 3))
-        assert back == []
-        assert not held.give_back(b"a")
-    finally:
-        loop.close()
+def test_a_task_taken_in_time_runs_and_never_goes_back(loop) -> None:
+    held, back = held_tasks(loop)
+    reply = Reply()
+    held.hold(push(b"a"), reply)
+    assert held.take(reply)
+    pause(loop)
+    assert back == []
+    assert not held.give_back(b"a")
 
 
-def test_a_task_held_too_long_goes_back_once_and_cannot_be_taken() -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        held, back = held_tasks(loop)
-        msg, reply = push(b"a"), Reply()
-        held.hold(msg, reply)
-        loop.run_until_complete(asyncio.sleep(HOLD_S * 3))
-        assert back == [(msg, reply)]
-        assert not held.take(reply)
-        loop.run_until_complete(asyncio.sleep(HOLD_S * 3))
-        assert len(back) == 1
-    finally:
-        loop.close()
+def test_a_task_held_too_long_goes_back_once_and_cannot_be_taken(loop) -> None:
+    held, back = held_tasks(loop)
+    msg, reply = push(b"a"), Reply()
+    held.hold(msg, reply)
+    pause(loop)
+    assert back == [(msg, reply)]
+    assert not held.take(reply)
+    pause(loop)
+    assert len(back) == 1
 
 
-def test_only_the_second_push_of_a_task_handed_back_may_run() -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        held, back = held_tasks(loop)
-        first, second = Reply(), Reply()
-        held.hold(push(b"a"), first)
-        loop.run_until_complete(asyncio.sleep(HOLD_S * 3))
-        held.hold(push(b"a"), second)  # (the first still sits in the main thread's queue)
-        assert not held.take(first)
-        assert held.take(second)
-    finally:
-        loop.close()
+def test_only_the_second_push_of_a_task_handed_back_may_run(loop) -> None:
+    held, back = held_tasks(loop)
+    first, second = Reply(), Reply()
+    held.hold(push(b"a"), first)
+    pause(loop)
+    held.hold(push(b"a"), second)  # (the first still sits in the main thread's queue)
+    assert not held.take(first)
+    assert held.take(second)
 
 
-def test_a_cancel_hands_back_the_held_task_it_names() -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        held, back = held_tasks(loop)
-        a, b = (push(b"a"), Reply()), (push(b"b"), Reply())
-        held.hold(*a)
-        held.hold(*b)
-        assert held.give_back(b"b")
-        assert back == [b]
-        assert held.take(a[1]) and not held.take(b[1])
-    finally:
-        loop.close()
+def test_a_cancel_hands_back_the_held_task_it_names(loop) -> None:
+    held, back = held_tasks(loop)
+    a, b = (push(b"a"), Reply()), (push(b"b"), Reply())
+    held.hold(*a)
+    held.hold(*b)
+    assert held.give_back(b"b")
+    assert back == [b]
+    assert held.take(a[1]) and not held.take(b[1])
 
 
 def lease_and_queue(short: bool, actor_id: bytes = b"", generator=None) -> tuple[Lease, TaskQueue]:
