@@ -31,7 +31,7 @@ class HeldTasks:
     def __init__(self, worker: CoreWorker, give_back: Callable) -> None:
         self._worker = worker  #: (its loop starts after this is made)
         self._give_back = give_back  #: loop thread: (message, reply) of a task handed back
-        self._held: dict[bytes, tuple] = {}
+        self._held: dict[object, tuple] = {}
         self._timer: asyncio.TimerHandle | None = None
 
     def hold(self, msg, reply) -> None:
