@@ -385,7 +385,7 @@ class ObjectReader:
                     return ready
             else:
                 pending[ref._id] = i
-        if timeout == 0:
+        if len(ready) >= num_returns or timeout == 0:
             return ready
         arrivals = _Countdown(num_returns - len(ready))
 
