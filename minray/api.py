@@ -19,7 +19,7 @@ from typing import Any
 
 import psutil
 
-from . import accelerators, ids, system_config
+from . import accelerators, ids, system_config, waiting
 from . import remote_function as remote_functions  # (module: remote_function imports api)
 from .config import CONFIG
 from .exceptions import RaySystemError
@@ -28,8 +28,8 @@ from .head.job_schema import with_submitted_job_env
 from .head.query import query_head
 from .node import launcher
 from .node.cluster_address import connection_target, local_node
-from .object_ref import REF_ID, ObjectRef
-from .object_ref_generator import ObjectRefGenerator, wait_any
+from .object_ref import ObjectRef
+from .object_ref_generator import ObjectRefGenerator
 from .options import ACTOR_DEFAULTS, TASK_DEFAULTS, UNSUPPORTED_TASK_OPTIONS, validate_task_options
 from .protocol.messages import GetClusterInfo, GetNamedActor, KillActor, ShutdownNode
 from .runtime.core_worker import CoreWorker
@@ -430,41 +430,11 @@ def get(object_refs, *, timeout: float | None = None):
     return _auto_init().objects.get(object_refs, timeout)
 
 
-_WAITABLE = {ObjectRef, ObjectRefGenerator}
-_PLAIN = {ObjectRef}
-
-
 def wait(
     object_refs, *, num_returns: int = 1, timeout: float | None = None, fetch_local: bool = True
 ) -> tuple[list, list]:
     """Wait until ``num_returns`` of the refs are ready; returns ``(ready, not_ready)``."""
-    if isinstance(object_refs, (ObjectRef, ObjectRefGenerator)):
-        what = type(object_refs).__name__
-        raise TypeError(f"wait() expected a list of minray.ObjectRef, got a single minray.{what}")
-    if not isinstance(object_refs, list):
-        raise TypeError(f"wait() expected a list of minray.ObjectRef, got {type(object_refs)}")
-    if timeout is not None and timeout < 0:
-        raise ValueError(f"The 'timeout' argument must be nonnegative. Received {timeout}")
-    kinds = set(map(type, object_refs))  # (checks at C speed: wait is called in loops)
-    if not kinds <= _WAITABLE:
-        for value in object_refs:
-            if not isinstance(value, (ObjectRef, ObjectRefGenerator)):
-                raise TypeError(
-                    f"wait() expected a list of minray.ObjectRef, got list containing {type(value)}"
-                )
-    if not object_refs:
-        return [], []
-    unique = set(map(REF_ID, object_refs)) if kinds == _PLAIN else set(object_refs)
-    if len(unique) != len(object_refs):
-        raise ValueError("Wait requires a list of unique object refs.")
-    if num_returns <= 0:
-        raise ValueError(f"Invalid number of objects to return {num_returns}.")
-    if num_returns > len(object_refs):
-        raise ValueError(
-            "num_returns cannot be greater than the number of objects provided to "
-            f"minray.wait ({num_returns} > {len(object_refs)})."
-        )
-    return wait_any(_auto_init(), object_refs, int(num_returns), timeout)
+    return waiting.wait(_auto_init, object_refs, num_returns, timeout)
 
 
 # --- tasks ---------------------------------------------------------------------------------

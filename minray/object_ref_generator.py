@@ -174,9 +174,8 @@ def generator_result(worker: CoreWorker, stream: OwnedStream) -> ObjectRefGenera
 
 
 def wait_any(worker: CoreWorker, refs: list, num_returns: int, timeout: float | None):
-    """``minray.wait`` over refs and generators (arguments already checked)."""
-    if ObjectRefGenerator not in set(map(type, refs)):  # (plain refs: at C speed)
-        return worker.objects.wait(refs, num_returns, timeout)
+    """``minray.wait`` over a list that holds generators (arguments already checked:
+    waiting.py)."""
     generators = [r for r in refs if isinstance(r, ObjectRefGenerator)]
     plain = [r for r in refs if not isinstance(r, ObjectRefGenerator)]
     deadline = None if timeout is None else time.monotonic() + timeout
