@@ -382,12 +382,12 @@ class TaskSubmitter(pending_reasons.PendingReasons):
             self._pump(queue)
             return
         reply = fut.result()
-        now = self.worker.loop.time()
         if reply.app_error == TASK_NOT_STARTED:  # the task ahead of it is long: run it elsewhere
             queue.short = False
             self._not_started(queue, spec)
             self._use_lease(queue, lease)
             return
+        now = self.worker.loop.time()
         queue.short = now - lease.since < PIPELINE_BELOW_S
         lease.since = now
         if reply.app_error == ARGUMENT_LOST and self.worker.wait_for_lost_argument(
@@ -412,6 +412,10 @@ class TaskSubmitter(pending_reasons.PendingReasons):
     def _not_started(self, queue: TaskQueue, spec: TaskSpec) -> None:
         """A task pushed behind another came back unstarted: it runs again, no retry spent."""
         self.handed_back += 1
+        self._requeue(queue, spec)
+
+    def _requeue(self, queue: TaskQueue, spec: TaskSpec) -> None:
+        """Put a task back at the head of its queue, unless it was cancelled meanwhile."""
         if spec.cancelled:
             self._fail(spec, TaskCancelledError())
         else:
@@ -482,10 +486,7 @@ class TaskSubmitter(pending_reasons.PendingReasons):
         self._pump(queue)
 
     def _enqueue_again(self, queue: TaskQueue, spec: TaskSpec) -> None:
-        if spec.cancelled:
-            self._fail(spec, TaskCancelledError())
-            return
-        queue.tasks.appendleft(spec)
+        self._requeue(queue, spec)
         self._pump(queue)
 
     # --- finishing ------------------------------------------------------------------------------
