@@ -69,12 +69,7 @@ def open_writable(name: str) -> mmap.mmap:
 
 def open_readonly(name: str) -> mmap.mmap:
     """Map an existing segment read-only (buffers exported from it are read-only)."""
-    fd = _posixshmem.shm_open(name, os.O_RDONLY, mode=0o600)
-    try:
-        size = os.fstat(fd).st_size
-        return mmap.mmap(fd, size, access=mmap.ACCESS_READ)
-    finally:
-        os.close(fd)
+    return reopen_readonly(name, None, None)[0]
 
 
 def reopen_readonly(name: str, kept: mmap.mmap | None, kept_key: tuple | None) -> tuple:
