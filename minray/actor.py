@@ -112,8 +112,10 @@ class _ClassInfo:
             for name, options in self.methods.items()
             if options.get("concurrency_group")
         }
-        #: methods a call without arguments suits: such calls skip the signature check
+        #: methods a call without arguments suits, and those that take only a fixed number
+        #: of positional arguments (``self`` included): such calls skip the signature check
         self.no_argument_calls = {n for n, sig in self.signatures.items() if _binds_alone(sig)}
+        self.arities = {n: opts.positional_arity(sig) for n, sig in self.signatures.items()}
         # signatures check calls early; one whose default value cannot be pickled stays here
         try:
             serialization.dumps(self.signatures)
@@ -434,9 +436,11 @@ class ActorMethod:
         backpressure: int | None = None,
     ):
         handle = self._handle
-        signature = handle._info.signatures.get(self._name)
+        info = handle._info
+        signature = info.signatures.get(self._name)
         if signature is not None and (
-            args or kwargs or self._name not in handle._info.no_argument_calls
+            (args or kwargs or self._name not in info.no_argument_calls)
+            and (kwargs or len(args) + 1 != info.arities.get(self._name))
         ):
             try:
                 signature.bind(None, *args, **kwargs)

@@ -443,3 +443,18 @@ def _in_placement_group(options: dict, shape: dict) -> dict:
         group = strategy.placement_group
         return in_bundle(shape, group.id.hex(), strategy.placement_group_bundle_index)
     return {k: v for k, v in shape.items() if v > 0}
+
+
+def positional_arity(signature: inspect.Signature) -> int | None:
+    """How many arguments every call passes by position, when that is all ``signature``
+    takes (no defaults, ``*args``, ``**kwargs`` or keyword-only parameters); else None.
+    A call with exactly that many positional arguments binds: it skips ``bind()``."""
+    count = 0
+    for parameter in signature.parameters.values():
+        if parameter.kind not in _PLAIN or parameter.default is not parameter.empty:
+            return None
+        count += 1
+    return count
+
+
+_PLAIN = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)

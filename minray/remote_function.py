@@ -36,6 +36,7 @@ class RemoteFunction:
         self._strategy = opts.lease_strategy(self._options)
         opts.check_num_returns_zero(function, self._options["num_returns"])
         self._signature = inspect.signature(function)
+        self._arity = opts.positional_arity(self._signature)  # calls that skip bind()
         self._blob: bytes | None = None
         self._plan: _CallPlan | None = None  #: for calls without .options()
         self._function_id = b""
@@ -82,10 +83,11 @@ class RemoteFunction:
 
     def _remote(self, args: tuple, kwargs: dict, bound: RemoteFunction | _BoundOptions):
         """Submit a call with ``bound``'s options (this function's, or those of .options())."""
-        try:
-            self._signature.bind(*args, **kwargs)
-        except TypeError as e:
-            raise TypeError(f"{self.__qualname__}.remote(): {e}") from None
+        if kwargs or len(args) != self._arity:
+            try:
+                self._signature.bind(*args, **kwargs)
+            except TypeError as e:
+                raise TypeError(f"{self.__qualname__}.remote(): {e}") from None
         worker = api._auto_init()
         plan = bound._plan
         if plan is None:

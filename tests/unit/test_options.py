@@ -1,11 +1,16 @@
 """minray.options: checking task options, and spotting functions that return a value."""
 
+import inspect
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minray.options import (
     TASK_DEFAULTS,
     UNSUPPORTED_TASK_OPTIONS,
     check_num_returns_zero,
+    positional_arity,
     returns_value,
     task_resources,
     validate_task_options,
@@ -351,3 +356,74 @@ def test_generator_call_says_how_a_generator_task_runs():
     assert (streaming.dynamic, streaming.backpressure) == (False, 3)
     dynamic = generator_call({"num_returns": "dynamic", **limit})
     assert (dynamic.dynamic, dynamic.backpressure) == (True, -1)
+
+
+# --- positional_arity: calls that may skip Signature.bind ---------------------------------------
+
+
+def _plain(a, b, /, c):
+    pass
+
+
+def _with_default(a, b=1):
+    pass
+
+
+def _with_star_args(a, *rest):
+    pass
+
+
+def _with_keyword_only(a, *, b):
+    pass
+
+
+def _with_kwargs(a, **options):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("function", "arity"),
+    [(_plain, 3), (lambda: None, 0), (_with_default, None), (_with_star_args, None),
+     (_with_keyword_only, None), (_with_kwargs, None)],
+)  # fmt: skip
+def test_positional_arity_is_given_only_for_plain_positional_signatures(function, arity):
+    assert positional_arity(inspect.signature(function)) == arity
+
+
+@given(
+    kinds=st.lists(st.sampled_from(["plain", "positional_only", "default", "star", "kw_only"]),
+                   max_size=5),
+    passed=st.integers(min_value=0, max_value=6),
+)  # fmt: skip
+def test_a_call_that_skips_bind_is_exactly_one_bind_accepts(kinds, passed):
+    """The fast path (``len(args) == arity``, no keywords) never admits a call bind()
+    would refuse, and always admits the plain signature's one good call."""
+    parameters, kind_of = [], inspect.Parameter
+    order = {"positional_only": 0, "plain": 1, "default": 1, "star": 2, "kw_only": 3}
+    for i, kind in enumerate(sorted(kinds, key=order.get)):
+        if kind == "star" and any(p.kind == kind_of.VAR_POSITIONAL for p in parameters):
+            continue
+        if kind == "plain" and any(p.default is not p.empty for p in parameters):
+            kind = "default"  # (no required positional after one with a default)
+        parameters.append(
+            inspect.Parameter(
+                f"p{i}",
+                {
+                    "positional_only": kind_of.POSITIONAL_ONLY,
+                    "plain": kind_of.POSITIONAL_OR_KEYWORD,
+                    "default": kind_of.POSITIONAL_OR_KEYWORD,
+                    "star": kind_of.VAR_POSITIONAL,
+                    "kw_only": kind_of.KEYWORD_ONLY,
+                }[kind],
+                default=1 if kind in ("default", "kw_only") else inspect.Parameter.empty,
+            )  # fmt: skip
+        )
+    signature = inspect.Signature(parameters)
+    arity = positional_arity(signature)
+    try:
+        signature.bind(*range(passed))
+        binds = True
+    except TypeError:
+        binds = False
+    if arity is not None:
+        assert (passed == arity) == binds
