@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -13,13 +14,17 @@ MAX_LEASE_REQUESTS = 16
 #: an idle lease is kept this long before it goes back to the node, so that a
 #: caller doing ``get(f.remote())`` in a loop reuses it instead of asking again
 LEASE_LINGER_S = 0.001
-#: tasks in flight on one lease while its queue's tasks are short: the next is pushed
-#: before the reply to the one running, so the worker starts it without a round trip
-#: (it holds it at most held_tasks.HOLD_S, then hands it back)
-PIPELINE_DEPTH = 2
 #: a queue's tasks count as short (pipelined) while the last one took less than this,
 #: from the lease's previous reply (or its push) to its own
 PIPELINE_BELOW_S = 0.001
+#: while a queue's tasks are short, a lease carries about this much of their work: the
+#: next tasks are pushed before the reply to the one running, so the worker starts
+#: them without a round trip, and its replies and pushes travel several to a read
+#: (a pushed task waits at most held_tasks.HOLD_S, 2 ms, then goes back)
+PIPELINE_WORK_S = 0.001
+#: tasks in flight on one lease: at least two while its queue's tasks are short (the
+#: one running and the next), at most this many
+MAX_PIPELINE_DEPTH = 16
 
 
 class Lease:
@@ -46,10 +51,14 @@ class Lease:
         self.lost_head: TaskSpec | None = None
 
     def depth(self, queue: TaskQueue) -> int:
-        """How many tasks this lease may have in flight now."""
-        if not queue.short or queue.actor_id or not queue.tasks or queue.tasks[0].generator:
+        """How many tasks this lease may have in flight now: one, or while the queue's
+        tasks are short, PIPELINE_WORK_S of them (2 to MAX_PIPELINE_DEPTH)."""
+        task_s = queue.task_s
+        if task_s >= PIPELINE_BELOW_S or queue.actor_id or not queue.tasks:
             return 1
-        return PIPELINE_DEPTH
+        if queue.tasks[0].generator:
+            return 1
+        return max(2, min(MAX_PIPELINE_DEPTH, int(PIPELINE_WORK_S / max(task_s, 1e-6))))
 
 
 class TaskQueue:
@@ -66,7 +75,7 @@ class TaskQueue:
         "idle",
         "retriable",
         "reasons",
-        "short",
+        "task_s",
     )
 
     def __init__(
@@ -84,4 +93,6 @@ class TaskQueue:
         self.idle: list[Lease] = []  #: leases about to be returned (see LEASE_LINGER_S)
         #: request id -> why it waits, as its node said (LeasePending; pending_reasons.py)
         self.reasons: dict[int, str] = {}
-        self.short = False  #: its last task was short: pipeline (see PIPELINE_BELOW_S)
+        #: how long its last task took on a lease (PIPELINE_BELOW_S); infinite before one
+        #: replies and after one came back unstarted: not pipelined then
+        self.task_s = math.inf

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import pickle
 from functools import partial
 from typing import TYPE_CHECKING
@@ -44,7 +45,6 @@ from .task_events import failure, task_info
 from .task_leases import (
     LEASE_LINGER_S,
     MAX_LEASE_REQUESTS,
-    PIPELINE_BELOW_S,
     Lease,
     TaskQueue,
 )
@@ -383,12 +383,12 @@ class TaskSubmitter(pending_reasons.PendingReasons):
             return
         reply = fut.result()
         if reply.app_error == TASK_NOT_STARTED:  # the task ahead of it is long: run it elsewhere
-            queue.short = False
+            queue.task_s = math.inf
             self._not_started(queue, spec)
             self._use_lease(queue, lease)
             return
         now = self.worker.loop.time()
-        queue.short = now - lease.since < PIPELINE_BELOW_S
+        queue.task_s = now - lease.since
         lease.since = now
         if reply.app_error == ARGUMENT_LOST and self.worker.wait_for_lost_argument(
             spec, reply.returns, partial(self._resolve_again, spec)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 from types import SimpleNamespace
 
 import pytest
 
 from minray.runtime.held_tasks import HOLD_S, HeldTasks
-from minray.runtime.task_leases import PIPELINE_DEPTH, Lease, TaskQueue
+from minray.runtime.task_leases import MAX_PIPELINE_DEPTH, PIPELINE_BELOW_S, Lease, TaskQueue
 
 
 class Reply:
@@ -78,19 +79,32 @@ def test_a_cancel_hands_back_the_held_task_it_names(loop) -> None:
     assert held.take(a[1]) and not held.take(b[1])
 
 
-def lease_and_queue(short: bool, actor_id: bytes = b"", generator=None) -> tuple[Lease, TaskQueue]:
+def lease_and_queue(
+    short: bool, actor_id: bytes = b"", generator=None, task_s: float = 0.0005
+) -> tuple[Lease, TaskQueue]:
     grant = SimpleNamespace(lease_id=1, worker_address="w", gpu_ids=[], worker_id=b"\0")
     queue = TaskQueue({"CPU": 1.0}, actor_id)
-    queue.short = short
+    if short:
+        queue.task_s = task_s
     queue.tasks = collections.deque([SimpleNamespace(generator=generator)])
     return Lease(grant, None, None, b"\1"), queue
 
 
 def test_a_lease_pipelines_only_short_plain_tasks() -> None:
-    assert lease_and_queue(short=True)[0].depth(lease_and_queue(short=True)[1]) == PIPELINE_DEPTH
+    assert lease_and_queue(short=True)[0].depth(lease_and_queue(short=True)[1]) == 2
     for lease, queue in (
         lease_and_queue(short=False),
         lease_and_queue(short=True, actor_id=b"actor"),  # an actor's creation
         lease_and_queue(short=True, generator=object()),  # a streaming generator
     ):
         assert lease.depth(queue) == 1
+
+
+@pytest.mark.parametrize(
+    ("task_s", "depth"),
+    [(0.0009, 2), (0.0005, 2), (0.0002, 5), (0.0001, 10), (0.00005, MAX_PIPELINE_DEPTH),
+     (0.0, MAX_PIPELINE_DEPTH), (PIPELINE_BELOW_S, 1), (math.inf, 1)],
+)  # fmt: skip
+def test_a_lease_carries_about_a_millisecond_of_short_tasks(task_s, depth) -> None:
+    lease, queue = lease_and_queue(short=True, task_s=task_s)
+    assert lease.depth(queue) == depth
