@@ -260,10 +260,13 @@ class TaskSubmitter(pending_reasons.PendingReasons):
         self._pump(queue)
 
     def _fill(self, queue: TaskQueue, lease: Lease) -> None:
-        """Push the queue's next task to the lease (and one more behind it while its tasks
-        are short: Lease.depth), or keep the lease idle a moment if none waits."""
-        while queue.tasks and len(lease.tasks) < lease.depth(queue):
-            self._push(queue, lease, queue.tasks.popleft())
+        """Push the queue's next task to the lease (and more behind it while its tasks are
+        short: Lease.depth), or keep the lease idle a moment if none waits."""
+        limit, tasks = lease.depth(queue), queue.tasks
+        while tasks and len(lease.tasks) < limit:
+            if lease.tasks and tasks[0].generator:
+                break  # (a streaming generator is never pushed behind another task)
+            self._push(queue, lease, tasks.popleft())
         if not lease.tasks:
             self._linger(queue, lease)
 
