@@ -526,8 +526,8 @@ class CoreWorker(
                     if old is not None:  # a task run again to rebuild a lost sibling
                         actions += self.replaced_value(object_id, old, kind, payload)
                     self.refs.set_contains(object_id, refs)
-                    arrivals.append(
-                        self.store.put_quietly(object_id, StoredValue(kind, payload, refs))
+                    arrivals.append(  # (no refs: the shared empty tuple, not a list each)
+                        self.store.put_quietly(object_id, StoredValue(kind, payload, refs or ()))
                     )
                 else:  # every ref to the result is gone already
                     for ref_id, owner in refs:

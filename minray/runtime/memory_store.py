@@ -24,7 +24,8 @@ class MemoryStore:
     def __init__(self) -> None:
         self._values: dict[bytes, StoredValue] = {}
         self._waiters: dict[bytes, list[asyncio.Future]] = {}
-        self._callbacks: dict[bytes, list] = {}
+        #: object id -> its callback, or a list of them (one get() waits on most objects: no list)
+        self._callbacks: dict[bytes, Any] = {}
         #: a callback added from another thread either sees the value or is called by put
         self._callbacks_lock = threading.Lock()
         #: called with every object id that arrives (wait() on many refs: one each, not n)
@@ -44,7 +45,7 @@ class MemoryStore:
         the caller holds, so the woken thread does not wait for that lock)."""
         with self._callbacks_lock:
             self._values[object_id] = value
-            callbacks = self._callbacks.pop(object_id, ())
+            callbacks = self._callbacks.pop(object_id, None)
         for fut in self._waiters.pop(object_id, ()):
             if not fut.done():
                 fut.set_result(value)
@@ -52,8 +53,11 @@ class MemoryStore:
 
     def announce(self, arrival: tuple) -> None:
         object_id, callbacks = arrival
-        for callback in callbacks:
-            callback(object_id)
+        if type(callbacks) is list:
+            for callback in callbacks:
+                callback(object_id)
+        elif callbacks is not None:
+            callbacks(object_id)
         if self.arrival_watchers:
             for watcher in tuple(self.arrival_watchers):  # (set.add from other threads)
                 watcher(object_id)
@@ -63,18 +67,27 @@ class MemoryStore:
         this thread now if it is here. Any thread may call this."""
         with self._callbacks_lock:
             if object_id not in self._values:
-                self._callbacks.setdefault(object_id, []).append(callback)
+                waiting = self._callbacks.get(object_id)
+                if waiting is None:
+                    self._callbacks[object_id] = callback
+                elif type(waiting) is list:
+                    waiting.append(callback)
+                else:
+                    self._callbacks[object_id] = [waiting, callback]
                 return
         callback(object_id)
 
     def remove_callback(self, object_id: bytes, callback) -> None:
         """Forget a callback that has not been called (any thread)."""
         with self._callbacks_lock:
-            callbacks = self._callbacks.get(object_id)
-            if callbacks and callback in callbacks:
-                callbacks.remove(callback)
-                if not callbacks:
-                    del self._callbacks[object_id]
+            waiting = self._callbacks.get(object_id)
+            if type(waiting) is list:
+                if callback in waiting:
+                    waiting.remove(callback)
+                    if not waiting:
+                        del self._callbacks[object_id]
+            elif waiting is not None and waiting == callback:
+                del self._callbacks[object_id]
 
     def wait(self, object_id: bytes) -> asyncio.Future:
         """A future of the value (already done if the value is here)."""

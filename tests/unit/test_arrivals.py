@@ -7,6 +7,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minray.protocol.messages import ValueKind
 from minray.runtime.memory_store import MemoryStore, StoredValue
@@ -277,3 +279,35 @@ def test_many_wake_reasons_at_once_wake_exactly_once():
         )
     assert countdown.wait(0) is True
     assert countdown.wait(0) is False, "woken once: the lock was released only once"
+
+
+# --- one callback held alone, several in a list -------------------------------------------
+
+
+@given(
+    ops=st.lists(
+        st.tuples(st.sampled_from(["add", "remove"]), st.integers(0, 2), st.integers(0, 2)),
+        max_size=12,
+    )
+)
+def test_callbacks_added_and_removed_are_called_as_a_list_would_be(ops):
+    """An object's first callback is kept alone and later ones in a list: whatever the
+    order of adds and removes, put calls what a plain list of callbacks would."""
+    store = MemoryStore()
+    ids = [b"obj-%d" % i for i in range(3)]
+    calls: list = []
+    callbacks = [lambda oid, n=n: calls.append((oid, n)) for n in range(3)]
+    expected: dict = {oid: [] for oid in ids}
+    for op, which, n in ops:
+        oid, callback = ids[which], callbacks[n]
+        if op == "add":
+            store.add_callback(oid, callback)
+            expected[oid].append(n)
+        else:
+            store.remove_callback(oid, callback)
+            if n in expected[oid]:
+                expected[oid].remove(n)
+    for oid in ids:
+        store.put(oid, VALUE)
+    assert calls == [(oid, n) for oid in ids for n in expected[oid]]
+    assert store._callbacks == {}
