@@ -5,7 +5,9 @@
 Prints, as JSON lines like benchmarks/core.py rows:
 
 * memcpy GB/s: numpy copying a 1 GiB array into a preallocated one (the ceiling
-  for ``put``, which must copy the value once into shared memory);
+  for ``put``, which must copy the value once into shared memory), on one core and
+  with one thread per CPU; and the copies the two "put gigabytes" rows of ``ray
+  microbenchmark`` make, without a runtime (their ceilings);
 * a raw uvloop Unix-socket ping-pong round trip between two processes (the
   floor for any request/reply between a caller and a worker);
 * the stdlib ``multiprocessing.Pool``: ``apply_async().get()`` round trip, and
@@ -28,6 +30,7 @@ import os
 import socket
 import statistics
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -40,6 +43,66 @@ def memcpy_gb_per_s() -> float:
     np.copyto(dst, src)  # fault the pages in first
     best = min(_timed(lambda: np.copyto(dst, src)) for _ in range(5))
     return src.nbytes / best / 1e9
+
+
+def _copy_in_threads(dst: np.ndarray, src: np.ndarray, threads: int) -> float:
+    """Seconds to copy ``src`` into ``dst``, a slice per thread (numpy releases the GIL)."""
+    step = -(-len(src) // threads)
+    workers = [
+        threading.Thread(target=np.copyto, args=(dst[i : i + step], src[i : i + step]))
+        for i in range(0, len(src), step)
+    ]
+    t = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return time.perf_counter() - t
+
+
+def memcpy_all_cores_gb_per_s() -> float:
+    """The memcpy floor with one thread per CPU, each copying its slice of 1 GiB."""
+    src = np.ones(2**27)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    cpus = os.cpu_count() or 1
+    best = min(_copy_in_threads(dst, src, cpus) for _ in range(5))
+    return src.nbytes / best / 1e9
+
+
+def single_put_copy_gb_per_s() -> float:
+    """What "single client put gigabytes" asks of the machine, without a runtime: the
+    row's 800 MB array of zeros (never written, as np.zeros leaves it) copied into a
+    buffer already faulted in, one thread per CPU. The ceiling for that row."""
+    src = np.zeros(100 * 2**20, dtype=np.int64)
+    dst = np.ones_like(src)
+    cpus = os.cpu_count() or 1
+    best = min(_copy_in_threads(dst, src, cpus) for _ in range(5))
+    return src.nbytes / best / 1e9
+
+
+def _put_copies(rounds: int, threads: int, report) -> None:
+    dst = np.ones(10 * 2**20, dtype=np.int64)
+    t = time.perf_counter()
+    for _ in range(rounds):
+        _copy_in_threads(dst, np.zeros(10 * 2**20, dtype=np.int64), threads)
+    report.send(rounds * dst.nbytes / (time.perf_counter() - t) / 1e9)
+
+
+def multi_put_copy_gb_per_s(rounds: int = 40) -> float:
+    """What "multi client put gigabytes" asks of the machine, without a runtime: one
+    process per CPU, each copying new 80 MB arrays of zeros into a buffer of its own
+    (one thread per CPU, as minray's put does), all at once; their sum."""
+    cpus = os.cpu_count() or 1
+    context = multiprocessing.get_context("fork")
+    pipes = [context.Pipe(duplex=False) for _ in range(cpus)]
+    copiers = [context.Process(target=_put_copies, args=(rounds, cpus, w)) for _, w in pipes]
+    for copier in copiers:
+        copier.start()
+    rates = [r.recv() for r, _ in pipes]
+    for copier in copiers:
+        copier.join(60)
+    return sum(rates)
 
 
 def _timed(fn) -> float:
@@ -169,6 +232,9 @@ def disk_write_gb_per_s(directory: str, size: int = 1 << 30, chunk: int = 16 << 
 
 def main() -> None:
     rows = {"memcpy_gb_per_s": memcpy_gb_per_s()}
+    rows["memcpy_all_cores_gb_per_s"] = memcpy_all_cores_gb_per_s()
+    rows["single_put_copy_gb_per_s"] = single_put_copy_gb_per_s()
+    rows["multi_put_copy_gb_per_s"] = multi_put_copy_gb_per_s()
     p50, p99 = uvloop_ping_pong_us()
     rows["uvloop_unix_ping_pong_p50_us"] = p50
     rows["uvloop_unix_ping_pong_p99_us"] = p99
