@@ -106,8 +106,8 @@ class ReferenceCounter:
     def set_contains(self, object_id: bytes, refs: list) -> None:
         """The stored value of ``object_id`` holds these ``(id, owner)`` refs."""
         entry = self._entries.get(object_id)
-        if entry is None:
-            return
+        if entry is None or not (refs or entry.contains):
+            return  # (most values: no refs, before or now)
         entry.contains = tuple(ref_id for ref_id, _ in refs)
         for ref_id, owner in refs:
             self._entry(ref_id, owner).holds += 1

@@ -92,7 +92,9 @@ class TaskSpec:
             key += (NOT_RETRIABLE,)
         return key if self.strategy is None else (key, self.strategy)
 
-    def argument_ref_ids(self) -> list:
+    def argument_ref_ids(self) -> list | tuple:
+        if not (self.placeholders or self.nested_refs or self.lifetime_refs):
+            return ()  # (most tasks: no ref arguments)
         return (
             [oid for _, oid, _ in self.placeholders]
             + [oid for oid, _ in self.nested_refs]
