@@ -129,6 +129,7 @@ HAND_NOTES = (
     "tls-2026-12-05.md",
     "single-node-2026-12-06.md",
     "round2-2026-12-06.md",
+    "round3-2026-12-07.md",
 )
 
 
