@@ -445,6 +445,10 @@ def _in_placement_group(options: dict, shape: dict) -> dict:
     return {k: v for k, v in shape.items() if v > 0}
 
 
+#: the kinds of parameter positional_arity counts
+_PLAIN = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
 def positional_arity(signature: inspect.Signature) -> int | None:
     """How many arguments every call passes by position, when that is all ``signature``
     takes (no defaults, ``*args``, ``**kwargs`` or keyword-only parameters); else None.
@@ -455,6 +459,3 @@ def positional_arity(signature: inspect.Signature) -> int | None:
             return None
         count += 1
     return count
-
-
-_PLAIN = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)

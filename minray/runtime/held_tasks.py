@@ -1,7 +1,7 @@
 """A worker's pushed tasks that wait for its main thread, and handing them back.
 
-An owner whose tasks are short pushes a lease's next task before the reply to
-the one running (``task_leases.PIPELINE_DEPTH``), so the worker starts it
+An owner whose tasks are short pushes a lease's next tasks before the reply to
+the one running (``task_leases.Lease.depth``), so the worker starts each
 without waiting a round trip. Such a task is *held* here until the main thread
 takes it. One held longer than :data:`HOLD_S` goes back to its owner unstarted
 (``TaskReply.app_error == TASK_NOT_STARTED``): the task ahead of it is long, or

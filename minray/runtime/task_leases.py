@@ -52,7 +52,8 @@ class Lease:
 
     def depth(self, queue: TaskQueue) -> int:
         """How many tasks this lease may have in flight now: one, or while the queue's
-        tasks are short, PIPELINE_WORK_S of them (2 to MAX_PIPELINE_DEPTH)."""
+        tasks are short, as many as take about PIPELINE_WORK_S by the last one's time
+        (2 to MAX_PIPELINE_DEPTH)."""
         task_s = queue.task_s
         if task_s >= PIPELINE_BELOW_S or queue.actor_id or not queue.tasks:
             return 1
