@@ -1,8 +1,8 @@
-"""Pipelining: while a queue's tasks are short, the owner pushes a lease's next task
-before the reply to the one running. A task held behind a long one, or behind one
-blocked in get(), goes back to its owner unstarted and runs elsewhere; one held
-when its worker dies runs again without spending a retry; one cancelled while held
-is cancelled, and the task ahead of it runs on."""
+"""Pipelining: while a queue's tasks are short, the owner pushes a lease's next tasks
+(about a millisecond of them) before the reply to the one running. A task held behind
+a long one, or behind one blocked in get(), goes back to its owner unstarted and runs
+elsewhere; one held when its worker dies runs again without spending a retry; one
+cancelled while held is cancelled, and the task ahead of it runs on."""
 
 from __future__ import annotations
 
@@ -124,3 +124,30 @@ def test_cancelling_a_held_task_leaves_the_one_ahead_running(cluster_1cpu) -> No
     with pytest.raises(TaskCancelledError):
         minray.get(behind, timeout=20)
     assert minray.get(long_ref, timeout=20) > 0
+
+
+def test_several_tasks_held_behind_a_long_one_all_go_back_and_run_after(cluster_1cpu) -> None:
+    """A lease carries about a millisecond of short tasks, several of them: each one held
+    behind a task that turns out long goes back, and runs after it. (A few tries, as
+    above.)"""
+    for _ in range(5):
+        warm()
+        before = submitter().handed_back
+        long_ref = sleeper.remote(0.3)
+        behind = [sleeper.remote(0.0) for _ in range(5)]
+        finished = minray.get(long_ref, timeout=20)
+        assert all(started >= finished for started in minray.get(behind, timeout=20))
+        if submitter().handed_back >= before + 3:
+            return
+    raise AssertionError("fewer than three tasks were ever held behind the long one")
+
+
+def test_tasks_held_behind_one_whose_worker_dies_all_run_again_without_a_retry(
+    cluster_1cpu,
+) -> None:
+    warm(fragile)
+    crashed = crasher.remote()
+    behind = [fragile.remote(i) for i in range(5)]
+    with pytest.raises(WorkerCrashedError):
+        minray.get(crashed, timeout=20)
+    assert minray.get(behind, timeout=20) == list(range(5))
