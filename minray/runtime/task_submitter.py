@@ -71,6 +71,7 @@ class TaskSubmitter(pending_reasons.PendingReasons):
         self._running: dict[bytes, Lease] = {}  #: pushed tasks and the lease running them
         self.retried = 0  #: tasks run again after a failure (for tests and the chaos tools)
         self.handed_back = 0  #: pipelined tasks that came back unstarted (for tests)
+        self.connecting = 0  #: granted leases whose worker we are connecting to
         worker.task_events.before_flush.append(self.record_reasons)
 
     # --- entry (any thread) ----------------------------------------------------------------
@@ -229,7 +230,8 @@ class TaskSubmitter(pending_reasons.PendingReasons):
         if conn is not None:
             lease = Lease(grant, conn, node, node.info.get("node_id", self.worker.node_id))
             self._use_lease(queue, lease)
-        else:
+        else:  # (granted, not idle yet: return_idle_leases waits for it)
+            self.connecting += 1
             self.worker.loop.create_task(self._connect_lease(queue, grant, node))
 
     async def _spill(self, queue: TaskQueue, spillback) -> None:
@@ -252,6 +254,8 @@ class TaskSubmitter(pending_reasons.PendingReasons):
             node.send(ReturnLease(grant.lease_id, True))
             self._pump(queue)
             return
+        finally:
+            self.connecting -= 1
         lease = Lease(grant, conn, node, node.info.get("node_id", self.worker.node_id))
         self._use_lease(queue, lease)
 
@@ -277,8 +281,8 @@ class TaskSubmitter(pending_reasons.PendingReasons):
     async def return_idle_leases(self, settle_s: float = 1.0) -> None:
         """Loop thread: give back now the leases kept idle for reuse, and those granted
         for requests no task needs any more (waiting up to ``settle_s`` for their
-        answers), so a view of free resources asked for next, on the same connection,
-        does not count them as used."""
+        answers, and for the connections to their workers), so a view of free resources
+        asked for next, on the same connection, does not count them as used."""
         deadline = self.worker.loop.time() + settle_s
         while True:
             for queue in self._queues.values():
@@ -286,7 +290,7 @@ class TaskSubmitter(pending_reasons.PendingReasons):
                     lease.linger.cancel()
                     self._return(queue, lease)
             unanswered = any(q.requests and not q.tasks for q in self._queues.values())
-            if not unanswered or self.worker.loop.time() > deadline:
+            if not (unanswered or self.connecting) or self.worker.loop.time() > deadline:
                 return
             await asyncio.sleep(0.002)
 
