@@ -25,6 +25,9 @@ PIPELINE_WORK_S = 0.001
 #: tasks in flight on one lease: at least two while its queue's tasks are short (the
 #: one running and the next), at most this many
 MAX_PIPELINE_DEPTH = 16
+#: at most this many for a SPREAD queue: its tasks go to every lease its nodes grant,
+#: not mostly to the first one
+SPREAD_PIPELINE_DEPTH = 2
 
 
 class Lease:
@@ -53,12 +56,14 @@ class Lease:
     def depth(self, queue: TaskQueue) -> int:
         """How many tasks this lease may have in flight now: one, or while the queue's
         tasks are short, as many as take about PIPELINE_WORK_S by the last one's time
-        (2 to MAX_PIPELINE_DEPTH)."""
+        (2 to MAX_PIPELINE_DEPTH; SPREAD_PIPELINE_DEPTH for a SPREAD queue)."""
         task_s = queue.task_s
         if task_s >= PIPELINE_BELOW_S or queue.actor_id or not queue.tasks:
             return 1
         if queue.tasks[0].generator:
             return 1
+        if queue.strategy == "SPREAD":
+            return SPREAD_PIPELINE_DEPTH
         return max(2, min(MAX_PIPELINE_DEPTH, int(PIPELINE_WORK_S / max(task_s, 1e-6))))
 
 

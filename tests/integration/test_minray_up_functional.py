@@ -92,6 +92,7 @@ def _minray_processes(homes: set[str]) -> list[psutil.Process]:
 
 SCRIPT = textwrap.dedent("""
     import sys
+    import time
     import minray
 
     minray.init()  # MINRAY_ADDRESS, set by minray submit, names the cluster
@@ -100,6 +101,8 @@ SCRIPT = textwrap.dedent("""
 
     @minray.remote(scheduling_strategy="SPREAD")
     def where(i):
+        time.sleep(0.05)  # (tasks that take a moment: a no-op burst may end on one node
+        # before a lease on the other is granted)
         return minray.get_runtime_context().get_node_id(), i * factor
 
     results = minray.get([where.remote(i) for i in range(20)])

@@ -10,7 +10,13 @@ from types import SimpleNamespace
 import pytest
 
 from minray.runtime.held_tasks import HOLD_S, HeldTasks
-from minray.runtime.task_leases import MAX_PIPELINE_DEPTH, PIPELINE_BELOW_S, Lease, TaskQueue
+from minray.runtime.task_leases import (
+    MAX_PIPELINE_DEPTH,
+    PIPELINE_BELOW_S,
+    SPREAD_PIPELINE_DEPTH,
+    Lease,
+    TaskQueue,
+)
 
 
 class Reply:
@@ -108,3 +114,12 @@ def test_a_lease_pipelines_only_short_plain_tasks() -> None:
 def test_a_lease_carries_about_a_millisecond_of_short_tasks(task_s, depth) -> None:
     lease, queue = lease_and_queue(short=True, task_s=task_s)
     assert lease.depth(queue) == depth
+
+
+def test_a_spread_queue_keeps_two_short_tasks_in_flight_per_lease() -> None:
+    """So its tasks go to every lease its nodes grant, not mostly to the first."""
+    lease, queue = lease_and_queue(short=True, task_s=0.00001)
+    queue.strategy = "SPREAD"
+    assert lease.depth(queue) == SPREAD_PIPELINE_DEPTH == 2
+    queue.strategy = ("affinity", b"node", False)  # (pinned to a node: pipelined as usual)
+    assert lease.depth(queue) == MAX_PIPELINE_DEPTH
