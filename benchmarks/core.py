@@ -52,24 +52,30 @@ MANY_CALLS_ON = """
         minray.shutdown()
 """
 
-#: a task that sums a 100 MiB numpy array, passed as ``argument`` (made before the clock
-#: starts: the array itself, copied into the store by each call, or a ref put once)
-SUM_100MIB = """
+#: a task given a 100 MiB numpy array as ``argument`` (made before the clock starts: the
+#: array itself, copied into the store by each call, or a ref put once); ``returns``: what
+#: the task computes from it, ``warm_up``: a first call before the clock starts, or ""
+ARGUMENT_100MIB = """
         import numpy as np
         @minray.remote
-        def total(array):
-            return float(array.sum())
+        def task(array):
+            return {returns}
         array = np.ones(100 * 2**20 // 8)
+        expected = {expected}
         argument = {argument}
-        assert minray.get(total.remote(argument)) == array.size
+        {warm_up}
         samples = []
         for _ in range(5):
             t = time.perf_counter()
-            assert minray.get(total.remote(argument)) == array.size
+            assert minray.get(task.remote(argument)) == expected
             samples.append(time.perf_counter() - t)
         result = statistics.median(samples) * 1000
         minray.shutdown()
 """
+#: the first call before the clock starts
+WARM_UP = "assert minray.get(task.remote(argument)) == expected"
+#: the sum of the array's ones (its size), computed by the task
+SUM_100MIB = {"returns": "float(array.sum())", "expected": "array.size", "warm_up": WARM_UP}
 
 #: the start of every row but the first: a CPUS-CPU cluster and a no-op task
 ON_A_CLUSTER = """
@@ -148,22 +154,13 @@ ROWS = {
 ROWS.update(
     {
         "arg_100mib_ms": ON_A_CLUSTER
-        + """
-        import numpy as np
-        @minray.remote
-        def size(array):
-            return array.nbytes
-        array = np.ones(100 * 2**20 // 8)
-        samples = []
-        for _ in range(5):
-            t = time.perf_counter()
-            assert minray.get(size.remote(array)) == array.nbytes
-            samples.append(time.perf_counter() - t)
-        result = statistics.median(samples) * 1000
-        minray.shutdown()
-    """,
-        "sum_100mib_by_value_ms": ON_A_CLUSTER + SUM_100MIB.format(argument="array"),
-        "sum_100mib_put_ref_ms": ON_A_CLUSTER + SUM_100MIB.format(argument="minray.put(array)"),
+        + ARGUMENT_100MIB.format(
+            returns="array.nbytes", expected="array.nbytes", argument="array", warm_up=""
+        ),
+        "sum_100mib_by_value_ms": ON_A_CLUSTER
+        + ARGUMENT_100MIB.format(**SUM_100MIB, argument="array"),
+        "sum_100mib_put_ref_ms": ON_A_CLUSTER
+        + ARGUMENT_100MIB.format(**SUM_100MIB, argument="minray.put(array)"),
         "actor_creation_ms": WITH_ACTORS
         + """
         minray.get(Actor.remote().noop.remote())
