@@ -37,16 +37,33 @@ import numpy as np
 import uvloop
 
 
-def memcpy_gb_per_s() -> float:
+def memcpy_gb_per_s(threads: int = 1) -> float:
+    """numpy copying 1 GiB into an array already faulted in, on ``threads`` threads."""
     src = np.ones(2**27)  # 1 GiB of float64
     dst = np.empty_like(src)
     np.copyto(dst, src)  # fault the pages in first
-    best = min(_timed(lambda: np.copyto(dst, src)) for _ in range(5))
+    return _best_copy_gb_per_s(dst, src, threads)
+
+
+def single_put_copy_gb_per_s() -> float:
+    """What "single client put gigabytes" asks of the machine, without a runtime: the
+    row's 800 MB array of zeros (never written, as np.zeros leaves it) copied into a
+    buffer already faulted in, one thread per CPU. The ceiling for that row."""
+    src = np.zeros(100 * 2**20, dtype=np.int64)
+    return _best_copy_gb_per_s(np.ones_like(src), src, os.cpu_count() or 1)
+
+
+def _best_copy_gb_per_s(dst: np.ndarray, src: np.ndarray, threads: int) -> float:
+    """GB/s of the fastest of five copies of ``src`` into ``dst``."""
+    best = min(_copy_in_threads(dst, src, threads) for _ in range(5))
     return src.nbytes / best / 1e9
 
 
 def _copy_in_threads(dst: np.ndarray, src: np.ndarray, threads: int) -> float:
-    """Seconds to copy ``src`` into ``dst``, a slice per thread (numpy releases the GIL)."""
+    """Seconds to copy ``src`` into ``dst``, a slice per thread (numpy releases the GIL);
+    one thread: this one."""
+    if threads == 1:
+        return _timed(lambda: np.copyto(dst, src))
     step = -(-len(src) // threads)
     workers = [
         threading.Thread(target=np.copyto, args=(dst[i : i + step], src[i : i + step]))
@@ -58,27 +75,6 @@ def _copy_in_threads(dst: np.ndarray, src: np.ndarray, threads: int) -> float:
     for worker in workers:
         worker.join()
     return time.perf_counter() - t
-
-
-def memcpy_all_cores_gb_per_s() -> float:
-    """The memcpy floor with one thread per CPU, each copying its slice of 1 GiB."""
-    src = np.ones(2**27)
-    dst = np.empty_like(src)
-    np.copyto(dst, src)
-    cpus = os.cpu_count() or 1
-    best = min(_copy_in_threads(dst, src, cpus) for _ in range(5))
-    return src.nbytes / best / 1e9
-
-
-def single_put_copy_gb_per_s() -> float:
-    """What "single client put gigabytes" asks of the machine, without a runtime: the
-    row's 800 MB array of zeros (never written, as np.zeros leaves it) copied into a
-    buffer already faulted in, one thread per CPU. The ceiling for that row."""
-    src = np.zeros(100 * 2**20, dtype=np.int64)
-    dst = np.ones_like(src)
-    cpus = os.cpu_count() or 1
-    best = min(_copy_in_threads(dst, src, cpus) for _ in range(5))
-    return src.nbytes / best / 1e9
 
 
 def _put_copies(rounds: int, threads: int, report) -> None:
@@ -232,7 +228,7 @@ def disk_write_gb_per_s(directory: str, size: int = 1 << 30, chunk: int = 16 << 
 
 def main() -> None:
     rows = {"memcpy_gb_per_s": memcpy_gb_per_s()}
-    rows["memcpy_all_cores_gb_per_s"] = memcpy_all_cores_gb_per_s()
+    rows["memcpy_all_cores_gb_per_s"] = memcpy_gb_per_s(os.cpu_count() or 1)
     rows["single_put_copy_gb_per_s"] = single_put_copy_gb_per_s()
     rows["multi_put_copy_gb_per_s"] = multi_put_copy_gb_per_s()
     p50, p99 = uvloop_ping_pong_us()
