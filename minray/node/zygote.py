@@ -124,6 +124,16 @@ def _free_blocks(report: str) -> list[tuple[int, int]]:
     return rows
 
 
+def _clear_type_cache() -> None:
+    """Empty the interpreter's cache of attribute lookups on types. Each entry holds a
+    reference to an attribute name; a worker's own lookups replace entries, and dropping
+    the old name's reference writes to that name's page, which copies it. Emptied, the
+    cache holds no names of the zygote's to drop."""
+    clear = getattr(sys, "_clear_internal_caches", None) or getattr(sys, "_clear_type_cache", None)
+    if clear is not None:
+        clear()
+
+
 def _zygote_main(sock: socket.socket, worker_entry: Callable[[bytes], None]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, _reap)
@@ -136,11 +146,16 @@ def _zygote_main(sock: socket.socket, worker_entry: Callable[[bytes], None]) -> 
         import numpy  # noqa: F401 - preload for workers when available
     except ImportError:
         pass
-    # what the workers share with the zygote stays shared: a garbage collection in a worker
-    # skips the objects loaded here instead of writing to each (which copies its page), and
-    # what a worker allocates goes to pages of its own, not into holes in shared ones
+    # what the workers share with the zygote stays shared (each page a worker writes to is a
+    # page copied): first a full collection, which also empties the interpreter's free
+    # lists, so a worker's first full collection frees none of the zygote's objects; then
+    # the freeze, so that its collections skip the objects loaded here instead of writing to
+    # each; what a worker allocates goes to pages of its own, not into holes in shared
+    # ones; and the type attribute cache holds none of the zygote's names
+    gc.collect()
     gc.freeze()
     _fill_free_blocks()
+    _clear_type_cache()
     reader = sock.makefile("rb")
     for line in reader:
         parts = line.split()

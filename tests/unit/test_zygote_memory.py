@@ -1,5 +1,6 @@
 """The zygote keeps what it shares with workers shared: its objects frozen before the
-first fork, and the small-object allocator's free blocks filled (node/zygote.py)."""
+first fork, the small-object allocator's free blocks filled, and the type attribute cache
+emptied (node/zygote.py)."""
 
 from __future__ import annotations
 
@@ -57,3 +58,21 @@ def test_filling_takes_free_blocks_and_gives_stderr_back() -> None:
     assert int(fillers) > 0
     assert int(after) < int(before)
     assert same_stderr == "True"
+
+
+def test_the_type_attribute_cache_is_emptied_with_what_this_python_offers(monkeypatch) -> None:
+    """3.13 renamed sys._clear_type_cache to sys._clear_internal_caches; either is called,
+    and a Python with neither forks as before."""
+    from minray.node import zygote
+
+    calls = []
+    monkeypatch.delattr(sys, "_clear_internal_caches", raising=False)
+    monkeypatch.setattr(sys, "_clear_type_cache", lambda: calls.append("type"), raising=False)
+    zygote._clear_type_cache()
+    internal = lambda: calls.append("internal")  # noqa: E731
+    monkeypatch.setattr(sys, "_clear_internal_caches", internal, raising=False)
+    zygote._clear_type_cache()
+    monkeypatch.delattr(sys, "_clear_internal_caches")
+    monkeypatch.delattr(sys, "_clear_type_cache")
+    zygote._clear_type_cache()
+    assert calls == ["type", "internal"]
