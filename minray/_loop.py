@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from .zero_pages import release_zero_pages
+
 try:
     import uvloop
 except ImportError:  # pragma: no cover - uvloop is a declared dependency
@@ -12,7 +14,11 @@ except ImportError:  # pragma: no cover - uvloop is a declared dependency
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
     if uvloop is not None:
-        return uvloop.new_event_loop()
+        loop = uvloop.new_event_loop()
+        # a uvloop loop is 250 KiB, zero-filled when made: mostly a receive buffer whose
+        # pages are only written as data comes (zero_pages.py); give back what it has not used
+        release_zero_pages(loop)
+        return loop
     return asyncio.new_event_loop()
 
 
