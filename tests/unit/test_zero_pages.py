@@ -37,7 +37,8 @@ def test_runs_are_the_whole_zero_pages_and_only_those(pages, lead, tail) -> None
 
 def test_a_page_the_memory_covers_only_in_part_is_never_given_back() -> None:
     """Three pages of zeros starting one byte into a page cover two whole pages."""
-    assert zero_page_runs(memoryview(bytes(3 * PAGE)), 0x10_0000 + 1) == [(0x10_1000, 2 * PAGE)]
+    base = 0x10_0000 + 1
+    assert zero_page_runs(memoryview(bytes(3 * PAGE)), base) == [(base - 1 + PAGE, 2 * PAGE)]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise is Linux-only here")
