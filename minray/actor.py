@@ -123,6 +123,16 @@ class _ClassInfo:
         except Exception:
             self._signatures_travel = False
 
+    def binds_surely(self, name: str, args: tuple, kwargs: dict) -> bool:
+        """Whether a call of method ``name`` with these arguments binds without a check: no
+        arguments to a method that needs none, or exactly the positional arguments of a
+        plain signature (``self`` counted)."""
+        if kwargs:
+            return False
+        if not args:
+            return name in self.no_argument_calls
+        return len(args) + 1 == self.arities.get(name)
+
     def __getstate__(self) -> dict:
         if self._signatures_travel:
             return self.__dict__
@@ -438,10 +448,7 @@ class ActorMethod:
         handle = self._handle
         info = handle._info
         signature = info.signatures.get(self._name)
-        if signature is not None and (
-            (args or kwargs or self._name not in info.no_argument_calls)
-            and (kwargs or len(args) + 1 != info.arities.get(self._name))
-        ):
+        if signature is not None and not info.binds_surely(self._name, args, kwargs):
             try:
                 signature.bind(None, *args, **kwargs)
             except TypeError as e:
